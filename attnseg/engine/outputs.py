@@ -1,0 +1,109 @@
+"""Writing results: DAVIS-style PNG label maps, .npy labels, overlay videos.
+
+Every file is written atomically (a temporary file in the same folder, then
+os.replace), so an interrupted run never leaves a half-written file behind,
+and files written before a failure are kept.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest` (same suffix); it becomes `dest` only on success."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=dest.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def davis_palette() -> np.ndarray:
+    """The 256-colour palette of DAVIS/PASCAL VOC annotations, (256, 3) uint8."""
+    palette = np.zeros((256, 3), dtype=np.uint8)
+    for i in range(256):
+        c, rgb = i, [0, 0, 0]
+        for j in range(8):
+            for ch in range(3):
+                rgb[ch] |= ((c >> ch) & 1) << (7 - j)
+            c >>= 3
+        palette[i] = rgb
+    return palette
+
+
+def upsample_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(T, h, w) patch labels -> (T, H0, W0) with nearest-neighbour upsampling."""
+    t = torch.from_numpy(np.ascontiguousarray(labels)).float()[:, None]
+    return F.interpolate(t, size=size, mode="nearest")[:, 0].to(torch.int32).numpy()
+
+
+def write_label_png(dest: str | Path, label_map: np.ndarray) -> None:
+    """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale above 255 labels."""
+    from PIL import Image
+
+    if label_map.max(initial=0) <= 255:
+        img = Image.fromarray(label_map.astype(np.uint8), mode="P")
+        img.putpalette(davis_palette().ravel().tolist())
+    else:
+        img = Image.fromarray(label_map.astype(np.uint16))
+    with atomic_path(dest) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def write_label_pngs(out_dir: str | Path, masks: np.ndarray, names: Sequence[str]) -> list[Path]:
+    out_dir = Path(out_dir)
+    if masks.max(initial=0) > 255:
+        log.warning("more than 256 labels: PNGs are 16-bit grayscale, not palette images")
+    paths = []
+    for mask, name in zip(masks, names):
+        path = out_dir / f"{name}.png"
+        write_label_png(path, mask)
+        paths.append(path)
+    return paths
+
+
+def save_labels(dest: str | Path, labels: np.ndarray) -> None:
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        np.save(f, labels.astype(np.int32))
+
+
+def overlay(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend the label colours over an RGB frame; label boundaries drawn dark."""
+    colours = davis_palette()[(mask % 255) + 1]  # skip black so every label is visible
+    out = (frame * (1 - alpha) + colours * alpha).astype(np.uint8)
+    edge = np.zeros(mask.shape, dtype=bool)
+    edge[:-1] |= mask[:-1] != mask[1:]
+    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
+    out[edge] = 0
+    return out
+
+
+def write_overlay_video(dest: str | Path, frames: np.ndarray, masks: np.ndarray, fps: float) -> None:
+    import cv2
+
+    height, width = frames.shape[1:3]
+    with atomic_path(dest) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise OSError(f"OpenCV cannot write video {dest} (try a .mp4 or .avi name)")
+        try:
+            for frame, mask in zip(frames, masks):
+                writer.write(cv2.cvtColor(overlay(frame, mask), cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()

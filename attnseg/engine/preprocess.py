@@ -1,0 +1,35 @@
+"""Frames -> normalized network input (SPEC 2).
+
+RGB uint8 -> float in [0, 1] -> bilinear resize (OpenCV INTER_LINEAR) straight
+to (H, W), aspect ratio NOT kept, no crop -> per-channel normalization.
+Inference uses the Kinetics-400 statistics; training used ImageNet's.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+NORMALIZATION = {
+    "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    try:
+        return NORMALIZATION[name]
+    except KeyError:
+        raise ValueError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATION)}") from None
+
+
+def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = "kinetics") -> torch.Tensor:
+    """(T, H0, W0, 3) uint8 RGB -> (T, 3, H, W) float32 normalized."""
+    import cv2
+
+    height, width = size
+    mean, std = (np.asarray(v, dtype=np.float32) for v in normalization(norm))
+    out = np.empty((len(frames), height, width, 3), dtype=np.float32)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
+    out = (out - mean) / std
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

@@ -1,0 +1,150 @@
+"""The offline, paper-faithful pipeline: clip -> front-end -> affinity -> clustering -> masks.
+
+    seg = Segmenter.from_checkpoint("checkpoint_dino-s-8.pth")
+    result = seg.segment_video("clip.mp4")      # or a folder of frames, or arrays
+    result.labels   # (T, h, w) int32 patch labels
+    result.masks    # (T, H0, W0) int32 label maps at the original frame size
+
+A frame's path: read_clip (decode) -> preprocess (resize, normalize) ->
+FrontEnd (DINO keys -> ST q/k) -> cluster_video (windows of 3 frames vs key
+frames; level 1, later levels, assignment) -> upsample_labels.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
+from .outputs import upsample_labels
+from .preprocess import normalization, preprocess
+from .sources import Clip, read_clip
+from .timing import StageTimer
+
+log = logging.getLogger(__name__)
+
+RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    resolution: tuple[int, int] = (320, 480)
+    ratio: int = 10  # key frame every `ratio` frames
+    tau: float = 1.0  # symmetric-KL threshold
+    window: int = 3  # query frames per level-1 window
+    normalization: str = "kinetics"
+    batch_size: int = 8  # frames per front-end batch
+
+    def __post_init__(self):
+        normalization(self.normalization)
+        if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
+            raise ValueError(f"ratio, window and batch_size must be >= 1: {self}")
+        if self.tau < 0:
+            raise ValueError(f"tau must be >= 0, got {self.tau}")
+
+
+@dataclass
+class SegmentationResult:
+    labels: np.ndarray  # (T, h, w) int32
+    masks: np.ndarray  # (T, H0, W0) int32
+    num_clusters: int
+    mode: str  # "st" or "dino-only"
+    weights: WeightsInfo
+    names: list[str]
+    fps: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def stats(self) -> dict:
+        """A flat JSON-ready summary: mode, backend, clusters, seconds per stage."""
+        used = int(len(np.unique(self.labels)))
+        return {
+            "mode": self.mode, "backend": "torch", "weights": self.weights.source,
+            "frames": int(len(self.labels)), "clusters": self.num_clusters, "clusters_used": used,
+            **{k: round(v, 6) for k, v in self.timings.items()},
+        }
+
+
+class Segmenter:
+    def __init__(self, frontend: FrontEnd, weights: WeightsInfo, config: SegmentConfig = SegmentConfig(),
+                 device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.frontend = frontend.to(self.device).eval()
+        self.weights = weights
+        self.config = config
+        self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
+        if weights.is_random:
+            log.warning(RANDOM_BANNER)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,
+                        random_weights: bool = False, arch: str = "vit_small_8",
+                        config: SegmentConfig | None = None, device: str = "cpu", seed: int = 0,
+                        qk_gain: float = 1.0) -> "Segmenter":
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+        frontend, info = build_frontend(arch, checkpoint=checkpoint, dino_weights=dino_weights,
+                                        random_weights=random_weights, seed=seed, qk_gain=qk_gain,
+                                        device=device)
+        return cls(frontend, info, config or SegmentConfig(), device)
+
+    @property
+    def mode(self) -> str:
+        return self.frontend.mode
+
+    @torch.inference_mode()
+    def query_keys(self, clip: Clip, timer: StageTimer, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame q, k (T, heads, h*w, d), front-end run in batches of frames."""
+        qs, ks = [], []
+        step = self.config.batch_size
+        for start in range(0, len(clip), step):
+            with timer("preprocess"):
+                images = preprocess(clip.frames[start:start + step], self.config.resolution,
+                                    self.config.normalization).to(self.device)
+            with timer("backbone"):
+                q, k = self.frontend(images)
+            qs.append(q)
+            ks.append(k)
+            if progress:
+                progress.update(len(images))
+        return torch.cat(qs), torch.cat(ks)
+
+    @torch.inference_mode()
+    def segment_video(self, source, *, progress: bool = False) -> SegmentationResult:
+        """Segment a whole clip offline (paper-faithful). `source`: path or RGB uint8 frames."""
+        timer = StageTimer(self.device)
+        start = time.perf_counter()
+        with timer("decode"):
+            clip = read_clip(source)
+        bar = _progress_bar(2 * len(clip), progress)
+        q, k = self.query_keys(clip, timer, bar)
+        cfg = self.config
+        result = cluster_video(q, k, self.frontend.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window,
+                               timer=timer, progress=bar.update if bar else None)
+        grid = self.frontend.backbone.grid(*cfg.resolution)
+        labels = result.labels.view(len(clip), *grid).to(torch.int32).cpu().numpy()
+        with timer("upsample"):
+            masks = upsample_labels(labels, clip.frames.shape[1:3])
+        if bar:
+            bar.close()
+        timings = dict(timer.seconds)
+        timings["total"] = time.perf_counter() - start
+        return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
+                                  clip.names, clip.fps, timings)
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc="segment", leave=False)
+
+
+def segment_video(source, *, segmenter: Segmenter | None = None, progress: bool = False,
+                  **build_kwargs) -> SegmentationResult:
+    """One-call API: build a Segmenter (`Segmenter.from_checkpoint(**build_kwargs)`) and run it."""
+    segmenter = segmenter or Segmenter.from_checkpoint(**build_kwargs)
+    return segmenter.segment_video(source, progress=progress)

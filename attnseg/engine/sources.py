@@ -1,0 +1,94 @@
+"""Reading a clip: a folder of frames (sorted by name), a video file, or arrays.
+
+Every failure is an `InputError` with one actionable sentence: a missing path,
+an empty folder, an unreadable frame (named), a video that will not open or
+has no frames, frames of different sizes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class InputError(ValueError):
+    """The input clip cannot be read."""
+
+
+@dataclass
+class Clip:
+    """Decoded RGB frames (T, H0, W0, 3) uint8, their names and the clip's frame rate."""
+
+    frames: np.ndarray
+    names: list[str]
+    fps: float = 24.0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def _stack(frames: Sequence[np.ndarray], names: Sequence[str]) -> np.ndarray:
+    first = frames[0].shape
+    for f, name in zip(frames, names):
+        if f.shape != first:
+            raise InputError(f"frame {name} is {f.shape[1]}x{f.shape[0]}, but the first frame is "
+                             f"{first[1]}x{first[0]}; all frames of a clip must share one size")
+    return np.stack(frames)
+
+
+def read_folder(path: Path) -> Clip:
+    import cv2
+
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+    frames = []
+    for f in files:
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"cannot decode frame {f}")
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return Clip(_stack(frames, [f.name for f in files]), [f.stem for f in files])
+
+
+def read_video(path: Path) -> Clip:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise InputError(f"cannot open video {path} (unsupported or corrupt file)")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
+    frames = []
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    if not frames:
+        raise InputError(f"video {path} has no decodable frames (corrupt or empty)")
+    names = [f"{i:05d}" for i in range(len(frames))]
+    return Clip(_stack(frames, names), names, float(fps))
+
+
+def read_clip(source: str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
+    """A clip from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"input not found: {path}")
+        return read_folder(path) if path.is_dir() else read_video(path)
+    frames = [np.asarray(f) for f in source]
+    if not frames:
+        raise InputError("no frames given")
+    for i, f in enumerate(frames):
+        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+            raise InputError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {f.dtype} {f.shape}")
+    names = [f"{i:05d}" for i in range(len(frames))]
+    return Clip(_stack(frames, names), names)

@@ -1,0 +1,191 @@
+"""Hierarchical clustering of affinity rows with a symmetric-KL threshold (SPEC 6).
+
+Distance between distributions p, q: D = KL(p||q) + KL(q||p)
+= sum (p - q)(log p - log q); for row sets P, Q in matrix form
+D = e_P 1^T + 1 e_Q^T - P (log Q)^T - (Q (log P)^T)^T, with e = sum p log p.
+For D(P, P) the two cross terms are one product and its transpose.
+
+Algorithm, as the paper's released evaluation runs it:
+- Level 1, per window of 3 frames (n rows of A):
+  D1 = D(A, A); S_i = mean of the rows A_j with D1[i, j] <= tau, renormalized;
+  greedy leader merge of S in row order with D2 = D(S, S): each unassigned row i
+  in turn leads a group of every unassigned j with D2[i, j] <= tau; the group's
+  plain mean of S rows is a centroid. Order-dependent by construction.
+- Later levels: leader merge on the centroids of all windows together
+  (centroid = plain unweighted mean of members) until a pass keeps the count.
+- Final assignment: each raw row A_i takes the centroid with the smallest D
+  (ties: the lowest centroid index).
+
+The leader merge is exact without a host round trip per row: rows are taken
+in blocks of the next unassigned candidates, their threshold rows are computed
+in one go, and the sequential choice within the block runs on a tiny B x B
+matrix. Only the D2 rows of candidates are ever computed, never all of D2.
+Logs of averaged rows are clamped at float32's smallest normal (log = -87.3):
+finite, so no NaN; an entry that small only enters distances already far above tau.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, ContextManager
+
+import numpy as np
+import torch
+
+from .affinity import Affinity, affinity, key_frame_indices, query_windows
+
+Timer = Callable[[str], ContextManager]
+
+
+def _no_timer(_stage: str) -> ContextManager:
+    return contextlib.nullcontext()
+
+
+def safe_log(x: torch.Tensor) -> torch.Tensor:
+    return torch.log(x.clamp_min(torch.finfo(x.dtype).tiny))
+
+
+def neg_entropy(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
+    """e = sum_c p_c log p_c per row (0 where p_c = 0, as log_p is finite)."""
+    return (p * log_p).sum(dim=-1)
+
+
+def kl_distance(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Symmetric KL between every row of p (n, c) and every row of q (m, c): (n, m)."""
+    return (neg_entropy(p, log_p)[:, None] + neg_entropy(q, log_q)[None, :]
+            - p @ log_q.T - (q @ log_p.T).T)
+
+
+def self_kl_distance(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
+    """kl_distance(p, log_p, p, log_p) with one product instead of two."""
+    e = neg_entropy(p, log_p)
+    cross = p @ log_p.T
+    return e[:, None] + e[None, :] - cross - cross.T
+
+
+def neighbour_average(prob: torch.Tensor, d1: torch.Tensor, tau: float) -> torch.Tensor:
+    """S_i = renormalized mean of the rows within tau of row i (itself included)."""
+    near = (d1 <= tau)
+    near.fill_diagonal_(True)  # D(p, p) = 0; only rounding could say otherwise
+    s = near.to(prob.dtype) @ prob
+    return s / s.sum(dim=1, keepdim=True)
+
+
+def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
+                 block: int = 64) -> torch.Tensor:
+    """Greedy leader merge in row order: group label per row (0..K-1, in leader order).
+
+    `within_tau(idx)` returns the bool rows (len(idx), n): D[i, j] <= tau.
+    """
+    labels = torch.full((n,), -1, dtype=torch.long, device=device)
+    unassigned = torch.ones(n, dtype=torch.bool, device=device)
+    num_groups = 0
+    while True:
+        cand = unassigned.nonzero().squeeze(1)[:block]  # one host sync per block, not per row
+        if cand.numel() == 0:
+            return labels
+        rows = within_tau(cand) & unassigned
+        rows[torch.arange(cand.numel(), device=device), cand] = True  # a row leads itself
+        sub = rows[:, cand].cpu().numpy()
+        claimed = np.zeros(cand.numel(), dtype=bool)
+        leaders = []
+        for a in range(cand.numel()):  # sequential choice inside the block, on the host
+            if not claimed[a]:
+                leaders.append(a)
+                claimed |= sub[a]
+        lead_rows = rows[torch.as_tensor(leaders, device=device)]
+        owned = lead_rows.any(dim=0)
+        first = lead_rows.to(torch.uint8).argmax(dim=0)  # the earliest leader claims a row
+        labels[owned] = num_groups + first[owned]
+        unassigned &= ~owned
+        num_groups += len(leaders)
+
+
+def group_means(x: torch.Tensor, labels: torch.Tensor, num_groups: int) -> torch.Tensor:
+    sums = torch.zeros(num_groups, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, labels, x)
+    counts = torch.bincount(labels, minlength=num_groups).to(x.dtype)
+    return sums / counts[:, None]
+
+
+def cluster_window(aff: Affinity, tau: float) -> torch.Tensor:
+    """Level 1 for one window: the centroids (K, m) of its neighbour-averaged rows."""
+    d1 = self_kl_distance(aff.prob, aff.log_prob)
+    s = neighbour_average(aff.prob, d1, tau)
+    del d1
+    log_s = safe_log(s)
+    e_s = neg_entropy(s, log_s)
+
+    def within_tau(idx: torch.Tensor) -> torch.Tensor:  # rows of D2 = D(S, S)
+        d2 = e_s[idx, None] + e_s[None, :] - s[idx] @ log_s.T - (s @ log_s[idx].T).T
+        return d2 <= tau
+
+    labels = leader_merge(s.shape[0], within_tau, s.device)
+    return group_means(s, labels, int(labels.max()) + 1)
+
+
+def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -> torch.Tensor:
+    """Later levels: leader merge on all centroids until a pass keeps their count."""
+    for _ in range(max_levels):
+        adj = self_kl_distance(centroids, safe_log(centroids)) <= tau
+        labels = leader_merge(centroids.shape[0], lambda idx: adj[idx], centroids.device)
+        k = int(labels.max()) + 1
+        if k == centroids.shape[0]:
+            break
+        centroids = group_means(centroids, labels, k)
+    return centroids
+
+
+def assign(aff: Affinity, centroids: torch.Tensor) -> torch.Tensor:
+    """Label of the nearest centroid (smallest symmetric KL) for every row."""
+    d = kl_distance(centroids, safe_log(centroids), aff.prob, aff.log_prob)
+    return d.argmin(dim=0)
+
+
+@dataclass
+class ClusterResult:
+    labels: torch.Tensor  # (T, N) int64 cluster id per patch token
+    num_clusters: int  # K after the last level (some may own no token)
+    level1_clusters: int
+    key_frames: list[int] = field(default_factory=list)
+
+
+def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = 10, tau: float = 1.0,
+                  window: int = 3, timer: Timer = _no_timer, cache_bytes: int = 2 << 30,
+                  progress: Callable[[int], None] | None = None) -> ClusterResult:
+    """Cluster a whole clip offline. q, k: (T, heads, N, d) for every frame.
+
+    Affinities are kept between level 1 and the final assignment when they fit
+    in `cache_bytes`; otherwise they are recomputed (as the released code does).
+    """
+    if tau < 0:
+        raise ValueError(f"tau must be >= 0, got {tau}")
+    num_frames, _, tokens, _ = q.shape
+    keys = key_frame_indices(num_frames, ratio)
+    k = k[keys]
+    windows = query_windows(num_frames, window)
+    row_bytes = 8 * len(keys) * tokens * tokens * window  # prob + log_prob, float32
+    keep = row_bytes * len(windows) <= cache_bytes
+    cached: list[Affinity] = []
+    centroids = []
+    for w in windows:
+        with timer("affinity"):
+            aff = affinity(q[w.start:w.stop], k, scale)
+        with timer("clustering"):
+            centroids.append(cluster_window(aff, tau))
+        if keep:
+            cached.append(aff)
+        if progress:
+            progress(len(w))
+    with timer("clustering"):
+        level1 = torch.cat(centroids)
+        final = merge_levels(level1, tau)
+    labels = []
+    for i, w in enumerate(windows):
+        if keep:
+            aff = cached[i]
+        else:
+            with timer("affinity"):
+                aff = affinity(q[w.start:w.stop], k, scale)
+        with timer("clustering"):
+            labels.append(assign(aff, final))
+    return ClusterResult(torch.cat(labels).view(num_frames, tokens), final.shape[0], level1.shape[0], keys)

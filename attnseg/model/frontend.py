@@ -1,0 +1,42 @@
+"""The front-end: frames -> per-frame attention queries and keys.
+
+Two modes (both reference PyTorch):
+- "st": DINO backbone keys -> ST block -> q, k (8 heads of 48), the paper's method.
+- "dino-only": no ST checkpoint; q, k of the last DINO block itself (6 heads of 64
+  for ViT-S), an honest fallback that is NOT the paper's method.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .st_block import STBlock
+from .vit import DinoViT
+
+
+class FrontEnd(nn.Module):
+    def __init__(self, backbone: DinoViT, st: STBlock | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.st = st
+
+    @property
+    def mode(self) -> str:
+        return "st" if self.st is not None else "dino-only"
+
+    @property
+    def num_heads(self) -> int:
+        return self.st.cfg.num_heads if self.st is not None else self.backbone.cfg.num_heads
+
+    @property
+    def scale(self) -> float:
+        """Softmax temperature of the affinity: head_dim ** -0.5."""
+        if self.st is not None:
+            return self.st.cfg.scale
+        return self.backbone.cfg.head_dim ** -0.5
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) normalized -> q, k each (B, heads, h*w, head_dim)."""
+        if self.st is None:
+            return self.backbone.last_query_key(images)
+        return self.st(self.backbone(images))

@@ -1,0 +1,67 @@
+"""Where pretrained DINO weights come from: a cache directory, filled by download.
+
+The official DINO release URLs are used when no path is given. The cache is
+$ATTNSEG_CACHE, else $XDG_CACHE_HOME/attnseg, else ~/.cache/attnseg. Offline,
+the error says exactly where to put the file.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_DINO_BASE = "https://dl.fbaipublicfiles.com/dino"
+DINO_URLS = {
+    "vit_small_8": f"{_DINO_BASE}/dino_deitsmall8_pretrain/dino_deitsmall8_pretrain.pth",
+    "vit_small_16": f"{_DINO_BASE}/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth",
+    "vit_base_8": f"{_DINO_BASE}/dino_vitbase8_pretrain/dino_vitbase8_pretrain.pth",
+    "vit_base_16": f"{_DINO_BASE}/dino_vitbase16_pretrain/dino_vitbase16_pretrain.pth",
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable."""
+
+
+def cache_dir() -> Path:
+    if os.environ.get("ATTNSEG_CACHE"):
+        return Path(os.environ["ATTNSEG_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "attnseg"
+
+
+def cached_dino_path(arch: str) -> Path:
+    if arch not in DINO_URLS:
+        raise ValueError(f"no official DINO weights for {arch!r}; valid: {', '.join(DINO_URLS)}")
+    return cache_dir() / DINO_URLS[arch].rsplit("/", 1)[1]
+
+
+def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> Path:
+    """Path of the official DINO weights for `arch`, downloading them into the cache if needed."""
+    path = cached_dino_path(arch)
+    if path.is_file():
+        return path
+    url = DINO_URLS[arch]
+    if not download:
+        raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s -> %s", url, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)
+        os.replace(tmp, path)  # atomic: a half download never looks like weights
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise WeightsUnavailableError(
+            f"could not download DINO weights for {arch} ({getattr(e, 'reason', e)}); "
+            f"download {url} yourself and put it at {path} (or set ATTNSEG_CACHE), "
+            f"or pass --dino-weights PATH, or --random-weights for a smoke run"
+        ) from None
+    return path
