@@ -48,7 +48,7 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
     if path.is_file():
         return path
     url = DINO_URLS[arch]
-    if not download:
+    if not download or os.environ.get("ATTNSEG_OFFLINE") == "1":
         raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s -> %s", url, path)

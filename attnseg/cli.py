@@ -1,0 +1,157 @@
+"""Command line: `attnseg segment`, and `attnseg sample` (the README's main job).
+
+The CLI only maps flags onto the library's config and build functions; every
+failure prints one line (`attnseg: error: ...`), `--debug` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
+from .engine.outputs import atomic_path
+from .model import VIT_PRESETS, CheckpointError, WeightsUnavailableError
+
+log = logging.getLogger("attnseg")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="paper checkpoint (backbone + ST block) or any format of SPEC 8")
+    src.add_argument("--dino-weights", help="DINO backbone weights only: runs DINO-only (not the paper's method)")
+    src.add_argument("--random-weights", action="store_true", help="random weights, for smoke runs and benchmarks")
+    p.add_argument("--arch", default="vit_small_8", choices=sorted(VIT_PRESETS))
+    p.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=(320, 480))
+    p.add_argument("--ratio", type=int, default=10, help="a key frame every RATIO frames (default 10)")
+    p.add_argument("--tau", type=float, default=1.0, help="symmetric-KL threshold (default 1.0)")
+    p.add_argument("--normalization", default="kinetics", choices=["kinetics", "imagenet"])
+    p.add_argument("--batch-size", type=int, default=8, help="frames per front-end batch")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
+    p.add_argument("--qk-gain", type=float, default=1.0, help=argparse.SUPPRESS)  # random ST q/k scale
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="folder for one PNG label map per frame (DAVIS palette)")
+    p.add_argument("--save-labels", help="(T, h, w) int32 patch labels as .npy")
+    p.add_argument("--overlay", help="overlay video (.mp4)")
+    p.add_argument("--stats-json", help="flat JSON: mode, backend, clusters, seconds per stage")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnseg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"attnseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment a video file or a folder of frames")
+    seg.add_argument("input", help="video file or folder of frames (sorted by name)")
+    _add_model_args(seg)
+    seg.add_argument("--mode", default="offline", choices=["offline"], help="offline: the paper's pipeline")
+    _add_output_args(seg)
+
+    sample = sub.add_parser("sample", help="generate a sample clip and segment it (no dataset needed)")
+    sample.add_argument("--out-dir", default="runs/sample", help="where frames, labels and overlay go")
+    sample.add_argument("--frames", type=int, default=24)
+    sample.add_argument("--arch", default="vit_small_8", choices=sorted(VIT_PRESETS))
+    sample.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=(192, 256))
+    sample.add_argument("--offline", action="store_true", help="never download weights")
+    return parser
+
+
+def _config(args) -> SegmentConfig:
+    return SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau,
+                         normalization=args.normalization, batch_size=args.batch_size)
+
+
+def _describe_mode(mode: str) -> str:
+    if mode == "st":
+        return "mode: st (DINO + spatio-temporal block, the paper's method)"
+    return "mode: dino-only (no ST checkpoint: affinity from the last DINO block's own q/k; not the paper's method)"
+
+
+def run_segment(args) -> int:
+    segmenter = Segmenter.from_checkpoint(
+        args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
+        config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+    if segmenter.weights.is_random:
+        print(f"!!! {RANDOM_BANNER} !!!", file=sys.stderr)
+    print(_describe_mode(segmenter.mode), file=sys.stderr)
+    result = segmenter.segment_video(args.input, progress=not args.no_progress and sys.stderr.isatty())
+    start = time.perf_counter()
+    if args.out:
+        write_label_pngs(args.out, result.masks, result.names)
+    if args.save_labels:
+        save_labels(args.save_labels, result.labels)
+    if args.overlay:
+        from .engine.sources import read_clip
+
+        write_overlay_video(args.overlay, read_clip(args.input).frames, result.masks, result.fps)
+    result.timings["output"] = time.perf_counter() - start
+    result.timings["total"] += result.timings["output"]
+    stats = result.stats()
+    if args.stats_json:
+        with atomic_path(args.stats_json) as tmp:
+            tmp.write_text(json.dumps(stats, indent=1) + "\n")
+    stages = " ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
+    print(f"segmented {stats['frames']} frames -> {stats['clusters']} clusters ({stats['clusters_used']} used), "
+          f"{result.mode}: {stages} | total {result.timings['total']:.2f}s")
+    return 0
+
+
+def run_sample(args) -> int:
+    """Write a synthetic clip, then segment it with the best weights available."""
+    from .engine.outputs import atomic_path as _atomic
+    from .engine.synthetic import synthetic_clip
+    from .model.weights import dino_weights
+
+    out = Path(args.out_dir)
+    frames_dir = out / "frames"
+    frames, _ = synthetic_clip(args.frames)
+    from PIL import Image
+
+    for i, frame in enumerate(frames):
+        with _atomic(frames_dir / f"{i:05d}.png") as tmp:
+            Image.fromarray(frame).save(tmp, format="PNG")
+    print(f"sample clip: {len(frames)} frames in {frames_dir}", file=sys.stderr)
+    weights = {"dino_weights": None, "random_weights": False}
+    try:
+        weights["dino_weights"] = str(dino_weights(args.arch, download=not args.offline, timeout=15))
+    except WeightsUnavailableError as e:
+        print(f"attnseg: {e}", file=sys.stderr)
+        weights["random_weights"] = True
+    seg_args = build_parser().parse_args([
+        "segment", str(frames_dir), "--arch", args.arch, "--resolution", *map(str, args.resolution),
+        "--out", str(out / "labels"), "--overlay", str(out / "overlay.mp4"),
+        "--save-labels", str(out / "labels.npy"), "--stats-json", str(out / "stats.json"),
+        *(["--random-weights"] if weights["random_weights"] else ["--dino-weights", weights["dino_weights"]]),
+    ])
+    code = run_segment(seg_args)
+    print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="attnseg: %(message)s")
+    handler = {"segment": run_segment, "sample": run_sample}[args.command]
+    try:
+        return handler(args)
+    except (ValueError, OSError, CheckpointError, WeightsUnavailableError) as e:
+        if args.debug:
+            raise
+        print(f"attnseg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attnseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
