@@ -30,6 +30,7 @@ def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = "kinetics"
     mean, std = (np.asarray(v, dtype=np.float32) for v in normalization(norm))
     out = np.empty((len(frames), height, width, 3), dtype=np.float32)
     for i, frame in enumerate(frames):
-        out[i] = cv2.resize(frame.astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
+        # float64 like the authors' loader (/255 then resize), stored as float32 as they feed it
+        out[i] = cv2.resize(frame / 255.0, (width, height), interpolation=cv2.INTER_LINEAR)
     out = (out - mean) / std
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()

@@ -124,14 +124,31 @@ def cluster_window(aff: Affinity, tau: float) -> torch.Tensor:
 
 
 def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -> torch.Tensor:
-    """Later levels: leader merge on all centroids until a pass keeps their count."""
+    """Later levels: leader merge on all centroids until a pass keeps their count.
+
+    A group of one keeps its vector exactly (its mean is itself), so distances
+    between such groups carry over to the next level; only the rows of merged
+    groups are recomputed.
+    """
+    d = self_kl_distance(centroids, safe_log(centroids))
     for _ in range(max_levels):
-        adj = self_kl_distance(centroids, safe_log(centroids)) <= tau
-        labels = leader_merge(centroids.shape[0], lambda idx: adj[idx], centroids.device)
+        labels = leader_merge(centroids.shape[0], lambda idx: d[idx] <= tau, centroids.device)
         k = int(labels.max()) + 1
         if k == centroids.shape[0]:
             break
+        counts = torch.bincount(labels, minlength=k)
+        merged = (counts > 1).nonzero().squeeze(1)
+        single = (counts == 1).nonzero().squeeze(1)
+        member = torch.empty(k, dtype=torch.long, device=labels.device)
+        member[labels] = torch.arange(labels.numel(), device=labels.device)  # a member of each group
         centroids = group_means(centroids, labels, k)
+        log_c = safe_log(centroids)
+        new_d = torch.empty(k, k, dtype=d.dtype, device=d.device)
+        new_d[single[:, None], single[None, :]] = d[member[single][:, None], member[single][None, :]]
+        rows = kl_distance(centroids[merged], log_c[merged], centroids, log_c)
+        new_d[merged] = rows
+        new_d[:, merged] = rows.T
+        d = new_d
     return centroids
 
 

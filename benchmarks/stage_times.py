@@ -1,0 +1,58 @@
+"""Per-stage wall time of the offline pipeline on one clip (one warm-up, then timed runs).
+
+    python benchmarks/stage_times.py --frames DIR --num-frames 30 --resolution 320 480 \
+        (--checkpoint CKPT | --random-weights [--qk-gain G]) --name stages_cpu_320x480
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+
+from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.sources import read_clip  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", required=True)
+    ap.add_argument("--num-frames", type=int, default=30)
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--random-weights", action="store_true")
+    ap.add_argument("--qk-gain", type=float, default=1.0)
+    ap.add_argument("--arch", default="vit_small_8")
+    ap.add_argument("--resolution", nargs=2, type=int, default=(320, 480))
+    ap.add_argument("--ratio", type=int, default=10)
+    ap.add_argument("--tau", type=float, default=1.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--warmup-frames", type=int, default=3, help="frames of the (short) warm-up run")
+    ap.add_argument("--name", default="stages")
+    args = ap.parse_args()
+
+    frames = read_clip(args.frames).frames[: args.num_frames]
+    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)
+    seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights, arch=args.arch,
+                                    config=cfg, device=args.device, qk_gain=args.qk_gain)
+    seg.segment_video(frames[: args.warmup_frames])  # warm-up: allocator, kernels, caches
+    runs = [seg.segment_video(frames) for _ in range(args.repeats)]
+    stages = {k: round(statistics.median(r.timings[k] for r in runs), 4) for k in runs[0].timings}
+    figures = {"frames": len(frames), "clusters": runs[0].num_clusters, "mode": seg.mode,
+               "seconds": stages, "ms_per_frame_total": round(1000 * stages["total"] / len(frames), 1),
+               "fps_total": round(len(frames) / stages["total"], 3)}
+    settings = {"frames_dir": args.frames, "arch": args.arch, "resolution": list(args.resolution),
+                "ratio": args.ratio, "tau": args.tau, "device": args.device, "repeats": args.repeats,
+                "weights": seg.weights.source, "weights_sha256": seg.weights.sha256, "qk_gain": args.qk_gain,
+                "parity": "reference pipeline itself (labels agree 100% with the authors' code, see vs_authors_*)"}
+    path = write_record(args.name, settings, figures)
+    print(json.dumps(figures, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Fidelity and speed against the authors' released code on the same frames and checkpoint.
+
+The authors' code is run separately, read-only and outside this project (it is not
+ours to ship), saving its (T, h, w) patch labels as .npy and its stage timings as
+JSON {"backbone": s, "attention_clustering": s, "K": k}. This script runs attnseg's
+offline pipeline on the same frames (one warm-up run, then --repeats timed runs,
+median per stage), matches cluster ids, and writes one record to benchmarks/results/.
+
+    python benchmarks/vs_authors.py --frames DIR --num-frames 30 --checkpoint CKPT \
+        --authors-labels THEIRS.npy --authors-timings THEIRS.json --name vs_authors_qk3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+from compare_labels import matched_agreement  # noqa: E402
+
+from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.sources import read_clip  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", required=True)
+    ap.add_argument("--num-frames", type=int, default=30)
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--resolution", nargs=2, type=int, default=(160, 256))
+    ap.add_argument("--ratio", type=int, default=10)
+    ap.add_argument("--tau", type=float, default=1.0)
+    ap.add_argument("--authors-labels", required=True)
+    ap.add_argument("--authors-timings", required=True)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--name", default="vs_authors")
+    ap.add_argument("--note", default="")
+    args = ap.parse_args()
+
+    clip = read_clip(args.frames)
+    frames = clip.frames[: args.num_frames]
+    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)
+    seg = Segmenter.from_checkpoint(args.checkpoint, config=cfg)
+    seg.segment_video(frames)  # warm-up
+    runs = [seg.segment_video(frames) for _ in range(args.repeats)]
+    stages = {k: statistics.median(r.timings[k] for r in runs) for k in runs[0].timings}
+    ours_ac = stages["affinity"] + stages["clustering"]
+    theirs = json.loads(Path(args.authors_timings).read_text())
+    theirs_ac = theirs["attention_clustering"]
+    agreement = matched_agreement(runs[0].labels, np.load(args.authors_labels))
+    figures = {
+        "frames": len(frames), "clusters_ours": runs[0].num_clusters, "clusters_theirs": theirs.get("K"),
+        "agreement": agreement["agreement"], "tokens": agreement["tokens"],
+        "ours_seconds": {k: round(v, 4) for k, v in stages.items()},
+        "ours_attention_clustering": round(ours_ac, 4),
+        "theirs_seconds": {"backbone": theirs["backbone"], "attention_clustering": theirs_ac},
+        "speedup_attention_clustering": round(theirs_ac / ours_ac, 2),
+        "speedup_backbone": round(theirs["backbone"] / stages["backbone"], 2),
+        "speedup_pipeline": round((theirs["backbone"] + theirs_ac)
+                                  / (stages["backbone"] + stages["preprocess"] + ours_ac), 2),
+    }
+    settings = {"frames_dir": args.frames, "resolution": list(args.resolution), "ratio": args.ratio,
+                "tau": args.tau, "repeats": args.repeats, "checkpoint": Path(args.checkpoint).name,
+                "weights_sha256": seg.weights.sha256, "authors_runs": 1, "note": args.note}
+    path = write_record(args.name, settings, figures)
+    print(json.dumps(figures, indent=1))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
