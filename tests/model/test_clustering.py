@@ -162,3 +162,13 @@ def test_negative_tau_is_refused():
     q, k = _qk(2, 4, 1.0)
     with pytest.raises(ValueError, match="tau"):
         cluster_video(q, k, 0.25, tau=-1.0)
+
+
+@pytest.mark.parametrize("gain", [1.4, 1.5, 1.6])  # unstructured q/k: tens to ~200 clusters, several levels
+def test_many_clusters_equal_literal_algorithm(gain):
+    g = torch.Generator().manual_seed(1)
+    q, k = torch.randn(8, 8, 30, 16, generator=g) * gain, torch.randn(8, 8, 30, 16, generator=g) * gain
+    got = cluster_video(q, k, 0.25, ratio=3)
+    want, k_want = naive_cluster_video(q, k, 0.25, 3, 1.0)
+    assert got.num_clusters == k_want > 10
+    np.testing.assert_array_equal(got.labels.numpy(), want.numpy())
