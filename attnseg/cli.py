@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
 from .engine.outputs import atomic_path
+from .engine.sources import read_clip
 from .model import VIT_PRESETS, CheckpointError, WeightsUnavailableError
 
 log = logging.getLogger("attnseg")
@@ -83,16 +84,19 @@ def run_segment(args) -> int:
     if segmenter.weights.is_random:
         print(f"!!! {RANDOM_BANNER} !!!", file=sys.stderr)
     print(_describe_mode(segmenter.mode), file=sys.stderr)
-    result = segmenter.segment_video(args.input, progress=not args.no_progress and sys.stderr.isatty())
+    start = time.perf_counter()
+    clip = read_clip(args.input)  # decoded once: the overlay needs the frames too
+    decode = time.perf_counter() - start
+    result = segmenter.segment_video(clip, progress=not args.no_progress and sys.stderr.isatty())
+    result.timings["decode"] += decode
+    result.timings["total"] += decode
     start = time.perf_counter()
     if args.out:
         write_label_pngs(args.out, result.masks, result.names)
     if args.save_labels:
         save_labels(args.save_labels, result.labels)
     if args.overlay:
-        from .engine.sources import read_clip
-
-        write_overlay_video(args.overlay, read_clip(args.input).frames, result.masks, result.fps)
+        write_overlay_video(args.overlay, clip.frames, result.masks, result.fps)
     result.timings["output"] = time.perf_counter() - start
     result.timings["total"] += result.timings["output"]
     stats = result.stats()
@@ -107,30 +111,27 @@ def run_segment(args) -> int:
 
 def run_sample(args) -> int:
     """Write a synthetic clip, then segment it with the best weights available."""
-    from .engine.outputs import atomic_path as _atomic
+    from PIL import Image
+
     from .engine.synthetic import synthetic_clip
     from .model.weights import dino_weights
 
     out = Path(args.out_dir)
     frames_dir = out / "frames"
     frames, _ = synthetic_clip(args.frames)
-    from PIL import Image
-
     for i, frame in enumerate(frames):
-        with _atomic(frames_dir / f"{i:05d}.png") as tmp:
+        with atomic_path(frames_dir / f"{i:05d}.png") as tmp:
             Image.fromarray(frame).save(tmp, format="PNG")
     print(f"sample clip: {len(frames)} frames in {frames_dir}", file=sys.stderr)
-    weights = {"dino_weights": None, "random_weights": False}
     try:
-        weights["dino_weights"] = str(dino_weights(args.arch, download=not args.offline, timeout=15))
+        weights = ["--dino-weights", str(dino_weights(args.arch, download=not args.offline, timeout=15))]
     except WeightsUnavailableError as e:
         print(f"attnseg: {e}", file=sys.stderr)
-        weights["random_weights"] = True
+        weights = ["--random-weights"]
     seg_args = build_parser().parse_args([
         "segment", str(frames_dir), "--arch", args.arch, "--resolution", *map(str, args.resolution),
         "--out", str(out / "labels"), "--overlay", str(out / "overlay.mp4"),
-        "--save-labels", str(out / "labels.npy"), "--stats-json", str(out / "stats.json"),
-        *(["--random-weights"] if weights["random_weights"] else ["--dino-weights", weights["dino_weights"]]),
+        "--save-labels", str(out / "labels.npy"), "--stats-json", str(out / "stats.json"), *weights,
     ])
     code = run_segment(seg_args)
     print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")

@@ -53,11 +53,14 @@ def upsample_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=size, mode="nearest")[:, 0].to(torch.int32).numpy()
 
 
-def write_label_png(dest: str | Path, label_map: np.ndarray) -> None:
-    """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale above 255 labels."""
+def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None = None) -> None:
+    """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale when `wide`
+    (default: when this map has a label above 255)."""
     from PIL import Image
 
-    if label_map.max(initial=0) <= 255:
+    if wide is None:
+        wide = label_map.max(initial=0) > 255
+    if not wide:
         img = Image.fromarray(label_map.astype(np.uint8), mode="P")
         img.putpalette(davis_palette().ravel().tolist())
     else:
@@ -68,12 +71,13 @@ def write_label_png(dest: str | Path, label_map: np.ndarray) -> None:
 
 def write_label_pngs(out_dir: str | Path, masks: np.ndarray, names: Sequence[str]) -> list[Path]:
     out_dir = Path(out_dir)
-    if masks.max(initial=0) > 255:
+    wide = masks.max(initial=0) > 255  # one format for the whole clip
+    if wide:
         log.warning("more than 256 labels: PNGs are 16-bit grayscale, not palette images")
     paths = []
     for mask, name in zip(masks, names):
         path = out_dir / f"{name}.png"
-        write_label_png(path, mask)
+        write_label_png(path, mask, wide)
         paths.append(path)
     return paths
 

@@ -77,8 +77,13 @@ def read_video(path: Path) -> Clip:
     return Clip(_stack(frames, names), names, float(fps))
 
 
-def read_clip(source: str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
-    """A clip from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3)."""
+def read_clip(source: Clip | str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
+    """A clip from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3).
+
+    An already decoded Clip is returned as it is.
+    """
+    if isinstance(source, Clip):
+        return source
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
