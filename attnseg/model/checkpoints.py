@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,11 +64,12 @@ def _torch_load(path: Path) -> object:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path}: refused to unpickle (weights-only loading; only argparse.Namespace is allowed "
-            f"beyond tensors): {first_line}"
-        ) from None
+        # torch's own text advises weights_only=False; never relay that, name the refused global instead
+        refused = re.search(r"unsupported global:? (?:GLOBAL )?([\w.]+)", str(e), re.IGNORECASE)
+        if refused:
+            raise CheckpointError(f"{path}: refused to unpickle {refused.group(1)} (weights-only loading; only "
+                                  f"tensors and argparse.Namespace are allowed)") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt or not a checkpoint)") from None
 
 
 def _read(path: Path) -> tuple[dict, str]:
