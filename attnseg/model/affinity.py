@@ -58,16 +58,22 @@ def head_logits(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.einsum("hnd,hmd->hnm", _heads_first(q), _heads_first(k)) * scale
 
 
-def affinity(q: torch.Tensor, k: torch.Tensor, scale: float) -> Affinity:
+def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int = 1 << 20) -> Affinity:
     """Affinity of the query frames `q` (Tq, H, N, d) to the key frames `k` (Tk, H, M, d).
 
-    Computed head by head, so peak memory is O(n * m), never O(heads * n * m).
+    Computed head by head over blocks of about `chunk_elems` logits, so a block's
+    logits stay in cache and peak memory is O(n * m), never O(heads * n * m).
+    Heads are still added one by one in order, as without blocking.
     """
     qh, kh = _heads_first(q.float()), _heads_first(k.float())
-    heads = qh.shape[0]
-    prob = torch.zeros(qh.shape[1], kh.shape[1], dtype=torch.float32, device=q.device)
-    for h in range(heads):
-        prob += ((qh[h] @ kh[h].T) * scale).softmax(dim=-1)
+    heads, n, m = qh.shape[0], qh.shape[1], kh.shape[1]
+    kt = kh.transpose(1, 2).contiguous()
+    prob = torch.zeros(n, m, dtype=torch.float32, device=q.device)
+    step = max(1, chunk_elems // max(m, 1))
+    for start in range(0, n, step):
+        block = prob[start:start + step]
+        for h in range(heads):
+            block += torch.softmax((qh[h, start:start + step] @ kt[h]).mul_(scale), dim=-1)
     prob /= heads
     log_prob = torch.log(prob)
     rows = (prob < LOG_SAFE_MIN).any(dim=1).nonzero().squeeze(1)

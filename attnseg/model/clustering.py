@@ -94,10 +94,10 @@ def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], dev
                 leaders.append(a)
                 claimed |= sub[a]
         lead_rows = rows[torch.as_tensor(leaders, device=device)]
-        owned = lead_rows.any(dim=0)
-        first = lead_rows.to(torch.uint8).argmax(dim=0)  # the earliest leader claims a row
-        labels[owned] = num_groups + first[owned]
-        unassigned &= ~owned
+        owned = lead_rows.any(dim=0).nonzero().squeeze(1)
+        first = lead_rows[:, owned].to(torch.uint8).argmax(dim=0)  # the earliest leader claims a row
+        labels[owned] = num_groups + first
+        unassigned[owned] = False
         num_groups += len(leaders)
 
 
@@ -123,33 +123,49 @@ def cluster_window(aff: Affinity, tau: float) -> torch.Tensor:
     return group_means(s, labels, int(labels.max()) + 1)
 
 
+def within_tau_matrix(p: torch.Tensor, log_p: torch.Tensor, tau: float, block: int = 1024) -> torch.Tensor:
+    """(D(P, P) <= tau) as a bool matrix, built a block of rows at a time from one product."""
+    e = neg_entropy(p, log_p)
+    cross = p @ log_p.T
+    near = torch.empty(p.shape[0], p.shape[0], dtype=torch.bool, device=p.device)
+    for start in range(0, p.shape[0], block):
+        rows = slice(start, start + block)
+        near[rows] = (e[rows, None] + e[None, :] - cross[rows] - cross[:, rows].T) <= tau
+    return near
+
+
 def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -> torch.Tensor:
     """Later levels: leader merge on all centroids until a pass keeps their count.
 
-    A group of one keeps its vector exactly (its mean is itself), so distances
-    between such groups carry over to the next level; only the rows of merged
-    groups are recomputed.
+    A leader is the first member of its group, so each group's new centroid
+    takes its leader's slot and the other members' slots retire. The threshold
+    matrix (D <= tau) stays in the slots of the first level: entries between
+    groups of one carry over (their vectors do not change), and only the rows
+    and columns of merged groups are recomputed.
     """
-    d = self_kl_distance(centroids, safe_log(centroids))
+    cent = centroids.clone()
+    log_c = safe_log(cent)
+    near = within_tau_matrix(cent, log_c, tau)
+    alive = torch.arange(cent.shape[0], device=cent.device)  # slots in use, in order
     for _ in range(max_levels):
-        labels = leader_merge(centroids.shape[0], lambda idx: d[idx] <= tau, centroids.device)
+        labels = leader_merge(alive.numel(), lambda idx: near[alive[idx]][:, alive], cent.device)
         k = int(labels.max()) + 1
-        if k == centroids.shape[0]:
+        if k == alive.numel():
             break
+        first = torch.full((k,), alive.numel(), dtype=torch.long, device=cent.device)
+        first.scatter_reduce_(0, labels, torch.arange(alive.numel(), device=cent.device), "amin")
         counts = torch.bincount(labels, minlength=k)
-        merged = (counts > 1).nonzero().squeeze(1)
-        single = (counts == 1).nonzero().squeeze(1)
-        member = torch.empty(k, dtype=torch.long, device=labels.device)
-        member[labels] = torch.arange(labels.numel(), device=labels.device)  # a member of each group
-        centroids = group_means(centroids, labels, k)
-        log_c = safe_log(centroids)
-        new_d = torch.empty(k, k, dtype=d.dtype, device=d.device)
-        new_d[single[:, None], single[None, :]] = d[member[single][:, None], member[single][None, :]]
-        rows = kl_distance(centroids[merged], log_c[merged], centroids, log_c)
-        new_d[merged] = rows
-        new_d[:, merged] = rows.T
-        d = new_d
-    return centroids
+        in_merged = (counts > 1)[labels]  # rows that belong to a group of two or more
+        merged = alive[first[counts > 1]]
+        sums = torch.zeros(k, cent.shape[1], dtype=cent.dtype, device=cent.device)
+        sums.index_add_(0, labels[in_merged], cent[alive[in_merged]])
+        cent[merged] = sums[counts > 1] / counts[counts > 1, None].to(cent.dtype)
+        log_c[merged] = safe_log(cent[merged])
+        alive = alive[first]
+        rows = kl_distance(cent[merged], log_c[merged], cent, log_c)[:, alive] <= tau
+        near[merged[:, None], alive[None, :]] = rows
+        near[alive[:, None], merged[None, :]] = rows.T
+    return cent[alive]
 
 
 def assign(aff: Affinity, centroids: torch.Tensor) -> torch.Tensor:
