@@ -1,4 +1,4 @@
-"""Command line: `attnseg segment`, and `attnseg sample` (the README's main job).
+"""Command line: `attnseg segment`, `attnseg eval`, and `attnseg sample` (the README's main job).
 
 The CLI only maps flags onto the library's config and build functions; every
 failure prints one line (`attnseg: error: ...`), `--debug` shows the traceback.
@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(seg)
     seg.add_argument("--mode", default="offline", choices=["offline"], help="offline: the paper's pipeline")
     _add_output_args(seg)
+
+    ev = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
+    ev.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
+    ev.add_argument("--results", required=True, help="RESULTS/SEQ/FRAME.png label maps (every id a proposal)")
+    ev.add_argument("--protocol", default="standard", choices=["standard", "paper"],
+                    help="standard: one matching per sequence, <= 20 proposals; paper: per frame, <= 300")
+    ev.add_argument("--sequences", nargs="+", help="default: every annotated sequence")
+    ev.add_argument("--annotations", default="auto", choices=["auto", "Annotations", "Annotations_unsupervised"])
+    ev.add_argument("--background", type=int, help="a label id that is not a proposal (e.g. 0)")
+    ev.add_argument("--json", help="write the scores as JSON")
 
     sample = sub.add_parser("sample", help="generate a sample clip and segment it (no dataset needed)")
     sample.add_argument("--out-dir", default="runs/sample", help="where frames, labels and overlay go")
@@ -138,10 +148,31 @@ def run_sample(args) -> int:
     return code
 
 
+def run_eval(args) -> int:
+    from .eval import evaluate
+
+    report = evaluate(args.davis_root, args.results, args.protocol, args.sequences, args.annotations,
+                      args.background).to_dict()
+    protocol = {"standard": "standard DAVIS unsupervised (one matching per sequence, <= 20 proposals)",
+                "paper": "paper (every cluster a proposal, matching per frame, <= 300)"}[args.protocol]
+    print(f"protocol: {protocol}")
+    print(f"{'sequence':<20} {'J&F':>6} {'J':>6} {'F':>6} {'objects':>7} {'proposals':>9}")
+    for name, s in report["sequences"].items():
+        print(f"{name:<20} {s['J&F']:6.3f} {s['J']:6.3f} {s['F']:6.3f} {s['objects']:7d} {s['proposals']:9d}"
+              + (f"  ({s['dropped_proposals']} smallest dropped)" if s["dropped_proposals"] else ""))
+    print(f"{'mean':<20} {report['J&F']:6.3f} {report['J']:6.3f} {report['F']:6.3f}"
+          f"   J recall {report['J_recall']:.3f} decay {report['J_decay']:.3f},"
+          f" F recall {report['F_recall']:.3f} decay {report['F_decay']:.3f}")
+    if args.json:
+        with atomic_path(args.json) as tmp:
+            Path(tmp).write_text(json.dumps(report, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="attnseg: %(message)s")
-    handler = {"segment": run_segment, "sample": run_sample}[args.command]
+    handler = {"segment": run_segment, "eval": run_eval, "sample": run_sample}[args.command]
     try:
         return handler(args)
     except (ValueError, OSError, CheckpointError, WeightsUnavailableError) as e:

@@ -1,0 +1,127 @@
+"""DAVIS dataset reading, both matching protocols, and `attnseg eval`."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attnseg.cli import main
+from attnseg.engine.outputs import davis_palette
+from attnseg.eval import EvalError, evaluate, load_sequence
+from tests.conftest import DAVIS
+
+H, W = 48, 64
+
+
+def write_png(path, array, palette=True):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.fromarray(array.astype(np.uint8), mode="P" if palette else "L")
+    if palette:
+        im.putpalette(davis_palette().astype(np.uint8).ravel().tolist())
+    im.save(path)
+
+
+@pytest.fixture
+def davis_root(tmp_path):
+    """One sequence 'seq', 4 frames, object 1 (left block) and object 2 (right block), a void strip."""
+    root = tmp_path / "davis"
+    for t in range(4):
+        ann = np.zeros((H, W), dtype=np.uint8)
+        ann[10:30, 5:25] = 1
+        ann[10:30, 35:60] = 2
+        ann[0:2, :] = 255
+        write_png(root / "Annotations/480p/seq" / f"{t:05d}.png", ann)
+        (root / "JPEGImages/480p/seq").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def labels_for(t, swap):
+    """Proposal 3 covers object 1 in frames 0-1 and object 2 in frames 2-3 when swap, else always object 1."""
+    lab = np.zeros((H, W), dtype=np.uint8)
+    first, second = (3, 4) if (t < 2 or not swap) else (4, 3)
+    lab[10:30, 5:25] = first
+    lab[10:30, 35:60] = second
+    return lab
+
+
+def write_results(root, swap):
+    for t in range(4):
+        write_png(root / "seq" / f"{t:05d}.png", labels_for(t, swap))
+
+
+def test_perfect_results_score_one(davis_root, tmp_path):
+    write_results(tmp_path / "res", swap=False)
+    for protocol in ("standard", "paper"):
+        report = evaluate(davis_root, tmp_path / "res", protocol).to_dict()
+        assert report["J"] == pytest.approx(1.0) and report["F"] == pytest.approx(1.0)
+        assert report["sequences"]["seq"]["objects"] == 2
+
+
+def test_protocols_differ_on_swapped_ids(davis_root, tmp_path):
+    # Ids swap halfway: per-frame matching (paper) still scores 1; one matching per sequence
+    # (standard) gets each object right in exactly half the frames, and the other half
+    # scores J = 0 (disjoint blocks) and F = 0 (boundaries 10+ pixels apart, r = 1).
+    write_results(tmp_path / "res", swap=True)
+    paper = evaluate(davis_root, tmp_path / "res", "paper").to_dict()
+    standard = evaluate(davis_root, tmp_path / "res", "standard").to_dict()
+    assert paper["J&F"] == pytest.approx(1.0)
+    assert standard["J"] == pytest.approx(0.5) and standard["F"] == pytest.approx(0.5)
+    assert paper["protocol"] == "paper" and standard["protocol"] == "standard"
+
+
+def test_void_pixels_are_ignored(davis_root, tmp_path):
+    for t in range(4):
+        lab = labels_for(t, False)
+        lab[0:2, :] = 3  # a proposal that spills into the void strip only there
+        write_png(tmp_path / "res/seq" / f"{t:05d}.png", lab)
+    report = evaluate(davis_root, tmp_path / "res", "standard").to_dict()
+    assert report["J"] == pytest.approx(1.0)
+
+
+def test_standard_keeps_the_20_largest_proposals(davis_root, tmp_path):
+    for t in range(4):
+        lab = labels_for(t, False)
+        lab[40:48, :] = 10 + np.arange(W) // 3  # 22 thin proposals, smaller than the objects
+        write_png(tmp_path / "res/seq" / f"{t:05d}.png", lab)
+    s = evaluate(davis_root, tmp_path / "res", "standard").to_dict()["sequences"]["seq"]
+    assert s["proposals"] == 20 and s["dropped_proposals"] == 5  # 25 ids: 0, 3, 4 and 22 strips
+    assert s["J"] == pytest.approx(1.0)
+
+
+def test_binary_davis2016_annotations_are_one_object(tmp_path):
+    ann = np.zeros((H, W), dtype=np.uint8)
+    ann[5:20, 5:20] = 255
+    write_png(tmp_path / "d/Annotations/480p/s/00000.png", ann, palette=False)
+    seq = load_sequence(tmp_path / "d", "s")
+    assert seq.objects.shape == (1, 1, H, W) and not seq.void.any()
+
+
+def test_missing_and_misfit_results_fail_clearly(davis_root, tmp_path):
+    with pytest.raises(EvalError, match="result PNGs missing"):
+        evaluate(davis_root, tmp_path / "nothing")
+    for t in range(4):
+        write_png(tmp_path / "res/seq" / f"{t:05d}.png", np.zeros((H // 2, W // 2)))
+    with pytest.raises(EvalError, match="frame size"):
+        evaluate(davis_root, tmp_path / "res")
+    with pytest.raises(EvalError, match="unknown sequences"):
+        evaluate(davis_root, tmp_path / "res", sequences=["nope"])
+
+
+def test_cli_eval_prints_table_and_writes_json(davis_root, tmp_path, capsys):
+    write_results(tmp_path / "res", swap=True)
+    out = tmp_path / "scores.json"
+    assert main(["eval", "--davis-root", str(davis_root), "--results", str(tmp_path / "res"),
+                 "--protocol", "paper", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "protocol: paper" in text and "seq" in text
+    data = json.loads(out.read_text())
+    assert {"protocol", "J&F", "J", "F", "sequences"} <= data.keys()
+    assert 0 <= data["J"] <= 1 and set(data["sequences"]["seq"]) >= {"J", "F"}
+    assert main(["eval", "--davis-root", str(tmp_path / "nowhere"), "--results", str(tmp_path)]) == 2
+
+
+@pytest.mark.skipif(DAVIS is None, reason="../shared/data/davis16 not present")
+def test_real_davis_annotations_against_themselves():
+    ann = DAVIS / "Annotations/480p"
+    report = evaluate(DAVIS, ann, "standard", sequences=["blackswan"]).to_dict()
+    assert report["J&F"] == pytest.approx(1.0)
