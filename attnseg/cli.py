@@ -67,6 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--background", type=int, help="a label id that is not a proposal (e.g. 0)")
     ev.add_argument("--json", help="write the scores as JSON")
 
+    bench = sub.add_parser("bench", help="the standard latency suite for this machine (JSON records)")
+    bench.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"),
+                       help="repeatable; default 160x256 on CPU, plus 320x480 on CUDA")
+    bench.add_argument("--arch", default="vit_small_8", choices=sorted(VIT_PRESETS))
+    bench.add_argument("--device", default="cuda" if _cuda() else "cpu", choices=["cpu", "cuda"])
+    bench.add_argument("--batch-size", type=int, default=8)
+    bench.add_argument("--frames", type=int, default=30, help="frames of the synthetic clip")
+    bench.add_argument("--clip", help="a video or frame folder instead of the synthetic clip")
+    bench.add_argument("--checkpoint", help="default: random weights (ST q/k x3, peaked attention)")
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--warmup", type=int, default=1)
+    bench.add_argument("--results", default="benchmarks/results", help="where the JSON records go")
+
     sample = sub.add_parser("sample", help="generate a sample clip and segment it (no dataset needed)")
     sample.add_argument("--out-dir", default="runs/sample", help="where frames, labels and overlay go")
     sample.add_argument("--frames", type=int, default=24)
@@ -148,6 +161,31 @@ def run_sample(args) -> int:
     return code
 
 
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def run_bench(args) -> int:
+    from .bench.suite import BenchConfig, default_configs, run_config, standard_frames
+
+    if args.clip:
+        clip = read_clip(args.clip)
+        frames, clip_name = clip.frames[: args.frames], Path(args.clip).name
+    else:
+        frames, clip_name = standard_frames(args.frames), f"synthetic {args.frames} frames 480x854"
+    configs = ([BenchConfig(args.arch, tuple(r), args.device, batch_size=args.batch_size) for r in args.resolution]
+               if args.resolution else default_configs(args.device))
+    print(f"{'config':<58} {'p50 s':>7} {'p90 s':>7} {'fps':>6} {'parity':>7}")
+    for cfg in configs:
+        figures, path = run_config(cfg, frames, checkpoint=args.checkpoint, repeats=args.repeats,
+                                   warmup=args.warmup, results=args.results, clip_name=clip_name)
+        e2e = figures["end_to_end_seconds"]
+        print(f"{cfg.name:<58} {e2e['p50']:7.2f} {e2e['p90']:7.2f} {figures['fps']:6.2f} "
+              f"{figures['parity_vs_reference']:7.4f}  -> {path}")
+    return 0
+
+
 def run_eval(args) -> int:
     from .eval import evaluate
 
@@ -172,7 +210,8 @@ def run_eval(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="attnseg: %(message)s")
-    handler = {"segment": run_segment, "eval": run_eval, "sample": run_sample}[args.command]
+    handler = {"segment": run_segment, "eval": run_eval, "bench": run_bench,
+               "sample": run_sample}[args.command]
     try:
         return handler(args)
     except (ValueError, OSError, CheckpointError, WeightsUnavailableError) as e:

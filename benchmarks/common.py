@@ -1,59 +1,14 @@
-"""What every benchmark record carries: machine, versions, commit, settings, figures."""
+"""Benchmark scripts write their records here, under benchmarks/results/ (see attnseg.bench.records)."""
 from __future__ import annotations
 
-import datetime
-import json
-import os
-import platform
-import subprocess
 from pathlib import Path
 
-import torch
+from attnseg.bench.records import git_commit, machine  # noqa: F401
+from attnseg.bench.records import write_record as _write_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
-        return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine() -> dict:
-    info = {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-    return info
+__all__ = ["RESULTS", "git_commit", "machine", "write_record"]
 
 
 def write_record(name: str, settings: dict, figures: dict) -> Path:
-    record = {
-        "benchmark": name,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(), "machine": machine(), "settings": settings, "figures": figures,
-    }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return _write_record(name, settings, figures, RESULTS)

@@ -1,0 +1,1 @@
+"""Benchmarks: latency measurement and the records every benchmark writes."""
