@@ -120,7 +120,7 @@ def test_cli_eval_prints_table_and_writes_json(davis_root, tmp_path, capsys):
     assert main(["eval", "--davis-root", str(tmp_path / "nowhere"), "--results", str(tmp_path)]) == 2
 
 
-@pytest.mark.skipif(DAVIS is None, reason="../shared/data/davis16 not present")
+@pytest.mark.skipif(not (DAVIS / "Annotations").is_dir(), reason="../shared/data/davis16 not present")
 def test_real_davis_annotations_against_themselves():
     ann = DAVIS / "Annotations/480p"
     report = evaluate(DAVIS, ann, "standard", sequences=["blackswan"]).to_dict()
