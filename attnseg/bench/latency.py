@@ -8,6 +8,7 @@ torch.cuda.max_memory_allocated over the timed runs.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -25,7 +26,6 @@ def summarize(samples: list[float]) -> dict:
 def rss_bytes() -> int:
     try:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
-        import os
         return pages * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
