@@ -168,11 +168,11 @@ def list_sequences(root: str | Path, annotations: str = "auto") -> list[str]:
 
 def evaluate(root: str | Path, results: str | Path, protocol: str = "standard", sequences: list[str] | None = None,
              annotations: str = "auto", background: int | None = None, progress=None) -> EvalReport:
-    names = sequences or list_sequences(root, annotations)
-    known = set(list_sequences(root, annotations))
+    known = list_sequences(root, annotations)
+    names = sequences or known
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise EvalError(f"unknown sequences {unknown}; {root} has {sorted(known)}")
+        raise EvalError(f"unknown sequences {unknown}; {root} has {known}")
     report = EvalReport(protocol)
     for name in names:
         seq = load_sequence(root, name, annotations)

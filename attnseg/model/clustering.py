@@ -154,12 +154,10 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -
             break
         first = torch.full((k,), alive.numel(), dtype=torch.long, device=cent.device)
         first.scatter_reduce_(0, labels, torch.arange(alive.numel(), device=cent.device), "amin")
-        counts = torch.bincount(labels, minlength=k)
-        in_merged = (counts > 1)[labels]  # rows that belong to a group of two or more
-        merged = alive[first[counts > 1]]
-        sums = torch.zeros(k, cent.shape[1], dtype=cent.dtype, device=cent.device)
-        sums.index_add_(0, labels[in_merged], cent[alive[in_merged]])
-        cent[merged] = sums[counts > 1] / counts[counts > 1, None].to(cent.dtype)
+        is_merged = torch.bincount(labels, minlength=k) > 1  # groups of two or more
+        members = is_merged[labels]
+        merged = alive[first[is_merged]]
+        cent[merged] = group_means(cent[alive[members]], labels[members], k)[is_merged]  # only these change
         log_c[merged] = safe_log(cent[merged])
         alive = alive[first]
         rows = kl_distance(cent[merged], log_c[merged], cent, log_c)[:, alive] <= tau
