@@ -14,8 +14,10 @@ from pathlib import Path
 
 from . import __version__
 from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
+from .engine.backends import BACKENDS
 from .engine.outputs import atomic_path
 from .engine.sources import read_clip
+from .kernels import KERNELS
 from .model import VIT_PRESETS, CheckpointError, WeightsUnavailableError
 
 log = logging.getLogger("attnseg")
@@ -33,6 +35,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", default="kinetics", choices=["kinetics", "imagenet"])
     p.add_argument("--batch-size", type=int, default=8, help="frames per front-end batch")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--backend", default="eager", choices=list(BACKENDS), help="front-end backend")
+    p.add_argument("--kernels", default="torch", choices=list(KERNELS), help="clustering implementation")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
     p.add_argument("--qk-gain", type=float, default=1.0, help=argparse.SUPPRESS)  # random ST q/k scale
 
@@ -67,12 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--background", type=int, help="a label id that is not a proposal (e.g. 0)")
     ev.add_argument("--json", help="write the scores as JSON")
 
-    bench = sub.add_parser("bench", help="the standard latency suite for this machine (JSON records)")
+    bench = sub.add_parser("bench", help="the latency suite for this machine (JSON records)")
     bench.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"),
-                       help="repeatable; default 160x256 on CPU, plus 320x480 on CUDA")
-    bench.add_argument("--arch", default="vit_small_8", choices=sorted(VIT_PRESETS))
+                       help="repeatable; with no axis flag, the standard suite of this device")
+    bench.add_argument("--arch", action="append", choices=sorted(VIT_PRESETS), help="repeatable")
+    bench.add_argument("--backend", action="append", choices=list(BACKENDS), help="repeatable")
+    bench.add_argument("--kernels", action="append", choices=list(KERNELS), help="repeatable")
+    bench.add_argument("--batch-size", type=int, action="append", help="repeatable")
     bench.add_argument("--device", default="cuda" if _cuda() else "cpu", choices=["cpu", "cuda"])
-    bench.add_argument("--batch-size", type=int, default=8)
+    bench.add_argument("--compare", action="store_true",
+                       help="also time the plain reference pipeline in the same process and record the ratio")
+    bench.add_argument("--no-cost-model", action="store_true", help="skip the peaks and the FLOP/byte model")
     bench.add_argument("--frames", type=int, default=30, help="frames of the synthetic clip")
     bench.add_argument("--clip", help="a video or frame folder instead of the synthetic clip")
     bench.add_argument("--checkpoint", help="default: random weights (ST q/k x3, peaked attention)")
@@ -91,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args) -> SegmentConfig:
     return SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau,
-                         normalization=args.normalization, batch_size=args.batch_size)
+                         normalization=args.normalization, batch_size=args.batch_size, backend=args.backend,
+                         kernels=args.kernels)
 
 
 def _describe_mode(mode: str) -> str:
@@ -167,22 +177,40 @@ def _cuda() -> bool:
 
 
 def run_bench(args) -> int:
-    from .bench.suite import BenchConfig, default_configs, run_config, standard_frames
+    import itertools
+    import tempfile
 
-    if args.clip:
-        clip = read_clip(args.clip)
-        frames, clip_name = clip.frames[: args.frames], Path(args.clip).name
+    from .bench.peaks import measure_peaks
+    from .bench.suite import BenchConfig, compare, default_configs, run_config, standard_clip
+
+    axes = (args.arch, args.resolution, args.backend, args.kernels, args.batch_size)
+    if any(axes):
+        d = BenchConfig()
+        configs = [BenchConfig(a, tuple(r), args.device, b, k, n) for a, r, b, k, n in itertools.product(
+            args.arch or [d.arch], args.resolution or [d.resolution], args.backend or [d.backend],
+            args.kernels or [d.kernels], args.batch_size or [d.batch_size])]
     else:
-        frames, clip_name = standard_frames(args.frames), f"synthetic {args.frames} frames 480x854"
-    configs = ([BenchConfig(args.arch, tuple(r), args.device, batch_size=args.batch_size) for r in args.resolution]
-               if args.resolution else default_configs(args.device))
-    print(f"{'config':<58} {'p50 s':>7} {'p90 s':>7} {'fps':>6} {'parity':>7}")
-    for cfg in configs:
-        figures, path = run_config(cfg, frames, checkpoint=args.checkpoint, repeats=args.repeats,
-                                   warmup=args.warmup, results=args.results, clip_name=clip_name)
-        e2e = figures["end_to_end_seconds"]
-        print(f"{cfg.name:<58} {e2e['p50']:7.2f} {e2e['p90']:7.2f} {figures['fps']:6.2f} "
-              f"{figures['parity_vs_reference']:7.4f}  -> {path}")
+        configs = default_configs(args.device)
+    peaks = None if args.no_cost_model else measure_peaks(args.device)
+    if peaks:
+        print("peaks: " + ", ".join(f"{k} {v}" for k, v in peaks.items()))
+    with tempfile.TemporaryDirectory(prefix="attnseg-clip-") as workdir:
+        if args.clip:
+            source, clip_name = args.clip, Path(args.clip).name
+        else:
+            source, clip_name = str(standard_clip(workdir, args.frames)), f"synthetic {args.frames} JPEGs 480x854"
+        print(f"{'config':<44} {'p50 s':>7} {'p90 s':>7} {'fps':>6} {'parity':>7}")
+        for cfg in configs:
+            figures, path = run_config(cfg, source, checkpoint=args.checkpoint, repeats=args.repeats,
+                                       warmup=args.warmup, results=args.results, clip_name=clip_name, peaks=peaks)
+            e2e = figures["end_to_end_seconds"]
+            print(f"{cfg.name:<44} {e2e['p50']:7.2f} {e2e['p90']:7.2f} {figures['fps']:6.2f} "
+                  f"{figures['parity_vs_reference']:7.4f}  -> {path}")
+            if args.compare:
+                figures, path = compare(cfg, source, checkpoint=args.checkpoint, repeats=args.repeats,
+                                        warmup=args.warmup, results=args.results, clip_name=clip_name)
+                print(f"{'  vs reference (eager, torch)':<44} end to end x{figures['speedup_p50']['end_to_end']:.2f}"
+                      f", labels agree {figures['label_agreement']:.4f}  -> {path}")
     return 0
 
 

@@ -1,5 +1,7 @@
 """Latency of the offline pipeline: per-stage percentiles, FPS and peak memory.
 
+A run is what a user's run is: decode the clip (when given a path), segment it,
+write one PNG label map per frame (the "output" stage, into a scratch folder).
 Every timed run follows `warmup` untimed ones; stage times come from the
 pipeline's StageTimer, which synchronizes CUDA before reading the clock.
 Peak host memory is the highest resident set size sampled every 5 ms during the
@@ -9,6 +11,7 @@ torch.cuda.max_memory_allocated over the timed runs.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine.outputs import write_label_pngs
 
 def summarize(samples: list[float]) -> dict:
     a = np.asarray(samples, dtype=np.float64)
@@ -58,29 +62,41 @@ class PeakRSS:
         return (self.peak - self.base) / 2**20
 
 
-def measure(segmenter, frames: np.ndarray, repeats: int = 3, warmup: int = 1) -> tuple[dict, object]:
-    """Run `segmenter.segment_video(frames)` warmup + repeats times; figures of the timed runs."""
-    for _ in range(warmup):
-        segmenter.segment_video(frames)
+def timed_run(segmenter, source, out_dir: str | Path):
+    """One user-shaped run: segment (decode included) and write the label maps; (result, seconds)."""
+    start = time.perf_counter()
+    result = segmenter.segment_video(source)
+    written = time.perf_counter()
+    write_label_pngs(out_dir, result.masks, result.names)
+    seconds = time.perf_counter() - start
+    result.timings["output"] = seconds - (written - start)
+    result.timings["total"] = seconds
+    return result, seconds
+
+
+def measure(segmenter, source, repeats: int = 3, warmup: int = 1) -> tuple[dict, object]:
+    """Time `warmup` + `repeats` runs of `source` (a path, or RGB frames); figures of the timed runs."""
     cuda = segmenter.device.type == "cuda"
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(segmenter.device)
     runs = []
-    with PeakRSS() as rss:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            result = segmenter.segment_video(frames)
-            runs.append((result, time.perf_counter() - start))
+    with tempfile.TemporaryDirectory(prefix="attnseg-bench-") as out_dir:
+        for _ in range(warmup):
+            timed_run(segmenter, source, out_dir)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(segmenter.device)
+        with PeakRSS() as rss:
+            for _ in range(repeats):
+                runs.append(timed_run(segmenter, source, out_dir))
     stages = {}
     for result, _ in runs:
         for stage, seconds in result.timings.items():
             stages.setdefault(stage, []).append(seconds)
     total = [t for _, t in runs]
+    frames = len(runs[-1][0].labels)
     figures = {
-        "frames": len(frames), "clusters": runs[-1][0].num_clusters, "repeats": repeats, "warmup": warmup,
+        "frames": frames, "clusters": runs[-1][0].num_clusters, "repeats": repeats, "warmup": warmup,
         "seconds": {stage: summarize(v) for stage, v in stages.items()},
         "end_to_end_seconds": summarize(total),
-        "fps": len(frames) / float(np.median(total)),
+        "fps": frames / float(np.median(total)),
         "peak_host_mib": round(rss.growth_mib, 1),
     }
     if cuda:

@@ -1,23 +1,32 @@
-"""The standard latency suite (`attnseg bench`): one record per configuration.
+"""The latency suite (`attnseg bench`): one JSON record per configuration.
 
-Each configuration segments the same clip (a DAVIS-like synthetic one unless a
-clip is given) with warm-up and repeats, and records per-stage p50/p90/p99,
-end-to-end latency, FPS, peak memory and a parity figure: the share of tokens
-whose label equals the plain reference clustering (model.clustering) run on the
-same front-end output.
+A configuration is backend x kernels x resolution x arch x batch on a device.
+Each one segments the same clip (by default a synthetic DAVIS-sized clip
+written as JPEGs, so decoding is real) with warm-up and repeats, and records:
+- per-stage and end-to-end p50/p90/p99, FPS, peak host/device memory;
+- parity: the share of tokens labelled as the plain reference pipeline
+  (eager front-end + attnseg.model.cluster_video) labels them, same clip;
+- the cost model (bench.costs): per-stage FLOPs, bytes and fraction of the
+  machine's measured peaks (bench.peaks).
+
+`compare` runs the reference pipeline and the configured engine on the same
+clip in one process and records the per-stage and end-to-end ratios.
+
+A new backend or kernel set joins by adding its row to engine.backends.BACKENDS
+or kernels.KERNELS: the suite takes names, not code.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..engine import SegmentConfig, Segmenter
-from ..engine.sources import Clip
 from ..engine.synthetic import synthetic_clip
-from ..engine.timing import StageTimer
-from ..model.clustering import cluster_video
+from .costs import count_costs, fraction_of_peak
 from .latency import measure
 from .records import write_record
 
@@ -34,39 +43,108 @@ class BenchConfig:
     @property
     def name(self) -> str:
         h, w = self.resolution
-        return f"bench_{self.device}_{self.backend}_{self.kernels}_{self.arch}_{h}x{w}_b{self.batch_size}"
+        return f"{self.device}_{self.backend}_{self.kernels}_{self.arch}_{h}x{w}_b{self.batch_size}"
+
+    def settings(self) -> dict:
+        return {**dataclasses.asdict(self), "resolution": list(self.resolution)}
+
+
+REFERENCE = {"backend": "eager", "kernels": "torch"}
 
 
 def default_configs(device: str) -> list[BenchConfig]:
-    """What runs in reasonable time here: 320x480 costs minutes per run on a small CPU."""
+    """The standard suite: every backend at 160x256; on a GPU also 320x480 (minutes per run on a small CPU)."""
     resolutions = [(160, 256), (320, 480)] if device == "cuda" else [(160, 256)]
-    return [BenchConfig(resolution=r, device=device) for r in resolutions]
+    return [BenchConfig(resolution=r, device=device, backend=b) for r in resolutions for b in ("eager", "compiled")]
 
 
-def parity(segmenter: Segmenter, frames: np.ndarray, labels: np.ndarray) -> float:
-    """Share of tokens labelled as the reference clustering labels them (same q, k)."""
-    clip = Clip(frames, [f"{i:05d}" for i in range(len(frames))])
-    q, k = segmenter.query_keys(clip, StageTimer(segmenter.device))
-    cfg = segmenter.config
-    ref = cluster_video(q, k, segmenter.frontend.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window)
-    return float((ref.labels.view(labels.shape).cpu().numpy() == labels).mean())
+def build(cfg: BenchConfig, checkpoint: str | None, qk_gain: float) -> Segmenter:
+    seg_cfg = SegmentConfig(resolution=cfg.resolution, batch_size=cfg.batch_size, backend=cfg.backend,
+                            kernels=cfg.kernels)
+    return Segmenter.from_checkpoint(checkpoint, random_weights=checkpoint is None, arch=cfg.arch,
+                                     config=seg_cfg, device=cfg.device, qk_gain=qk_gain)
 
 
-def run_config(cfg: BenchConfig, frames: np.ndarray, *, checkpoint: str | None = None, qk_gain: float = 3.0,
-               repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic"):
-    seg_cfg = SegmentConfig(resolution=cfg.resolution, batch_size=cfg.batch_size)
-    segmenter = Segmenter.from_checkpoint(checkpoint, random_weights=checkpoint is None, arch=cfg.arch,
-                                          config=seg_cfg, device=cfg.device, qk_gain=qk_gain)
+def reference_of(segmenter: Segmenter) -> Segmenter:
+    """The plain reference pipeline on the same weights: eager front-end, model clustering."""
+    cfg = dataclasses.replace(segmenter.config, **REFERENCE)
+    return Segmenter(segmenter.frontend, segmenter.weights, cfg, segmenter.device)
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a == b).mean())
+
+
+def cost_model(segmenter: Segmenter, source, seconds: dict, peaks: dict) -> dict:
+    """Per-stage FLOPs/bytes (counted on one run) against the measured p50 of each stage."""
+    costs = count_costs(segmenter, source)
+    return {stage: {**cost, **fraction_of_peak(cost, seconds[stage]["p50"], peaks)}
+            for stage, cost in costs.items() if stage in seconds}
+
+
+def run_config(cfg: BenchConfig, source, *, checkpoint: str | None = None, qk_gain: float = 3.0,
+               repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic",
+               peaks: dict | None = None):
+    """Measure one configuration; (figures, record path or None)."""
+    segmenter = build(cfg, checkpoint, qk_gain)
     with torch.inference_mode():
-        figures, last = measure(segmenter, frames, repeats, warmup)
-        figures["parity_vs_reference"] = parity(segmenter, frames, last.labels)
-    settings = {**cfg.__dict__, "resolution": list(cfg.resolution), "clip": clip_name,
-                "weights": "checkpoint" if checkpoint else f"random (ST q/k x{qk_gain})",
-                "ratio": seg_cfg.ratio, "tau": seg_cfg.tau}
-    path = write_record(cfg.name, settings, figures, results) if results else None
+        figures, last = measure(segmenter, source, repeats, warmup)
+        reference = reference_of(segmenter).segment_video(source)
+    figures["parity_vs_reference"] = agreement(last.labels, reference.labels)
+    if peaks:
+        figures["peaks"] = peaks
+        figures["cost_model"] = cost_model(segmenter, source, figures["seconds"], peaks)
+    settings = {**cfg.settings(), **_run_settings(segmenter, checkpoint, qk_gain, clip_name)}
+    path = write_record(f"bench_{cfg.name}_{_slug(clip_name)}", settings, figures, results) if results else None
     return figures, path
+
+
+def compare(cfg: BenchConfig, source, *, checkpoint: str | None = None, qk_gain: float = 3.0,
+            repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic"):
+    """Reference pipeline vs the configured engine on the same clip, one process; ratios > 1: engine faster."""
+    engine = build(cfg, checkpoint, qk_gain)
+    reference = reference_of(engine)
+    with torch.inference_mode():
+        ref_figures, ref_last = measure(reference, source, repeats, warmup)
+        eng_figures, eng_last = measure(engine, source, repeats, warmup)
+    ratio = {stage: ref_figures["seconds"][stage]["p50"] / eng_figures["seconds"][stage]["p50"]
+             for stage in ref_figures["seconds"] if stage in eng_figures["seconds"]
+             and eng_figures["seconds"][stage]["p50"] > 0}
+    ratio["end_to_end"] = ref_figures["end_to_end_seconds"]["p50"] / eng_figures["end_to_end_seconds"]["p50"]
+    figures = {"reference": ref_figures, "engine": eng_figures, "speedup_p50": ratio,
+               "label_agreement": agreement(eng_last.labels, ref_last.labels)}
+    settings = {**cfg.settings(), "reference": REFERENCE,
+                **_run_settings(engine, checkpoint, qk_gain, clip_name)}
+    path = write_record(f"compare_{cfg.name}_{_slug(clip_name)}", settings, figures, results) if results else None
+    return figures, path
+
+
+def _slug(clip_name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in clip_name.split()[0].lower())
+
+
+def _run_settings(segmenter: Segmenter, checkpoint, qk_gain, clip_name) -> dict:
+    return {"clip": clip_name, "weights": "checkpoint" if checkpoint else f"random (ST q/k x{qk_gain})",
+            "ratio": segmenter.config.ratio, "tau": segmenter.config.tau}
 
 
 def standard_frames(num_frames: int = 30, size: tuple[int, int] = (480, 854), seed: int = 0) -> np.ndarray:
     frames, _ = synthetic_clip(num_frames, *size, seed=seed)
     return frames
+
+
+def write_jpeg_clip(frames: np.ndarray, folder: str | Path, quality: int = 90) -> Path:
+    """Frames as a DAVIS-like folder of JPEGs (00000.jpg ...), so benchmarks decode real files."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(folder / f"{i:05d}.jpg", quality=quality)
+    return folder
+
+
+def standard_clip(workdir: str | Path, num_frames: int = 30) -> Path:
+    """The synthetic standard clip (480x854, DAVIS 480p size) as JPEGs under `workdir`."""
+    return write_jpeg_clip(standard_frames(num_frames), Path(workdir) / "standard_clip")
+

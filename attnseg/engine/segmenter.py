@@ -6,8 +6,9 @@
     result.masks    # (T, H0, W0) int32 label maps at the original frame size
 
 A frame's path: read_clip (decode) -> preprocess (resize, normalize) ->
-FrontEnd (DINO keys -> ST q/k) -> cluster_video (windows of 3 frames vs key
-frames; level 1, later levels, assignment) -> upsample_labels.
+FrontEnd (DINO keys -> ST q/k, run by a backend: eager or compiled) ->
+cluster_video (windows of 3 frames vs key frames; level 1, later levels,
+assignment; the `kernels` choice picks its implementation) -> upsample_labels.
 """
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
+from ..kernels import clusterer
+from ..model import FrontEnd, WeightsInfo, build_frontend
+from .backends import BACKENDS, load_backend
 from .outputs import upsample_labels
 from .preprocess import normalization, preprocess
 from .sources import Clip, read_clip
@@ -37,9 +40,14 @@ class SegmentConfig:
     window: int = 3  # query frames per level-1 window
     normalization: str = "kinetics"
     batch_size: int = 8  # frames per front-end batch
+    backend: str = "eager"  # front-end backend (engine.backends.BACKENDS)
+    kernels: str = "torch"  # clustering implementation (kernels.KERNELS)
 
     def __post_init__(self):
         normalization(self.normalization)
+        clusterer(self.kernels)
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
         if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
             raise ValueError(f"ratio, window and batch_size must be >= 1: {self}")
         if self.tau < 0:
@@ -56,12 +64,14 @@ class SegmentationResult:
     names: list[str]
     fps: float
     timings: dict[str, float] = field(default_factory=dict)
+    backend: str = "eager"
+    kernels: str = "torch"
 
     def stats(self) -> dict:
         """A flat JSON-ready summary: mode, backend, clusters, seconds per stage."""
         used = int(len(np.unique(self.labels)))
         return {
-            "mode": self.mode, "backend": "torch", "weights": self.weights.source,
+            "mode": self.mode, "backend": self.backend, "kernels": self.kernels, "weights": self.weights.source,
             "frames": int(len(self.labels)), "clusters": self.num_clusters, "clusters_used": used,
             **{k: round(v, 6) for k, v in self.timings.items()},
         }
@@ -75,8 +85,8 @@ class Segmenter:
         self.weights = weights
         self.config = config
         self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
-        if weights.is_random:
-            log.warning(RANDOM_BANNER)
+        self.run_frontend = load_backend(config.backend, self.frontend, self.device)
+        self.cluster_video = clusterer(config.kernels)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,
@@ -88,6 +98,8 @@ class Segmenter:
         frontend, info = build_frontend(arch, checkpoint=checkpoint, dino_weights=dino_weights,
                                         random_weights=random_weights, seed=seed, qk_gain=qk_gain,
                                         device=device)
+        if info.is_random:
+            log.warning(RANDOM_BANNER)
         return cls(frontend, info, config or SegmentConfig(), device)
 
     @property
@@ -104,7 +116,7 @@ class Segmenter:
                 images = preprocess(clip.frames[start:start + step], self.config.resolution,
                                     self.config.normalization).to(self.device)
             with timer("backbone"):
-                q, k = self.frontend(images)
+                q, k = self.run_frontend(images)
             qs.append(q)
             ks.append(k)
             if progress:
@@ -121,7 +133,7 @@ class Segmenter:
         bar = _progress_bar(2 * len(clip), progress)
         q, k = self.query_keys(clip, timer, bar)
         cfg = self.config
-        result = cluster_video(q, k, self.frontend.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window,
+        result = self.cluster_video(q, k, self.frontend.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window,
                                timer=timer, progress=bar.update if bar else None)
         grid = self.frontend.backbone.grid(*cfg.resolution)
         labels = result.labels.view(len(clip), *grid).to(torch.int32).cpu().numpy()
@@ -132,7 +144,7 @@ class Segmenter:
         timings = dict(timer.seconds)
         timings["total"] = time.perf_counter() - start
         return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
-                                  clip.names, clip.fps, timings)
+                                  clip.names, clip.fps, timings, cfg.backend, cfg.kernels)
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -1,12 +1,19 @@
-"""Wall time per pipeline stage, synchronized on CUDA so GPU work is counted where it runs."""
+"""Wall time per pipeline stage, synchronized on CUDA so GPU work is counted where it runs.
+
+The stage being timed is also published in `current_stage`, so a profiler
+(attnseg.bench.opcount) can attribute the operations it sees to a stage.
+"""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections import defaultdict
 from typing import Iterator
 
 import torch
+
+current_stage: contextvars.ContextVar[str | None] = contextvars.ContextVar("attnseg_stage", default=None)
 
 
 class StageTimer:
@@ -18,6 +25,7 @@ class StageTimer:
     def __call__(self, stage: str) -> Iterator[None]:
         if self.cuda:
             torch.cuda.synchronize()
+        token = current_stage.set(stage)
         start = time.perf_counter()
         try:
             yield
@@ -25,3 +33,4 @@ class StageTimer:
             if self.cuda:
                 torch.cuda.synchronize()
             self.seconds[stage] += time.perf_counter() - start
+            current_stage.reset(token)

@@ -1,0 +1,61 @@
+"""The machine's measured peaks: matrix-multiply rates and copy bandwidth.
+
+These are what a stage's cost (attnseg.bench.costs) is divided by to report it
+as a fraction of peak. Measured, not taken from a datasheet: the best of a few
+timed repeats after warm-up, CUDA-synchronized on a GPU.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def _best_seconds(fn, device: torch.device, repeats: int) -> float:
+    fn()
+    fn()  # warm-up: thread pools, cuBLAS heuristics, page faults
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            best = min(best, start.elapsed_time(stop) / 1e3)
+        else:
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+    return best
+
+
+def matmul_rate(dtype: torch.dtype, device: torch.device, n: int | None = None, repeats: int = 5) -> float:
+    """FLOP/s of an n x n x n product (2 n^3 FLOP) in `dtype`."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, generator=gen).to(dtype)
+    b = torch.randn(n, n, device=device, generator=gen).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    return 2 * n ** 3 / _best_seconds(lambda: torch.mm(a, b, out=out), device, repeats)
+
+
+def copy_bandwidth(device: torch.device, mib: int = 512, repeats: int = 5) -> float:
+    """Bytes/s of a large device-to-device copy (each byte read once and written once)."""
+    src = torch.ones(mib * 2 ** 20 // 4, device=device)
+    dst = torch.empty_like(src)
+    return 2 * src.nbytes / _best_seconds(lambda: dst.copy_(src), device, repeats)
+
+
+def measure_peaks(device: str | torch.device = "cpu") -> dict:
+    """{"fp32_matmul_gflops", "bf16_matmul_gflops", "copy_gbps", "fp32_matmul_tf32"}."""
+    device = torch.device(device)
+    with torch.inference_mode():
+        peaks = {
+            "fp32_matmul_gflops": matmul_rate(torch.float32, device) / 1e9,
+            "bf16_matmul_gflops": matmul_rate(torch.bfloat16, device) / 1e9,
+            "copy_gbps": copy_bandwidth(device) / 1e9,
+        }
+    if device.type == "cuda":
+        peaks["fp32_matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in peaks.items()}

@@ -1,0 +1,62 @@
+"""The cost model: counted FLOPs against the ViT's closed form, bytes of known ops, peaks, roofline fraction."""
+import pytest
+import torch
+
+from attnseg.bench.costs import StageCosts, fraction_of_peak
+from attnseg.bench.peaks import copy_bandwidth, matmul_rate
+from attnseg.engine.timing import StageTimer
+from attnseg.model import build_frontend
+
+
+def vit_flops(batch: int, grid: tuple[int, int], patch: int, dim: int, depth: int, st_dim: int) -> int:
+    """Closed form of what the front-end runs: patch embedding, depth-1 full blocks, the
+    last block's qkv only (its keys), and the ST block's q/k projection."""
+    patches = grid[0] * grid[1]
+    n = patches + 1
+    embed = 2 * batch * patches * 3 * patch * patch * dim
+    block = 24 * batch * n * dim * dim + 4 * batch * n * n * dim  # qkv, proj, mlp (x4) + QK^T, PV
+    last = 6 * batch * n * dim * dim
+    st = 2 * batch * patches * st_dim * 2 * st_dim
+    return embed + (depth - 1) * block + last + st
+
+
+def test_front_end_flops_match_the_closed_form():
+    frontend, _ = build_frontend("vit_small_16", random_weights=True)
+    images = torch.randn(2, 3, 32, 48)
+    timer = StageTimer()
+    with torch.inference_mode(), StageCosts() as costs, timer("backbone"):
+        frontend(images)
+    cfg = frontend.backbone.cfg
+    want = vit_flops(2, (2, 3), 16, cfg.embed_dim, cfg.depth, frontend.st.cfg.dim)
+    assert costs.stages["backbone"]["flops"] == want
+
+
+def test_stage_attribution_and_bytes():
+    a, b = torch.randn(64, 32), torch.randn(32, 16)
+    timer = StageTimer()
+    with torch.inference_mode(), StageCosts() as costs:
+        with timer("affinity"):
+            a @ b  # 2*64*32*16 FLOP; reads 64*32 + 32*16 floats, writes 64*16
+            a.t()  # a view: no bytes
+        with timer("clustering"):
+            torch.einsum("hnd,hmd->hnm", torch.randn(2, 4, 8), torch.randn(2, 5, 8))
+        torch.exp(a)
+    s = costs.stages
+    assert s["affinity"]["flops"] == 2 * 64 * 32 * 16
+    assert s["affinity"]["bytes"] == 4 * (64 * 32 + 32 * 16 + 64 * 16)
+    assert s["clustering"]["flops"] == 2 * 2 * 4 * 5 * 8
+    assert s["other"]["flops"] == 0 and s["other"]["bytes"] == 2 * 4 * 64 * 32
+
+
+def test_fraction_of_peak_is_the_binding_roofline():
+    peaks = {"fp32_matmul_gflops": 100.0, "copy_gbps": 10.0}
+    compute = fraction_of_peak({"flops": 50e9, "bytes": 1e9}, 1.0, peaks)  # 0.5 s of math, 0.1 s of bytes
+    assert compute["bound"] == "compute" and compute["fraction_of_peak"] == pytest.approx(0.5)
+    memory = fraction_of_peak({"flops": 0, "bytes": 5e9}, 2.0, peaks)
+    assert memory["bound"] == "memory" and memory["fraction_of_peak"] == pytest.approx(0.25)
+    assert memory["achieved_gbytes_per_s"] == pytest.approx(2.5)
+
+
+def test_peaks_are_measured_and_positive():
+    assert matmul_rate(torch.float32, torch.device("cpu"), n=256, repeats=2) > 1e8
+    assert copy_bandwidth(torch.device("cpu"), mib=8, repeats=2) > 1e8
