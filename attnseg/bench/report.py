@@ -7,7 +7,8 @@ is replaced whole. Record kinds, by name prefix:
 - compare_*: reference pipeline vs the engine, same clip, one process;
 - vs_authors_*: against the authors' released code (benchmarks/vs_authors.py);
 - stages_*: seconds per stage of one run (benchmarks/stage_times.py);
-- eval_crosscheck_*: attnseg eval against the DAVIS toolkit (benchmarks/eval_crosscheck.py).
+- eval_crosscheck_*: attnseg eval against the DAVIS toolkit (benchmarks/eval_crosscheck.py);
+- kernels_*: reference vs Triton per clustering stage (benchmarks/kernels_vs_reference.py).
 """
 from __future__ import annotations
 
@@ -162,8 +163,31 @@ def crosscheck_section(records: list[dict]) -> list[str]:
             *_table(["Record", "(proposal, object, frame) pairs", "max abs J difference", "max abs F difference", "Commit"], rows), ""]
 
 
+def kernels_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        f = r["figures"]
+        for name, impl in f["implementations"].items():
+            sec = impl["seconds"]
+            parity = impl.get("parity")
+            rows.append([r["benchmark"], machine_label(r), f"{f['n']} x {f['m']}", name,
+                         *(_s(1e3 * sec[st]["p50"], 1) for st in ("affinity", "distances", "neighbours", "merge",
+                                                                  "assignment", "total")),
+                         _s(impl["peak_mib"], 0), impl["centroids"],
+                         _s(impl["speedup_p50"]["total"]) + "x" if "speedup_p50" in impl else "-",
+                         (f"D1 ties {parity['d1_disagreements']}, merge equal {parity['merge_labels_equal']}, "
+                          f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference",
+                         _commit(r)])
+    header = ["Record", "Machine", "n x m", "Kernels", "Affinity (ms)", "D1 threshold (ms)", "Neighbours (ms)",
+              "Merge (ms)", "Assignment (ms)", "Window (ms)", "Peak MiB", "Centroids", "Speed-up", "Parity",
+              "Commit"]
+    return ["### Clustering of one 3-frame window, per stage (`benchmarks/kernels_vs_reference.py`)", "",
+            *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
-            ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section)]
+            ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
+            ("kernels_", kernels_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:
