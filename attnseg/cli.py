@@ -36,7 +36,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="frames per front-end batch")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--backend", default="eager", choices=list(BACKENDS), help="front-end backend")
-    p.add_argument("--kernels", default="torch", choices=list(KERNELS), help="clustering implementation")
+    p.add_argument("--kernels", default="auto", choices=list(KERNELS),
+                   help="clustering: auto (Triton on CUDA, else the reference), torch, triton")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
     p.add_argument("--qk-gain", type=float, default=1.0, help=argparse.SUPPRESS)  # random ST q/k scale
 

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from attnseg.model.build import init_random_
-from attnseg.model.checkpoints import expected_st_shapes
-from attnseg.model.config import vit_config
-from attnseg.model.vit import DinoViT
+if not torch.cuda.is_available():  # Triton kernels run on this CPU through the interpreter (set before import)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from attnseg.model.build import init_random_  # noqa: E402
+from attnseg.model.checkpoints import expected_st_shapes  # noqa: E402
+from attnseg.model.config import vit_config  # noqa: E402
+from attnseg.model.vit import DinoViT  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DAVIS = SHARED / "data" / "davis16"
@@ -91,3 +95,21 @@ def synthetic_folder(tmp_path_factory) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def davis_small_qk():
+    """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain)."""
+    from attnseg.engine import SegmentConfig, Segmenter
+    from attnseg.engine.sources import Clip, read_clip
+    from attnseg.engine.timing import StageTimer
+
+    full = read_clip(davis_frames("blackswan"))
+    clip = Clip(full.frames[:10], full.names[:10])
+
+    def query_keys(qk_gain: float):
+        seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(48, 80)),
+                                        qk_gain=qk_gain)
+        return seg.query_keys(clip, StageTimer())
+
+    return query_keys

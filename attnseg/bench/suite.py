@@ -53,9 +53,12 @@ REFERENCE = {"backend": "eager", "kernels": "torch"}
 
 
 def default_configs(device: str) -> list[BenchConfig]:
-    """The standard suite: every backend at 160x256; on a GPU also 320x480 (minutes per run on a small CPU)."""
+    """The standard suite: every backend at 160x256; on a GPU also 320x480 (minutes per run on a small CPU)
+    and the Triton kernels (on a CPU they only run under the interpreter, which is not a speed)."""
     resolutions = [(160, 256), (320, 480)] if device == "cuda" else [(160, 256)]
-    return [BenchConfig(resolution=r, device=device, backend=b) for r in resolutions for b in ("eager", "compiled")]
+    kernels = ("torch", "triton") if device == "cuda" else ("torch",)
+    return [BenchConfig(resolution=r, device=device, backend=b, kernels=k)
+            for r in resolutions for b in ("eager", "compiled") for k in kernels]
 
 
 def build(cfg: BenchConfig, checkpoint: str | None, qk_gain: float) -> Segmenter:

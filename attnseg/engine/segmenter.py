@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..kernels import clusterer
+from ..kernels import KERNELS, clusterer
+from ..kernels.dispatch import resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend
 from .backends import BACKENDS, load_backend
 from .outputs import upsample_labels
@@ -41,11 +42,12 @@ class SegmentConfig:
     normalization: str = "kinetics"
     batch_size: int = 8  # frames per front-end batch
     backend: str = "eager"  # front-end backend (engine.backends.BACKENDS)
-    kernels: str = "torch"  # clustering implementation (kernels.KERNELS)
+    kernels: str = "auto"  # clustering: auto (Triton on CUDA) | torch (reference) | triton (kernels.dispatch)
 
     def __post_init__(self):
         normalization(self.normalization)
-        clusterer(self.kernels)
+        if self.kernels not in KERNELS:
+            raise ValueError(f"unknown kernels {self.kernels!r}; choose from {', '.join(KERNELS)}")
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
         if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
@@ -86,7 +88,8 @@ class Segmenter:
         self.config = config
         self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
         self.run_frontend = load_backend(config.backend, self.frontend, self.device)
-        self.cluster_video = clusterer(config.kernels)
+        self.kernels = resolve(config.kernels, self.device)  # "torch" or "triton"
+        self.cluster_video = clusterer(self.kernels, self.device)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,
@@ -144,7 +147,7 @@ class Segmenter:
         timings = dict(timer.seconds)
         timings["total"] = time.perf_counter() - start
         return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
-                                  clip.names, clip.fps, timings, cfg.backend, cfg.kernels)
+                                  clip.names, clip.fps, timings, cfg.backend, self.kernels)
 
 
 def _progress_bar(total: int, enabled: bool):

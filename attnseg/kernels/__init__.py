@@ -1,19 +1,41 @@
 """Fast kernels for the affinity and the clustering, each beside its PyTorch reference.
 
-KERNELS maps a `--kernels` name to a clusterer with the signature of
-attnseg.model.cluster_video (q, k, scale, *, ratio, tau, window, timer, progress).
-"torch" is the reference itself; the Triton kernels add their rows here.
+- affinity.py: head-mean softmax rows A and log A, no per-head attention in memory.
+- kl.py: symmetric-KL threshold matrices (D1 and the D2 rows of leader
+  candidates) and the nearest-centroid assignment fused with its argmin.
+- dispatch.py: `--kernels auto|torch|triton` -> which implementation runs.
+
+`clusterer(name, device)` returns a function with the signature of
+attnseg.model.cluster_video that runs the chosen implementation; the Triton
+one is model.cluster_video with the Triton ClusterOps table, so the algorithm
+(windows, levels, leader merge) is written once, in the model.
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
+import torch
+
 from ..model import cluster_video
+from .dispatch import CHOICES, resolve
 
-KERNELS: dict[str, Callable] = {"torch": cluster_video}
+KERNELS = CHOICES
 
 
-def clusterer(name: str) -> Callable:
-    if name not in KERNELS:
-        raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(KERNELS)}")
-    return KERNELS[name]
+def triton_ops(precision: str = "ieee"):
+    """The ClusterOps table of the Triton kernels (imports Triton)."""
+    from ..model.clustering import ClusterOps
+    from . import affinity, kl
+
+    return ClusterOps(affinity=functools.partial(affinity.affinity, precision=precision),
+                      within_tau=functools.partial(kl.within_tau, precision=precision),
+                      within_tau_rows=functools.partial(kl.within_tau_rows_triton, precision=precision),
+                      assign=functools.partial(kl.assign, precision=precision))
+
+
+def clusterer(name: str, device: torch.device | str = "cpu") -> Callable:
+    """cluster_video as `name` ('auto', 'torch' or 'triton') runs it on `device`."""
+    if resolve(name, device) == "torch":
+        return cluster_video
+    return functools.partial(cluster_video, ops=triton_ops())

@@ -16,6 +16,11 @@ Algorithm, as the paper's released evaluation runs it:
 - Final assignment: each raw row A_i takes the centroid with the smallest D
   (ties: the lowest centroid index).
 
+The steps that carry the arithmetic (affinity, the D1 threshold matrix, the
+D2 rows of leader candidates, the nearest-centroid assignment) are looked up in
+a ClusterOps table; REFERENCE_OPS, the plain PyTorch below, is the default and
+the oracle, and attnseg.kernels supplies tables of fused kernels.
+
 The leader merge is exact without a host round trip per row: rows are taken
 in blocks of the next unassigned candidates, their threshold rows are computed
 in one go, and the sequential choice within the block runs on a tiny B x B
@@ -63,9 +68,8 @@ def self_kl_distance(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     return e[:, None] + e[None, :] - cross - cross.T
 
 
-def neighbour_average(prob: torch.Tensor, d1: torch.Tensor, tau: float) -> torch.Tensor:
-    """S_i = renormalized mean of the rows within tau of row i (itself included)."""
-    near = (d1 <= tau)
+def neighbour_average(prob: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
+    """S_i = renormalized mean of the rows j with near[i, j] (D1[i, j] <= tau), itself included."""
     near.fill_diagonal_(True)  # D(p, p) = 0; only rounding could say otherwise
     s = near.to(prob.dtype) @ prob
     return s / s.sum(dim=1, keepdim=True)
@@ -107,22 +111,6 @@ def group_means(x: torch.Tensor, labels: torch.Tensor, num_groups: int) -> torch
     return sums / counts[:, None]
 
 
-def cluster_window(aff: Affinity, tau: float) -> torch.Tensor:
-    """Level 1 for one window: the centroids (K, m) of its neighbour-averaged rows."""
-    d1 = self_kl_distance(aff.prob, aff.log_prob)
-    s = neighbour_average(aff.prob, d1, tau)
-    del d1
-    log_s = safe_log(s)
-    e_s = neg_entropy(s, log_s)
-
-    def within_tau(idx: torch.Tensor) -> torch.Tensor:  # rows of D2 = D(S, S)
-        d2 = e_s[idx, None] + e_s[None, :] - s[idx] @ log_s.T - (s @ log_s[idx].T).T
-        return d2 <= tau
-
-    labels = leader_merge(s.shape[0], within_tau, s.device)
-    return group_means(s, labels, int(labels.max()) + 1)
-
-
 def within_tau_matrix(p: torch.Tensor, log_p: torch.Tensor, tau: float, block: int = 1024) -> torch.Tensor:
     """(D(P, P) <= tau) as a bool matrix, built a block of rows at a time from one product."""
     e = neg_entropy(p, log_p)
@@ -132,6 +120,40 @@ def within_tau_matrix(p: torch.Tensor, log_p: torch.Tensor, tau: float, block: i
         rows = slice(start, start + block)
         near[rows] = (e[rows, None] + e[None, :] - cross[rows] - cross[:, rows].T) <= tau
     return near
+
+
+def within_tau_rows(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
+                    tau: float) -> torch.Tensor:
+    """Rows `idx` of (D(S, S) <= tau): (len(idx), n)."""
+    d2 = e_s[idx, None] + e_s[None, :] - s[idx] @ log_s.T - (s @ log_s[idx].T).T
+    return d2 <= tau
+
+
+def assign_rows(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centroid (smallest symmetric KL; ties: the lowest index) for every row."""
+    return kl_distance(centroids, safe_log(centroids), prob, log_prob).argmin(dim=0)
+
+
+@dataclass(frozen=True)
+class ClusterOps:
+    """The arithmetic of the clustering, swappable as a whole (see attnseg.kernels)."""
+
+    affinity: Callable = affinity  # (q, k, scale) -> Affinity
+    within_tau: Callable = within_tau_matrix  # (p, log_p, tau) -> bool (n, n)
+    within_tau_rows: Callable = within_tau_rows  # (idx, s, log_s, e_s, tau) -> bool (len(idx), n)
+    assign: Callable = assign_rows  # (prob, log_prob, centroids) -> (n,) labels
+
+
+REFERENCE_OPS = ClusterOps()
+
+
+def cluster_window(aff: Affinity, tau: float, ops: ClusterOps = REFERENCE_OPS) -> torch.Tensor:
+    """Level 1 for one window: the centroids (K, m) of its neighbour-averaged rows."""
+    s = neighbour_average(aff.prob, ops.within_tau(aff.prob, aff.log_prob, tau))
+    log_s = safe_log(s)
+    e_s = neg_entropy(s, log_s)
+    labels = leader_merge(s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device)
+    return group_means(s, labels, int(labels.max()) + 1)
 
 
 def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -> torch.Tensor:
@@ -168,8 +190,7 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -
 
 def assign(aff: Affinity, centroids: torch.Tensor) -> torch.Tensor:
     """Label of the nearest centroid (smallest symmetric KL) for every row."""
-    d = kl_distance(centroids, safe_log(centroids), aff.prob, aff.log_prob)
-    return d.argmin(dim=0)
+    return assign_rows(aff.prob, aff.log_prob, centroids)
 
 
 @dataclass
@@ -182,7 +203,7 @@ class ClusterResult:
 
 def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = 10, tau: float = 1.0,
                   window: int = 3, timer: Timer = _no_timer, cache_bytes: int = 2 << 30,
-                  progress: Callable[[int], None] | None = None) -> ClusterResult:
+                  progress: Callable[[int], None] | None = None, ops: ClusterOps = REFERENCE_OPS) -> ClusterResult:
     """Cluster a whole clip offline. q, k: (T, heads, N, d) for every frame.
 
     Affinities are kept between level 1 and the final assignment when they fit
@@ -200,9 +221,9 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
     centroids = []
     for w in windows:
         with timer("affinity"):
-            aff = affinity(q[w.start:w.stop], k, scale)
+            aff = ops.affinity(q[w.start:w.stop], k, scale)
         with timer("clustering"):
-            centroids.append(cluster_window(aff, tau))
+            centroids.append(cluster_window(aff, tau, ops))
         if keep:
             cached.append(aff)
         if progress:
@@ -216,7 +237,7 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
             aff = cached[i]
         else:
             with timer("affinity"):
-                aff = affinity(q[w.start:w.stop], k, scale)
+                aff = ops.affinity(q[w.start:w.stop], k, scale)
         with timer("clustering"):
-            labels.append(assign(aff, final))
+            labels.append(ops.assign(aff.prob, aff.log_prob, final))
     return ClusterResult(torch.cat(labels).view(num_frames, tokens), final.shape[0], level1.shape[0], keys)

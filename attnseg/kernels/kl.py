@@ -1,0 +1,146 @@
+"""Symmetric-KL kernels: the threshold matrix D <= tau, and the nearest centroid (argmin of D).
+
+D(p, q) = e_p + e_q - p . log q - q . log p, with e = sum p log p (SPEC 6).
+References beside them: attnseg.model.clustering.within_tau_matrix,
+within_tau_rows and assign_rows.
+
+`_within_tau_kernel`: one program per (BLOCK x BLOCK) tile of D(P, Q); it runs
+both cross products over the columns in chunks and writes only the boolean
+D <= tau (1 byte per pair, a quarter of the float D). For D(P, P)
+(SYMMETRIC) the two cross terms of tile (i, j) are those of tile (j, i)
+transposed, so only tiles j >= i run and each writes itself and its mirror:
+half the products. Fusion boundary: the consumer S = [D1 <= tau] A needs a
+row's full neighbourhood times all m columns of A; fusing it here would hold
+a BLOCK x m accumulator per program, so the boolean goes to memory
+(n^2 bytes) and S is one dense matmul.
+
+`_kl_argmin_kernel`: one program per block of rows; it walks the centroids in
+tiles, computes the D tile from both cross products and keeps a running
+(min, index) per row, so the (n x K) distance matrix never exists beyond a
+tile. Ties keep the lowest centroid index, as torch.argmin does.
+
+Rounding: the products sum in a different order than the BLAS behind the
+reference, so an entry within float32 rounding of tau can fall on the other
+side (a documented tie); tests and benchmarks count them.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..model.clustering import assign_rows, neg_entropy, safe_log, within_tau_matrix, within_tau_rows
+
+__all__ = ["within_tau", "within_tau_rows_triton", "assign", "within_tau_matrix", "within_tau_rows",
+           "assign_rows"]
+
+
+@triton.jit
+def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
+                BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr):
+    """sum_c p[i, c] log q[j, c] + q[j, c] log p[i, c] for a tile of rows i and cols j."""
+    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
+    for start in range(0, m, BLOCK_K):
+        ks = start + tl.arange(0, BLOCK_K)
+        in_p = (rows[:, None] < n_p) & (ks[None, :] < m)
+        in_q = (cols[None, :] < n_q) & (ks[:, None] < m)
+        p = tl.load(p_ptr + rows[:, None] * m + ks[None, :], mask=in_p, other=0.0)
+        lp = tl.load(lp_ptr + rows[:, None] * m + ks[None, :], mask=in_p, other=0.0)
+        q_t = tl.load(q_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
+        lq_t = tl.load(lq_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
+        acc = tl.dot(p, lq_t, acc, input_precision=PRECISION)
+        acc = tl.dot(lp, q_t, acc, input_precision=PRECISION)
+    return acc
+
+
+@triton.jit
+def _within_tau_kernel(p_ptr, lp_ptr, ep_ptr, q_ptr, lq_ptr, eq_ptr, out_ptr, n_p, n_q, m, tau,
+                       SYMMETRIC: tl.constexpr, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr,
+                       PRECISION: tl.constexpr):
+    pid_i, pid_j = tl.program_id(0), tl.program_id(1)
+    if SYMMETRIC and pid_j < pid_i:
+        return
+    rows = pid_i * BLOCK + tl.arange(0, BLOCK)
+    cols = pid_j * BLOCK + tl.arange(0, BLOCK)
+    cross = _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m, BLOCK, BLOCK, BLOCK_K, PRECISION)
+    ep = tl.load(ep_ptr + rows, mask=rows < n_p, other=0.0)
+    eq = tl.load(eq_ptr + cols, mask=cols < n_q, other=0.0)
+    near = ((ep[:, None] + eq[None, :] - cross) <= tau).to(tl.int8)
+    inside = (rows[:, None] < n_p) & (cols[None, :] < n_q)
+    tl.store(out_ptr + rows[:, None] * n_q + cols[None, :], near, mask=inside)
+    if SYMMETRIC:
+        tl.store(out_ptr + cols[None, :] * n_q + rows[:, None], near, mask=inside)
+
+
+@triton.jit
+def _kl_argmin_kernel(p_ptr, lp_ptr, ep_ptr, c_ptr, lc_ptr, ec_ptr, out_ptr, n, k, m,
+                      BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
+                      PRECISION: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    ep = tl.load(ep_ptr + rows, mask=rows < n, other=0.0)
+    best = tl.full((BLOCK_N,), float("inf"), tl.float32)
+    best_idx = tl.zeros((BLOCK_N,), tl.int32)
+    for start in range(0, k, BLOCK_C):
+        cents = start + tl.arange(0, BLOCK_C)
+        cross = _cross_tile(p_ptr, lp_ptr, c_ptr, lc_ptr, rows, cents, n, k, m, BLOCK_N, BLOCK_C, BLOCK_K,
+                            PRECISION)
+        ec = tl.load(ec_ptr + cents, mask=cents < k, other=0.0)
+        dist = tl.where(cents[None, :] < k, ep[:, None] + ec[None, :] - cross, float("inf"))
+        tile_min = tl.min(dist, axis=1)
+        tile_idx = tl.argmin(dist, axis=1, tie_break_left=True).to(tl.int32) + start
+        better = tile_min < best  # strict: an earlier tile keeps a tie
+        best_idx = tl.where(better, tile_idx, best_idx)
+        best = tl.where(better, tile_min, best)
+    tl.store(out_ptr + rows, best_idx.to(tl.int64), mask=rows < n)
+
+
+def _check(p: torch.Tensor, log_p: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if p.dim() != 2 or p.shape != log_p.shape:
+        raise ValueError(f"{name}: rows and their logs must be matching (n, m) matrices, got "
+                         f"{tuple(p.shape)} and {tuple(log_p.shape)}")
+    return p.float().contiguous(), log_p.float().contiguous()
+
+
+def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision, block, block_k) -> torch.Tensor:
+    n_p, m = p.shape
+    n_q = q.shape[0]
+    out = torch.empty(n_p, n_q, dtype=torch.int8, device=p.device)
+    grid = (triton.cdiv(n_p, block), triton.cdiv(n_q, block))
+    _within_tau_kernel[grid](p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(), out,
+                             n_p, n_q, m, float(tau), SYMMETRIC=symmetric, BLOCK=block, BLOCK_K=block_k,
+                             PRECISION=precision)
+    return out.view(torch.bool)
+
+
+def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: str = "ieee",
+               block: int = 32, block_k: int = 32) -> torch.Tensor:
+    """(D(P, P) <= tau) as a bool (n, n) matrix; only the tiles on and above the diagonal are computed."""
+    p, log_p = _check(p, log_p, "within_tau")
+    e = neg_entropy(p, log_p)
+    return _within_tau(p, log_p, e, p, log_p, e, tau, True, precision, block, block_k)
+
+
+def within_tau_rows_triton(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
+                           tau: float, *, precision: str = "ieee", block: int = 32,
+                           block_k: int = 32) -> torch.Tensor:
+    """Rows `idx` of (D(S, S) <= tau): (len(idx), n), the D2 rows of leader candidates."""
+    s, log_s = _check(s, log_s, "within_tau_rows")
+    return _within_tau(s[idx].contiguous(), log_s[idx].contiguous(), e_s[idx], s, log_s, e_s, tau, False,
+                       precision, block, block_k)
+
+
+def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, *, precision: str = "ieee",
+           block_n: int = 32, block_c: int = 32, block_k: int = 32) -> torch.Tensor:
+    """Index of the nearest centroid (smallest D; ties: the lowest index) for every row of prob."""
+    prob, log_prob = _check(prob, log_prob, "assign")
+    if centroids.dim() != 2 or centroids.shape[1] != prob.shape[1]:
+        raise ValueError(f"assign: centroids must be (K, {prob.shape[1]}), got {tuple(centroids.shape)}")
+    cent = centroids.float().contiguous()
+    log_c = safe_log(cent)
+    n, m = prob.shape
+    out = torch.empty(n, dtype=torch.int64, device=prob.device)
+    _kl_argmin_kernel[(triton.cdiv(n, block_n),)](
+        prob, log_prob, neg_entropy(prob, log_prob).contiguous(), cent, log_c,
+        neg_entropy(cent, log_c).contiguous(), out, n, cent.shape[0], m,
+        BLOCK_N=block_n, BLOCK_C=block_c, BLOCK_K=block_k, PRECISION=precision)
+    return out

@@ -1,0 +1,140 @@
+"""Reference vs Triton kernels, per clustering stage, for one 3-frame window against K key frames.
+
+Stages: affinity (A, log A), distances (D1 <= tau), neighbours (S = [D1 <= tau] A),
+merge (leader merge on D2 rows of candidates), assignment (nearest level-1 centroid).
+q, k come from real DAVIS frames (or the synthetic clip) through a random front-end with
+peaked ST attention (q/k x3), at the given resolution.
+
+    python benchmarks/kernels_vs_reference.py --resolution 320 480 --key-frames 5 10 --device cuda
+
+On a CPU the Triton side runs under the interpreter: its times are not speeds, so a CPU run
+times the reference only (--kernels torch) unless asked otherwise; parity is always checked.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+
+from attnseg.bench.latency import PeakRSS, summarize  # noqa: E402
+from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.sources import Clip, read_clip  # noqa: E402
+from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
+from attnseg.engine.timing import StageTimer  # noqa: E402
+from attnseg.kernels import triton_ops  # noqa: E402
+from attnseg.model.clustering import (REFERENCE_OPS, group_means, leader_merge, neg_entropy,  # noqa: E402
+                                      neighbour_average, safe_log)
+
+DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p" / "blackswan"
+
+
+def window_qk(resolution, key_frames: int, device: str):
+    frames_needed = 3 + key_frames
+    if DAVIS.is_dir():
+        clip = read_clip(DAVIS)
+        frames, source = clip.frames[:frames_needed], "DAVIS blackswan"
+    else:
+        frames, _ = synthetic_clip(frames_needed, 480, 854)
+        source = "synthetic"
+    seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=tuple(resolution)),
+                                    device=device, qk_gain=3.0)
+    q, k = seg.query_keys(Clip(frames, [f"{i:05d}" for i in range(len(frames))]), StageTimer(device))
+    return q[:3], k[3:3 + key_frames], seg.frontend.scale, source
+
+
+def run_window(ops, q, k, scale, tau, sync):
+    """One window through every stage; (seconds per stage, outputs)."""
+    seconds, out = {}, {}
+
+    def stage(name, fn):
+        sync()
+        start = time.perf_counter()
+        value = fn()
+        sync()
+        seconds[name] = time.perf_counter() - start
+        return value
+
+    aff = stage("affinity", lambda: ops.affinity(q, k, scale))
+    near = stage("distances", lambda: ops.within_tau(aff.prob, aff.log_prob, tau))
+    out["near"] = near.clone()
+    s = stage("neighbours", lambda: neighbour_average(aff.prob, near))
+    log_s = safe_log(s)
+    e_s = neg_entropy(s, log_s)
+    labels = stage("merge", lambda: leader_merge(
+        s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device))
+    cents = group_means(s, labels, int(labels.max()) + 1)
+    out["assign"] = stage("assignment", lambda: ops.assign(aff.prob, aff.log_prob, cents))
+    out["merge"], out["centroids"] = labels, cents.shape[0]
+    seconds["total"] = sum(seconds.values())
+    return seconds, out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--resolution", nargs=2, type=int, default=[320, 480])
+    p.add_argument("--key-frames", nargs="+", type=int, default=[5, 10])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--kernels", nargs="+", default=None, help="default: torch triton on CUDA, torch on CPU")
+    p.add_argument("--tau", type=float, default=1.0)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    args = p.parse_args()
+    cuda = args.device == "cuda"
+    kernels = args.kernels or (["torch", "triton"] if cuda else ["torch"])
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    h, w = args.resolution
+    for key_frames in args.key_frames:
+        with torch.inference_mode():
+            q, k, scale, source = window_qk(args.resolution, key_frames, args.device)
+            n, m = 3 * q.shape[2], key_frames * k.shape[2]
+            figures = {"n": n, "m": m, "implementations": {}}
+            outputs = {}
+            for name in kernels:
+                ops = REFERENCE_OPS if name == "torch" else triton_ops()
+                for _ in range(args.warmup):
+                    run_window(ops, q, k, scale, args.tau, sync)
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats()
+                runs = []
+                with PeakRSS() as rss:
+                    for _ in range(args.repeats):
+                        runs.append(run_window(ops, q, k, scale, args.tau, sync))
+                stages = {s: summarize([r[0][s] for r in runs]) for s in runs[0][0]}
+                peak = (torch.cuda.max_memory_allocated() / 2**20) if cuda else rss.growth_mib
+                figures["implementations"][name] = {"seconds": stages, "peak_mib": round(peak, 1),
+                                                    "centroids": runs[-1][1]["centroids"]}
+                outputs[name] = runs[-1][1]
+            if "torch" in outputs and len(outputs) > 1:
+                ref = outputs["torch"]
+                for name, out in outputs.items():
+                    if name != "torch":
+                        figures["implementations"][name]["parity"] = {
+                            "d1_disagreements": int((out["near"] != ref["near"]).sum()),
+                            "merge_labels_equal": bool(torch.equal(out["merge"], ref["merge"])),
+                            "assignment_agreement": float((out["assign"] == ref["assign"]).float().mean()),
+                        }
+                        ratio = {s: ref_s["p50"] / figures["implementations"][name]["seconds"][s]["p50"]
+                                 for s, ref_s in figures["implementations"]["torch"]["seconds"].items()}
+                        figures["implementations"][name]["speedup_p50"] = ratio
+        settings = {"resolution": [h, w], "key_frames": key_frames, "device": args.device, "tau": args.tau,
+                    "repeats": args.repeats, "warmup": args.warmup, "clip": source, "kernels": kernels,
+                    "triton_interpret": os.environ.get("TRITON_INTERPRET", "0")}
+        path = write_record(f"kernels_{args.device}_{h}x{w}_k{key_frames}", settings, figures)
+        print(f"{h}x{w}, {key_frames} key frames: n = {n}, m = {m} -> {path}")
+        print(f"  {'kernels':<8} " + " ".join(f"{s:>11}" for s in figures["implementations"][kernels[0]]["seconds"])
+              + "  peak MiB  centroids")
+        for name, f in figures["implementations"].items():
+            print(f"  {name:<8} " + " ".join(f"{v['p50']:11.4f}" for v in f["seconds"].values())
+                  + f"  {f['peak_mib']:8.1f}  {f['centroids']}")
+            if "parity" in f:
+                print(f"           parity {f['parity']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
