@@ -113,11 +113,11 @@ def compare_section(records: list[dict]) -> list[str]:
     for r in records:
         f = r["figures"]
         up = f["speedup_p50"]
-        rows.append([_config(r), machine_label(r), _s(f["reference"]["end_to_end_seconds"]["p50"]),
+        rows.append([_config(r), machine_label(r), r["settings"]["clip"], _s(f["reference"]["end_to_end_seconds"]["p50"]),
                      _s(f["engine"]["end_to_end_seconds"]["p50"]), _s(up["end_to_end"]) + "x",
                      _s(up.get("backbone")) + "x", _s(up.get("clustering")) + "x", _s(f["label_agreement"], 4),
                      _commit(r)])
-    header = ["Engine config", "Machine", "Reference p50 (s)", "Engine p50 (s)", "Speed-up", "Front-end",
+    header = ["Engine config", "Machine", "Clip", "Reference p50 (s)", "Engine p50 (s)", "Speed-up", "Front-end",
               "Clustering", "Labels agree", "Commit"]
     return ["### Reference pipeline vs engine (`attnseg bench --compare`)", "",
             "Both on the same clip in one process; the reference is the eager front-end with attnseg.model's",
