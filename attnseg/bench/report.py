@@ -247,7 +247,7 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
     bench = [r for r in records if _kind(r, "bench_")]
     if bench:
         fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(bench)))
-        labels = [_config(r) for r in bench]
+        labels = [f"{_config(r)}, {r['settings']['clip']}" for r in bench]
         left = [0.0] * len(bench)
         for stage in STAGES:
             widths = [_p50(r["figures"], stage) or 0.0 for r in bench]
@@ -261,13 +261,14 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
 
     costed = [r for r in bench if r["figures"].get("cost_model")]
     if costed:
-        fig, ax = plt.subplots(figsize=(8, 3.5))
+        fig, ax = plt.subplots(figsize=(9, 4))
         stages = [s for s in STAGES if any(s in r["figures"]["cost_model"] for r in costed)]
         width = 0.8 / len(costed)
         for i, r in enumerate(costed):
             model = r["figures"]["cost_model"]
             values = [(model.get(s) or {}).get("fraction_of_peak") or 0.0 for s in stages]
-            ax.bar([j + i * width for j in range(len(stages))], values, width, label=_config(r))
+            ax.bar([j + i * width for j in range(len(stages))], values, width,
+                   label=f"{_config(r)}, {r['settings']['clip']}")
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(stages))], stages, fontsize=8)
         ax.set_ylabel("fraction of measured peak")
         ax.set_ylim(0, 1.05)
