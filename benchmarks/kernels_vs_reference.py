@@ -3,7 +3,7 @@
 Stages: affinity (A, log A), distances (D1 <= tau), neighbours (S = [D1 <= tau] A),
 merge (leader merge on D2 rows of candidates), assignment (nearest level-1 centroid).
 q, k come from real DAVIS frames (or the synthetic clip) through a random front-end with
-peaked ST attention (q/k x3), at the given resolution.
+peaked ST attention (q/k x --qk-gain, default 3), at the given resolution.
 
     python benchmarks/kernels_vs_reference.py --resolution 320 480 --key-frames 5 10 --device cuda
 
@@ -33,7 +33,7 @@ from attnseg.model.clustering import (REFERENCE_OPS, group_means, leader_merge, 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p" / "blackswan"
 
 
-def window_qk(resolution, key_frames: int, device: str):
+def window_qk(resolution, key_frames: int, device: str, qk_gain: float):
     frames_needed = 3 + key_frames
     if DAVIS.is_dir():
         clip = read_clip(DAVIS)
@@ -42,7 +42,7 @@ def window_qk(resolution, key_frames: int, device: str):
         frames, _ = synthetic_clip(frames_needed, 480, 854)
         source = "synthetic"
     seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=tuple(resolution)),
-                                    device=device, qk_gain=3.0)
+                                    device=device, qk_gain=qk_gain)
     q, k = seg.query_keys(Clip(frames, [f"{i:05d}" for i in range(len(frames))]), StageTimer(device))
     return q[:3], k[3:3 + key_frames], seg.frontend.scale, source
 
@@ -81,16 +81,18 @@ def main() -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--kernels", nargs="+", default=None, help="default: torch triton on CUDA, torch on CPU")
     p.add_argument("--tau", type=float, default=1.0)
+    p.add_argument("--qk-gain", type=float, default=3.0, help="scale of the random ST q/k rows (more clusters)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     args = p.parse_args()
     cuda = args.device == "cuda"
+    interpreted = not cuda and os.environ.get("TRITON_INTERPRET", "0") == "1"
     kernels = args.kernels or (["torch", "triton"] if cuda else ["torch"])
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     h, w = args.resolution
     for key_frames in args.key_frames:
         with torch.inference_mode():
-            q, k, scale, source = window_qk(args.resolution, key_frames, args.device)
+            q, k, scale, source = window_qk(args.resolution, key_frames, args.device, args.qk_gain)
             n, m = 3 * q.shape[2], key_frames * k.shape[2]
             figures = {"n": n, "m": m, "implementations": {}}
             outputs = {}
@@ -118,13 +120,17 @@ def main() -> int:
                             "merge_labels_equal": bool(torch.equal(out["merge"], ref["merge"])),
                             "assignment_agreement": float((out["assign"] == ref["assign"]).float().mean()),
                         }
+                        if interpreted:  # the interpreter's times say nothing about the kernels' speed
+                            continue
                         ratio = {s: ref_s["p50"] / figures["implementations"][name]["seconds"][s]["p50"]
                                  for s, ref_s in figures["implementations"]["torch"]["seconds"].items()}
                         figures["implementations"][name]["speedup_p50"] = ratio
         settings = {"resolution": [h, w], "key_frames": key_frames, "device": args.device, "tau": args.tau,
                     "repeats": args.repeats, "warmup": args.warmup, "clip": source, "kernels": kernels,
+                    "qk_gain": args.qk_gain,
                     "triton_interpret": os.environ.get("TRITON_INTERPRET", "0")}
-        path = write_record(f"kernels_{args.device}_{h}x{w}_k{key_frames}", settings, figures)
+        tag = "_interpreted" if interpreted and "triton" in kernels else ""
+        path = write_record(f"kernels_{args.device}_{h}x{w}_k{key_frames}{tag}", settings, figures)
         print(f"{h}x{w}, {key_frames} key frames: n = {n}, m = {m} -> {path}")
         print(f"  {'kernels':<8} " + " ".join(f"{s:>11}" for s in figures["implementations"][kernels[0]]["seconds"])
               + "  peak MiB  centroids")

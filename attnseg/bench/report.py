@@ -174,7 +174,9 @@ def kernels_section(records: list[dict]) -> list[str]:
                          *(_s(1e3 * sec[st]["p50"], 1) for st in ("affinity", "distances", "neighbours", "merge",
                                                                   "assignment", "total")),
                          _s(impl["peak_mib"], 0), impl["centroids"],
-                         _s(impl["speedup_p50"]["total"]) + "x" if "speedup_p50" in impl else "-",
+                         _s(impl["speedup_p50"]["total"]) + "x" if "speedup_p50" in impl else
+                         ("not a speed (interpreter)" if name == "triton" and r["settings"].get("triton_interpret") == "1"
+                          else "-"),
                          (f"D1 ties {parity['d1_disagreements']}, merge equal {parity['merge_labels_equal']}, "
                           f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference",
                          _commit(r)])

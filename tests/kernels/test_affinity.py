@@ -66,3 +66,22 @@ def test_bad_shapes_are_refused():
         affinity(q, k[:, :4], 0.1)
     with pytest.raises(ValueError, match="precision"):
         affinity(q, k, 0.1, precision="fp8")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="TF32 needs a CUDA device (the interpreter computes it in fp32)")
+def test_tf32_path_errs_like_torch_tf32():
+    """The opt-in tensor-core path: its error may be a few times torch's own TF32 error."""
+    q, k = qk(3, 2, 70, 8, 48, 2.0)
+    scale = 48 ** -0.5
+    want, _ = exact(q, k, scale)
+    got = affinity(q, k, scale, precision="tf32")
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        torch_tf32 = affinity_ref(q, k, scale)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+    err_kernel = (got.prob.double() - want).abs().max().item()
+    err_torch = (torch_tf32.prob.double() - want).abs().max().item()
+    assert err_kernel <= 4 * err_torch + 1e-6, (err_kernel, err_torch)
