@@ -8,8 +8,8 @@ within_tau_rows and assign_rows.
 both cross products over the columns in chunks and writes only the boolean
 D <= tau (1 byte per pair, a quarter of the float D). For D(P, P)
 (SYMMETRIC) the two cross terms of tile (i, j) are those of tile (j, i)
-transposed, so only tiles j >= i run and each writes itself and its mirror:
-half the products. Fusion boundary: the consumer S = [D1 <= tau] A needs a
+transposed, so only tiles j >= i are launched (from a list of tile pairs,
+no idle programs) and each writes itself and its mirror: half the products. Fusion boundary: the consumer S = [D1 <= tau] A needs a
 row's full neighbourhood times all m columns of A; fusing it here would hold
 a BLOCK x m accumulator per program, so the boolean goes to memory
 (n^2 bytes) and S is one dense matmul.
@@ -54,12 +54,11 @@ def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
 
 
 @triton.jit
-def _within_tau_kernel(p_ptr, lp_ptr, ep_ptr, q_ptr, lq_ptr, eq_ptr, out_ptr, n_p, n_q, m, tau,
+def _within_tau_kernel(p_ptr, lp_ptr, ep_ptr, q_ptr, lq_ptr, eq_ptr, out_ptr, tiles_ptr, n_p, n_q, m, tau,
                        SYMMETRIC: tl.constexpr, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr,
                        PRECISION: tl.constexpr):
-    pid_i, pid_j = tl.program_id(0), tl.program_id(1)
-    if SYMMETRIC and pid_j < pid_i:
-        return
+    pid_i = tl.load(tiles_ptr + 2 * tl.program_id(0))  # one program per listed (row tile, column tile)
+    pid_j = tl.load(tiles_ptr + 2 * tl.program_id(0) + 1)
     rows = pid_i * BLOCK + tl.arange(0, BLOCK)
     cols = pid_j * BLOCK + tl.arange(0, BLOCK)
     cross = _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m, BLOCK, BLOCK, BLOCK_K, PRECISION)
@@ -105,9 +104,14 @@ def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision, block, 
     n_p, m = p.shape
     n_q = q.shape[0]
     out = torch.empty(n_p, n_q, dtype=torch.int8, device=p.device)
-    grid = (triton.cdiv(n_p, block), triton.cdiv(n_q, block))
-    _within_tau_kernel[grid](p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(), out,
-                             n_p, n_q, m, float(tau), SYMMETRIC=symmetric, BLOCK=block, BLOCK_K=block_k,
+    ti, tj = triton.cdiv(n_p, block), triton.cdiv(n_q, block)
+    if symmetric:  # tiles on and above the diagonal only
+        tiles = torch.triu_indices(ti, tj, device=p.device).T
+    else:
+        tiles = torch.cartesian_prod(torch.arange(ti, device=p.device), torch.arange(tj, device=p.device))
+    tiles = tiles.to(torch.int32).contiguous()
+    _within_tau_kernel[(tiles.shape[0],)](p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(),
+                             out, tiles, n_p, n_q, m, float(tau), SYMMETRIC=symmetric, BLOCK=block, BLOCK_K=block_k,
                              PRECISION=precision)
     return out.view(torch.bool)
 
