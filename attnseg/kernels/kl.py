@@ -10,8 +10,9 @@ D <= tau (1 byte per pair, a quarter of the float D). For D(P, P)
 (SYMMETRIC) the two cross terms of tile (i, j) are those of tile (j, i)
 transposed, so only tiles j >= i are launched (from a list of tile pairs,
 no idle programs) and each writes itself and its mirror: half the products.
-Fusion boundary: the consumer S = [D1 <= tau] A needs a row's full neighbourhood times all m columns of A; fusing it here would hold
-a BLOCK x m accumulator per program, so the boolean goes to memory
+Fusion boundary: the consumer S = [D1 <= tau] A needs a row's full
+neighbourhood times all m columns of A; fusing it here would hold a
+BLOCK x m accumulator per program, so the boolean goes to memory
 (n^2 bytes) and S is one dense matmul.
 
 `_kl_argmin_kernel`: one program per block of rows; it walks the centroids in
