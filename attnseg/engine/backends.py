@@ -31,7 +31,11 @@ def _compiled(frontend: FrontEnd, device: torch.device) -> Runner:
 BACKENDS: dict[str, Callable[[FrontEnd, torch.device], Runner]] = {"eager": _eager, "compiled": _compiled}
 
 
-def load_backend(name: str, frontend: FrontEnd, device: torch.device) -> Runner:
+def check_backend(name: str) -> str:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-    return BACKENDS[name](frontend, device)
+    return name
+
+
+def load_backend(name: str, frontend: FrontEnd, device: torch.device) -> Runner:
+    return BACKENDS[check_backend(name)](frontend, device)

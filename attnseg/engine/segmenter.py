@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..kernels import KERNELS, clusterer
-from ..kernels.dispatch import resolve
+from ..kernels import clusterer
+from ..kernels.dispatch import check_kernels, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend
-from .backends import BACKENDS, load_backend
+from .backends import check_backend, load_backend
 from .outputs import upsample_labels
 from .preprocess import normalization, preprocess
 from .sources import Clip, read_clip
@@ -46,10 +46,8 @@ class SegmentConfig:
 
     def __post_init__(self):
         normalization(self.normalization)
-        if self.kernels not in KERNELS:
-            raise ValueError(f"unknown kernels {self.kernels!r}; choose from {', '.join(KERNELS)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; choose from {', '.join(BACKENDS)}")
+        check_kernels(self.kernels)
+        check_backend(self.backend)
         if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
             raise ValueError(f"ratio, window and batch_size must be >= 1: {self}")
         if self.tau < 0:

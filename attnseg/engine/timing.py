@@ -1,7 +1,7 @@
 """Wall time per pipeline stage, synchronized on CUDA so GPU work is counted where it runs.
 
 The stage being timed is also published in `current_stage`, so a profiler
-(attnseg.bench.opcount) can attribute the operations it sees to a stage.
+(attnseg.bench.costs) can attribute the operations it sees to a stage.
 """
 from __future__ import annotations
 

@@ -42,10 +42,15 @@ def triton_unavailable(device: torch.device) -> str | None:
             "(set TRITON_INTERPRET=1 before starting; slow, for tests)")
 
 
-def resolve(name: str, device: torch.device | str) -> str:
-    """'torch' or 'triton' for the `--kernels` choice `name` on `device`."""
+def check_kernels(name: str) -> str:
     if name not in CHOICES:
         raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
+    return name
+
+
+def resolve(name: str, device: torch.device | str) -> str:
+    """'torch' or 'triton' for the `--kernels` choice `name` on `device`."""
+    check_kernels(name)
     device = torch.device(device)
     if name == "torch":
         return "torch"

@@ -188,11 +188,6 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -
     return cent[alive]
 
 
-def assign(aff: Affinity, centroids: torch.Tensor) -> torch.Tensor:
-    """Label of the nearest centroid (smallest symmetric KL) for every row."""
-    return assign_rows(aff.prob, aff.log_prob, centroids)
-
-
 @dataclass
 class ClusterResult:
     labels: torch.Tensor  # (T, N) int64 cluster id per patch token
