@@ -27,8 +27,8 @@ from attnseg.engine.sources import Clip, read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
 from attnseg.kernels import triton_ops  # noqa: E402
-from attnseg.model.clustering import (REFERENCE_OPS, group_means, leader_merge, neg_entropy,  # noqa: E402
-                                      neighbour_average, safe_log)
+from attnseg.model.clustering import (REFERENCE_OPS, group_means, neg_entropy, neighbour_average,  # noqa: E402
+                                      safe_log)
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p" / "blackswan"
 
@@ -65,7 +65,7 @@ def run_window(ops, q, k, scale, tau, sync):
     s = stage("neighbours", lambda: neighbour_average(aff.prob, near))
     log_s = safe_log(s)
     e_s = neg_entropy(s, log_s)
-    labels = stage("merge", lambda: leader_merge(
+    labels = stage("merge", lambda: ops.merge(
         s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device))
     cents = group_means(s, labels, int(labels.max()) + 1)
     out["assign"] = stage("assignment", lambda: ops.assign(aff.prob, aff.log_prob, cents))

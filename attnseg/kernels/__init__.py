@@ -3,6 +3,7 @@
 - affinity.py: head-mean softmax rows A and log A, no per-head attention in memory.
 - kl.py: symmetric-KL threshold matrices (D1 and the D2 rows of leader
   candidates) and the nearest-centroid assignment fused with its argmin.
+- merge.py: the greedy leader merge with its sequential choice on the device.
 - dispatch.py: `--kernels auto|torch|triton` -> which implementation runs.
 
 `clusterer(name, device)` returns a function with the signature of
@@ -26,12 +27,13 @@ KERNELS = CHOICES
 def triton_ops(precision: str = "ieee"):
     """The ClusterOps table of the Triton kernels (imports Triton)."""
     from ..model.clustering import ClusterOps
-    from . import affinity, kl
+    from . import affinity, kl, merge
 
     return ClusterOps(affinity=functools.partial(affinity.affinity, precision=precision),
                       within_tau=functools.partial(kl.within_tau, precision=precision),
                       within_tau_rows=functools.partial(kl.within_tau_rows_triton, precision=precision),
-                      assign=functools.partial(kl.assign, precision=precision))
+                      assign=functools.partial(kl.assign, precision=precision),
+                      merge=merge.leader_merge)
 
 
 def clusterer(name: str, device: torch.device | str = "cpu") -> Callable:

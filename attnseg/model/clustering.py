@@ -75,6 +75,22 @@ def neighbour_average(prob: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
     return s / s.sum(dim=1, keepdim=True)
 
 
+def choose_leaders(sub: torch.Tensor) -> torch.Tensor:
+    """The sequential choice inside a block of candidates: which of them lead.
+
+    sub: bool (b, b), sub[a, c] = candidate a would claim candidate c (the
+    diagonal is set). In order, a candidate no earlier leader claimed leads.
+    """
+    sub = sub.cpu().numpy()
+    claimed = np.zeros(sub.shape[0], dtype=bool)
+    lead = np.zeros(sub.shape[0], dtype=bool)
+    for a in range(sub.shape[0]):
+        if not claimed[a]:
+            lead[a] = True
+            claimed |= sub[a]
+    return torch.from_numpy(lead)
+
+
 def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], device: torch.device,
                  block: int = 64) -> torch.Tensor:
     """Greedy leader merge in row order: group label per row (0..K-1, in leader order).
@@ -90,19 +106,12 @@ def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], dev
             return labels
         rows = within_tau(cand) & unassigned
         rows[torch.arange(cand.numel(), device=device), cand] = True  # a row leads itself
-        sub = rows[:, cand].cpu().numpy()
-        claimed = np.zeros(cand.numel(), dtype=bool)
-        leaders = []
-        for a in range(cand.numel()):  # sequential choice inside the block, on the host
-            if not claimed[a]:
-                leaders.append(a)
-                claimed |= sub[a]
-        lead_rows = rows[torch.as_tensor(leaders, device=device)]
+        lead_rows = rows[choose_leaders(rows[:, cand]).to(device)]
         owned = lead_rows.any(dim=0).nonzero().squeeze(1)
         first = lead_rows[:, owned].to(torch.uint8).argmax(dim=0)  # the earliest leader claims a row
         labels[owned] = num_groups + first
         unassigned[owned] = False
-        num_groups += len(leaders)
+        num_groups += lead_rows.shape[0]
 
 
 def group_means(x: torch.Tensor, labels: torch.Tensor, num_groups: int) -> torch.Tensor:
@@ -142,6 +151,7 @@ class ClusterOps:
     within_tau: Callable = within_tau_matrix  # (p, log_p, tau) -> bool (n, n)
     within_tau_rows: Callable = within_tau_rows  # (idx, s, log_s, e_s, tau) -> bool (len(idx), n)
     assign: Callable = assign_rows  # (prob, log_prob, centroids) -> (n,) labels
+    merge: Callable = leader_merge  # (n, within_tau(idx), device) -> (n,) group labels
 
 
 REFERENCE_OPS = ClusterOps()
@@ -152,11 +162,12 @@ def cluster_window(aff: Affinity, tau: float, ops: ClusterOps = REFERENCE_OPS) -
     s = neighbour_average(aff.prob, ops.within_tau(aff.prob, aff.log_prob, tau))
     log_s = safe_log(s)
     e_s = neg_entropy(s, log_s)
-    labels = leader_merge(s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device)
+    labels = ops.merge(s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device)
     return group_means(s, labels, int(labels.max()) + 1)
 
 
-def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -> torch.Tensor:
+def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000,
+                 ops: ClusterOps = REFERENCE_OPS) -> torch.Tensor:
     """Later levels: leader merge on all centroids until a pass keeps their count.
 
     A leader is the first member of its group, so each group's new centroid
@@ -170,7 +181,7 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000) -
     near = within_tau_matrix(cent, log_c, tau)
     alive = torch.arange(cent.shape[0], device=cent.device)  # slots in use, in order
     for _ in range(max_levels):
-        labels = leader_merge(alive.numel(), lambda idx: near[alive[idx]][:, alive], cent.device)
+        labels = ops.merge(alive.numel(), lambda idx: near[alive[idx]][:, alive], cent.device)
         k = int(labels.max()) + 1
         if k == alive.numel():
             break
@@ -225,7 +236,7 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
             progress(len(w))
     with timer("clustering"):
         level1 = torch.cat(centroids)
-        final = merge_levels(level1, tau)
+        final = merge_levels(level1, tau, ops=ops)
     labels = []
     for i, w in enumerate(windows):
         if keep:
