@@ -1,4 +1,4 @@
-"""Command line: `attnseg segment`, `attnseg eval`, and `attnseg sample` (the README's main job).
+"""Command line: `attnseg segment`, `export`, `eval`, `bench`, and `sample` (the README's main job).
 
 The CLI only maps flags onto the library's config and build functions; every
 failure prints one line (`attnseg: error: ...`), `--debug` shows the traceback.
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from . import __version__
 from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
-from .engine.backends import BACKENDS
+from .engine.backends import ALIASES, BACKENDS
+from .export import FORMATS
 from .engine.outputs import atomic_path
 from .engine.sources import read_clip
 from .kernels import KERNELS
@@ -35,7 +36,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--normalization", default="kinetics", choices=["kinetics", "imagenet"])
     p.add_argument("--batch-size", type=int, default=8, help="frames per front-end batch")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--backend", default="eager", choices=list(BACKENDS), help="front-end backend")
+    p.add_argument("--backend", default="eager", choices=[*BACKENDS, *ALIASES],
+                   help="front-end backend: eager (= torch), compiled (torch.compile), or an exported form: "
+                        "onnxruntime, tensorrt, aoti")
+    p.add_argument("--engine", help="artifact of `attnseg export` for an exported backend (default: built once "
+                                    "into the cache and reused)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="exported backends (default: the "
+                                                                         "format's own: fp32, tensorrt fp16)")
+    p.add_argument("--threads", type=int, help="onnxruntime intra-op threads")
     p.add_argument("--kernels", default="auto", choices=list(KERNELS),
                    help="clustering: auto (Triton on CUDA, else the reference), torch, triton")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
@@ -61,6 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(seg)
     seg.add_argument("--mode", default="offline", choices=["offline"], help="offline: the paper's pipeline")
     _add_output_args(seg)
+
+    exp = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact")
+    exp.add_argument("--format", required=True, choices=list(FORMATS))
+    exp.add_argument("--out", required=True, help="artifact path: .onnx (+ .onnx.data), .plan or .pt2")
+    src = exp.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="paper checkpoint (backbone + ST block) or any format of SPEC 8")
+    src.add_argument("--dino-weights", help="DINO backbone weights only (DINO-only mode)")
+    src.add_argument("--random-weights", action="store_true", help="random weights, for tests and benchmarks")
+    exp.add_argument("--arch", default="vit_small_8", choices=sorted(VIT_PRESETS))
+    exp.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=(320, 480),
+                     help="the one input size the artifact serves (positional embedding baked)")
+    exp.add_argument("--normalization", default="kinetics", choices=["kinetics", "imagenet"])
+    exp.add_argument("--precision", choices=["fp32", "fp16", "bf16"], help="default: the format's first")
+    exp.add_argument("--max-batch", type=int, default=32, help="largest batch of frames per call")
+    exp.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to build (aoti, tensorrt)")
+    exp.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
+    exp.add_argument("--qk-gain", type=float, default=1.0, help=argparse.SUPPRESS)
 
     ev = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
     ev.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
@@ -102,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _config(args) -> SegmentConfig:
     return SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau,
                          normalization=args.normalization, batch_size=args.batch_size, backend=args.backend,
-                         kernels=args.kernels)
+                         kernels=args.kernels, engine=args.engine, precision=args.precision, threads=args.threads)
 
 
 def _describe_mode(mode: str) -> str:
@@ -115,8 +140,6 @@ def run_segment(args) -> int:
     segmenter = Segmenter.from_checkpoint(
         args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
         config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
-    if segmenter.weights.is_random:
-        print(f"!!! {RANDOM_BANNER} !!!", file=sys.stderr)
     print(_describe_mode(segmenter.mode), file=sys.stderr)
     start = time.perf_counter()
     clip = read_clip(args.input)  # decoded once: the overlay needs the frames too
@@ -140,6 +163,29 @@ def run_segment(args) -> int:
     stages = " ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
     print(f"segmented {stats['frames']} frames -> {stats['clusters']} clusters ({stats['clusters_used']} used), "
           f"{result.mode}: {stages} | total {result.timings['total']:.2f}s")
+    return 0
+
+
+def run_export(args) -> int:
+    from .export import export
+    from .model import build_frontend
+
+    if args.device == "cuda" and not _cuda():
+        raise ValueError("--device cuda asked for, but no CUDA device is available")
+    frontend, info = build_frontend(args.arch, checkpoint=args.checkpoint, dino_weights=args.dino_weights,
+                                    random_weights=args.random_weights, seed=args.seed, qk_gain=args.qk_gain,
+                                    device=args.device)
+    if info.is_random:
+        log.warning(RANDOM_BANNER)
+    result = export(frontend, format=args.format, resolution=tuple(args.resolution), out=args.out,
+                    normalization=args.normalization, precision=args.precision, max_batch=args.max_batch,
+                    checkpoint_sha256=info.sha256)
+    meta = result.meta
+    files = [str(result.path)] + ([f"{result.path}.data"] if args.format == "onnx" else [f"{result.path}.meta.json"])
+    print(f"exported {meta.arch} {meta.mode} {meta.resolution[0]}x{meta.resolution[1]} {meta.precision} "
+          f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
+          f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
+          f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --engine {result.path}`")
     return 0
 
 
@@ -236,10 +282,23 @@ def run_eval(args) -> int:
     return 0
 
 
+def _log_to_stderr(level: int) -> None:
+    """The library's log lines (the random-weights banner, exports into the cache) go to this stderr."""
+    logger = logging.getLogger("attnseg")
+    for old in [h for h in logger.handlers if getattr(h, "attnseg_cli", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.attnseg_cli = True
+    handler.setFormatter(logging.Formatter("attnseg: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.debug else logging.WARNING, format="attnseg: %(message)s")
-    handler = {"segment": run_segment, "eval": run_eval, "bench": run_bench,
+    _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
+    handler = {"segment": run_segment, "export": run_export, "eval": run_eval, "bench": run_bench,
                "sample": run_sample}[args.command]
     try:
         return handler(args)

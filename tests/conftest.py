@@ -113,3 +113,22 @@ def davis_small_qk():
         return seg.query_keys(clip, StageTimer())
 
     return query_keys
+
+
+def tiny_frontend(seed: int = 0, st: bool = True):
+    """A 2-block ViT-S/16 front-end with the paper's ST block: quick to export and compile."""
+    from attnseg.model import FrontEnd
+    from attnseg.model.config import STConfig, ViTConfig
+    from attnseg.model.st_block import STBlock
+
+    backbone = DinoViT(ViTConfig("tiny_s16", patch_size=16, embed_dim=384, depth=2, num_heads=6, pretrained_grid=14))
+    frontend = FrontEnd(backbone, STBlock(STConfig()) if st else None)
+    init_random_(frontend, torch.Generator().manual_seed(seed))
+    return frontend.eval().requires_grad_(False)
+
+
+@pytest.fixture
+def engine_cache(tmp_path, monkeypatch) -> Path:
+    """An empty attnseg cache (artifacts built by the exported backends go there)."""
+    monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -1,41 +1,93 @@
 """Front-end backends: how a batch of normalized images becomes q, k.
 
-One table, BACKENDS: name -> builder(frontend, device) -> a callable
+One table, BACKENDS: name -> builder(frontend, device, spec) -> a callable
 images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 
-- eager: the reference module (attnseg.model.FrontEnd) as it is.
+- eager (alias torch): the reference module (attnseg.model.FrontEnd) as it is.
 - compiled: torch.compile of the same module; its first call per input shape
   compiles (tens of seconds on a small CPU), later calls reuse the graph.
-
-Exported forms (ONNX Runtime, TensorRT) add their rows here.
+- onnxruntime, tensorrt, aoti: an artifact of attnseg.export. With
+  spec.engine it is loaded from that path (refused when it was built for
+  another arch, mode, resolution, normalization or weights); without, it is
+  exported once into the cache ($ATTNSEG_CACHE/engines) and reused.
 """
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
+from .. import export
 from ..model import FrontEnd
+from ..model.weights import cache_dir
 
+log = logging.getLogger(__name__)
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def _eager(frontend: FrontEnd, device: torch.device) -> Runner:
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a backend needs beyond the module: the run's input and, for exported forms, the artifact."""
+
+    resolution: tuple[int, int]
+    normalization: str = "kinetics"
+    engine: str | None = None  # artifact path (exported backends); None: build it into the cache
+    precision: str | None = None  # exported backends; None: the format's default
+    threads: int | None = None  # onnxruntime intra-op threads; None: its default
+    checkpoint_sha256: str | None = None  # recorded in artifacts built from the cache
+
+
+def _eager(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
     return frontend
 
 
-def _compiled(frontend: FrontEnd, device: torch.device) -> Runner:
+def _compiled(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
     return torch.compile(frontend, dynamic=False)
 
 
-BACKENDS: dict[str, Callable[[FrontEnd, torch.device], Runner]] = {"eager": _eager, "compiled": _compiled}
+def _exported(format_name: str) -> Callable[[FrontEnd, torch.device, BackendSpec], Runner]:
+    def build(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
+        expect = export.identity_of(frontend, spec.resolution, spec.normalization)
+        path = Path(spec.engine) if spec.engine else _cached_artifact(format_name, expect, spec, device)
+        if spec.engine and spec.precision:
+            built = export.read_meta(path).precision
+            if built != spec.precision:
+                raise ValueError(f"{path} was built in {built}, not the {spec.precision} asked for")
+        if not path.is_file() and not spec.engine:
+            log.info("exporting the front-end as %s to %s (once; later runs reuse it)", format_name, path)
+            export.export(frontend, format=format_name, resolution=spec.resolution, out=path,
+                          normalization=spec.normalization, precision=spec.precision,
+                          checkpoint_sha256=spec.checkpoint_sha256)
+        return export.load(path, device=device, expect=expect, threads=spec.threads)
+    return build
+
+
+def _cached_artifact(format_name: str, identity: dict, spec: BackendSpec, device: torch.device) -> Path:
+    fmt = export.format_of(format_name)
+    h, w = spec.resolution
+    name = (f"{identity['arch']}_{identity['mode']}_{h}x{w}_{spec.normalization}_{identity['weights_digest'][:16]}"
+            f"_{spec.precision or fmt.precisions[0]}_{device.type}{fmt.suffix}")
+    return cache_dir() / "engines" / name
+
+
+BACKENDS: dict[str, Callable[[FrontEnd, torch.device, BackendSpec], Runner]] = {
+    "eager": _eager, "compiled": _compiled,
+    **{backend: _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
+}
+ALIASES = {"torch": "eager"}
+EXPORTED = tuple(export.exporter.FORMAT_OF_BACKEND)
 
 
 def check_backend(name: str) -> str:
+    """The canonical backend name for `name`, or a ValueError naming the valid ones."""
+    name = ALIASES.get(name, name)
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        raise ValueError(f"unknown backend {name!r}; choose from {', '.join([*BACKENDS, *ALIASES])}")
     return name
 
 
-def load_backend(name: str, frontend: FrontEnd, device: torch.device) -> Runner:
-    return BACKENDS[check_backend(name)](frontend, device)
+def load_backend(name: str, frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
+    return BACKENDS[check_backend(name)](frontend, device, spec)

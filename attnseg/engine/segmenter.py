@@ -22,7 +22,7 @@ import torch
 from ..kernels import clusterer
 from ..kernels.dispatch import check_kernels, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend
-from .backends import check_backend, load_backend
+from .backends import EXPORTED, BackendSpec, check_backend, load_backend
 from .outputs import upsample_labels
 from .preprocess import normalization, preprocess
 from .sources import Clip, read_clip
@@ -41,13 +41,19 @@ class SegmentConfig:
     window: int = 3  # query frames per level-1 window
     normalization: str = "kinetics"
     batch_size: int = 8  # frames per front-end batch
-    backend: str = "eager"  # front-end backend (engine.backends.BACKENDS)
+    backend: str = "eager"  # front-end backend (engine.backends.BACKENDS; "torch" = eager)
+    engine: str | None = None  # artifact for an exported backend; None: built once into the cache
+    precision: str | None = None  # exported backends: fp32 | fp16 | bf16 (None: the format's default)
+    threads: int | None = None  # onnxruntime intra-op threads
     kernels: str = "auto"  # clustering: auto (Triton on CUDA) | torch (reference) | triton (kernels.dispatch)
 
     def __post_init__(self):
         normalization(self.normalization)
         check_kernels(self.kernels)
-        check_backend(self.backend)
+        object.__setattr__(self, "backend", check_backend(self.backend))
+        if (self.engine or self.precision) and self.backend not in EXPORTED:
+            raise ValueError(f"engine and precision apply to the exported backends ({', '.join(EXPORTED)}), "
+                             f"not {self.backend}")
         if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
             raise ValueError(f"ratio, window and batch_size must be >= 1: {self}")
         if self.tau < 0:
@@ -85,7 +91,9 @@ class Segmenter:
         self.weights = weights
         self.config = config
         self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
-        self.run_frontend = load_backend(config.backend, self.frontend, self.device)
+        spec = BackendSpec(tuple(config.resolution), config.normalization, config.engine, config.precision,
+                           config.threads, weights.sha256)
+        self.run_frontend = load_backend(config.backend, self.frontend, self.device, spec)
         self.kernels = resolve(config.kernels, self.device)  # "torch" or "triton"
         self.cluster_video = clusterer(self.kernels, self.device)
 

@@ -1,5 +1,13 @@
-"""Export of the DINO + ST front-end (ONNX, TensorRT, compiled PyTorch).
+"""Export of the DINO + ST front-end to compiled artifacts the engine can run.
 
-Not yet written: it arrives with the export issue. The front-end to export is
-attnseg.model.FrontEnd.
+- exporter.py: the one entry point `export(...)`, the FORMATS table, `load(...)`.
+- static.py: the front-end at one resolution (positional embedding baked), as exported.
+- metadata.py: what an artifact was built for; a run refuses an artifact built for another.
+- onnx_export.py (onnx -> onnxruntime), tensorrt_export.py (tensorrt, UNVERIFIED: never
+  installable here), aoti_export.py (AOTInductor .pt2): one thin module per format.
 """
+from .exporter import FORMATS, ExportResult, Format, export, format_of, load, read_meta
+from .metadata import ArtifactMeta, identity_of, weights_digest
+
+__all__ = ["FORMATS", "ArtifactMeta", "ExportResult", "Format", "export", "format_of", "identity_of", "load",
+           "read_meta", "weights_digest"]

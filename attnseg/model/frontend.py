@@ -35,8 +35,12 @@ class FrontEnd(nn.Module):
             return self.st.cfg.scale
         return self.backbone.cfg.head_dim ** -0.5
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) normalized -> q, k each (B, heads, h*w, head_dim)."""
+    def forward(self, images: torch.Tensor,
+                pos_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) normalized -> q, k each (B, heads, h*w, head_dim).
+
+        `pos_embed`: optional, already interpolated for this resolution (DinoViT.tokens).
+        """
         if self.st is None:
-            return self.backbone.last_query_key(images)
-        return self.st(self.backbone(images))
+            return self.backbone.last_query_key(images, pos_embed)
+        return self.st(self.backbone(images, pos_embed))

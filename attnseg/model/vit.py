@@ -115,25 +115,30 @@ class DinoViT(nn.Module):
             raise ValueError(f"resolution {height}x{width} is not a multiple of the patch size {p}")
         return height // p, width // p
 
-    def tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """Patch embedding + CLS + positional embedding: (B, 1 + gh*gw, D)."""
+    def tokens(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """Patch embedding + CLS + positional embedding: (B, 1 + gh*gw, D).
+
+        `pos_embed`: the embedding already interpolated for this grid (exported
+        forms bake it for their one resolution); by default it is interpolated here.
+        """
         gh, gw = self.grid(*images.shape[-2:])
         x = self.patch_embed(images)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        return x + interpolate_pos_embed(self.pos_embed, gh, gw)
+        return x + (interpolate_pos_embed(self.pos_embed, gh, gw) if pos_embed is None else pos_embed)
 
-    def last_block_input(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.tokens(images)
+    def last_block_input(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.tokens(images, pos_embed)
         for blk in self.blocks[:-1]:
             x = blk(x)
         return x
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         """(B, 3, H, W) normalized images -> (B, gh*gw, D) keys, heads concatenated, CLS dropped."""
-        _, k = self.blocks[-1].query_key(self.last_block_input(images))
+        _, k = self.blocks[-1].query_key(self.last_block_input(images, pos_embed))
         return k[:, :, 1:].transpose(1, 2).flatten(2)
 
-    def last_query_key(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def last_query_key(self, images: torch.Tensor,
+                       pos_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The last block's own q, k without CLS, each (B, heads, gh*gw, head_dim) (DINO-only mode)."""
-        q, k = self.blocks[-1].query_key(self.last_block_input(images))
+        q, k = self.blocks[-1].query_key(self.last_block_input(images, pos_embed))
         return q[:, :, 1:], k[:, :, 1:]
