@@ -1,0 +1,184 @@
+"""Front-end speed per backend (eager, compiled, ONNX Runtime, AOTInductor, TensorRT), with parity.
+
+For each resolution and batch size: ms per frame (p50/p90/p99 of synchronized
+calls after warm-up), frames/s, the counted FLOP per frame and the fraction of
+this machine's measured matrix peak (the best torch.mm rate, fp32, or bf16 for
+bf16 artifacts; a runtime with faster GEMMs than torch's can exceed 1), and
+the max |q, k - eager| relative to the outputs' scale on the timed batch.
+Exported backends are built fresh into a temporary cache, and the export time
+(including the load-back check) is recorded.
+
+Then label parity: real DAVIS clips (../shared/data/davis16) segmented at a
+small resolution through each exported backend and through eager; every
+token whose label differs is counted.
+
+Records: frontend_{device}_{H}x{W}.json and frontend_labels_{device}.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+
+from attnseg.bench.costs import StageCosts  # noqa: E402
+from attnseg.bench.latency import summarize  # noqa: E402
+from attnseg.bench.peaks import measure_peaks  # noqa: E402
+from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.backends import BackendSpec, load_backend  # noqa: E402
+from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.export import FORMATS  # noqa: E402
+from attnseg.export.exporter import FORMAT_OF_BACKEND  # noqa: E402
+from attnseg.model import build_frontend  # noqa: E402
+
+DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
+# variant -> (backend, precision)
+VARIANTS = {"eager": ("eager", None), "compiled": ("compiled", None), "onnxruntime": ("onnxruntime", "fp32"),
+            "aoti": ("aoti", "fp32"), "aoti-bf16": ("aoti", "bf16"), "tensorrt-fp16": ("tensorrt", "fp16"),
+            "tensorrt-bf16": ("tensorrt", "bf16")}
+
+
+def usable(variant: str) -> str | None:
+    backend = VARIANTS[variant][0]
+    return FORMATS[FORMAT_OF_BACKEND[backend]].available() if backend in FORMAT_OF_BACKEND else None
+
+
+def flops_per_frame(frontend, resolution, device) -> int:
+    with torch.inference_mode(), StageCosts() as costs:
+        frontend(torch.zeros(1, 3, *resolution, device=device))
+    return sum(c["flops"] for c in costs.stages.values())
+
+
+def time_calls(run, images, repeats: int, warmup: int, cuda: bool) -> list[float]:
+    for _ in range(warmup):
+        run(images)
+    seconds = []
+    for _ in range(repeats):
+        if cuda:
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run(images)
+            stop.record()
+            stop.synchronize()
+            seconds.append(start.elapsed_time(stop) / 1e3)
+        else:
+            t = time.perf_counter()
+            run(images)
+            seconds.append(time.perf_counter() - t)
+    return seconds
+
+
+def build(variant, frontend, resolution, device, threads):
+    backend, precision = VARIANTS[variant]
+    start = time.perf_counter()
+    run = load_backend(backend, frontend, device, BackendSpec(tuple(resolution), precision=precision,
+                                                              threads=threads))
+    return run, time.perf_counter() - start
+
+
+def speed(args, device, peaks) -> None:
+    cuda = device.type == "cuda"
+    frontend, _ = build_frontend(args.arch, random_weights=True, device=device)
+    for h, w in args.resolution:
+        flops = flops_per_frame(frontend, (h, w), device)
+        figures = {"flops_per_frame": flops, "peaks": peaks, "variants": {}}
+        for variant in args.variants:
+            reason = usable(variant)
+            if reason:
+                figures["variants"][variant] = {"unavailable": reason}
+                print(f"{h}x{w} {variant}: unavailable ({reason})")
+                continue
+            with torch.inference_mode():
+                run, build_s = build(variant, frontend, (h, w), device, args.threads)
+                entry = {"build_seconds": round(build_s, 2), "batches": {}}
+                for batch in args.batch:
+                    g = torch.Generator().manual_seed(batch)
+                    images = torch.randn(batch, 3, h, w, generator=g).to(device)
+                    seconds = time_calls(run, images, args.repeats, args.warmup, cuda)
+                    q, k = run(images)
+                    want = frontend(images)
+                    rel = max(((g_ - w_).abs().max() / w_.abs().max()).item() for g_, w_ in zip((q, k), want))
+                    per_frame = [s / batch for s in seconds]
+                    p50 = summarize(per_frame)["p50"]
+                    precision = VARIANTS[variant][1] or "fp32"
+                    peak = peaks["bf16_matmul_gflops" if precision in ("bf16", "fp16") else "fp32_matmul_gflops"]
+                    entry["batches"][str(batch)] = {
+                        "seconds_per_frame": summarize(per_frame), "fps": 1 / p50,
+                        "fraction_of_measured_peak": flops / p50 / 1e9 / peak, "max_rel_error_vs_eager": rel}
+                    print(f"{h}x{w} {variant:<14} batch {batch:>2}: {p50 * 1e3:9.1f} ms/frame {1 / p50:7.2f} fps "
+                          f"{flops / p50 / 1e9 / peak:6.1%} of peak, rel err {rel:.1e}")
+            figures["variants"][variant] = entry
+        settings = {"arch": args.arch, "resolution": [h, w], "device": device.type, "batches": args.batch,
+                    "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads or torch.get_num_threads(),
+                    "weights": "random"}
+        print("->", write_record(f"frontend_{device.type}_{h}x{w}", settings, figures))
+
+
+def labels(args, device) -> None:
+    clips = [p for p in sorted(DAVIS.iterdir())] if DAVIS.is_dir() else []
+    if not clips:
+        print(f"label parity skipped: no DAVIS clips at {DAVIS}")
+        return
+    exported = [v for v in args.variants if VARIANTS[v][0] in FORMAT_OF_BACKEND and not usable(v)]
+    figures = {}
+    for clip_dir in clips:
+        frames = read_clip(clip_dir).frames[:args.label_frames]
+        results = {}
+        for variant in ["eager", *exported]:
+            backend, precision = VARIANTS[variant]
+            config = SegmentConfig(resolution=tuple(args.label_resolution), backend=backend, precision=precision,
+                                   threads=args.threads)
+            seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, config=config, device=str(device),
+                                            qk_gain=args.qk_gain)
+            results[variant] = seg.segment_video(frames)
+        ref = results["eager"]
+        figures[clip_dir.name] = {"frames": len(frames), "clusters_eager": ref.num_clusters, "variants": {
+            v: {"clusters": r.num_clusters, "tokens_differing": int((r.labels != ref.labels).sum()),
+                "tokens": int(ref.labels.size)} for v, r in results.items() if v != "eager"}}
+        print(f"labels {clip_dir.name}: " + ", ".join(
+            f"{v} {f['tokens_differing']}/{f['tokens']} differ ({f['clusters']} vs {ref.num_clusters} clusters)"
+            for v, f in figures[clip_dir.name]["variants"].items()))
+    settings = {"arch": args.arch, "resolution": args.label_resolution, "device": device.type,
+                "frames": args.label_frames, "qk_gain": args.qk_gain, "variants": exported, "weights": "random"}
+    print("->", write_record(f"frontend_labels_{device.type}", settings, figures))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cuda = torch.cuda.is_available()
+    p.add_argument("--device", default="cuda" if cuda else "cpu")
+    p.add_argument("--arch", default="vit_small_8")
+    p.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"))
+    p.add_argument("--batch", nargs="+", type=int, default=None, help="default: 1 8 16 on CUDA, 1 8 on CPU")
+    p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None)
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--label-resolution", nargs=2, type=int, default=[96, 160])
+    p.add_argument("--label-frames", type=int, default=20)
+    p.add_argument("--qk-gain", type=float, default=8.0, help="random ST q/k scale for label parity (clusters)")
+    p.add_argument("--no-labels", action="store_true")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    args.resolution = args.resolution or ([[320, 480]] if device.type == "cuda" else [[192, 384], [320, 480]])
+    args.batch = args.batch or ([1, 8, 16] if device.type == "cuda" else [1, 8])
+    args.variants = args.variants or (["eager", "compiled", "aoti", "aoti-bf16", "onnxruntime", "tensorrt-fp16"]
+                                      if device.type == "cuda" else ["eager", "onnxruntime", "aoti", "aoti-bf16"])
+    with tempfile.TemporaryDirectory(prefix="attnseg-engines-") as cache:
+        os.environ["ATTNSEG_CACHE"] = cache  # every artifact built (and timed) fresh
+        peaks = measure_peaks(device)
+        speed(args, device, peaks)
+        if not args.no_labels:
+            labels(args, device)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
