@@ -5,6 +5,8 @@ spatio-temporal block, and symmetric-KL clustering of its attention maps.
 """
 __version__ = "0.1.0"
 
-from .engine import SegmentationResult, SegmentConfig, Segmenter, segment_video  # noqa: E402
+from .engine import (SegmentationResult, SegmentConfig, Segmenter, StreamConfig, StreamEngine,  # noqa: E402
+                     segment_video, stream)
 
-__all__ = ["SegmentationResult", "SegmentConfig", "Segmenter", "segment_video", "__version__"]
+__all__ = ["SegmentationResult", "SegmentConfig", "Segmenter", "StreamConfig", "StreamEngine", "segment_video",
+           "stream", "__version__"]

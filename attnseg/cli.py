@@ -12,12 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
 from .engine.backends import ALIASES, BACKENDS
-from .export import FORMATS
 from .engine.outputs import atomic_path
 from .engine.sources import read_clip
+from .export import FORMATS
 from .kernels import KERNELS
 from .model import VIT_PRESETS, CheckpointError, WeightsUnavailableError
 
@@ -69,6 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(seg)
     seg.add_argument("--mode", default="offline", choices=["offline"], help="offline: the paper's pipeline")
     _add_output_args(seg)
+
+    st = sub.add_parser("stream", help="segment live: a webcam, a video file, a URL, a folder or 'synthetic:N'")
+    st.add_argument("source", help="camera index (0), video file, rtsp:// or http:// URL, frame folder, synthetic:N")
+    _add_model_args(st)
+    st.add_argument("--realtime", action="store_true", help="play a file or folder at its own FPS (else: as fast "
+                                                             "as possible, nothing dropped)")
+    st.add_argument("--drop", choices=["drop-oldest", "wait"], help="frame queue policy (default: drop-oldest for "
+                                                                     "cameras and URLs, wait for the rest)")
+    st.add_argument("--queue-size", type=int, default=2, help="frames waiting for the front-end")
+    st.add_argument("--window", type=int, default=3, help="frames clustered together")
+    st.add_argument("--memory", type=int, default=4, help="key frames kept in the rolling memory")
+    st.add_argument("--max-age", type=int, default=10, help="windows a lost object keeps its id")
+    st.add_argument("--on-disconnect", choices=["end", "reconnect"], default="end")
+    st.add_argument("--stall-timeout", type=float, default=10.0, help="seconds without a frame that end the stream")
+    st.add_argument("--max-frames", type=int, help="stop after this many captured frames")
+    _add_output_args(st)
 
     exp = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact")
     exp.add_argument("--format", required=True, choices=list(FORMATS))
@@ -163,6 +181,52 @@ def run_segment(args) -> int:
     stages = " ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
     print(f"segmented {stats['frames']} frames -> {stats['clusters']} clusters ({stats['clusters_used']} used), "
           f"{result.mode}: {stages} | total {result.timings['total']:.2f}s")
+    return 0
+
+
+def run_stream(args) -> int:
+    from .engine.outputs import VideoSink, overlay, write_label_png
+    from .engine.online import StreamConfig
+    from .engine.streaming import StreamEngine, StreamError
+
+    config = _config(args)
+    segmenter = Segmenter.from_checkpoint(
+        args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
+        config=config, device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+    print(_describe_mode(segmenter.mode), file=sys.stderr)
+    engine = StreamEngine(segmenter, StreamConfig(window=args.window, ratio=args.ratio, memory=args.memory,
+                                                  tau=args.tau, max_age=args.max_age))
+    sink = VideoSink(args.overlay, 24.0) if args.overlay else None
+    labels, ids = [], set()
+    failure = None
+    try:
+        for r in engine.stream(args.source, realtime=args.realtime, drop=args.drop, queue_size=args.queue_size,
+                               on_disconnect=args.on_disconnect, stall_timeout=args.stall_timeout,
+                               max_frames=args.max_frames):
+            if args.out:
+                write_label_png(Path(args.out) / f"{r.frame_id:06d}.png", r.labels)
+            if sink:
+                sink.write(overlay(r.image, r.labels))
+            if args.save_labels:
+                labels.append(r.patch_labels)
+            ids.update(np.unique(r.patch_labels).tolist())
+    except StreamError as err:
+        failure = err
+    finally:  # what was computed is kept: labels, video and stats are written even after a failure
+        if sink:
+            sink.close()
+        if args.save_labels and labels:
+            save_labels(args.save_labels, np.stack(labels))
+        stats = {**engine.stats.to_dict(), "objects": len(ids), "backend": config.backend, "mode": segmenter.mode}
+        if args.stats_json:
+            with atomic_path(args.stats_json) as tmp:
+                tmp.write_text(json.dumps(stats, indent=1) + "\n")
+    lat = stats["latency_ms"]
+    print(f"streamed {stats['frames_processed']}/{stats['frames_in']} frames ({stats['frames_dropped']} dropped), "
+          f"{stats['fps']:.2f} fps, latency p50 {lat['p50']} ms p99 {lat['p99']} ms, {len(ids)} object ids; "
+          f"ended: {stats['ended_by']}")
+    if failure:
+        raise ValueError(str(failure))
     return 0
 
 
@@ -298,7 +362,7 @@ def _log_to_stderr(level: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
-    handler = {"segment": run_segment, "export": run_export, "eval": run_eval, "bench": run_bench,
+    handler = {"segment": run_segment, "stream": run_stream, "export": run_export, "eval": run_eval, "bench": run_bench,
                "sample": run_sample}[args.command]
     try:
         return handler(args)

@@ -110,3 +110,25 @@ def test_export_without_tensorrt_is_one_line(tmp_path, capsys):
                  "--arch", "vit_small_16", "--resolution", "32", "48"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("attnseg: error: cannot export tensorrt here")
+
+
+def test_stream_writes_everything(tmp_path, capsys):
+    out, stats_path = tmp_path / "labels", tmp_path / "stats.json"
+    code = main(["stream", "synthetic:10", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                 "--out", str(out), "--overlay", str(tmp_path / "o.mp4"), "--save-labels", str(tmp_path / "l.npy"),
+                 "--stats-json", str(stats_path)])
+    assert code == 0
+    assert "streamed 10/10 frames (0 dropped)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(10)]
+    assert np.load(tmp_path / "l.npy").shape == (10, 2, 3)
+    stats = json.loads(stats_path.read_text())
+    assert {"p50", "p95", "p99"} <= set(stats["latency_ms"]) and stats["frames_in"] == stats["frames_processed"] == 10
+    assert stats["frames_dropped"] == 0 and stats["fps"] > 0 and stats["ended_by"] == "end of source"
+    assert (tmp_path / "o.mp4").stat().st_size > 0
+
+
+def test_stream_from_a_missing_camera_is_one_line(tmp_path, capsys):
+    code = main(["stream", "9", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                 "--stats-json", str(tmp_path / "s.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("attnseg: error:") and "cannot open camera 9" in err[-1]

@@ -1,13 +1,17 @@
-"""The engine: sources, preprocessing, the offline pipeline, outputs.
+"""The engine: sources, preprocessing, backends, the offline and streaming pipelines, tracking, outputs.
 
-Backends, streaming and tracking join here as they arrive.
+Offline (the paper): segmenter.py. Live: frames.py (sources) -> streaming.py (threads, queues,
+drop policy) -> online.py (windows against a rolling key-frame memory) -> tracking.py (ids).
 """
 from .outputs import save_labels, write_label_pngs, write_overlay_video
 from .segmenter import RANDOM_BANNER, SegmentationResult, SegmentConfig, Segmenter, segment_video
+from .online import StreamConfig
 from .sources import Clip, InputError, read_clip
+from .streaming import StreamEngine, StreamError, StreamResult, stream
 
 __all__ = [
     "save_labels", "write_label_pngs", "write_overlay_video",
     "RANDOM_BANNER", "SegmentationResult", "SegmentConfig", "Segmenter", "segment_video",
     "Clip", "InputError", "read_clip",
+    "StreamConfig", "StreamEngine", "StreamError", "StreamResult", "stream",
 ]

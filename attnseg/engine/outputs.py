@@ -111,3 +111,36 @@ def write_overlay_video(dest: str | Path, frames: np.ndarray, masks: np.ndarray,
                 writer.write(cv2.cvtColor(overlay(frame, mask), cv2.COLOR_RGB2BGR))
         finally:
             writer.release()
+
+
+class VideoSink:
+    """An overlay video written frame by frame (streaming); `close()` publishes what was written.
+
+    The file is built under a temporary name and moved into place on close, so a
+    reader never sees a half-written file and a stream that fails keeps its video so far.
+    """
+
+    def __init__(self, dest: str | Path, fps: float):
+        self.dest, self.fps = Path(dest), fps or 24.0
+        self.dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.dest.parent, prefix=f".{self.dest.stem}.", suffix=self.dest.suffix)
+        os.close(fd)
+        self.tmp, self.writer, self.frames = Path(tmp), None, 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            height, width = rgb.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise OSError(f"OpenCV cannot write video {self.dest} (try a .mp4 or .avi name)")
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.frames:
+            os.replace(self.tmp, self.dest)
+        self.tmp.unlink(missing_ok=True)

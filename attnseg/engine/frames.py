@@ -1,0 +1,168 @@
+"""Live frame sources behind one small protocol: frames one by one, each with an id and a capture time.
+
+    source = open_source("0")            # webcam index
+    source = open_source("clip.mp4", realtime=True)   # a file paced at its own FPS
+    source = open_source("rtsp://host/stream")        # network stream (live)
+    source = open_source("frames/")                   # an image folder
+    source = open_source("synthetic:300")             # generated, for tests and demos
+
+A source's `read()` returns the next Frame, or None at the end of the stream;
+a live source that loses its device raises SourceDisconnected (the runtime
+then ends the stream or reconnects, per its setting). `live` sources are
+those whose frames go stale: the runtime drops their old frames rather than
+queue them; the others (files, folders, synthetic) make it wait.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .sources import IMAGE_SUFFIXES, InputError
+from .synthetic import synthetic_clip
+
+
+@dataclass
+class Frame:
+    id: int  # 0, 1, 2, ... in capture order (ids of dropped frames are skipped, never reused)
+    timestamp: float  # time.monotonic() at capture
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+
+
+class SourceDisconnected(ConnectionError):
+    """A live source lost its device or connection mid-stream."""
+
+
+class FrameSource(Protocol):
+    live: bool  # frames go stale (camera, network): drop rather than queue
+    fps: float  # nominal frames per second (0: unknown)
+    name: str
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
+
+
+class _Counter:
+    """Frame ids and capture timestamps, plus optional pacing to the nominal FPS."""
+
+    def __init__(self, fps: float, realtime: bool):
+        self.next_id = 0
+        self.period = 1.0 / fps if realtime and fps > 0 else 0.0
+        self.start = None
+
+    def stamp(self, image: np.ndarray) -> Frame:
+        now = time.monotonic()
+        if self.period:
+            if self.start is None:
+                self.start = now
+            due = self.start + self.next_id * self.period
+            if due > now:
+                time.sleep(due - now)
+                now = time.monotonic()
+        frame = Frame(self.next_id, now, image)
+        self.next_id += 1
+        return frame
+
+
+class CaptureSource:
+    """OpenCV VideoCapture: a webcam index, a video file, or an RTSP/HTTP URL."""
+
+    def __init__(self, target: int | str, *, live: bool, realtime: bool = False, name: str | None = None):
+        import cv2
+
+        self.target, self.live, self.name = target, live, name or str(target)
+        self.cap = cv2.VideoCapture(target)
+        if not self.cap.isOpened():
+            what = "camera" if isinstance(target, int) else ("stream" if live else "video")
+            raise InputError(f"cannot open {what} {target}" + (" (no camera at that index, or it is busy)"
+                                                                 if isinstance(target, int) else ""))
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.counter = _Counter(self.fps, realtime and not live)
+        self.frames_read = 0
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        ok, bgr = self.cap.read()
+        if not ok:
+            if self.live:
+                raise SourceDisconnected(f"{self.name}: no frame from the device (disconnected?)")
+            if self.frames_read == 0:
+                raise InputError(f"video {self.name} has no decodable frames (corrupt or empty)")
+            return None
+        self.frames_read += 1
+        return self.counter.stamp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class FolderSource:
+    """Image files of a folder in name order; an unreadable one is an InputError naming it."""
+
+    live = False
+
+    def __init__(self, path: Path, *, fps: float = 24.0, realtime: bool = False):
+        self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+        self.name, self.fps, self.index = str(path), fps, 0
+        self.counter = _Counter(fps, realtime)
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        if self.index >= len(self.files):
+            return None
+        path = self.files[self.index]
+        self.index += 1
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"cannot decode frame {path}")
+        return self.counter.stamp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def close(self) -> None:
+        pass
+
+
+class ArraySource:
+    """Frames from memory (T, H, W, 3) uint8, or the synthetic clip; `live` and `fps` as asked."""
+
+    def __init__(self, frames: np.ndarray, *, fps: float = 24.0, realtime: bool = False, live: bool = False,
+                 name: str = "arrays"):
+        self.frames, self.fps, self.live, self.name = frames, fps, live, name
+        self.index = 0
+        self.counter = _Counter(fps, realtime or live)  # a live source delivers at its own pace
+
+    def read(self) -> Frame | None:
+        if self.index >= len(self.frames):
+            return None
+        self.index += 1
+        return self.counter.stamp(self.frames[self.index - 1])
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(spec: str | int, *, realtime: bool = False, fps: float = 24.0,
+                size: tuple[int, int] = (240, 320)) -> FrameSource:
+    """A source from a CLI string: a camera index, a URL, 'synthetic[:N]', a folder or a video file."""
+    text = str(spec)
+    if text.isdigit():
+        return CaptureSource(int(text), live=True, name=f"camera {text}")
+    if "://" in text:
+        return CaptureSource(text, live=True)
+    if text.startswith("synthetic"):
+        count = int(text.partition(":")[2] or 300)
+        frames, _ = synthetic_clip(count, *size)
+        return ArraySource(frames, fps=fps, realtime=realtime, name=text)
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"source not found: {text} (a camera index, a URL, 'synthetic[:N]', a folder or a video)")
+    if path.is_dir():
+        return FolderSource(path, fps=fps, realtime=realtime)
+    return CaptureSource(str(path), live=False, realtime=realtime)

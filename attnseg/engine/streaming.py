@@ -1,0 +1,274 @@
+"""The streaming runtime: a source's frames through threads and bounded queues to tracked masks.
+
+    engine = StreamEngine(Segmenter.from_checkpoint(...), StreamConfig())
+    for result in engine.stream("0"):          # webcam 0; or a file, URL, folder, 'synthetic:N'
+        result.frame_id, result.timestamp, result.labels, result.objects(), result.latency
+    engine.stats.to_dict()
+
+Threads, each stage feeding the next through a bounded queue:
+  capture (decode)  -> frames   -> features (preprocess + front-end, one frame
+  at a time)        -> features -> windows (affinity + clustering + tracking +
+  upsampling)       -> results  -> the consumer (outputs).
+Drop policy of the frames queue, by name: "drop-oldest" (default for live
+sources: a stale frame is dropped, counted, never processed) or "wait"
+(default for files, folders and synthetic sources: capture blocks, nothing is
+lost). The later queues always wait, so a processed frame always gets its
+mask. A worker's exception reaches the consumer once, as a StreamError
+naming its stage; every thread is stopped and the source closed.
+
+A live source that disconnects ends the stream (on_disconnect="end") or is
+reopened up to `reconnect_attempts` times (on_disconnect="reconnect"); a
+source that delivers nothing for `stall_timeout` seconds ends the stream.
+Either way the results so far have been yielded; `stats.ended_by` says why.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from .frames import Frame, FrameSource, SourceDisconnected, open_source
+from .online import OnlineSegmenter, StreamConfig
+from .outputs import upsample_labels
+from .preprocess import preprocess
+from .segmenter import Segmenter
+
+DROP_POLICIES = ("drop-oldest", "wait")
+_END = object()
+
+
+class StreamError(RuntimeError):
+    """A stage of the stream failed; the message names the stage and the cause."""
+
+
+@dataclass
+class StreamResult:
+    frame_id: int
+    timestamp: float  # capture time (time.monotonic())
+    labels: np.ndarray  # (H0, W0) int32 track ids at the frame's size
+    patch_labels: np.ndarray  # (h, w) int32 track ids per patch
+    latency: float  # seconds from capture to this result
+    image: np.ndarray  # (H0, W0, 3) uint8 RGB, the frame itself
+
+    def objects(self) -> dict[int, np.ndarray]:
+        """Per-object boolean masks at frame size, by track id."""
+        return {int(i): self.labels == i for i in np.unique(self.labels)}
+
+
+@dataclass
+class StreamStats:
+    frames_in: int = 0
+    frames_processed: int = 0
+    frames_dropped: int = 0
+    reconnects: int = 0
+    ended_by: str = "running"
+    latencies: list = field(default_factory=list)  # seconds, a bounded reservoir (the last 10000)
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+
+    def to_dict(self) -> dict:
+        lat = np.asarray(self.latencies) * 1e3
+        wall = (self.finished or time.monotonic()) - self.started
+        pct = {f"p{p}": round(float(np.percentile(lat, p)), 2) if lat.size else None for p in (50, 95, 99)}
+        return {"latency_ms": pct, "frames_in": self.frames_in, "frames_processed": self.frames_processed,
+                "frames_dropped": self.frames_dropped, "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
+                "reconnects": self.reconnects, "ended_by": self.ended_by, "seconds": round(wall, 3)}
+
+
+class _Failure:
+    def __init__(self, stage: str, error: BaseException):
+        self.stage, self.error = stage, error
+
+
+class StreamEngine:
+    def __init__(self, segmenter: Segmenter, config: StreamConfig = StreamConfig()):
+        self.segmenter, self.config = segmenter, config
+        self.stats = StreamStats()
+
+    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, *, realtime: bool = False, drop: str | None = None,
+               queue_size: int = 2, on_disconnect: str = "end", reconnect_attempts: int = 3,
+               stall_timeout: float = 10.0, max_frames: int | None = None) -> Iterator[StreamResult]:
+        """Segment `source` live; yields one StreamResult per processed frame, in order."""
+        if on_disconnect not in ("end", "reconnect"):
+            raise ValueError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
+        if isinstance(source, (str, int)):
+            reopen = lambda: open_source(source, realtime=realtime)  # noqa: E731
+        else:  # a source, or a function that opens one (then a disconnect can reconnect)
+            reopen = source if callable(source) and not hasattr(source, "read") else None
+        src = reopen() if reopen else source
+        drop = drop or ("drop-oldest" if src.live else "wait")
+        if drop not in DROP_POLICIES:
+            raise ValueError(f"unknown drop policy {drop!r}; choose from {', '.join(DROP_POLICIES)}")
+        self.stats = stats = StreamStats()
+        stop = threading.Event()
+        frames, features, results = (queue.Queue(maxsize=queue_size) for _ in range(3))
+        workers = [
+            threading.Thread(target=self._capture, name="attnseg-capture", daemon=True,
+                             args=(src, reopen, frames, drop, stop, on_disconnect, reconnect_attempts, max_frames)),
+            threading.Thread(target=self._features, name="attnseg-features", daemon=True,
+                             args=(frames, features, stop, stall_timeout)),
+            threading.Thread(target=self._windows, name="attnseg-windows", daemon=True,
+                             args=(features, results, stop)),
+        ]
+        for w in workers:
+            w.start()
+        try:
+            while True:
+                item = results.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    stats.ended_by = f"error in {item.stage}"
+                    raise StreamError(f"{item.stage} failed: {item.error}") from item.error
+                stats.frames_processed += 1
+                stats.latencies.append(item.latency)
+                del stats.latencies[:-10000]
+                yield item
+        finally:
+            stop.set()
+            for q in (frames, features, results):  # unblock producers waiting on a full queue
+                _drain(q)
+            for w in workers:
+                w.join(timeout=5)
+            stats.finished = time.monotonic()
+            if stats.ended_by == "running":
+                stats.ended_by = "stopped by the consumer"
+
+    # -- stages -------------------------------------------------------------------------------------
+
+    def _capture(self, src, reopen, out, drop, stop, on_disconnect, attempts, max_frames):
+        stats = self.stats
+        next_id = 0
+        try:
+            while not stop.is_set():
+                if max_frames is not None and stats.frames_in >= max_frames:
+                    stats.ended_by = "max frames"
+                    break
+                try:
+                    frame = src.read()
+                except SourceDisconnected as err:
+                    if on_disconnect == "reconnect" and reopen and stats.reconnects < attempts:
+                        stats.reconnects += 1
+                        src.close()
+                        time.sleep(min(2.0, 0.2 * stats.reconnects))
+                        src = reopen()
+                        continue
+                    stats.ended_by = f"source disconnected ({err})"
+                    break
+                if frame is None:
+                    stats.ended_by = "end of source"
+                    break
+                frame = Frame(next_id, frame.timestamp, frame.image)  # ids stay unique across reconnects
+                next_id += 1
+                stats.frames_in += 1
+                if drop == "wait":
+                    _put(out, frame, stop)
+                else:
+                    while True:
+                        try:
+                            out.put_nowait(frame)
+                            break
+                        except queue.Full:
+                            try:
+                                out.get_nowait()
+                                stats.frames_dropped += 1
+                            except queue.Empty:
+                                pass
+            _put(out, _END, stop)
+        except BaseException as err:  # noqa: BLE001 - every failure is handed to the consumer
+            _put(out, _Failure("capture", err), stop)
+        finally:
+            src.close()
+
+    @torch.inference_mode()
+    def _features(self, inp, out, stop, stall_timeout):
+        seg = self.segmenter
+        try:
+            while not stop.is_set():
+                try:
+                    item = inp.get(timeout=stall_timeout)
+                except queue.Empty:
+                    self.stats.ended_by = f"source stalled (no frame for {stall_timeout:g} s)"
+                    _put(out, _END, stop)  # the frames already in flight still get their masks
+                    return
+                if item is _END or isinstance(item, _Failure):
+                    _put(out, item, stop)
+                    return
+                images = preprocess(item.image[None], seg.config.resolution, seg.config.normalization)
+                q, k = seg.run_frontend(images.to(seg.device))
+                _put(out, (item, q[0], k[0]), stop)
+        except BaseException as err:  # noqa: BLE001
+            _put(out, _Failure("front-end", err), stop)
+
+    @torch.inference_mode()
+    def _windows(self, inp, out, stop):
+        seg = self.segmenter
+        online = OnlineSegmenter(seg.frontend.scale, self.config, _ops(seg))
+        grid = seg.frontend.backbone.grid(*seg.config.resolution)
+        waiting: list[Frame] = []
+
+        def emit(maps):
+            for frame, ids in zip(waiting, maps):
+                patch = ids.view(*grid).to(torch.int32).cpu().numpy()
+                labels = upsample_labels(patch[None], frame.image.shape[:2])[0]
+                _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
+                                       frame.image), stop)
+            waiting.clear()
+
+        try:
+            while True:
+                item = inp.get()
+                if item is _END:
+                    emit(online.flush())
+                    _put(out, _END, stop, force=True)
+                    return
+                if isinstance(item, _Failure):
+                    _put(out, item, stop, force=True)
+                    return
+                frame, q, k = item
+                waiting.append(frame)
+                maps = online.push(q, k)
+                if maps:
+                    emit(maps)
+        except BaseException as err:  # noqa: BLE001
+            _put(out, _Failure("clustering", err), stop, force=True)
+
+
+def _ops(seg: Segmenter):
+    from ..kernels import triton_ops
+    from ..model.clustering import REFERENCE_OPS
+
+    return triton_ops() if seg.kernels == "triton" else REFERENCE_OPS
+
+
+def _put(q: queue.Queue, item, stop: threading.Event, force: bool = False) -> None:
+    """Put, waiting while the queue is full, unless the stream is stopping (then only `force` items go)."""
+    while True:
+        try:
+            q.put(item, timeout=0.05)
+            return
+        except queue.Full:
+            if stop.is_set() and not force:
+                return
+            if stop.is_set():
+                _drain(q)
+
+
+def _drain(q: queue.Queue) -> None:
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return
+
+
+def stream(source, *, segmenter: Segmenter | None = None, config: StreamConfig = StreamConfig(),
+           **stream_kwargs) -> Iterator[StreamResult]:
+    """One-call API: `for r in stream("0", segmenter=seg): ...`."""
+    return StreamEngine(segmenter or Segmenter.from_checkpoint(), config).stream(source, **stream_kwargs)
+

@@ -1,0 +1,88 @@
+"""Persistent object ids across streaming windows (see docs/streaming.md).
+
+Each window is clustered on its own, against the key frames in memory at
+that time, so its cluster numbers mean nothing to the next window. A Track
+keeps an object's appearance as up to `tokens` of its query vectors (the ST
+block's q, per head). To link a window's clusters, every live track is
+re-expressed over the CURRENT key memory: the head-mean attention rows of its
+stored queries against the memory keys, averaged. That is a distribution over
+the same key tokens as the window's centroids, so the paper's own test links
+them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
+
+- A centroid takes the id of its nearest track within tau; several centroids
+  may take one id (an object split in this window stays one object).
+- A centroid with no track within tau starts a new track; ids count up from
+  1 and are never reused.
+- A track unseen for more than `max_age` windows is forgotten (bounded
+  memory); until then it can be re-found (short occlusions).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..model.clustering import REFERENCE_OPS, ClusterOps, kl_distance, safe_log
+
+
+@dataclass
+class Track:
+    id: int
+    queries: torch.Tensor  # (t, heads, d): a sample of the object's query tokens, its appearance
+    last_seen: int  # window index
+
+
+class Tracker:
+    def __init__(self, tau: float = 1.0, max_age: int = 10, tokens: int = 64, ops: ClusterOps = REFERENCE_OPS):
+        self.tau, self.max_age, self.tokens, self.ops = tau, max_age, tokens, ops
+        self.tracks: list[Track] = []
+        self.next_id = 1
+        self.window = -1
+
+    def update(self, queries: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor,
+               memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
+        """Track ids (n,) for the window's tokens.
+
+        queries: (n, heads, d) the window's query tokens; labels: (n,) their cluster
+        in this window (0..K-1); centroids: (K, m) those clusters over the memory's
+        key tokens; memory_keys: (M, heads, N, d) the key frames in memory.
+        """
+        self.window += 1
+        ids_of_cluster = self._link(centroids, memory_keys, scale)
+        for cluster in labels.unique().tolist():
+            self._remember(int(ids_of_cluster[cluster]), queries[labels == cluster])
+        self.tracks = [t for t in self.tracks if self.window - t.last_seen <= self.max_age]
+        return ids_of_cluster[labels]
+
+    def _link(self, centroids: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
+        ids = torch.empty(centroids.shape[0], dtype=torch.long)
+        nearest = torch.full((centroids.shape[0],), -1, dtype=torch.long)
+        if self.tracks:
+            protos = torch.stack([self._over_memory(t.queries, memory_keys, scale) for t in self.tracks])
+            dist = kl_distance(centroids, safe_log(centroids), protos, safe_log(protos))  # (K, tracks)
+            best, which = dist.min(dim=1)
+            nearest = torch.where(best <= self.tau, which, -1).cpu()
+        for c in range(centroids.shape[0]):
+            if nearest[c] >= 0:
+                ids[c] = self.tracks[int(nearest[c])].id
+            else:
+                ids[c] = self.next_id
+                self.next_id += 1
+        return ids.to(centroids.device)
+
+    def _over_memory(self, queries: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
+        """A track's mean attention row over the memory's key tokens: (m,)."""
+        q = queries.permute(1, 0, 2).unsqueeze(0)  # (1, heads, t, d): one 'frame' of t tokens
+        return self.ops.affinity(q, memory_keys, scale).prob.mean(dim=0)
+
+    def _remember(self, track_id: int, queries: torch.Tensor) -> None:
+        if queries.shape[0] > self.tokens:  # an even spread over the object, deterministic
+            queries = queries[torch.linspace(0, queries.shape[0] - 1, self.tokens).round().long()]
+        queries = queries.clone()
+        for t in self.tracks:
+            if t.id == track_id:
+                if t.last_seen == self.window:  # a second cluster of this window took this id
+                    queries = torch.cat([t.queries, queries])[: self.tokens]
+                t.queries, t.last_seen = queries, self.window
+                return
+        self.tracks.append(Track(track_id, queries, self.window))

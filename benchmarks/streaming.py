@@ -1,0 +1,100 @@
+"""Streaming: throughput, capture-to-mask latency and agreement with the offline result, per clip.
+
+For each clip (the DAVIS clips in ../shared/data, else the synthetic clip), a
+fixed random checkpoint (seed 0, ST q/k scaled by --qk-gain so that there are
+several clusters), two runs of the streaming runtime:
+- "file": frames as fast as the engine takes them (policy wait, nothing dropped);
+- "live": frames arriving at --live-fps in real time (policy drop-oldest), as a camera would.
+Each run reports fps, frames in/processed/dropped, latency p50/p95/p99 (capture to
+mask), and, against the offline pipeline on the same frames: mean IoU after one id
+matching over the whole clip, and id switches per 100 frames.
+
+Record: streaming_{device}_{arch}_{H}x{W}.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+
+from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.frames import ArraySource  # noqa: E402
+from attnseg.engine.online import StreamConfig  # noqa: E402
+from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.engine.streaming import StreamEngine  # noqa: E402
+from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
+from attnseg.eval.tracking import id_agreement, id_switches  # noqa: E402
+
+DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
+
+
+def clips(limit: int):
+    if DAVIS.is_dir():
+        for path in sorted(DAVIS.iterdir()):
+            yield path.name, read_clip(path).frames[:limit]
+    else:
+        yield "synthetic", synthetic_clip(limit, 240, 320)[0]
+
+
+def run_stream(seg, frames, live_fps, config):
+    engine = StreamEngine(seg, config)
+    source = ArraySource(frames, fps=live_fps, live=live_fps > 0)
+    out = {r.frame_id: r.patch_labels for r in engine.stream(source, queue_size=2)}
+    return out, engine.stats.to_dict()
+
+
+def agreement(stream_labels: dict, offline: np.ndarray) -> dict:
+    ids = sorted(stream_labels)
+    pred, ref = np.stack([stream_labels[i] for i in ids]), offline[ids]
+    return {"mean_iou": round(id_agreement(pred, ref)["mean_iou"], 4),
+            "id_switches_per_100_frames": round(id_switches(pred, ref)["per_100_frames"], 2),
+            "frames_compared": len(ids)}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", default="vit_small_16")
+    p.add_argument("--resolution", nargs=2, type=int, default=[160, 240])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--backend", default="eager")
+    p.add_argument("--frames", type=int, default=60, help="frames per clip")
+    p.add_argument("--live-fps", type=float, default=24.0, help="arrival rate of the live run (DAVIS is 24 fps)")
+    p.add_argument("--qk-gain", type=float, default=6.0)
+    p.add_argument("--window", type=int, default=3)
+    p.add_argument("--memory", type=int, default=4)
+    args = p.parse_args()
+    h, w = args.resolution
+    seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, qk_gain=args.qk_gain, device=args.device,
+                                    config=SegmentConfig(resolution=(h, w), backend=args.backend))
+    config = StreamConfig(window=args.window, memory=args.memory)
+    figures = {}
+    for name, frames in clips(args.frames):
+        offline = seg.segment_video(frames)
+        entry = {"frames": len(frames), "offline_clusters": offline.num_clusters}
+        for mode, fps in (("file", 0.0), ("live", args.live_fps)):
+            run_stream(seg, frames[:6], 0.0, config)  # warm-up: allocator, thread pools
+            labels, stats = run_stream(seg, frames, fps, config)
+            entry[mode] = {**stats, "vs_offline": agreement(labels, offline.labels),
+                           "stream_ids": int(len(np.unique(np.stack(list(labels.values())))))}
+            lat = stats["latency_ms"]
+            print(f"{name:<12} {mode:<4}: {stats['fps']:6.2f} fps, {stats['frames_processed']}/{stats['frames_in']} "
+                  f"processed, latency p50 {lat['p50']} p99 {lat['p99']} ms | vs offline "
+                  f"({offline.num_clusters} clusters): mIoU {entry[mode]['vs_offline']['mean_iou']}, "
+                  f"{entry[mode]['vs_offline']['id_switches_per_100_frames']} switches/100 frames")
+        figures[name] = entry
+    settings = {"arch": args.arch, "resolution": [h, w], "device": args.device, "backend": args.backend,
+                "frames": args.frames, "live_fps": args.live_fps, "qk_gain": args.qk_gain, "weights": "random seed 0",
+                "stream_config": vars(config) if hasattr(config, "__dict__") else str(config),
+                "threads": torch.get_num_threads()}
+    print("->", write_record(f"streaming_{args.device}_{args.arch}_{h}x{w}", settings, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The streaming runtime: drop policy, stalls, disconnects, worker errors, bounded memory."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine.frames import ArraySource, Frame, SourceDisconnected, open_source
+from attnseg.engine.online import StreamConfig
+from attnseg.engine.streaming import StreamEngine, StreamError
+from attnseg.model import WeightsInfo
+from tests.conftest import tiny_frontend
+
+RES = (32, 48)
+
+
+def engine(delay: float = 0.0, fail_at: int | None = None, **config) -> StreamEngine:
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
+    run, calls = seg.run_frontend, []
+
+    def slow(images):
+        calls.append(1)
+        if fail_at is not None and len(calls) == fail_at:
+            raise RuntimeError("boom in the front-end")
+        time.sleep(delay)
+        return run(images)
+
+    seg.run_frontend = slow
+    return StreamEngine(seg, StreamConfig(**config))
+
+
+def frames(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (n, 40, 56, 3), dtype=np.uint8)
+
+
+def test_a_file_is_processed_whole_and_in_order():
+    eng = engine()
+    results = list(eng.stream(ArraySource(frames(10))))
+    assert [r.frame_id for r in results] == list(range(10))  # 3 + 3 + 3 + a short last window of 1
+    assert all(r.labels.shape == (40, 56) and r.patch_labels.shape == (2, 3) for r in results)
+    assert all(r.labels.min() >= 1 for r in results)  # track ids start at 1
+    stats = eng.stats.to_dict()
+    assert stats["frames_in"] == stats["frames_processed"] == 10 and stats["frames_dropped"] == 0
+    assert stats["ended_by"] == "end of source" and stats["latency_ms"]["p99"] > 0
+    assert set(results[0].objects()) == set(np.unique(results[0].labels))
+
+
+def test_a_live_source_faster_than_the_engine_drops_stale_frames():
+    """200 fps in, ~20 fps out: frames are dropped and counted, latency stays bounded (no backlog)."""
+    eng = engine(delay=0.05)
+    results = list(eng.stream(ArraySource(frames(120), fps=200, live=True), queue_size=2))
+    stats = eng.stats.to_dict()
+    assert stats["frames_dropped"] > 50
+    assert stats["frames_processed"] + stats["frames_dropped"] == stats["frames_in"] == 120
+    ids = [r.frame_id for r in results]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # each frame waits at most: 2 queued frames + its window's 2 later frames, ~0.05 s each, plus slack
+    assert stats["latency_ms"]["p99"] < 1000
+
+
+def test_wait_policy_loses_nothing_even_from_a_fast_live_source():
+    eng = engine(delay=0.01)
+    results = list(eng.stream(ArraySource(frames(30), fps=500, live=True), drop="wait"))
+    assert len(results) == 30 and eng.stats.frames_dropped == 0
+
+
+class Flaky:
+    """Delivers `good` frames, then disconnects (or stalls)."""
+
+    live, fps, name = True, 30.0, "flaky"
+
+    def __init__(self, good: int, then: str = "disconnect"):
+        self.good, self.then, self.n = good, then, 0
+        self.images = frames(good)
+
+    def read(self):
+        if self.n == self.good:
+            if self.then == "stall":
+                time.sleep(30)
+            raise SourceDisconnected("flaky: cable pulled")
+        self.n += 1
+        return Frame(self.n - 1, time.monotonic(), self.images[self.n - 1])
+
+    def close(self):
+        pass
+
+
+def test_a_disconnect_ends_the_stream_with_the_results_so_far():
+    eng = engine()
+    results = list(eng.stream(Flaky(7), drop="wait"))  # a live source, but count every frame
+    assert len(results) == 7  # the short last window too
+    assert eng.stats.ended_by.startswith("source disconnected (flaky: cable pulled)")
+
+
+def test_a_disconnect_can_reconnect():
+    eng = engine()
+    results = list(eng.stream(lambda: Flaky(4), on_disconnect="reconnect", reconnect_attempts=2, drop="wait"))
+    assert len(results) == 12 and eng.stats.reconnects == 2
+    assert [r.frame_id for r in results] == list(range(12))  # ids unique across reconnects
+
+
+def test_a_stalled_source_ends_the_stream():
+    eng = engine()
+    start = time.monotonic()
+    results = list(eng.stream(Flaky(5, then="stall"), stall_timeout=0.5, drop="wait"))
+    assert len(results) == 5 and eng.stats.ended_by.startswith("source stalled")
+    assert time.monotonic() - start < 15
+
+
+def test_a_worker_error_surfaces_once_in_the_consumer():
+    eng = engine(fail_at=5)
+    got = []
+    with pytest.raises(StreamError, match="front-end failed: boom in the front-end"):
+        for r in eng.stream(ArraySource(frames(20))):
+            got.append(r.frame_id)
+    assert got == [0, 1, 2]  # the first window, computed before the failure, was delivered
+    assert eng.stats.ended_by == "error in front-end"
+
+
+def test_the_consumer_can_stop_early():
+    eng = engine()
+    for r in eng.stream(ArraySource(frames(100))):
+        if r.frame_id == 4:
+            break
+    assert eng.stats.ended_by == "stopped by the consumer"
+
+
+def test_bad_sources_and_settings_are_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot open camera 9"):
+        open_source("9")
+    with pytest.raises(ValueError, match="source not found"):
+        open_source(str(tmp_path / "nope.mp4"))
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(ValueError, match="cannot open video|no decodable frames"):
+        src = open_source(str(bad))
+        src.read()
+    with pytest.raises(ValueError, match="unknown drop policy"):
+        next(engine().stream(ArraySource(frames(3)), drop="newest"))
+
+
+def test_long_stream_is_bounded():
+    from attnseg.bench.latency import rss_bytes
+
+    eng = engine(window=3, ratio=5, memory=3, max_age=4)
+    n, marks = 3000, {}
+    src = ArraySource(np.random.default_rng(0).integers(0, 255, (50, 40, 56, 3), dtype=np.uint8)[
+        np.arange(n) % 50])
+    with torch.inference_mode():
+        for r in eng.stream(src):
+            if r.frame_id in (999, 2999):
+                marks[r.frame_id] = rss_bytes()
+    assert eng.stats.frames_processed == n
+    growth_mib = (marks[2999] - marks[999]) / 2**20
+    assert growth_mib < 20, growth_mib  # frames 1000..3000 add nothing that stays
+    assert len(eng.stats.latencies) <= 10000
