@@ -9,7 +9,7 @@ Each run reports fps, frames in/processed/dropped, latency p50/p95/p99 (capture 
 mask), and, against the offline pipeline on the same frames: mean IoU after one id
 matching over the whole clip, and id switches per 100 frames.
 
-Record: streaming_{device}_{arch}_{H}x{W}.json.
+Record: streaming_{device}_{arch}_{H}x{W}_qk{gain}.json.
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def main() -> int:
                 "frames": args.frames, "live_fps": args.live_fps, "qk_gain": args.qk_gain, "weights": "random seed 0",
                 "stream_config": vars(config) if hasattr(config, "__dict__") else str(config),
                 "threads": torch.get_num_threads()}
-    print("->", write_record(f"streaming_{args.device}_{args.arch}_{h}x{w}", settings, figures))
+    print("->", write_record(f"streaming_{args.device}_{args.arch}_{h}x{w}_qk{args.qk_gain:g}", settings, figures))
     return 0
 
 
