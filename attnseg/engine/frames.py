@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .sources import IMAGE_SUFFIXES, InputError
+from .sources import InputError, decode_frame, frame_files
 from .synthetic import synthetic_clip
 
 
@@ -107,23 +107,15 @@ class FolderSource:
     live = False
 
     def __init__(self, path: Path, *, fps: float = 24.0, realtime: bool = False):
-        self.files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not self.files:
-            raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+        self.files = frame_files(path)
         self.name, self.fps, self.index = str(path), fps, 0
         self.counter = _Counter(fps, realtime)
 
     def read(self) -> Frame | None:
-        import cv2
-
         if self.index >= len(self.files):
             return None
-        path = self.files[self.index]
         self.index += 1
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputError(f"cannot decode frame {path}")
-        return self.counter.stamp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        return self.counter.stamp(decode_frame(self.files[self.index - 1]))
 
     def close(self) -> None:
         pass

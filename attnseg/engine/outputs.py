@@ -1,37 +1,22 @@
 """Writing results: DAVIS-style PNG label maps, .npy labels, overlay videos.
 
-Every file is written atomically (a temporary file in the same folder, then
-os.replace), so an interrupted run never leaves a half-written file behind,
+Every file is written atomically (attnseg.files: a temporary file in the same
+folder, then one rename), so an interrupted run never leaves a half-written file behind,
 and files written before a failure are kept.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..files import atomic_path, publish, temp_beside
+
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def atomic_path(dest: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `dest` (same suffix); it becomes `dest` only on success."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=dest.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def davis_palette() -> np.ndarray:
@@ -122,10 +107,7 @@ class VideoSink:
 
     def __init__(self, dest: str | Path, fps: float):
         self.dest, self.fps = Path(dest), fps or 24.0
-        self.dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.dest.parent, prefix=f".{self.dest.stem}.", suffix=self.dest.suffix)
-        os.close(fd)
-        self.tmp, self.writer, self.frames = Path(tmp), None, 0
+        self.tmp, self.writer, self.frames = temp_beside(self.dest), None, 0
 
     def write(self, rgb: np.ndarray) -> None:
         import cv2
@@ -142,5 +124,5 @@ class VideoSink:
         if self.writer is not None:
             self.writer.release()
         if self.frames:
-            os.replace(self.tmp, self.dest)
+            publish(self.tmp, self.dest)
         self.tmp.unlink(missing_ok=True)

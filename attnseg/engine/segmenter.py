@@ -12,6 +12,7 @@ assignment; the `kernels` choice picks its implementation) -> upsample_labels.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..kernels import clusterer
+from ..kernels import cluster_ops
 from ..kernels.dispatch import check_kernels, resolve
-from ..model import FrontEnd, WeightsInfo, build_frontend
+from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
 from .backends import EXPORTED, BackendSpec, check_backend, load_backend
 from .outputs import upsample_labels
 from .preprocess import normalization, preprocess
@@ -95,7 +96,8 @@ class Segmenter:
                            config.threads, weights.sha256)
         self.run_frontend = load_backend(config.backend, self.frontend, self.device, spec)
         self.kernels = resolve(config.kernels, self.device)  # "torch" or "triton"
-        self.cluster_video = clusterer(self.kernels, self.device)
+        self.ops = cluster_ops(self.kernels, self.device)  # the clustering arithmetic, offline and live
+        self.cluster_video = functools.partial(cluster_video, ops=self.ops)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,

@@ -40,19 +40,27 @@ def _stack(frames: Sequence[np.ndarray], names: Sequence[str]) -> np.ndarray:
     return np.stack(frames)
 
 
-def read_folder(path: Path) -> Clip:
-    import cv2
-
+def frame_files(path: Path) -> list[Path]:
+    """The image files of a folder, in name order; none is an InputError."""
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
-    frames = []
-    for f in files:
-        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise InputError(f"cannot decode frame {f}")
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return Clip(_stack(frames, [f.name for f in files]), [f.stem for f in files])
+    return files
+
+
+def decode_frame(path: Path) -> np.ndarray:
+    """One image file as RGB uint8; an unreadable one is an InputError naming it."""
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"cannot decode frame {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_folder(path: Path) -> Clip:
+    files = frame_files(path)
+    return Clip(_stack([decode_frame(f) for f in files], [f.name for f in files]), [f.stem for f in files])
 
 
 def read_video(path: Path) -> Clip:

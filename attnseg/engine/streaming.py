@@ -208,7 +208,7 @@ class StreamEngine:
     @torch.inference_mode()
     def _windows(self, inp, out, stop):
         seg = self.segmenter
-        online = OnlineSegmenter(seg.frontend.scale, self.config, _ops(seg))
+        online = OnlineSegmenter(seg.frontend.scale, self.config, seg.ops)
         grid = seg.frontend.backbone.grid(*seg.config.resolution)
         waiting: list[Frame] = []
 
@@ -237,13 +237,6 @@ class StreamEngine:
                     emit(maps)
         except BaseException as err:  # noqa: BLE001
             _put(out, _Failure("clustering", err), stop, force=True)
-
-
-def _ops(seg: Segmenter):
-    from ..kernels import triton_ops
-    from ..model.clustering import REFERENCE_OPS
-
-    return triton_ops() if seg.kernels == "triton" else REFERENCE_OPS
 
 
 def _put(q: queue.Queue, item, stop: threading.Event, force: bool = False) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .files import publish
+from ..files import publish
 from .metadata import ArtifactMeta
 from .static import StaticFrontEnd
 

@@ -22,7 +22,7 @@ import torch
 
 from ..model import FrontEnd
 from . import aoti_export, onnx_export, tensorrt_export
-from .files import write_atomic
+from ..files import write_atomic
 from .metadata import ArtifactMeta, check_identity, identity_of, sidecar
 from .static import StaticFrontEnd
 
@@ -87,7 +87,7 @@ def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     out = Path(out)
     if out.suffix != fmt.suffix:
-        raise ValueError(f"a {format} artifact's name ends in {fmt.suffix}, got {out.name}")
+        raise ValueError(f"the name of a {format} artifact ends in {fmt.suffix}, got {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     identity = identity_of(frontend, resolution, normalization)

@@ -46,13 +46,11 @@ class ArtifactMeta:
     @classmethod
     def from_json(cls, text: str, where: str) -> "ArtifactMeta":
         try:
-            data = json.loads(text)
-            known = {f.name for f in fields(cls)}
-            meta = cls(**{k: v for k, v in data.items() if k in known})
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"{where}: unreadable attnseg metadata ({err}); re-export it with `attnseg export`") \
+            data = {k: v for k, v in json.loads(text).items() if k in {f.name for f in fields(cls)}}
+            return cls(**{**data, "resolution": tuple(data["resolution"])})
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"{where}: unreadable attnseg metadata ({err!r}); re-export it with `attnseg export`") \
                 from None
-        return cls(**{**asdict(meta), "resolution": tuple(meta.resolution)})
 
     def identity(self) -> dict:
         return {k: getattr(self, k) for k in IDENTITY}

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..model.weights import cache_dir
-from .files import publish, write_atomic
+from ..files import publish, write_atomic
 from .metadata import ArtifactMeta
 from .onnx_export import INPUT, OPSET, OUTPUTS, export_onnx
 from .static import StaticFrontEnd

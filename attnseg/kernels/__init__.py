@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from ..model import cluster_video
+from ..model.clustering import REFERENCE_OPS
 from .dispatch import CHOICES, resolve
 
 KERNELS = CHOICES
@@ -36,8 +37,12 @@ def triton_ops(precision: str = "ieee"):
                       merge=merge.leader_merge)
 
 
+def cluster_ops(name: str, device: torch.device | str = "cpu"):
+    """The ClusterOps table that `name` ('auto', 'torch' or 'triton') picks on `device`."""
+    return REFERENCE_OPS if resolve(name, device) == "torch" else triton_ops()
+
+
 def clusterer(name: str, device: torch.device | str = "cpu") -> Callable:
     """cluster_video as `name` ('auto', 'torch' or 'triton') runs it on `device`."""
-    if resolve(name, device) == "torch":
-        return cluster_video
-    return functools.partial(cluster_video, ops=triton_ops())
+    ops = cluster_ops(name, device)
+    return cluster_video if ops is REFERENCE_OPS else functools.partial(cluster_video, ops=ops)

@@ -1,0 +1,45 @@
+"""Atomic file writes, for every output and artifact: a temporary name beside the file, then one rename.
+
+An interrupted run never leaves a half-written file under the real name, and
+files finished before a failure are kept.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+def temp_beside(dest: Path) -> Path:
+    """An empty temporary file in dest's folder (created if needed), with dest's suffix."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.stem}.", suffix=dest.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: Path, dest: Path) -> None:
+    """Move a finished file into place (same filesystem: atomic), with the permissions of a plain new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, dest)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest` (same suffix); it becomes `dest` only on success."""
+    dest = Path(dest)
+    tmp = temp_beside(dest)
+    try:
+        yield tmp
+        publish(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(dest: str | Path, data: bytes | str) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data.encode() if isinstance(data, str) else data)
