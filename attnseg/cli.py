@@ -17,7 +17,7 @@ import numpy as np
 from . import __version__
 from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
 from .engine.backends import ALIASES, BACKENDS
-from .engine.outputs import atomic_path
+from .engine.outputs import atomic_path, overlay
 from .engine.sources import read_clip
 from .export import FORMATS
 from .kernels import KERNELS
@@ -58,6 +58,14 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overlay", help="overlay video (.mp4)")
     p.add_argument("--stats-json", help="flat JSON: mode, backend, clusters, seconds per stage")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--rosbag", help="also write the label maps into a new rosbag2 at this path "
+                                    "(sensor_msgs/Image; needs attnseg[ros])")
+    p.add_argument("--rosbag-topic", default="/attnseg/labels")
+    p.add_argument("--rosbag-overlay", action="store_true", help="also the overlay, on /attnseg/overlay (rgb8)")
+    p.add_argument("--rosbag-encoding", default="mono16", choices=["mono16", "32SC1"],
+                   help="label image encoding (mono16: ids up to 65535)")
+    p.add_argument("--rosbag-storage", default="sqlite3", choices=["sqlite3", "mcap"])
+    p.add_argument("--frame-id", default="camera", help="header frame_id of the rosbag messages")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--on-disconnect", choices=["end", "reconnect"], default="end")
     st.add_argument("--stall-timeout", type=float, default=10.0, help="seconds without a frame that end the stream")
     st.add_argument("--max-frames", type=int, help="stop after this many captured frames")
+    st.add_argument("--zmq", metavar="ADDRESS", help="publish every result over ZeroMQ PUB, e.g. tcp://*:5555 "
+                                                     "(needs attnseg[zmq]; reader: examples/zmq_subscriber.py)")
     _add_output_args(st)
 
     exp = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact")
@@ -159,10 +169,16 @@ def run_segment(args) -> int:
         args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
         config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
     print(_describe_mode(segmenter.mode), file=sys.stderr)
+    bag = _open_rosbag(args)  # before the work: an existing bag path fails now, not after
     start = time.perf_counter()
-    clip = read_clip(args.input)  # decoded once: the overlay needs the frames too
-    decode = time.perf_counter() - start
-    result = segmenter.segment_video(clip, progress=not args.no_progress and sys.stderr.isatty())
+    try:
+        clip = read_clip(args.input)  # decoded once: the overlay needs the frames too
+        decode = time.perf_counter() - start
+        result = segmenter.segment_video(clip, progress=not args.no_progress and sys.stderr.isatty())
+    except BaseException:
+        if bag:
+            bag.abort()
+        raise
     result.timings["decode"] += decode
     result.timings["total"] += decode
     start = time.perf_counter()
@@ -172,6 +188,12 @@ def run_segment(args) -> int:
         save_labels(args.save_labels, result.labels)
     if args.overlay:
         write_overlay_video(args.overlay, clip.frames, result.masks, result.fps)
+    if bag:
+        with bag:
+            t0, period = time.time_ns(), 1e9 / (result.fps or 24.0)  # frame i at i / fps after the run's start
+            for i, mask in enumerate(result.masks):
+                shown = overlay(clip.frames[i], mask) if args.rosbag_overlay else None
+                bag.write(t0 + round(i * period), mask, shown)
     result.timings["output"] = time.perf_counter() - start
     result.timings["total"] += result.timings["output"]
     stats = result.stats()
@@ -185,7 +207,7 @@ def run_segment(args) -> int:
 
 
 def run_stream(args) -> int:
-    from .engine.outputs import VideoSink, overlay, write_label_png
+    from .engine.outputs import VideoSink, write_label_png
     from .engine.online import StreamConfig
     from .engine.streaming import StreamEngine, StreamError
 
@@ -196,8 +218,11 @@ def run_stream(args) -> int:
     print(_describe_mode(segmenter.mode), file=sys.stderr)
     engine = StreamEngine(segmenter, StreamConfig(window=args.window, ratio=args.ratio, memory=args.memory,
                                                   tau=args.tau, max_age=args.max_age))
+    bag = _open_rosbag(args)
+    publisher = _open_publisher(args)
     sink = VideoSink(args.overlay, 24.0) if args.overlay else None
     labels, ids = [], set()
+    wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
     failure = None
     try:
         for r in engine.stream(args.source, realtime=args.realtime, drop=args.drop, queue_size=args.queue_size,
@@ -207,14 +232,23 @@ def run_stream(args) -> int:
                 write_label_png(Path(args.out) / f"{r.frame_id:06d}.png", r.labels)
             if sink:
                 sink.write(overlay(r.image, r.labels))
+            stamp = wall_offset + round(r.timestamp * 1e9)
+            if bag:
+                bag.write(stamp, r.labels, overlay(r.image, r.labels) if args.rosbag_overlay else None)
+            if publisher:
+                publisher.publish(r.frame_id, stamp, r.labels, latency_ms=round(r.latency * 1e3, 3))
             if args.save_labels:
                 labels.append(r.patch_labels)
             ids.update(np.unique(r.patch_labels).tolist())
     except StreamError as err:
         failure = err
-    finally:  # what was computed is kept: labels, video and stats are written even after a failure
+    finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
         if sink:
             sink.close()
+        if bag:
+            bag.close()
+        if publisher:
+            publisher.close()
         if args.save_labels and labels:
             save_labels(args.save_labels, np.stack(labels))
         stats = {**engine.stats.to_dict(), "objects": len(ids), "backend": config.backend, "mode": segmenter.mode}
@@ -228,6 +262,26 @@ def run_stream(args) -> int:
     if failure:
         raise ValueError(str(failure))
     return 0
+
+
+def _open_rosbag(args):
+    if not args.rosbag:
+        return None
+    from .integrations.rosbag import RosbagSink
+
+    return RosbagSink(args.rosbag, topic=args.rosbag_topic, encoding=args.rosbag_encoding,
+                      overlay_topic="/attnseg/overlay" if args.rosbag_overlay else None,
+                      storage=args.rosbag_storage, frame_id=args.frame_id)
+
+
+def _open_publisher(args):
+    if not args.zmq:
+        return None
+    from .integrations.zeromq import ZmqPublisher
+
+    publisher = ZmqPublisher(args.zmq)
+    print(f"publishing results on {publisher.address} (topic 'attnseg')", file=sys.stderr)
+    return publisher
 
 
 def run_export(args) -> int:

@@ -1,0 +1,112 @@
+"""sensor_msgs/Image <-> numpy, as pure functions: no ROS import, so they are tested anywhere.
+
+The fields of a sensor_msgs/Image (height, width, encoding, is_bigendian, step,
+data) are built here as a plain dict; the ROS 2 node (ros2/attnseg_ros), the
+rosbag2 writer and any other stack fill their own message class from it.
+
+Label maps go out as `mono16` (ids 0..65535, the default: viewable by rqt and
+image tools) or `32SC1` (any int32 id); both little-endian, rows unpadded.
+Incoming camera images are read from rgb8, bgr8, rgba8, bgra8 or mono8.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LABEL_ENCODINGS = {"mono16": np.dtype("<u2"), "32SC1": np.dtype("<i4")}
+_COLOUR = {"rgb8": (3, None), "bgr8": (3, [2, 1, 0]), "rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0]),
+           "mono8": (1, None)}  # channels, and which of them are R, G, B
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """builtin_interfaces/Time: seconds and nanoseconds (0 <= nanosec < 1e9)."""
+    sec: int
+    nanosec: int
+
+    @classmethod
+    def from_ns(cls, ns: int) -> Stamp:
+        sec, nanosec = divmod(int(ns), 1_000_000_000)
+        return cls(sec, nanosec)
+
+    def to_ns(self) -> int:
+        return self.sec * 1_000_000_000 + self.nanosec
+
+
+def label_image_fields(labels: np.ndarray, encoding: str = "mono16") -> dict:
+    """(H, W) integer track ids -> the Image fields (data: uint8 array, no copy when already in layout)."""
+    if encoding not in LABEL_ENCODINGS:
+        raise ValueError(f"label encoding must be one of {', '.join(LABEL_ENCODINGS)}, got {encoding!r}")
+    if labels.ndim != 2 or labels.dtype.kind not in "iu":
+        raise ValueError(f"a label map is (H, W) integers, got {labels.dtype} {labels.shape}")
+    dtype = LABEL_ENCODINGS[encoding]
+    if labels.size and (labels.min() < np.iinfo(dtype).min or labels.max() > np.iinfo(dtype).max):
+        raise ValueError(f"ids {labels.min()}..{labels.max()} do not fit {encoding}; use encoding 32SC1")
+    pixels = np.ascontiguousarray(labels, dtype=dtype)
+    return {"height": labels.shape[0], "width": labels.shape[1], "encoding": encoding, "is_bigendian": 0,
+            "step": labels.shape[1] * dtype.itemsize, "data": pixels.reshape(-1).view(np.uint8)}
+
+
+def rgb_image_fields(image: np.ndarray) -> dict:
+    """(H, W, 3) uint8 RGB (an overlay) -> rgb8 Image fields."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"an rgb8 image is (H, W, 3) uint8, got {image.dtype} {image.shape}")
+    pixels = np.ascontiguousarray(image)
+    return {"height": image.shape[0], "width": image.shape[1], "encoding": "rgb8", "is_bigendian": 0,
+            "step": image.shape[1] * 3, "data": pixels.reshape(-1)}
+
+
+def _rows(height: int, width: int, step: int, data, itemsize: int, channels: int) -> np.ndarray:
+    """The (H, W * channels * itemsize) bytes of an Image, rows cut out of `step`-long padded rows."""
+    raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
+    row = width * channels * itemsize
+    if step < row or raw.size < step * height:
+        raise ValueError(f"image data too short: {raw.size} bytes for {height} rows of step {step} "
+                         f"(a row needs {row})")
+    return raw[:step * height].reshape(height, step)[:, :row]
+
+
+def labels_from_fields(height: int, width: int, encoding: str, is_bigendian: int, step: int, data) -> np.ndarray:
+    """The inverse of label_image_fields: an Image's fields -> (H, W) int32 ids."""
+    if encoding not in LABEL_ENCODINGS:
+        raise ValueError(f"not a label image: encoding {encoding!r} (expected {', '.join(LABEL_ENCODINGS)})")
+    dtype = LABEL_ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
+    rows = _rows(height, width, step, data, dtype.itemsize, 1)
+    return np.ascontiguousarray(rows).view(dtype).reshape(height, width).astype(np.int32)
+
+
+def rgb_from_fields(height: int, width: int, encoding: str, step: int, data) -> np.ndarray:
+    """A camera Image's fields -> (H, W, 3) uint8 RGB, the engine's frame format."""
+    if encoding not in _COLOUR:
+        raise ValueError(f"camera encoding {encoding!r} is not supported; publish one of {', '.join(_COLOUR)} "
+                         f"(e.g. through image_proc for Bayer or 16-bit images)")
+    channels, order = _COLOUR[encoding]
+    pixels = _rows(height, width, step, data, 1, channels).reshape(height, width, channels)
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels[:, :, order] if order else pixels)
+
+
+def is_stale(stamp_ns: int, now_ns: int, max_age_s: float) -> bool:
+    """A frame older than max_age_s (by its header stamp) is dropped; 0 disables the check."""
+    return max_age_s > 0 and now_ns - stamp_ns > max_age_s * 1e9
+
+
+def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "", budget_ms: float = 1000.0) -> dict:
+    """diagnostic_msgs/DiagnosticStatus fields from StreamStats.to_dict(): OK, or WARN when p99 > budget.
+
+    level is 0 (OK), 1 (WARN) or 2 (ERROR: the stream ended by an error); values are (key, value) strings.
+    """
+    lat = stats.get("latency_ms", {})
+    p99 = lat.get("p99")
+    if str(stats.get("ended_by", "")).startswith("error"):
+        level, message = 2, stats["ended_by"]
+    elif p99 is not None and p99 > budget_ms:
+        level, message = 1, f"latency p99 {p99:.0f} ms over the {budget_ms:.0f} ms budget"
+    else:
+        level, message = 0, "ok"
+    values = [(f"latency_{k}_ms", f"{v:.1f}") for k, v in lat.items() if v is not None]
+    values += [(k, str(stats[k])) for k in ("fps", "frames_in", "frames_processed", "frames_dropped")
+               if k in stats]
+    return {"level": level, "name": name, "message": message, "hardware_id": hardware_id, "values": values}

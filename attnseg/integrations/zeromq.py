@@ -1,0 +1,136 @@
+"""Results over ZeroMQ for non-ROS stacks: PUB/SUB, a JSON header plus the raw label buffer, zero-copy.
+
+    pub = ZmqPublisher("tcp://*:5555")
+    pub.publish(frame_id, stamp_ns, labels)             # labels: (H, W) int32, sent without a copy
+    sub = ZmqSubscriber("tcp://localhost:5555")
+    msg = sub.recv(timeout=1.0)                         # ZmqResult(header, labels, overlay) or None
+
+A message is three or four frames: the topic, a UTF-8 JSON header
+{"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay"},
+the label map's bytes (row-major, little-endian int32), and with "overlay": true, the (H, W, 3) uint8 RGB
+overlay. Any language with a ZeroMQ binding reads it (see examples/zmq_subscriber.py). The publisher never
+blocks the engine: past `hwm` queued messages per subscriber, ZeroMQ drops the newest for that subscriber.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+VERSION = 1
+LABEL_DTYPE = np.dtype("<i4")
+
+
+def available() -> str | None:
+    try:
+        import zmq  # noqa: F401
+    except ImportError:
+        return "pyzmq is not installed (pip install 'attnseg[zmq]')"
+    return None
+
+
+def _zmq():
+    reason = available()
+    if reason:
+        raise ValueError(f"cannot use ZeroMQ: {reason}")
+    import zmq
+    return zmq
+
+
+def encode_header(frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
+                  overlay: bool = False) -> bytes:
+    objects = int(np.unique(labels).size) if labels.size else 0
+    return json.dumps({"v": VERSION, "frame_id": int(frame_id), "stamp_ns": int(stamp_ns),
+                       "height": labels.shape[0], "width": labels.shape[1], "dtype": LABEL_DTYPE.str,
+                       "latency_ms": latency_ms, "objects": objects, "overlay": overlay}).encode()
+
+
+@dataclass
+class ZmqResult:
+    header: dict
+    labels: np.ndarray  # (H, W) int32, a view of the received buffer (no copy)
+    overlay: np.ndarray | None
+
+
+def decode(parts: list) -> ZmqResult:
+    """[topic, header, labels(, overlay)] frames or bytes -> a ZmqResult; raises ValueError on a bad message."""
+    if len(parts) < 3:
+        raise ValueError(f"an attnseg message has at least 3 parts, got {len(parts)}")
+    buffers = [p.buffer if hasattr(p, "buffer") else memoryview(p) for p in parts]
+    header = json.loads(bytes(buffers[1]))
+    if header.get("v") != VERSION:
+        raise ValueError(f"attnseg message version {header.get('v')} (this reader knows {VERSION})")
+    h, w = header["height"], header["width"]
+    labels = np.frombuffer(buffers[2], dtype=np.dtype(header["dtype"]))
+    if labels.size != h * w:
+        raise ValueError(f"label buffer holds {labels.size} ids, the header says {h}x{w}")
+    overlay = None
+    if header.get("overlay"):
+        if len(buffers) < 4:
+            raise ValueError("the header announces an overlay, the message has none")
+        overlay = np.frombuffer(buffers[3], dtype=np.uint8).reshape(h, w, 3)
+    return ZmqResult(header, labels.reshape(h, w), overlay)
+
+
+class ZmqPublisher:
+    def __init__(self, address: str = "tcp://*:5555", *, topic: bytes = b"attnseg", hwm: int = 4,
+                 connect: bool = False):
+        zmq = _zmq()
+        self.topic = topic
+        self.context = zmq.Context.instance()
+        self.socket = self.context.socket(zmq.PUB)
+        self.socket.setsockopt(zmq.SNDHWM, hwm)
+        self.socket.setsockopt(zmq.LINGER, 1000)  # at close, up to 1 s to deliver what is queued
+        try:
+            (self.socket.connect if connect else self.socket.bind)(address)
+        except zmq.ZMQError as err:
+            self.socket.close(0)
+            raise ValueError(f"cannot {'connect to' if connect else 'bind'} {address}: {err}") from err
+        self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) or address
+        self.sent = 0
+
+    def publish(self, frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
+                overlay: np.ndarray | None = None) -> None:
+        labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
+        parts = [self.topic, encode_header(frame_id, stamp_ns, labels, latency_ms=latency_ms,
+                                           overlay=overlay is not None), labels]
+        if overlay is not None:
+            parts.append(np.ascontiguousarray(overlay, dtype=np.uint8))
+        self.socket.send_multipart(parts, copy=False)  # the arrays' buffers go out as they are
+        self.sent += 1
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def __enter__(self) -> ZmqPublisher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ZmqSubscriber:
+    def __init__(self, address: str = "tcp://localhost:5555", *, topic: bytes = b"attnseg"):
+        zmq = _zmq()
+        self.socket = zmq.Context.instance().socket(zmq.SUB)
+        self.socket.setsockopt(zmq.SUBSCRIBE, topic)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.connect(address)
+        self.poller = zmq.Poller()
+        self.poller.register(self.socket, zmq.POLLIN)
+
+    def recv(self, timeout: float | None = None) -> ZmqResult | None:
+        """The next result, or None after `timeout` seconds without one (None: wait forever)."""
+        if not self.poller.poll(None if timeout is None else int(timeout * 1000)):
+            return None
+        return decode(self.socket.recv_multipart(copy=False))
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def __enter__(self) -> ZmqSubscriber:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
