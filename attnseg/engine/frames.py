@@ -5,6 +5,7 @@
     source = open_source("rtsp://host/stream")        # network stream (live)
     source = open_source("frames/")                   # an image folder
     source = open_source("synthetic:300")             # generated, for tests and demos
+    source = PushSource(); source.push(image, tag)    # frames handed in by a host system (ROS, a robot)
 
 A source's `read()` returns the next Frame, or None at the end of the stream;
 a live source that loses its device raises SourceDisconnected (the runtime
@@ -14,10 +15,12 @@ queue them; the others (files, folders, synthetic) make it wait.
 """
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -30,6 +33,7 @@ class Frame:
     id: int  # 0, 1, 2, ... in capture order (ids of dropped frames are skipped, never reused)
     timestamp: float  # time.monotonic() at capture
     image: np.ndarray  # (H, W, 3) uint8 RGB
+    tag: Any = None  # the host system's own reference (a ROS header), handed back with the frame's result
 
 
 class SourceDisconnected(ConnectionError):
@@ -138,6 +142,47 @@ class ArraySource:
 
     def close(self) -> None:
         pass
+
+
+class PushSource:
+    """Frames pushed in by a host system's callback (a ROS subscription, a robot's camera driver).
+
+    Live: it keeps the newest `capacity` frames and drops older unread ones (counted in `dropped`).
+    `read()` waits for a frame; after `close()` it returns the frames left, then None (the stream ends).
+    """
+
+    live = True
+
+    def __init__(self, *, capacity: int = 1, fps: float = 0.0, name: str = "pushed frames"):
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.fps, self.name, self.dropped = fps, name, 0
+        self.frames: deque[Frame] = deque(maxlen=capacity)
+        self.ready = threading.Condition()
+        self.closed = False
+        self.next_id = 0
+
+    def push(self, image: np.ndarray, tag: Any = None) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"a frame is (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+        with self.ready:
+            if self.closed:
+                return
+            if len(self.frames) == self.frames.maxlen:
+                self.dropped += 1
+            self.frames.append(Frame(self.next_id, time.monotonic(), image, tag))
+            self.next_id += 1
+            self.ready.notify()
+
+    def read(self) -> Frame | None:
+        with self.ready:
+            self.ready.wait_for(lambda: self.frames or self.closed)
+            return self.frames.popleft() if self.frames else None
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify_all()
 
 
 def open_source(spec: str | int, *, realtime: bool = False, fps: float = 24.0,

@@ -18,7 +18,8 @@ naming its stage; every thread is stopped and the source closed.
 
 A live source that disconnects ends the stream (on_disconnect="end") or is
 reopened up to `reconnect_attempts` times (on_disconnect="reconnect"); a
-source that delivers nothing for `stall_timeout` seconds ends the stream.
+source that delivers nothing for `stall_timeout` seconds ends the stream (None: wait
+for ever, for a host that pushes frames when it has them and ends the stream by closing the source).
 Either way the results so far have been yielded; `stats.ended_by` says why.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -54,6 +55,7 @@ class StreamResult:
     patch_labels: np.ndarray  # (h, w) int32 track ids per patch
     latency: float  # seconds from capture to this result
     image: np.ndarray  # (H0, W0, 3) uint8 RGB, the frame itself
+    tag: Any = None  # the source's reference for this frame (PushSource: what the host pushed with it)
 
     def objects(self) -> dict[int, np.ndarray]:
         """Per-object boolean masks at frame size, by track id."""
@@ -92,7 +94,7 @@ class StreamEngine:
 
     def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, *, realtime: bool = False, drop: str | None = None,
                queue_size: int = 2, on_disconnect: str = "end", reconnect_attempts: int = 3,
-               stall_timeout: float = 10.0, max_frames: int | None = None) -> Iterator[StreamResult]:
+               stall_timeout: float | None = 10.0, max_frames: int | None = None) -> Iterator[StreamResult]:
         """Segment `source` live; yields one StreamResult per processed frame, in order."""
         if on_disconnect not in ("end", "reconnect"):
             raise ValueError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
@@ -163,7 +165,7 @@ class StreamEngine:
                 if frame is None:
                     stats.ended_by = "end of source"
                     break
-                frame = Frame(next_id, frame.timestamp, frame.image)  # ids stay unique across reconnects
+                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag)  # ids unique across reconnects
                 next_id += 1
                 stats.frames_in += 1
                 if drop == "wait":
@@ -191,8 +193,10 @@ class StreamEngine:
         try:
             while not stop.is_set():
                 try:
-                    item = inp.get(timeout=stall_timeout)
+                    item = inp.get(timeout=0.2 if stall_timeout is None else stall_timeout)
                 except queue.Empty:
+                    if stall_timeout is None:
+                        continue
                     self.stats.ended_by = f"source stalled (no frame for {stall_timeout:g} s)"
                     _put(out, _END, stop)  # the frames already in flight still get their masks
                     return
@@ -217,7 +221,7 @@ class StreamEngine:
                 patch = ids.view(*grid).to(torch.int32).cpu().numpy()
                 labels = upsample_labels(patch[None], frame.image.shape[:2])[0]
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
-                                       frame.image), stop)
+                                       frame.image, frame.tag), stop)
             waiting.clear()
 
         try:

@@ -157,3 +157,38 @@ def test_long_stream_is_bounded():
     growth_mib = (marks[2999] - marks[999]) / 2**20
     assert growth_mib < 20, growth_mib  # frames 1000..3000 add nothing that stays
     assert len(eng.stats.latencies) <= 10000
+
+
+def test_a_push_source_keeps_the_newest_frame_and_ends_when_closed():
+    from attnseg.engine.frames import PushSource
+
+    src = PushSource(capacity=1)
+    for i in range(3):
+        src.push(np.full((4, 4, 3), i, np.uint8), tag=f"t{i}")
+    frame = src.read()
+    assert src.dropped == 2 and frame.tag == "t2" and frame.id == 2 and (frame.image == 2).all()
+    src.close()
+    assert src.read() is None
+    src.push(np.zeros((4, 4, 3), np.uint8))  # after close: ignored, not an error
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        PushSource().push(np.zeros((4, 4), np.uint8))
+
+
+def test_pushed_frames_stream_with_their_tags_until_closed():
+    import threading
+
+    from attnseg.engine.frames import PushSource
+
+    eng, src, clip = engine(), PushSource(capacity=4), frames(7)
+    got = []
+    consumer = threading.Thread(target=lambda: got.extend(eng.stream(src, drop="wait", stall_timeout=None)))
+    consumer.start()
+    for i, image in enumerate(clip):
+        src.push(image, tag={"seq": i})
+        while src.frames:  # no drops here: the point is the tags, the drops are tested above
+            time.sleep(0.01)
+    time.sleep(0.5)  # longer than the 0.2 s poll: an idle source is not a stall when stall_timeout is None
+    src.close()
+    consumer.join(timeout=30)
+    assert [r.tag["seq"] for r in got] == list(range(7)) and eng.stats.ended_by == "end of source"
+    assert all(np.array_equal(r.image, clip[r.tag["seq"]]) for r in got)

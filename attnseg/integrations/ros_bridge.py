@@ -1,0 +1,67 @@
+"""The ROS 2 node's work, without ROS: images in with their headers, label maps out with the same headers.
+
+    bridge = SegmentationBridge(segmenter, StreamConfig(), publish=lambda header, result: ...,
+                                clock_ns=lambda: node.get_clock().now().nanoseconds)
+    bridge.on_image(msg.header, stamp_ns, msg.height, msg.width, msg.encoding, msg.step, msg.data)
+    bridge.close()
+
+Incoming frames older than `max_frame_age_s` (by their header stamp, against
+`clock_ns`) are dropped before any work; of the fresh ones only the newest
+waits while the engine is busy (a PushSource of capacity 1, then the
+streaming runtime's drop-oldest queue). Results come back on the engine's
+thread, each with the header its frame came with. ros2/attnseg_ros wraps
+this in an rclpy node; the tests drive it directly.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from ..engine import Segmenter, StreamConfig, StreamEngine, StreamError, StreamResult
+from ..engine.frames import PushSource
+from .ros_messages import is_stale, rgb_from_fields
+
+log = logging.getLogger(__name__)
+
+
+class SegmentationBridge:
+    def __init__(self, segmenter: Segmenter, config: StreamConfig, publish: Callable[[Any, StreamResult], None], *,
+                 max_frame_age_s: float = 0.5, clock_ns: Callable[[], int] = time.time_ns, queue_size: int = 1):
+        self.publish, self.max_frame_age_s, self.clock_ns = publish, max_frame_age_s, clock_ns
+        self.source = PushSource(capacity=1, name="ros image topic")
+        self.engine = StreamEngine(segmenter, config)
+        self.stale = 0
+        self.error: StreamError | None = None
+        self.thread = threading.Thread(target=self._run, args=(queue_size,), name="attnseg-ros-bridge", daemon=True)
+        self.thread.start()
+
+    def on_image(self, header: Any, stamp_ns: int, height: int, width: int, encoding: str, step: int, data) -> bool:
+        """One incoming image; False when it was dropped as stale. A bad encoding raises ValueError."""
+        if is_stale(stamp_ns, self.clock_ns(), self.max_frame_age_s):
+            self.stale += 1
+            return False
+        self.source.push(rgb_from_fields(height, width, encoding, step, data), header)
+        return True
+
+    def _run(self, queue_size: int) -> None:
+        try:
+            for result in self.engine.stream(self.source, drop="drop-oldest", queue_size=queue_size,
+                                             stall_timeout=None):
+                self.publish(result.tag, result)
+        except StreamError as err:
+            self.error = err
+            log.error("attnseg stream ended: %s", err)
+
+    def stats(self) -> dict:
+        """The runtime's StreamStats, with every kind of drop: stale, superseded while busy, queue."""
+        stats = self.engine.stats.to_dict()
+        stats["frames_stale"] = self.stale
+        stats["frames_dropped"] += self.source.dropped + self.stale
+        return stats
+
+    def close(self, timeout: float = 30.0) -> None:
+        """End the stream: the frames already taken in still get their masks, then the thread ends."""
+        self.source.close()
+        self.thread.join(timeout)
