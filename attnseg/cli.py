@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .engine import RANDOM_BANNER, SegmentConfig, Segmenter, save_labels, write_label_pngs, write_overlay_video
+from .engine import (RANDOM_BANNER, SegmentConfig, Segmenter, StreamConfig, save_labels, write_label_pngs,
+                     write_overlay_video)
 from .engine.backends import ALIASES, BACKENDS
 from .engine.outputs import atomic_path, overlay
 from .engine.sources import read_clip
@@ -98,9 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "(needs attnseg[zmq]; reader: examples/zmq_subscriber.py)")
     _add_output_args(st)
 
-    exp = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact")
-    exp.add_argument("--format", required=True, choices=list(FORMATS))
-    exp.add_argument("--out", required=True, help="artifact path: .onnx (+ .onnx.data), .plan or .pt2")
+    exp = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact, "
+                                        "or a Triton Inference Server model repository")
+    exp.add_argument("--format", required=True, choices=[*FORMATS, "triton-repo"])
+    exp.add_argument("--out", required=True, help="artifact path: .onnx (+ .onnx.data), .plan or .pt2; "
+                                                  "triton-repo: a new folder")
     src = exp.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="paper checkpoint (backbone + ST block) or any format of SPEC 8")
     src.add_argument("--dino-weights", help="DINO backbone weights only (DINO-only mode)")
@@ -114,6 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to build (aoti, tensorrt)")
     exp.add_argument("--seed", type=int, default=0, help="seed of --random-weights")
     exp.add_argument("--qk-gain", type=float, default=1.0, help=argparse.SUPPRESS)
+    repo = exp.add_argument_group("triton-repo", "the model repository's streaming model (editable later in "
+                                                 "attnseg/config.pbtxt)")
+    repo.add_argument("--plan", help="a TensorRT plan of `attnseg export --format tensorrt` built on the serving "
+                                     "GPU: adds attnseg_frontend_trt and routes the streaming model to it")
+    repo.add_argument("--trt-accelerator", action="store_true",
+                      help="let ONNX Runtime run the front-end through its TensorRT execution provider")
+    repo.add_argument("--max-cameras", type=int, default=8, help="camera sequences batched per execution")
+    repo.add_argument("--tau", type=float, default=1.0)
+    repo.add_argument("--window", type=int, default=3)
+    repo.add_argument("--ratio", type=int, default=10)
+    repo.add_argument("--memory", type=int, default=4)
+    repo.add_argument("--max-age", type=int, default=10)
 
     ev = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
     ev.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
@@ -208,7 +223,6 @@ def run_segment(args) -> int:
 
 def run_stream(args) -> int:
     from .engine.outputs import VideoSink, write_label_png
-    from .engine.online import StreamConfig
     from .engine.streaming import StreamEngine, StreamError
 
     config = _config(args)
@@ -295,6 +309,8 @@ def run_export(args) -> int:
                                     device=args.device)
     if info.is_random:
         log.warning(RANDOM_BANNER)
+    if args.format == "triton-repo":
+        return _export_triton_repo(args, frontend, info)
     result = export(frontend, format=args.format, resolution=tuple(args.resolution), out=args.out,
                     normalization=args.normalization, precision=args.precision, max_batch=args.max_batch,
                     checkpoint_sha256=info.sha256)
@@ -304,6 +320,23 @@ def run_export(args) -> int:
           f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
           f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
           f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --engine {result.path}`")
+    return 0
+
+
+def _export_triton_repo(args, frontend, info) -> int:
+    from .export.triton_repo import export_triton_repo
+
+    stream = {"window": args.window, "ratio": args.ratio, "memory": args.memory, "tau": args.tau,
+              "max_age": args.max_age}
+    StreamConfig(**stream)  # refuse bad settings before exporting
+    repo = export_triton_repo(frontend, out=args.out, resolution=tuple(args.resolution),
+                              normalization=args.normalization, max_batch=args.max_batch, device=args.device,
+                              stream=stream, plan=args.plan, trt_accelerator=args.trt_accelerator,
+                              max_cameras=args.max_cameras, checkpoint_sha256=info.sha256)
+    print(f"wrote Triton model repository {repo.path}: {', '.join(repo.models)}; every config.pbtxt parsed against "
+          f"Triton's model-config schema; the ONNX front-end loaded back: max |q, k - reference| "
+          f"{max(repo.onnx.max_abs_error.values()):.2e}. Serve it: tritonserver --model-repository "
+          f"{repo.path.resolve()} (attnseg installed in the server's Python; see README)")
     return 0
 
 

@@ -5,6 +5,8 @@
 - metadata.py: what an artifact was built for; a run refuses an artifact built for another.
 - onnx_export.py (onnx -> onnxruntime), tensorrt_export.py (tensorrt, UNVERIFIED: never
   installable here), aoti_export.py (AOTInductor .pt2): one thin module per format.
+- triton_repo.py: `--format triton-repo`, a Triton Inference Server model repository around the ONNX
+  artifact (front-end with dynamic batching, per-camera state under the sequence batcher).
 """
 from .exporter import FORMATS, ExportResult, Format, export, format_of, load, read_meta
 from .metadata import ArtifactMeta, identity_of, weights_digest
