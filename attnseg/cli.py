@@ -130,6 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     repo.add_argument("--memory", type=int, default=4)
     repo.add_argument("--max-age", type=int, default=10)
 
+    bat = sub.add_parser("batch", help="segment many videos, one output folder each; a re-run skips finished ones")
+    bat.add_argument("inputs", nargs="+", help="video files or frame folders")
+    bat.add_argument("--out", required=True, help="OUT/<name>/{labels/*.png, labels.npy, result.json} per video")
+    _add_model_args(bat)
+    bat.add_argument("--ray", action="store_true", help="fan out over a Ray cluster (Ray Data; needs attnseg[ray])")
+    bat.add_argument("--address", help="Ray cluster address (default: a local cluster, or RAY_ADDRESS)")
+    bat.add_argument("--actors", type=int, help="Ray actors (default: one per GPU of the cluster, else 1)")
+    bat.add_argument("--cpus-per-actor", type=float, default=1.0)
+    bat.add_argument("--summary-json", help="one record per video: status, frames, seconds, error")
+
     ev = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
     ev.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
     ev.add_argument("--results", required=True, help="RESULTS/SEQ/FRAME.png label maps (every id a proposal)")
@@ -374,6 +384,46 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def run_batch(args) -> int:
+    from .engine.batch import run_batch as run_local
+
+    if args.ray:
+        from .integrations.ray_batch import run_ray_batch
+
+        model = {"checkpoint": args.checkpoint, "dino_weights": args.dino_weights,
+                 "random_weights": args.random_weights, "arch": args.arch, "seed": args.seed,
+                 "qk_gain": args.qk_gain}
+        if args.random_weights:
+            log.warning(RANDOM_BANNER)
+        records = run_ray_batch(args.inputs, args.out, model=model, config=_config(args), address=args.address,
+                                actors=args.actors, cpus_per_actor=args.cpus_per_actor)
+        for r in records:
+            _report(r)
+    else:
+        segmenter = Segmenter.from_checkpoint(
+            args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
+            config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+        records = []
+        for r in run_local(segmenter, args.inputs, args.out):
+            records.append(r)
+            _report(r)
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    if args.summary_json:
+        with atomic_path(args.summary_json) as tmp:
+            tmp.write_text(json.dumps(records, indent=1) + "\n")
+    print(f"batch: {counts['done']} done, {counts['skipped']} skipped (finished before), {counts['failed']} failed "
+          f"-> {args.out}")
+    if counts["failed"]:
+        raise ValueError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
+    return 0
+
+
+def _report(record: dict) -> None:
+    detail = {"done": lambda r: f"{r['frames']} frames in {r['seconds']:.1f}s", "skipped": lambda r: "finished before",
+              "failed": lambda r: r.get("error", "")}[record["status"]](record)
+    print(f"{record['status']:>8}  {record['video']}  {detail}")
+
+
 def run_bench(args) -> int:
     import itertools
     import tempfile
@@ -449,8 +499,8 @@ def _log_to_stderr(level: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
-    handler = {"segment": run_segment, "stream": run_stream, "export": run_export, "eval": run_eval, "bench": run_bench,
-               "sample": run_sample}[args.command]
+    handler = {"segment": run_segment, "stream": run_stream, "export": run_export, "batch": run_batch,
+               "eval": run_eval, "bench": run_bench, "sample": run_sample}[args.command]
     try:
         return handler(args)
     except (ValueError, OSError, CheckpointError, WeightsUnavailableError) as e:

@@ -1,0 +1,80 @@
+"""Many videos, one output folder each, written so that a re-run skips what is finished.
+
+    for record in run_batch(segmenter, ["a.mp4", "b/", ...], "out/"):
+        record["video"], record["status"]           # done | skipped | failed
+
+out/<name>/ holds labels/*.png, labels.npy and result.json (its stats); it is
+built under a hidden temporary name and renamed into place as a whole, so
+out/<name> exists only once its video is finished. A run that dies (a killed
+worker, a lost machine) loses the video it was on, nothing else; the next run
+skips every finished video and clears the leftovers of the one that died.
+Inputs whose names collide are refused before any work. The Ray runner
+(attnseg.integrations.ray_batch) fans the same process_video out to actors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .outputs import save_labels, write_label_pngs
+from .segmenter import Segmenter
+from .sources import InputError
+
+RESULT = "result.json"
+
+
+def output_names(videos: Sequence[str | Path]) -> dict[str, str]:
+    """video -> its output folder's name (the file or folder name, suffix dropped); collisions are an error."""
+    names: dict[str, str] = {}
+    for video in map(str, videos):
+        name = Path(video.rstrip("/")).stem or "video"
+        clash = [v for v, n in names.items() if n == name]
+        if clash:
+            raise ValueError(f"inputs {clash[0]} and {video} would both write to '{name}/'; rename one")
+        names[video] = name
+    return names
+
+
+def is_finished(dest: Path) -> bool:
+    return (dest / RESULT).is_file()
+
+
+def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
+    """Segment one video into `dest` (skipped if finished there); a record of what happened, never a raise
+    for a bad video: an unreadable one is recorded as failed and the batch goes on."""
+    dest = Path(dest)
+    if is_finished(dest):
+        return {"video": video, "status": "skipped", "out": str(dest)}
+    for stale in dest.parent.glob(f".{dest.name}.partial-*"):  # what an interrupted run left behind
+        shutil.rmtree(stale, ignore_errors=True)
+    if dest.exists():  # we only ever rename finished folders into place: this one is someone else's
+        return {"video": video, "status": "failed", "out": str(dest),
+                "error": f"{dest} exists but holds no {RESULT}; it is not an attnseg result: move it away"}
+    staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
+    start = time.perf_counter()
+    try:
+        result = segmenter.segment_video(video)
+        write_label_pngs(staging / "labels", result.masks, result.names)
+        save_labels(staging / "labels.npy", result.labels)
+        record = {"video": video, "status": "done", "out": str(dest), "frames": len(result.labels),
+                  "seconds": round(time.perf_counter() - start, 3), "worker_pid": os.getpid(), **result.stats()}
+        (staging / RESULT).write_text(json.dumps(record, indent=1) + "\n")  # last: marks the folder complete
+        os.replace(staging, dest)
+        return record
+    except (InputError, OSError, ValueError) as err:
+        return {"video": video, "status": "failed", "out": str(dest), "error": str(err)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run_batch(segmenter: Segmenter, videos: Sequence[str | Path], out_root: str | Path) -> Iterator[dict]:
+    """process_video over `videos` in order, in this process; one record per video."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    for video, name in output_names(videos).items():
+        yield process_video(segmenter, video, out_root / name)

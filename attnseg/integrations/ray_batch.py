@@ -1,0 +1,107 @@
+"""`attnseg batch --ray`: large video collections on a Ray cluster, through Ray Data.
+
+    records = run_ray_batch(videos, "out/", model={"checkpoint": "ckpt.pth", "arch": "vit_small_8"},
+                            config=SegmentConfig(resolution=(320, 480)), address="auto")
+
+One stateful actor per GPU (or `actors` CPU actors when the cluster has no
+GPU) builds the Segmenter once and takes one video at a time, processing it
+in order with attnseg.engine.batch.process_video: outputs are renamed into
+place only when finished, so a re-run skips them. Finished videos are skipped
+before any task is made. An actor that dies (its process killed, its node
+lost) is restarted by Ray and its video retried from scratch, so a crash
+costs at most the video that worker was on; a video that fails on every
+retry is reported as failed and the others go on.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+from ..engine.batch import is_finished, output_names, process_video
+from ..engine.segmenter import SegmentConfig, Segmenter
+
+log = logging.getLogger(__name__)
+
+
+def available() -> str | None:
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        return "Ray is not installed (pip install 'attnseg[ray]')"
+    return None
+
+
+class VideoWorker:
+    """A Ray Data actor: the Segmenter built once, then one video per call."""
+
+    def __init__(self, model: dict, config: dict, device: str):
+        import torch
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("this actor was given no CUDA device")
+        self.segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**config), device=device, **model)
+
+    def __call__(self, batch: dict) -> dict:
+        records = [process_video(self.segmenter, video, dest) for video, dest in zip(batch["video"], batch["dest"])]
+        return {key: [str(r.get(key, "")) for r in records] for key in ("video", "status", "out", "error",
+                                                                         "frames", "seconds", "worker_pid")}
+
+
+def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: dict,
+                  config: SegmentConfig = SegmentConfig(), address: str | None = None, actors: int | None = None,
+                  cpus_per_actor: float = 1.0, max_retries: int = 3) -> list[dict]:
+    """Segment every video not finished under out_root; one record per video (skipped ones included)."""
+    reason = available()
+    if reason:
+        raise ValueError(f"cannot run on Ray: {reason}")
+    import ray
+
+    out_root = Path(out_root).resolve()
+    out_root.mkdir(parents=True, exist_ok=True)
+    names = output_names(videos)
+    records, todo, given = [], [], {}
+    for video, name in names.items():
+        dest = out_root / name
+        if is_finished(dest):
+            records.append({"video": video, "status": "skipped", "out": str(dest)})
+        else:
+            given[str(Path(video).resolve())] = video  # workers get absolute paths; records name the input
+            todo.append({"video": str(Path(video).resolve()), "dest": str(dest)})
+    if not todo:
+        return records
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    device = "cuda" if gpus else "cpu"
+    count = actors or max(gpus, 1)
+    log.info("ray: %d videos on %d %s actor(s)", len(todo), count, device.upper())
+    context = ray.data.DataContext.get_current()
+    context.max_errored_blocks = len(todo)  # a video whose worker keeps dying is reported, the rest go on
+    context.enable_progress_bars = False
+    dataset = ray.data.from_items(todo, override_num_blocks=len(todo))  # one video per block, handed out singly
+    results = dataset.map_batches(
+        VideoWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=count, max_tasks_in_flight_per_actor=1),
+        num_gpus=1 if gpus else 0, num_cpus=cpus_per_actor,
+        fn_constructor_kwargs={"model": model, "config": asdict(config), "device": device},
+        ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": max_retries})
+    seen = set()
+    for row in results.iter_rows():
+        records.append({**{k: _number(v) for k, v in row.items() if v != ""}, "video": given[row["video"]]})
+        seen.add(row["video"])
+    for item in todo:
+        if item["video"] not in seen:
+            records.append({"video": given[item["video"]], "status": "failed", "out": item["dest"],
+                            "error": f"its worker died on each of {max_retries + 1} attempts"})
+    return records
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
