@@ -242,8 +242,8 @@ def run_stream(args) -> int:
     print(_describe_mode(segmenter.mode), file=sys.stderr)
     engine = StreamEngine(segmenter, StreamConfig(window=args.window, ratio=args.ratio, memory=args.memory,
                                                   tau=args.tau, max_age=args.max_age))
+    publisher = _open_publisher(args)  # first: a busy address fails before any file is started
     bag = _open_rosbag(args)
-    publisher = _open_publisher(args)
     sink = VideoSink(args.overlay, 24.0) if args.overlay else None
     labels, ids = [], set()
     wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
