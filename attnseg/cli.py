@@ -260,7 +260,8 @@ def run_stream(args) -> int:
             if bag:
                 bag.write(stamp, r.labels, overlay(r.image, r.labels) if args.rosbag_overlay else None)
             if publisher:
-                publisher.publish(r.frame_id, stamp, r.labels, latency_ms=round(r.latency * 1e3, 3))
+                publisher.publish(r.frame_id, stamp, r.labels, latency_ms=round(r.latency * 1e3, 3),
+                                  objects=len(np.unique(r.patch_labels)))  # counted per patch: cheap
             if args.save_labels:
                 labels.append(r.patch_labels)
             ids.update(np.unique(r.patch_labels).tolist())

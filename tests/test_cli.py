@@ -195,6 +195,7 @@ def test_stream_publishes_over_zeromq(tmp_path, capsys):
     for m in received:
         png = np.asarray(Image.open(tmp_path / "png" / f"{m.header['frame_id']:06d}.png"))
         assert np.array_equal(m.labels, png) and m.header["latency_ms"] > 0
+        assert m.header["objects"] == np.unique(png).size
 
 
 def _free_port() -> int:

@@ -6,7 +6,8 @@
     msg = sub.recv(timeout=1.0)                         # ZmqResult(header, labels, overlay) or None
 
 A message is three or four frames: the topic, a UTF-8 JSON header
-{"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay"},
+{"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay"}
+(latency_ms and objects may be null),
 the label map's bytes (row-major, little-endian int32), and with "overlay": true, the (H, W, 3) uint8 RGB
 overlay. Any language with a ZeroMQ binding reads it (see examples/zmq_subscriber.py). The publisher never
 blocks the engine: past `hwm` queued messages per subscriber, ZeroMQ drops the newest for that subscriber.
@@ -39,8 +40,7 @@ def _zmq():
 
 
 def encode_header(frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
-                  overlay: bool = False) -> bytes:
-    objects = int(np.unique(labels).size) if labels.size else 0
+                  objects: int | None = None, overlay: bool = False) -> bytes:
     return json.dumps({"v": VERSION, "frame_id": int(frame_id), "stamp_ns": int(stamp_ns),
                        "height": labels.shape[0], "width": labels.shape[1], "dtype": LABEL_DTYPE.str,
                        "latency_ms": latency_ms, "objects": objects, "overlay": overlay}).encode()
@@ -91,9 +91,10 @@ class ZmqPublisher:
         self.sent = 0
 
     def publish(self, frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
-                overlay: np.ndarray | None = None) -> None:
+                objects: int | None = None, overlay: np.ndarray | None = None) -> None:
+        """Send one result; `objects` (the number of ids, if the caller knows it) goes in the header as is."""
         labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
-        parts = [self.topic, encode_header(frame_id, stamp_ns, labels, latency_ms=latency_ms,
+        parts = [self.topic, encode_header(frame_id, stamp_ns, labels, latency_ms=latency_ms, objects=objects,
                                            overlay=overlay is not None), labels]
         if overlay is not None:
             parts.append(np.ascontiguousarray(overlay, dtype=np.uint8))

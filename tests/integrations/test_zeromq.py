@@ -34,7 +34,8 @@ def test_loopback_delivers_every_field_exactly():
     with ZmqPublisher("tcp://127.0.0.1:*", hwm=100) as pub, ZmqSubscriber(pub.address) as sub:
         _connected(pub, sub)
         for i, m in enumerate(maps):
-            pub.publish(i, 1_000 + i, m, latency_ms=12.5, overlay=np.full((24, 40, 3), i, np.uint8) if i % 2 else None)
+            pub.publish(i, 1_000 + i, m, latency_ms=12.5, objects=np.unique(m).size,
+                        overlay=np.full((24, 40, 3), i, np.uint8) if i % 2 else None)
         got = [sub.recv(timeout=5) for _ in maps]
     for i, (msg, m) in enumerate(zip(got, maps)):
         assert msg.header["frame_id"] == i and msg.header["stamp_ns"] == 1_000 + i
