@@ -1,7 +1,8 @@
 """The engine: sources, preprocessing, backends, the offline and streaming pipelines, tracking, outputs.
 
-Offline (the paper): segmenter.py. Live: frames.py (sources) -> streaming.py (threads, queues,
-drop policy) -> online.py (windows against a rolling key-frame memory) -> tracking.py (ids).
+Offline (the paper): segmenter.py; many videos, resumable: batch.py. Live: frames.py (sources,
+including PushSource for a host's callback) -> streaming.py (threads, queues, drop policy) ->
+online.py (windows against a rolling key-frame memory) -> tracking.py (ids).
 """
 from .outputs import save_labels, write_label_pngs, write_overlay_video
 from .segmenter import RANDOM_BANNER, SegmentationResult, SegmentConfig, Segmenter, segment_video

@@ -67,6 +67,8 @@ class RosbagSink:
 
     def write(self, stamp_ns: int, labels: np.ndarray, overlay: np.ndarray | None = None) -> None:
         """One frame: its label map at `stamp_ns` (header stamp = bag time), and its overlay if asked."""
+        if self.writer is None:
+            raise ValueError(f"rosbag {self.path} is closed")
         self._put(self.labels, stamp_ns, label_image_fields(labels, self.encoding))
         if self.overlays is not None and overlay is not None:
             self._put(self.overlays, stamp_ns, rgb_image_fields(overlay))
