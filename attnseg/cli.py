@@ -183,6 +183,12 @@ def _config(args) -> SegmentConfig:
                          kernels=args.kernels, engine=args.engine, precision=args.precision, threads=args.threads)
 
 
+def _weights(args) -> dict:
+    """The weights flags as Segmenter.from_checkpoint keywords (also what Ray actors build from)."""
+    return {"checkpoint": args.checkpoint, "dino_weights": args.dino_weights, "random_weights": args.random_weights,
+            "arch": args.arch, "seed": args.seed, "qk_gain": args.qk_gain}
+
+
 def _describe_mode(mode: str) -> str:
     if mode == "st":
         return "mode: st (DINO + spatio-temporal block, the paper's method)"
@@ -190,9 +196,7 @@ def _describe_mode(mode: str) -> str:
 
 
 def run_segment(args) -> int:
-    segmenter = Segmenter.from_checkpoint(
-        args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
-        config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+    segmenter = Segmenter.from_checkpoint(config=_config(args), device=args.device, **_weights(args))
     print(_describe_mode(segmenter.mode), file=sys.stderr)
     bag = _open_rosbag(args)  # before the work: an existing bag path fails now, not after
     start = time.perf_counter()
@@ -236,9 +240,7 @@ def run_stream(args) -> int:
     from .engine.streaming import StreamEngine, StreamError
 
     config = _config(args)
-    segmenter = Segmenter.from_checkpoint(
-        args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
-        config=config, device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+    segmenter = Segmenter.from_checkpoint(config=config, device=args.device, **_weights(args))
     print(_describe_mode(segmenter.mode), file=sys.stderr)
     engine = StreamEngine(segmenter, StreamConfig(window=args.window, ratio=args.ratio, memory=args.memory,
                                                   tau=args.tau, max_age=args.max_age))
@@ -252,19 +254,21 @@ def run_stream(args) -> int:
         for r in engine.stream(args.source, realtime=args.realtime, drop=args.drop, queue_size=args.queue_size,
                                on_disconnect=args.on_disconnect, stall_timeout=args.stall_timeout,
                                max_frames=args.max_frames):
+            present = np.unique(r.patch_labels)  # ids counted per patch: cheap
+            shown = overlay(r.image, r.labels) if sink or (bag and args.rosbag_overlay) else None
             if args.out:
                 write_label_png(Path(args.out) / f"{r.frame_id:06d}.png", r.labels)
             if sink:
-                sink.write(overlay(r.image, r.labels))
+                sink.write(shown)
             stamp = wall_offset + round(r.timestamp * 1e9)
             if bag:
-                bag.write(stamp, r.labels, overlay(r.image, r.labels) if args.rosbag_overlay else None)
+                bag.write(stamp, r.labels, shown if args.rosbag_overlay else None)
             if publisher:
                 publisher.publish(r.frame_id, stamp, r.labels, latency_ms=round(r.latency * 1e3, 3),
-                                  objects=len(np.unique(r.patch_labels)))  # counted per patch: cheap
+                                  objects=len(present))
             if args.save_labels:
                 labels.append(r.patch_labels)
-            ids.update(np.unique(r.patch_labels).tolist())
+            ids.update(present.tolist())
     except StreamError as err:
         failure = err
     finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
@@ -391,19 +395,14 @@ def run_batch(args) -> int:
     if args.ray:
         from .integrations.ray_batch import run_ray_batch
 
-        model = {"checkpoint": args.checkpoint, "dino_weights": args.dino_weights,
-                 "random_weights": args.random_weights, "arch": args.arch, "seed": args.seed,
-                 "qk_gain": args.qk_gain}
         if args.random_weights:
             log.warning(RANDOM_BANNER)
-        records = run_ray_batch(args.inputs, args.out, model=model, config=_config(args), address=args.address,
+        records = run_ray_batch(args.inputs, args.out, model=_weights(args), config=_config(args), address=args.address,
                                 actors=args.actors, cpus_per_actor=args.cpus_per_actor)
         for r in records:
             _report(r)
     else:
-        segmenter = Segmenter.from_checkpoint(
-            args.checkpoint, dino_weights=args.dino_weights, random_weights=args.random_weights, arch=args.arch,
-            config=_config(args), device=args.device, seed=args.seed, qk_gain=args.qk_gain)
+        segmenter = Segmenter.from_checkpoint(config=_config(args), device=args.device, **_weights(args))
         records = []
         for r in run_local(segmenter, args.inputs, args.out):
             records.append(r)

@@ -31,12 +31,12 @@ RESULT = "result.json"
 def output_names(videos: Sequence[str | Path]) -> dict[str, str]:
     """video -> its output folder's name (the file or folder name, suffix dropped); collisions are an error."""
     names: dict[str, str] = {}
+    owner: dict[str, str] = {}  # name -> the input that took it
     for video in map(str, videos):
         name = Path(video.rstrip("/")).stem or "video"
-        clash = [v for v, n in names.items() if n == name]
-        if clash:
-            raise ValueError(f"inputs {clash[0]} and {video} would both write to '{name}/'; rename one")
-        names[video] = name
+        if name in owner:
+            raise ValueError(f"inputs {owner[name]} and {video} would both write to '{name}/'; rename one")
+        names[video], owner[name] = name, video
     return names
 
 

@@ -14,6 +14,7 @@ retry is reported as failed and the others go on.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -45,9 +46,8 @@ class VideoWorker:
         self.segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**config), device=device, **model)
 
     def __call__(self, batch: dict) -> dict:
-        records = [process_video(self.segmenter, video, dest) for video, dest in zip(batch["video"], batch["dest"])]
-        return {key: [str(r.get(key, "")) for r in records] for key in ("video", "status", "out", "error",
-                                                                         "frames", "seconds", "worker_pid")}
+        return {"record": [json.dumps(process_video(self.segmenter, video, dest))
+                           for video, dest in zip(batch["video"], batch["dest"])]}
 
 
 def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: dict,
@@ -89,19 +89,12 @@ def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: 
         ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": max_retries})
     seen = set()
     for row in results.iter_rows():
-        records.append({**{k: _number(v) for k, v in row.items() if v != ""}, "video": given[row["video"]]})
-        seen.add(row["video"])
+        record = json.loads(row["record"])
+        seen.add(record["video"])
+        records.append({**record, "video": given[record["video"]]})
     for item in todo:
         if item["video"] not in seen:
             records.append({"video": given[item["video"]], "status": "failed", "out": item["dest"],
                             "error": f"its worker died on each of {max_retries + 1} attempts"})
     return records
 
-
-def _number(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
