@@ -28,6 +28,7 @@ import triton
 import triton.language as tl
 
 from ..model.affinity import Affinity, _heads_first, affinity_ref
+from .launch import Cost, launch
 
 __all__ = ["affinity", "affinity_ref"]
 
@@ -36,7 +37,7 @@ __all__ = ["affinity", "affinity_ref"]
 def _softmax_stats_kernel(q_ptr, k_ptr, lse_ptr, n, m, d, scale,
                           BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
                           PRECISION: tl.constexpr):
-    pid_n, head = tl.program_id(0), tl.program_id(1)
+    pid_n, head = tl.program_id(0).to(tl.int64), tl.program_id(1).to(tl.int64)  # 64-bit offsets throughout
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     dims = tl.arange(0, BLOCK_D)
     q = tl.load(q_ptr + head * n * d + rows[:, None] * d + dims[None, :],
@@ -44,7 +45,7 @@ def _softmax_stats_kernel(q_ptr, k_ptr, lse_ptr, n, m, d, scale,
     row_max = tl.full((BLOCK_N,), float("-inf"), tl.float32)
     row_sum = tl.zeros((BLOCK_N,), tl.float32)
     for start in range(0, m, BLOCK_M):
-        cols = start + tl.arange(0, BLOCK_M)
+        cols = start + tl.arange(0, BLOCK_M).to(tl.int64)
         k = tl.load(k_ptr + head * m * d + cols[None, :] * d + dims[:, None],
                     mask=(cols[None, :] < m) & (dims[:, None] < d), other=0.0)
         logits = tl.dot(q, k, input_precision=PRECISION) * scale
@@ -59,18 +60,19 @@ def _softmax_stats_kernel(q_ptr, k_ptr, lse_ptr, n, m, d, scale,
 def _head_mean_kernel(q_ptr, k_ptr, lse_ptr, prob_ptr, log_prob_ptr, n, m, d, heads, scale, log_heads,
                       BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
                       PRECISION: tl.constexpr):
-    pid_n, pid_m = tl.program_id(0), tl.program_id(1)
+    pid_n, pid_m = tl.program_id(0).to(tl.int64), tl.program_id(1).to(tl.int64)  # rows * m passes 2^31
     rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, BLOCK_D)
     acc_max = tl.full((BLOCK_N, BLOCK_M), float("-inf"), tl.float32)
     acc_sum = tl.zeros((BLOCK_N, BLOCK_M), tl.float32)
+    q_head, k_head = tl.cast(n, tl.int64) * d, tl.cast(m, tl.int64) * d  # one head's q and k, in elements
     for head in range(heads):
-        q = tl.load(q_ptr + head * n * d + rows[:, None] * d + dims[None, :],
+        q = tl.load(q_ptr + head * q_head + rows[:, None] * d + dims[None, :],
                     mask=(rows[:, None] < n) & (dims[None, :] < d), other=0.0)
-        k = tl.load(k_ptr + head * m * d + cols[None, :] * d + dims[:, None],
+        k = tl.load(k_ptr + head * k_head + cols[None, :] * d + dims[:, None],
                     mask=(cols[None, :] < m) & (dims[:, None] < d), other=0.0)
-        lse = tl.load(lse_ptr + head * n + rows, mask=rows < n, other=0.0)
+        lse = tl.load(lse_ptr + head * tl.cast(n, tl.int64) + rows, mask=rows < n, other=0.0)
         log_softmax = tl.dot(q, k, input_precision=PRECISION) * scale - lse[:, None]
         new_max = tl.maximum(acc_max, log_softmax)
         acc_sum = acc_sum * tl.exp(acc_max - new_max) + tl.exp(log_softmax - new_max)
@@ -82,8 +84,13 @@ def _head_mean_kernel(q_ptr, k_ptr, lse_ptr, prob_ptr, log_prob_ptr, n, m, d, he
     tl.store(prob_ptr + out, tl.exp(log_prob), mask=mask)
 
 
-def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, *, precision: str = "ieee",
-             block_n: int = 32, block_m: int = 64) -> Affinity:
+# Launch configuration: what the engine launches and the compile check compiles (compile_check.py).
+# 32 x 32 output tiles: with 32 x 64 the fp32 head-mean kernel spilled 384 bytes a thread on sm_80.
+AFFINITY = {"BLOCK_N": 32, "BLOCK_M": 32, "num_warps": 4, "num_stages": 3}
+PRECISIONS = ("ieee", "tf32")
+
+
+def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, *, precision: str = "ieee") -> Affinity:
     """Triton affinity of query frames q (Tq, H, N, d) to key frames k (Tk, H, M, d).
 
     precision: "ieee" (fp32 products, the partition-preserving default) or
@@ -92,19 +99,23 @@ def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, *, precision: str =
     if q.dim() != 4 or k.dim() != 4 or q.shape[1] != k.shape[1] or q.shape[3] != k.shape[3]:
         raise ValueError(f"q (Tq, H, N, d) and k (Tk, H, M, d) must share H and d; got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}")
-    if precision not in ("ieee", "tf32"):
-        raise ValueError(f"precision must be 'ieee' or 'tf32', got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     qh = _heads_first(q.float()).contiguous()
     kh = _heads_first(k.float()).contiguous()
     heads, n, d = qh.shape
     m = kh.shape[1]
+    block_n, block_m = AFFINITY["BLOCK_N"], AFFINITY["BLOCK_M"]
     block_d = max(16, triton.next_power_of_2(d))
     lse = torch.empty(heads, n, dtype=torch.float32, device=q.device)
     prob = torch.empty(n, m, dtype=torch.float32, device=q.device)
     log_prob = torch.empty_like(prob)
-    _softmax_stats_kernel[(triton.cdiv(n, block_n), heads)](
-        qh, kh, lse, n, m, d, scale, BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_D=block_d, PRECISION=precision)
-    _head_mean_kernel[(triton.cdiv(n, block_n), triton.cdiv(m, block_m))](
-        qh, kh, lse, prob, log_prob, n, m, d, heads, scale, math.log(heads),
-        BLOCK_N=block_n, BLOCK_M=block_m, BLOCK_D=block_d, PRECISION=precision)
+    qk_bytes = 4 * heads * (n + m) * d
+    launch(_softmax_stats_kernel, (triton.cdiv(n, block_n), heads), qh, kh, lse, n, m, d, scale,
+           cost=Cost(flops=2 * heads * n * m * d, bytes=qk_bytes + 4 * heads * n),
+           BLOCK_D=block_d, PRECISION=precision, **AFFINITY)
+    launch(_head_mean_kernel, (triton.cdiv(n, block_n), triton.cdiv(m, block_m)),
+           qh, kh, lse, prob, log_prob, n, m, d, heads, scale, math.log(heads),
+           cost=Cost(flops=2 * heads * n * m * d, bytes=qk_bytes + 4 * heads * n + 8 * n * m),
+           BLOCK_D=block_d, PRECISION=precision, **AFFINITY)
     return Affinity(prob, log_prob)

@@ -31,6 +31,7 @@ import triton
 import triton.language as tl
 
 from ..model.clustering import assign_rows, neg_entropy, safe_log, within_tau_matrix, within_tau_rows
+from .launch import Cost, launch
 
 __all__ = ["within_tau", "within_tau_rows_triton", "assign", "within_tau_matrix", "within_tau_rows",
            "assign_rows"]
@@ -58,30 +59,32 @@ def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
 def _within_tau_kernel(p_ptr, lp_ptr, ep_ptr, q_ptr, lq_ptr, eq_ptr, out_ptr, tiles_ptr, n_p, n_q, m, tau,
                        SYMMETRIC: tl.constexpr, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr,
                        PRECISION: tl.constexpr):
-    pid_i = tl.load(tiles_ptr + 2 * tl.program_id(0))  # one program per listed (row tile, column tile)
-    pid_j = tl.load(tiles_ptr + 2 * tl.program_id(0) + 1)
-    rows = pid_i * BLOCK + tl.arange(0, BLOCK)
-    cols = pid_j * BLOCK + tl.arange(0, BLOCK)
+    pid = tl.program_id(0).to(tl.int64)
+    pid_i = tl.load(tiles_ptr + 2 * pid)  # one program per listed (row tile, column tile)
+    pid_j = tl.load(tiles_ptr + 2 * pid + 1)
+    rows = pid_i.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # 64-bit: rows * m passes 2^31 on large windows
+    cols = pid_j.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     cross = _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m, BLOCK, BLOCK, BLOCK_K, PRECISION)
     ep = tl.load(ep_ptr + rows, mask=rows < n_p, other=0.0)
     eq = tl.load(eq_ptr + cols, mask=cols < n_q, other=0.0)
     near = ((ep[:, None] + eq[None, :] - cross) <= tau).to(tl.int8)
     inside = (rows[:, None] < n_p) & (cols[None, :] < n_q)
-    tl.store(out_ptr + rows[:, None] * n_q + cols[None, :], near, mask=inside)
-    if SYMMETRIC:
+    if SYMMETRIC:  # (i, j) and (j, i) both from the i <= j entry: a diagonal tile sums both orders
+        inside = inside & (rows[:, None] <= cols[None, :])
         tl.store(out_ptr + cols[None, :] * n_q + rows[:, None], near, mask=inside)
+    tl.store(out_ptr + rows[:, None] * n_q + cols[None, :], near, mask=inside)
 
 
 @triton.jit
 def _kl_argmin_kernel(p_ptr, lp_ptr, ep_ptr, c_ptr, lc_ptr, ec_ptr, out_ptr, n, k, m,
                       BLOCK_N: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_K: tl.constexpr,
                       PRECISION: tl.constexpr):
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     ep = tl.load(ep_ptr + rows, mask=rows < n, other=0.0)
     best = tl.full((BLOCK_N,), float("inf"), tl.float32)
     best_idx = tl.zeros((BLOCK_N,), tl.int32)
     for start in range(0, k, BLOCK_C):
-        cents = start + tl.arange(0, BLOCK_C)
+        cents = start + tl.arange(0, BLOCK_C).to(tl.int64)
         cross = _cross_tile(p_ptr, lp_ptr, c_ptr, lc_ptr, rows, cents, n, k, m, BLOCK_N, BLOCK_C, BLOCK_K,
                             PRECISION)
         ec = tl.load(ec_ptr + cents, mask=cents < k, other=0.0)
@@ -94,16 +97,28 @@ def _kl_argmin_kernel(p_ptr, lp_ptr, ep_ptr, c_ptr, lc_ptr, ec_ptr, out_ptr, n, 
     tl.store(out_ptr + rows, best_idx.to(tl.int64), mask=rows < n)
 
 
-def _check(p: torch.Tensor, log_p: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+# Launch configurations: what the engine launches, and what the compile check (compile_check.py)
+# compiles for sm_90 and sm_80 (benchmarks/results/kernels_compile_*.json). 32 x 32 tiles over 16
+# columns at a time: 16 KiB of shared memory and no register spill on either target; with 32 columns
+# the D <= tau kernel spilled on sm_80 and the argmin on both (it also needs 8 warps at 16).
+WITHIN_TAU = {"BLOCK": 32, "BLOCK_K": 16, "num_warps": 4, "num_stages": 3}
+KL_ARGMIN = {"BLOCK_N": 32, "BLOCK_C": 32, "BLOCK_K": 16, "num_warps": 8, "num_stages": 3}
+PRECISIONS = ("ieee", "tf32")  # "ieee": fp32 products (the reference's partition); "tf32": tensor cores
+
+
+def _check(p: torch.Tensor, log_p: torch.Tensor, name: str, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     if p.dim() != 2 or p.shape != log_p.shape:
         raise ValueError(f"{name}: rows and their logs must be matching (n, m) matrices, got "
                          f"{tuple(p.shape)} and {tuple(log_p.shape)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"{name}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return p.float().contiguous(), log_p.float().contiguous()
 
 
-def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision, block, block_k) -> torch.Tensor:
+def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision) -> torch.Tensor:
     n_p, m = p.shape
     n_q = q.shape[0]
+    block = WITHIN_TAU["BLOCK"]
     out = torch.empty(n_p, n_q, dtype=torch.int8, device=p.device)
     ti, tj = triton.cdiv(n_p, block), triton.cdiv(n_q, block)
     if symmetric:  # tiles on and above the diagonal only
@@ -111,41 +126,41 @@ def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision, block, 
     else:
         tiles = torch.cartesian_prod(torch.arange(ti, device=p.device), torch.arange(tj, device=p.device))
     tiles = tiles.to(torch.int32).contiguous()
-    _within_tau_kernel[(tiles.shape[0],)](p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(),
-                             out, tiles, n_p, n_q, m, float(tau), SYMMETRIC=symmetric, BLOCK=block, BLOCK_K=block_k,
-                             PRECISION=precision)
+    count = ti * (ti + 1) // 2 if symmetric else ti * tj
+    cost = Cost(flops=4 * count * block * block * m, bytes=8 * (n_p + (0 if symmetric else n_q)) * m + n_p * n_q)
+    launch(_within_tau_kernel, (count,), p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(),
+           out, tiles, n_p, n_q, m, float(tau), cost=cost, SYMMETRIC=symmetric, PRECISION=precision, **WITHIN_TAU)
     return out.view(torch.bool)
 
 
-def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: str = "ieee",
-               block: int = 32, block_k: int = 32) -> torch.Tensor:
+def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: str = "ieee") -> torch.Tensor:
     """(D(P, P) <= tau) as a bool (n, n) matrix; only the tiles on and above the diagonal are computed."""
-    p, log_p = _check(p, log_p, "within_tau")
+    p, log_p = _check(p, log_p, "within_tau", precision)
     e = neg_entropy(p, log_p)
-    return _within_tau(p, log_p, e, p, log_p, e, tau, True, precision, block, block_k)
+    return _within_tau(p, log_p, e, p, log_p, e, tau, True, precision)
 
 
 def within_tau_rows_triton(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
-                           tau: float, *, precision: str = "ieee", block: int = 32,
-                           block_k: int = 32) -> torch.Tensor:
+                           tau: float, *, precision: str = "ieee") -> torch.Tensor:
     """Rows `idx` of (D(S, S) <= tau): (len(idx), n), the D2 rows of leader candidates."""
-    s, log_s = _check(s, log_s, "within_tau_rows")
+    s, log_s = _check(s, log_s, "within_tau_rows", precision)
     return _within_tau(s[idx].contiguous(), log_s[idx].contiguous(), e_s[idx], s, log_s, e_s, tau, False,
-                       precision, block, block_k)
+                       precision)
 
 
-def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, *, precision: str = "ieee",
-           block_n: int = 32, block_c: int = 32, block_k: int = 32) -> torch.Tensor:
+def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, *,
+           precision: str = "ieee") -> torch.Tensor:
     """Index of the nearest centroid (smallest D; ties: the lowest index) for every row of prob."""
-    prob, log_prob = _check(prob, log_prob, "assign")
+    prob, log_prob = _check(prob, log_prob, "assign", precision)
     if centroids.dim() != 2 or centroids.shape[1] != prob.shape[1]:
         raise ValueError(f"assign: centroids must be (K, {prob.shape[1]}), got {tuple(centroids.shape)}")
     cent = centroids.float().contiguous()
     log_c = safe_log(cent)
     n, m = prob.shape
+    k = cent.shape[0]
     out = torch.empty(n, dtype=torch.int64, device=prob.device)
-    _kl_argmin_kernel[(triton.cdiv(n, block_n),)](
-        prob, log_prob, neg_entropy(prob, log_prob).contiguous(), cent, log_c,
-        neg_entropy(cent, log_c).contiguous(), out, n, cent.shape[0], m,
-        BLOCK_N=block_n, BLOCK_C=block_c, BLOCK_K=block_k, PRECISION=precision)
+    launch(_kl_argmin_kernel, (triton.cdiv(n, KL_ARGMIN["BLOCK_N"]),),
+           prob, log_prob, neg_entropy(prob, log_prob).contiguous(), cent, log_c,
+           neg_entropy(cent, log_c).contiguous(), out, n, k, m,
+           cost=Cost(flops=4 * n * k * m, bytes=8 * (n + k) * m + 8 * n), PRECISION=precision, **KL_ARGMIN)
     return out

@@ -29,10 +29,12 @@ import triton.language as tl
 
 from ..model.clustering import choose_leaders as choose_leaders_ref
 from ..model.clustering import leader_merge as leader_merge_ref
+from .launch import Cost, launch
 
 __all__ = ["choose_leaders", "leader_merge", "choose_leaders_ref", "leader_merge_ref"]
 
 BLOCK = 64  # candidates per block, as the reference
+CHOOSE_LEADERS = {"num_warps": 1, "num_stages": 1}  # one program walks 64 candidates: one warp holds them
 
 
 @triton.jit
@@ -56,7 +58,8 @@ def choose_leaders(sub: torch.Tensor) -> torch.Tensor:
                          f"got {tuple(sub.shape)}")
     lead = torch.empty(b, dtype=torch.int8, device=sub.device)
     if b:
-        _choose_leaders_kernel[(1,)](sub.contiguous().view(torch.int8), lead, b, BLOCK=BLOCK)
+        launch(_choose_leaders_kernel, (1,), sub.contiguous().view(torch.int8), lead, b,
+               cost=Cost(flops=0, bytes=b * b + b), BLOCK=BLOCK, **CHOOSE_LEADERS)
     return lead.view(torch.bool)
 
 
