@@ -1,6 +1,6 @@
 """Compile every Triton launch of the engine for sm_90 (H100/H200) and sm_80 (A100), here, without a GPU.
 
-Writes benchmarks/results/kernels_compile_triton<version>.json: per kernel and configuration, the
+Writes benchmarks/results/compile_kernels_triton<version>.json: per kernel and configuration, the
 target, constexprs, specialized arguments, warps, stages, shared memory, registers, stack frame,
 local loads and stores, 32-bit integer multiplies, and the problems found (none, or the test fails).
 
@@ -32,7 +32,7 @@ def main() -> int:
     settings = {"triton": triton.__version__, "torch": torch.__version__, "targets":
                 {name: {"capability": t.capability, "shared_limit": t.shared_limit, "gpus": t.gpus}
                  for name, t in TARGETS.items()}, "hot_kernels": list(HOT)}
-    path = write_record(f"kernels_compile_triton{triton.__version__}", settings, figures)
+    path = write_record(f"compile_kernels_triton{triton.__version__}", settings, figures)
     print(f"{'target':<6} {'kernel':<24} {'precision':<9} {'warps':>5} {'stages':>6} {'shared':>7} {'regs':>4} "
           f"{'stack':>5} {'i32 mul':>7}  shapes")
     for r in rows:

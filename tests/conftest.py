@@ -99,7 +99,8 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def davis_small_qk():
-    """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain)."""
+    """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain), on the
+    device the kernel tests use."""
     from attnseg.engine import SegmentConfig, Segmenter
     from attnseg.engine.sources import Clip, read_clip
     from attnseg.engine.timing import StageTimer
@@ -107,9 +108,11 @@ def davis_small_qk():
     full = read_clip(davis_frames("blackswan"))
     clip = Clip(full.frames[:10], full.names[:10])
 
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where the kernel tests run
+
     def query_keys(qk_gain: float):
-        seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(48, 80)),
-                                        qk_gain=qk_gain)
+        seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(48, 80), kernels="torch"),
+                                        qk_gain=qk_gain, device=device)
         return seg.query_keys(clip, StageTimer())
 
     return query_keys

@@ -15,6 +15,10 @@ a roofline fraction: max(flops / peak matmul rate, bytes / copy bandwidth)
 divided by the measured time. 1.0 would be a stage running at the machine's
 peak for its binding resource.
 
+A Triton kernel is one opaque launch to the dispatcher: its arithmetic is
+charged instead from the Cost each launch declares (attnseg.kernels.launch:
+matrix FLOPs and the fewest bytes it moves), to the stage being timed.
+
 The model is data-dependent where the method is (the number of clusters sets
 the work of the later levels), so it is counted on the run it describes.
 """
@@ -28,6 +32,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import flop_registry
 
 from ..engine.timing import current_stage
+from ..kernels.launch import Cost, charging
 
 
 def _attention_flops(args) -> int:
@@ -80,6 +85,13 @@ class StageCosts(TorchDispatchMode):
             cost["bytes"] += _bytes((args, kwargs)) + _bytes(out)
         return out
 
+    def charge(self, launch: Cost) -> None:
+        """A Triton launch's declared cost, charged to the current stage."""
+        cost = self.stages[current_stage.get() or "other"]
+        cost["ops"] += 1
+        cost["flops"] += launch.flops
+        cost["bytes"] += launch.bytes
+
 
 def count_costs(segmenter, source) -> dict[str, dict[str, int]]:
     """Per-stage costs of one `segmenter.segment_video(source)` run, front-end in eager PyTorch.
@@ -90,7 +102,7 @@ def count_costs(segmenter, source) -> dict[str, dict[str, int]]:
     run_frontend = segmenter.run_frontend
     segmenter.run_frontend = segmenter.frontend
     try:
-        with torch.inference_mode(), StageCosts() as costs:
+        with torch.inference_mode(), StageCosts() as costs, charging(costs.charge):
             segmenter.segment_video(source)
     finally:
         segmenter.run_frontend = run_frontend

@@ -8,7 +8,9 @@ is replaced whole. Record kinds, by name prefix:
 - vs_authors_*: against the authors' released code (benchmarks/vs_authors.py);
 - stages_*: seconds per stage of one run (benchmarks/stage_times.py);
 - eval_crosscheck_*: attnseg eval against the DAVIS toolkit (benchmarks/eval_crosscheck.py);
-- kernels_*: reference vs Triton per clustering stage (benchmarks/kernels_vs_reference.py).
+- kernels_*: reference vs Triton per clustering stage (benchmarks/kernels_vs_reference.py);
+- compile_kernels_*: every engine kernel compiled for sm_90 and sm_80 without a GPU
+  (benchmarks/kernels_compile.py).
 """
 from __future__ import annotations
 
@@ -187,9 +189,29 @@ def kernels_section(records: list[dict]) -> list[str]:
             *_table(header, rows), ""]
 
 
+def compile_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        limits = r["settings"]["targets"]
+        for target in sorted(limits, reverse=True):
+            kernels = [k for k in r["figures"]["kernels"] if k["target"] == target and "error" not in k]
+            hot = set(r["settings"]["hot_kernels"])
+            spilling = sorted({k["kernel"] for k in kernels if k["kernel"] in hot and k["stack_bytes"]})
+            rows.append([r["benchmark"], r["settings"]["triton"], f"{target} ({limits[target]['gpus']})",
+                         len(kernels), f"{max(k['shared_bytes'] for k in kernels) // 1024} / "
+                         f"{limits[target]['shared_limit'] // 1024}", max(k["registers"] for k in kernels),
+                         ", ".join(spilling) or "none", len(r["figures"]["problems"]), _commit(r)])
+    header = ["Record", "Triton", "Target", "Kernels compiled", "Max shared KiB / limit", "Max registers",
+              "Hot kernels that spill", "Problems", "Commit"]
+    return ["### Every engine kernel compiled for the GPU, without one (`benchmarks/kernels_compile.py`)", "",
+            "Each Triton launch the engine makes (every kernel, precision, tile and specialization at the default",
+            "shapes), compiled for Hopper and Ampere on a CPU; the test suite runs the same check.", "",
+            *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
-            ("kernels_", kernels_section)]
+            ("kernels_", kernels_section), ("compile_kernels_", compile_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:

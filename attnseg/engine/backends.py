@@ -13,6 +13,7 @@ images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ class BackendSpec:
     precision: str | None = None  # exported backends; None: the format's default
     threads: int | None = None  # onnxruntime intra-op threads; None: its default
     checkpoint_sha256: str | None = None  # recorded in artifacts built from the cache
+    batch_size: int = 8  # frames per offline batch: the compiled backend pads shorter batches to it
 
 
 def _eager(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
@@ -45,7 +47,23 @@ def _eager(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runne
 
 
 def _compiled(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
-    return torch.compile(frontend, dynamic=False)
+    return PaddedBatches(torch.compile(frontend, dynamic=False), spec.batch_size)
+
+
+class PaddedBatches:
+    """Runs batches of 2..batch_size-1 frames padded to batch_size, so a static-shape compile sees two
+    shapes (1: streaming, batch_size: offline) instead of recompiling for every clip's last batch."""
+
+    def __init__(self, run: Runner, batch_size: int):
+        self.run, self.batch_size = run, batch_size
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b = images.shape[0]
+        if b == 1 or b >= self.batch_size:
+            return self.run(images)
+        pad = images[-1:].expand(self.batch_size - b, *images.shape[1:])
+        q, k = self.run(torch.cat([images, pad]))
+        return q[:b], k[:b]
 
 
 def _exported(format_name: str) -> Callable[[FrontEnd, torch.device, BackendSpec], Runner]:
@@ -90,4 +108,29 @@ def check_backend(name: str) -> str:
 
 
 def load_backend(name: str, frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
-    return BACKENDS[check_backend(name)](frontend, device, spec)
+    return ExactFp32(BACKENDS[check_backend(name)](frontend, device, spec))
+
+
+@contextlib.contextmanager
+def no_tf32():
+    """fp32 products as the reference computes them. cuDNN allows TF32 by default, and the patch
+    embedding is a convolution: its TF32 q, k differ from the CPU's by ~1e-3 relative, enough to change
+    labels (the leader merge is chaotic at tau). cuBLAS TF32 is off by default, unless a caller's
+    torch.set_float32_matmul_precision turned it on. Both are process-wide flags: restored on exit."""
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = cudnn, matmul
+
+
+class ExactFp32:
+    """A runner whose calls run under no_tf32 (a no-op for runtimes outside torch and on a CPU)."""
+
+    def __init__(self, run: Runner):
+        self.run = run
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with no_tf32():
+            return self.run(images)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..kernels import cluster_ops
-from ..kernels.dispatch import check_kernels, resolve
+from ..kernels.dispatch import Probe, check_kernels, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
 from .backends import EXPORTED, BackendSpec, check_backend, load_backend
 from .outputs import upsample_labels
@@ -93,11 +93,17 @@ class Segmenter:
         self.config = config
         self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
         spec = BackendSpec(tuple(config.resolution), config.normalization, config.engine, config.precision,
-                           config.threads, weights.sha256)
+                           config.threads, weights.sha256, config.batch_size)
         self.run_frontend = load_backend(config.backend, self.frontend, self.device, spec)
-        self.kernels = resolve(config.kernels, self.device)  # "torch" or "triton"
+        self.kernels = resolve(config.kernels, self.device, self.probe())  # "torch" or "triton"
         self.ops = cluster_ops(self.kernels, self.device)  # the clustering arithmetic, offline and live
         self.cluster_video = functools.partial(cluster_video, ops=self.ops)
+
+    def probe(self) -> Probe:
+        """The window `--kernels auto` is timed on: this resolution, heads and window, 4 key frames."""
+        grid = self.frontend.backbone.grid(*self.config.resolution)
+        return Probe(tokens=grid[0] * grid[1], window=self.config.window, heads=self.frontend.num_heads,
+                     head_dim=round(self.frontend.scale ** -2), tau=self.config.tau)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,

@@ -24,6 +24,7 @@ Either way the results so far have been yielded; `stats.ended_by` says why.
 """
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
@@ -92,12 +93,40 @@ class StreamEngine:
         self.segmenter, self.config = segmenter, config
         self.stats = StreamStats()
 
+    @torch.inference_mode()
+    def warm_up(self) -> int:
+        """Compile before the first frame what the stream would otherwise compile mid-stream.
+
+        The front-end runs once on a frame of this resolution (a compiled or exported backend builds
+        its graph for batch 1). With the Triton kernels, a window is clustered against a memory of
+        1, 2, ... `memory` key frames (every key-column count the stream meets, each a new kernel
+        specialization), tracker included. Returns the number of windows clustered.
+        """
+        seg, cfg = self.segmenter, self.config
+        images = torch.zeros(1, 3, *seg.config.resolution, device=seg.device)
+        q, k = seg.run_frontend(images)
+        if seg.kernels != "triton":
+            return 0
+        gen = torch.Generator(device=seg.device).manual_seed(0)
+        online = OnlineSegmenter(seg.frontend.scale, dataclasses.replace(cfg, ratio=cfg.window), seg.ops)
+        windows = 0
+        while len(online.keys) < cfg.memory or not windows:  # a key frame every window: memory 1, 2, ...
+            for _ in range(cfg.window):
+                noise = torch.randn(q.shape[1:], device=seg.device, generator=gen)
+                windows += bool(online.push(q[0] + noise, k[0] + noise))
+        return windows
+
     def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, *, realtime: bool = False, drop: str | None = None,
                queue_size: int = 2, on_disconnect: str = "end", reconnect_attempts: int = 3,
-               stall_timeout: float | None = 10.0, max_frames: int | None = None) -> Iterator[StreamResult]:
-        """Segment `source` live; yields one StreamResult per processed frame, in order."""
+               stall_timeout: float | None = 10.0, max_frames: int | None = None,
+               warm_up: bool = True) -> Iterator[StreamResult]:
+        """Segment `source` live; yields one StreamResult per processed frame, in order.
+
+        `warm_up`: compile first (StreamEngine.warm_up), before the source is opened."""
         if on_disconnect not in ("end", "reconnect"):
             raise ValueError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
+        if warm_up:
+            self.warm_up()
         if isinstance(source, (str, int)):
             reopen = lambda: open_source(source, realtime=realtime)  # noqa: E731
         else:  # a source, or a function that opens one (then a disconnect can reconnect)

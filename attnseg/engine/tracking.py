@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..model.clustering import REFERENCE_OPS, ClusterOps, kl_distance, safe_log
+from ..model.clustering import REFERENCE_OPS, ClusterOps, group_means, kl_distance, safe_log
 
 
 @dataclass
@@ -46,38 +46,46 @@ class Tracker:
         queries: (n, heads, d) the window's query tokens; labels: (n,) their cluster
         in this window (0..K-1); centroids: (K, m) those clusters over the memory's
         key tokens; memory_keys: (M, heads, N, d) the key frames in memory.
+        Two host syncs a window (the clusters' sizes and their nearest tracks), none per cluster.
         """
         self.window += 1
         ids_of_cluster = self._link(centroids, memory_keys, scale)
-        for cluster in labels.unique().tolist():
-            self._remember(int(ids_of_cluster[cluster]), queries[labels == cluster])
+        order = torch.argsort(labels, stable=True)
+        sizes = torch.bincount(labels, minlength=centroids.shape[0]).tolist()
+        for cluster, members in enumerate(queries[order].split(sizes)):
+            if sizes[cluster]:
+                self._remember(ids_of_cluster[cluster], members)
         self.tracks = [t for t in self.tracks if self.window - t.last_seen <= self.max_age]
-        return ids_of_cluster[labels]
+        return torch.tensor(ids_of_cluster, dtype=torch.long, device=labels.device)[labels]
 
-    def _link(self, centroids: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
-        ids = torch.empty(centroids.shape[0], dtype=torch.long)
-        nearest = torch.full((centroids.shape[0],), -1, dtype=torch.long)
+    def _link(self, centroids: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> list[int]:
+        """The track id of each centroid: its nearest track within tau, else a new one."""
+        nearest = [-1] * centroids.shape[0]
         if self.tracks:
-            protos = torch.stack([self._over_memory(t.queries, memory_keys, scale) for t in self.tracks])
+            protos = self._over_memory(memory_keys, scale)  # (tracks, m)
             dist = kl_distance(centroids, safe_log(centroids), protos, safe_log(protos))  # (K, tracks)
             best, which = dist.min(dim=1)
-            nearest = torch.where(best <= self.tau, which, -1).cpu()
-        for c in range(centroids.shape[0]):
-            if nearest[c] >= 0:
-                ids[c] = self.tracks[int(nearest[c])].id
+            nearest = torch.where(best <= self.tau, which, -1).tolist()
+        ids = []
+        for track in nearest:
+            if track >= 0:
+                ids.append(self.tracks[track].id)
             else:
-                ids[c] = self.next_id
+                ids.append(self.next_id)
                 self.next_id += 1
-        return ids.to(centroids.device)
+        return ids
 
-    def _over_memory(self, queries: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
-        """A track's mean attention row over the memory's key tokens: (m,)."""
-        q = queries.permute(1, 0, 2).unsqueeze(0)  # (1, heads, t, d): one 'frame' of t tokens
-        return self.ops.affinity(q, memory_keys, scale).prob.mean(dim=0)
+    def _over_memory(self, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
+        """Each track's mean attention row over the memory's key tokens: (tracks, m), in one affinity."""
+        queries = torch.cat([t.queries for t in self.tracks])  # (sum t, heads, d)
+        owner = torch.cat([torch.full((t.queries.shape[0],), i, dtype=torch.long) for i, t in enumerate(self.tracks)])
+        rows = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # one 'frame'
+        return group_means(rows, owner.to(rows.device), len(self.tracks))
 
     def _remember(self, track_id: int, queries: torch.Tensor) -> None:
         if queries.shape[0] > self.tokens:  # an even spread over the object, deterministic
-            queries = queries[torch.linspace(0, queries.shape[0] - 1, self.tokens).round().long()]
+            pick = torch.linspace(0, queries.shape[0] - 1, self.tokens, device=queries.device).round().long()
+            queries = queries[pick]
         queries = queries.clone()
         for t in self.tracks:
             if t.id == track_id:

@@ -29,9 +29,25 @@ def available() -> str | None:
     return None
 
 
+def toolkit_missing(device: torch.device) -> str | None:
+    """On CUDA, AOTInductor compiles its generated C++ against the CUDA toolkit's headers and libraries
+    (found through CUDA_HOME or nvcc on PATH): a C++ compiler alone is not enough."""
+    if device.type != "cuda":
+        return None
+    from torch.utils import cpp_extension
+
+    if cpp_extension.CUDA_HOME is None:
+        return ("AOTInductor on CUDA needs the CUDA toolkit (nvcc and its headers) and none was found: set "
+                "CUDA_HOME to it (e.g. /usr/local/cuda), or use --backend compiled")
+    return None
+
+
 def export_aoti(module: StaticFrontEnd, meta: ArtifactMeta, dest: Path) -> ArtifactMeta:
     """Compile `module` for its device into the package dest (written atomically)."""
     device = module.pos_embed.device
+    reason = toolkit_missing(device)
+    if reason:
+        raise ValueError(reason)
     batch = torch.export.Dim("batch", min=1, max=meta.max_batch)
     with torch.no_grad():
         program = torch.export.export(module, (module.example(2),), dynamic_shapes=({0: batch},))

@@ -41,11 +41,12 @@ class Format:
     export: Callable  # (StaticFrontEnd, ArtifactMeta, dest) -> ArtifactMeta | None
     load: Callable  # (path, ArtifactMeta, device, threads) -> Runner
     embeds_meta: bool  # metadata inside the file (else in a .meta.json beside it)
+    check_device: Callable[[torch.device], torch.device] = lambda device: device  # where the load-back runs
 
 
 FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", ".onnx", "onnxruntime", ("fp32",), ("cpu", "cuda"), onnx_export.available,
-                   onnx_export.export_onnx, onnx_export.load_onnx, True),
+                   onnx_export.export_onnx, onnx_export.load_onnx, True, onnx_export.check_device),
     "tensorrt": Format("tensorrt", ".plan", "tensorrt", ("fp16", "bf16"), ("cuda",), tensorrt_export.available,
                        tensorrt_export.export_tensorrt, tensorrt_export.load_tensorrt, False),
     "aoti": Format("aoti", ".pt2", "aoti", ("fp32", "bf16"), ("cpu", "cuda"), aoti_export.available,
@@ -100,7 +101,7 @@ def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out:
     meta = fmt.export(module, meta, out) or meta
     if not fmt.embeds_meta:
         write_atomic(sidecar(out), meta.to_json())
-    errors, relative = _check(load(out, device=device, expect=identity), module, precision)
+    errors, relative = _check(load(out, device=fmt.check_device(device), expect=identity), module, precision)
     return ExportResult(out, meta, time.perf_counter() - start, errors, relative)
 
 
@@ -153,7 +154,7 @@ def _check(run: Runner, module: StaticFrontEnd, precision: str) -> tuple[dict[st
     for name, g, w in zip(("q", "k"), got, want):
         if g.shape != w.shape:
             raise ValueError(f"the exported {name} has shape {tuple(g.shape)}, the reference {tuple(w.shape)}")
-        err = (g.float() - w).abs().max().item()
+        err = (g.float().to(w.device) - w).abs().max().item()
         errors[name] = err
         relative = max(relative, err / max(w.abs().max().item(), 1e-12))
     if not relative == relative or (precision == "fp32" and relative > FP32_TOLERANCE):

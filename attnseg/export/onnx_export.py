@@ -69,6 +69,21 @@ def read_onnx_meta(path: Path) -> ArtifactMeta:
     return ArtifactMeta.from_json(props[META_KEY], str(path))
 
 
+def cuda_provider() -> bool:
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def check_device(device: torch.device) -> torch.device:
+    """Where an export is loaded back and checked: the graph is the same on every device, so without
+    onnxruntime's CUDA provider a GPU export is checked on the CPU instead of failing after writing it."""
+    if device.type == "cuda" and not cuda_provider():
+        logging.getLogger(__name__).info("onnxruntime has no CUDA provider: the export is checked on the CPU")
+        return torch.device("cpu")
+    return device
+
+
 class OrtRunner:
     """images -> (q, k) through an ONNX Runtime session (CUDA provider when asked and present)."""
 
@@ -84,7 +99,7 @@ class OrtRunner:
             options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
+            if not cuda_provider():
                 raise ValueError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), "
                                  "or run the onnxruntime backend with --device cpu")
             providers.insert(0, "CUDAExecutionProvider")

@@ -5,17 +5,28 @@
 - "triton": the kernels. On CUDA they compile; on a CPU they run only under
   Triton's interpreter (TRITON_INTERPRET=1 set before the first import),
   which is slow and meant for tests.
-- "auto": Triton on CUDA when it can run, the reference elsewhere.
+- "auto": on CUDA, whichever of the two MEASURES faster on one window shaped
+  like the run's (a Probe): both are exact fp32, and the kernels' fp32 dots
+  run without tensor cores, so cuBLAS can win. Measured once per GPU,
+  versions and shape, and remembered in $ATTNSEG_CACHE/kernels_auto.json.
+  Elsewhere the reference.
 ATTNSEG_DISABLE_TRITON=1 switches Triton off: "auto" falls back to the
 reference (with one warning), "triton" is refused with the reason.
 """
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
+
+from ..files import write_atomic
+from ..model.weights import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +59,73 @@ def check_kernels(name: str) -> str:
     return name
 
 
-def resolve(name: str, device: torch.device | str) -> str:
-    """'torch' or 'triton' for the `--kernels` choice `name` on `device`."""
+@dataclass(frozen=True)
+class Probe:
+    """The window "auto" is timed on: window x tokens query rows against key_frames x tokens keys."""
+
+    tokens: int = 2400  # vit_small_8 at 320x480
+    window: int = 3
+    key_frames: int = 4
+    heads: int = 8
+    head_dim: int = 48
+    tau: float = 1.0
+
+
+def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2) -> float:
+    """Best seconds of one window (affinity, level 1, assignment) through `name`'s ops, after a warm-up
+    (which compiles the kernels). q, k are seeded noise with peaked attention: hundreds of clusters."""
+    from ..model.clustering import cluster_window
+    from . import cluster_ops
+
+    ops = cluster_ops(name, device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    base = torch.randn(1, probe.heads, probe.tokens, probe.head_dim, device=device, generator=gen)
+    q = 3 * (base + 0.3 * torch.randn(probe.window, *base.shape[1:], device=device, generator=gen))
+    k = base + 0.3 * torch.randn(probe.key_frames, *base.shape[1:], device=device, generator=gen)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    best = float("inf")
+    for i in range(repeats + 1):
+        sync()
+        start = time.perf_counter()
+        aff = ops.affinity(q, k, probe.head_dim ** -0.5)
+        ops.assign(aff.prob, aff.log_prob, cluster_window(aff, probe.tau, ops))
+        sync()
+        if i:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def fastest(device: torch.device, probe: Probe = Probe(),
+            timer: Callable[[str, Probe, torch.device], float] = time_window) -> str:
+    """'torch' or 'triton', whichever runs one `probe` window faster on `device`; measured once."""
+    import triton
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    key = json.dumps({"device": gpu, "torch": torch.__version__, "triton": triton.__version__,
+                      "probe": asdict(probe)}, sort_keys=True)
+    path = cache_dir() / "kernels_auto.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]["choice"]
+    seconds = {name: timer(name, probe, device) for name in ("torch", "triton")}
+    choice = min(seconds, key=seconds.get)
+    log.info("kernels auto: %s (one %d x %d window on %s: torch %.1f ms, triton %.1f ms; remembered in %s)",
+             choice, probe.window * probe.tokens, probe.key_frames * probe.tokens, gpu,
+             1e3 * seconds["torch"], 1e3 * seconds["triton"], path)
+    known[key] = {"choice": choice, "seconds": seconds}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(known, indent=1))
+    except OSError as err:  # a read-only cache costs a re-measure next time, nothing else
+        log.warning("kernels auto: cannot remember the choice in %s (%s)", path, err)
+    return choice
+
+
+def resolve(name: str, device: torch.device | str, probe: Probe | None = None) -> str:
+    """'torch' or 'triton' for the `--kernels` choice `name` on `device` (auto: measured, see Probe)."""
     check_kernels(name)
     device = torch.device(device)
     if name == "torch":
@@ -60,7 +136,7 @@ def resolve(name: str, device: torch.device | str) -> str:
             raise ValueError(f"--kernels triton cannot run: {reason}")
         return "triton"
     if device.type == "cuda" and reason is None:
-        return "triton"
+        return fastest(device, probe or Probe())
     if device.type == "cuda" and reason not in _warned:
         _warned.add(reason)
         log.warning("kernels auto: using the PyTorch reference: %s", reason)

@@ -98,7 +98,7 @@ def _kl_argmin_kernel(p_ptr, lp_ptr, ep_ptr, c_ptr, lc_ptr, ec_ptr, out_ptr, n, 
 
 
 # Launch configurations: what the engine launches, and what the compile check (compile_check.py)
-# compiles for sm_90 and sm_80 (benchmarks/results/kernels_compile_*.json). 32 x 32 tiles over 16
+# compiles for sm_90 and sm_80 (benchmarks/results/compile_kernels_*.json). 32 x 32 tiles over 16
 # columns at a time: 16 KiB of shared memory and no register spill on either target; with 32 columns
 # the D <= tau kernel spilled on sm_80 and the argmin on both (it also needs 8 warps at 16).
 WITHIN_TAU = {"BLOCK": 32, "BLOCK_K": 16, "num_warps": 4, "num_stages": 3}
@@ -127,7 +127,8 @@ def _within_tau(p, log_p, e_p, q, log_q, e_q, tau, symmetric, precision) -> torc
         tiles = torch.cartesian_prod(torch.arange(ti, device=p.device), torch.arange(tj, device=p.device))
     tiles = tiles.to(torch.int32).contiguous()
     count = ti * (ti + 1) // 2 if symmetric else ti * tj
-    cost = Cost(flops=4 * count * block * block * m, bytes=8 * (n_p + (0 if symmetric else n_q)) * m + n_p * n_q)
+    pairs = n_p * (n_p + 1) // 2 if symmetric else n_p * n_q  # both cross terms of each pair, tiles unpadded
+    cost = Cost(flops=4 * pairs * m, bytes=8 * (n_p + (0 if symmetric else n_q)) * m + n_p * n_q)
     launch(_within_tau_kernel, (count,), p, log_p, e_p.float().contiguous(), q, log_q, e_q.float().contiguous(),
            out, tiles, n_p, n_q, m, float(tau), cost=cost, SYMMETRIC=symmetric, PRECISION=precision, **WITHIN_TAU)
     return out.view(torch.bool)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 @dataclass(frozen=True)
 class Cost:
-    flops: int  # matrix FLOPs (2 per multiply-add)
+    flops: int  # matrix FLOPs of the math (2 per multiply-add), without the padding of partial tiles
     bytes: int  # the fewest bytes the launch reads and writes
 
 

@@ -58,15 +58,22 @@ def head_logits(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
     return torch.einsum("hnd,hmd->hnm", _heads_first(q), _heads_first(k)) * scale
 
 
-def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int = 1 << 20) -> Affinity:
+CHUNK_ELEMS = {"cpu": 1 << 20, "cuda": 1 << 26}  # logits per block: cache-sized on a CPU, few launches on a GPU
+
+
+def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int | None = None) -> Affinity:
     """Affinity of the query frames `q` (Tq, H, N, d) to the key frames `k` (Tk, H, M, d).
 
-    Computed head by head over blocks of about `chunk_elems` logits, so a block's
-    logits stay in cache and peak memory is O(n * m), never O(heads * n * m).
+    Computed head by head over blocks of about `chunk_elems` logits (default by
+    device: CHUNK_ELEMS), so a block's logits stay in cache on a CPU, a GPU
+    runs a few large launches instead of thousands, and peak memory is
+    O(n * m), never O(heads * n * m): rows whose log needs the stable path are
+    recomputed in blocks of the same budget across all heads.
     Heads are still added one by one in order, as without blocking.
     """
     qh, kh = _heads_first(q.float()), _heads_first(k.float())
     heads, n, m = qh.shape[0], qh.shape[1], kh.shape[1]
+    chunk_elems = chunk_elems or CHUNK_ELEMS.get(q.device.type, CHUNK_ELEMS["cpu"])
     kt = kh.transpose(1, 2).contiguous()
     prob = torch.zeros(n, m, dtype=torch.float32, device=q.device)
     step = max(1, chunk_elems // max(m, 1))
@@ -77,9 +84,11 @@ def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int = 
     prob /= heads
     log_prob = torch.log(prob)
     rows = (prob < LOG_SAFE_MIN).any(dim=1).nonzero().squeeze(1)
-    if rows.numel():
-        logits = torch.einsum("hnd,hmd->hnm", qh[:, rows], kh) * scale
-        log_prob[rows] = torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(heads)
+    step = max(1, chunk_elems // max(heads * m, 1))
+    for start in range(0, rows.numel(), step):
+        block = rows[start:start + step]
+        logits = torch.einsum("hnd,hmd->hnm", qh[:, block], kh) * scale
+        log_prob[block] = torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(heads)
     return Affinity(prob, log_prob)
 
 

@@ -115,7 +115,16 @@ def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], dev
 
 
 def group_means(x: torch.Tensor, labels: torch.Tensor, num_groups: int) -> torch.Tensor:
-    sums = torch.zeros(num_groups, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, labels, x)
+    """Plain mean of the rows of each group, summed in row order on every device, so run to run the same.
+
+    On CUDA, index_add_ adds with atomics (the order, hence the rounding, changes between runs, and a
+    centroid at tau can flip a later merge); an accumulating index_put_ sorts the rows by group and
+    adds each group's rows in order. On a CPU, index_add_ adds in row order (and index_put_ may not)."""
+    sums = torch.zeros(num_groups, x.shape[1], dtype=x.dtype, device=x.device)
+    if x.device.type == "cuda":
+        sums.index_put_((labels,), x, accumulate=True)
+    else:
+        sums.index_add_(0, labels, x)
     counts = torch.bincount(labels, minlength=num_groups).to(x.dtype)
     return sums / counts[:, None]
 

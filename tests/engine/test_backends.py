@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.backends import BACKENDS, BackendSpec, load_backend
+from attnseg.engine.backends import BACKENDS, BackendSpec, ExactFp32, PaddedBatches, load_backend
 from attnseg.export import FORMATS, export
 from attnseg.export.exporter import FORMAT_OF_BACKEND
 from tests.conftest import tiny_frontend
@@ -61,3 +61,58 @@ def test_result_names_its_backend():
                                     config=SegmentConfig(resolution=(32, 48)))
     stats = seg.segment_video(frames).stats()
     assert stats["backend"] == "eager" and stats["kernels"] == "torch"
+
+
+def test_fp32_runners_turn_tf32_off_for_the_call_and_restore_it():
+    """cuDNN allows TF32 by default; the patch embedding is a convolution. Every runner computes in true
+    fp32 while it runs and leaves the process's flags as they were (the flags are settable on a CPU)."""
+    seen = []
+
+    def spy(images):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return images, images
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        ExactFp32(spy)(torch.zeros(1))
+        assert seen == [(False, False)]
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert isinstance(load_backend("eager", tiny_frontend(), torch.device("cpu"), BackendSpec(RES)), ExactFp32)
+
+
+def test_partial_batches_are_padded_to_one_compiled_shape():
+    """A static-shape compile sees batch 1 (streaming) and batch_size (offline), never a clip's last
+    batch of 3: that would recompile mid-run. Padding changes no frame's q, k (frames are independent)."""
+    frontend, shapes = tiny_frontend(), []
+
+    def spy(images):
+        shapes.append(images.shape[0])
+        return frontend(images)
+
+    padded = PaddedBatches(spy, batch_size=4)
+    images = torch.randn(3, 3, *RES)
+    with torch.inference_mode():
+        for b in (4, 3, 1, 2, 6):
+            q, k = padded(images.repeat(2, 1, 1, 1)[:b])
+            assert q.shape[0] == k.shape[0] == b
+        want = frontend(images)
+        got = padded(images)
+    assert shapes == [4, 4, 1, 4, 6, 4]
+    for w, g in zip(want, got):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp32_front_end_equals_the_cpu_one():
+    """With TF32 off, the GPU's fp32 q, k are the CPU's to fp32 reassociation (TF32 would give ~1e-3)."""
+    frontend = tiny_frontend()
+    images = torch.randn(2, 3, *RES)
+    with torch.inference_mode():
+        want = frontend(images)
+        got = load_backend("eager", frontend.cuda(), torch.device("cuda"), BackendSpec(RES))(images.cuda())
+    for w, g in zip(want, got):
+        assert (g.cpu() - w).abs().max() / w.abs().max() < 1e-5

@@ -192,3 +192,31 @@ def test_pushed_frames_stream_with_their_tags_until_closed():
     consumer.join(timeout=30)
     assert [r.tag["seq"] for r in got] == list(range(7)) and eng.stats.ended_by == "end of source"
     assert all(np.array_equal(r.image, clip[r.tag["seq"]]) for r in got)
+
+
+def test_warm_up_compiles_every_window_shape_before_the_first_frame():
+    """With the Triton kernels (here interpreted), a window is clustered against 1, 2, ... memory key
+    frames before the source opens, so no kernel specializes mid-stream; the reference needs none."""
+    import dataclasses
+
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, kernels="triton"))
+    memories, order = [], []
+    affinity = seg.ops.affinity
+
+    def spy(q, k, scale):
+        memories.append(k.shape[0])
+        return affinity(q, k, scale)
+
+    seg.ops = dataclasses.replace(seg.ops, affinity=spy)
+    eng = StreamEngine(seg, StreamConfig(memory=3))
+    assert eng.warm_up() == 3 and {1, 2, 3} <= set(memories)
+
+    warm_up = eng.warm_up
+    eng.warm_up = lambda: order.append("warm-up") or warm_up()
+    source = ArraySource(frames(4))
+    read = source.read
+    source.read = lambda: order.append("read") or read()
+    assert len(list(eng.stream(source))) == 4 and order[0] == "warm-up" and order[1] == "read"
+
+    reference = engine()
+    assert reference.warm_up() == 0  # the reference compiles nothing; only the front-end ran, once

@@ -90,3 +90,26 @@ def test_scores_on_a_known_case():
     switched[2] = np.array([[20, 20, 10, 10]])  # ids swapped in the last frame
     assert id_switches(switched, ref)["switches"] == 2
     assert abs(id_agreement(switched, ref)["mean_iou"] - 0.5) < 1e-9  # 4 of 6 shared / 8 in the union
+
+
+def test_all_tracks_are_re_expressed_in_one_affinity_per_window():
+    """The window's own affinity plus one for every live track together: not one launch per track."""
+    import dataclasses
+
+    from attnseg.model.clustering import REFERENCE_OPS
+
+    calls = []
+
+    def counting(q, k, scale):
+        calls.append(q.shape[2])
+        return REFERENCE_OPS.affinity(q, k, scale)
+
+    ops = dataclasses.replace(REFERENCE_OPS, affinity=counting)
+    online = OnlineSegmenter(D ** -0.5, StreamConfig(ratio=3, memory=4), ops)
+    per_window = []
+    for q, k in features(scene(30)):
+        before = len(calls)
+        if online.push(q, k):
+            per_window.append(len(calls) - before)
+    assert per_window[0] == 1 and set(per_window[1:]) == {2}  # the first window has no track yet
+    assert len(online.tracker.tracks) >= 3

@@ -32,3 +32,17 @@ def test_aoti_metadata_must_travel_with_it(tmp_path):
     result.path.with_name("fe.pt2.meta.json").unlink()
     with pytest.raises(ValueError, match="fe.pt2.meta.json is missing"):
         load(result.path)
+
+
+def test_cuda_builds_need_the_cuda_toolkit(monkeypatch):
+    """On CUDA, AOTInductor compiles against the toolkit's headers: without one the export ends in one
+    clear line before anything is written (not a RuntimeError from deep inside Inductor)."""
+    from torch.utils import cpp_extension
+
+    from attnseg.export.aoti_export import toolkit_missing
+
+    assert toolkit_missing(torch.device("cpu")) is None
+    monkeypatch.setattr(cpp_extension, "CUDA_HOME", None)
+    assert "CUDA_HOME" in toolkit_missing(torch.device("cuda"))
+    monkeypatch.setattr(cpp_extension, "CUDA_HOME", "/usr/local/cuda")
+    assert toolkit_missing(torch.device("cuda")) is None

@@ -96,3 +96,15 @@ def test_export_refuses_bad_requests(tmp_path):
     with pytest.raises(ValueError, match="not a multiple of the patch size"):
         export(frontend, format="onnx", resolution=(30, 48), out=tmp_path / "x.onnx")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_a_gpu_export_is_checked_where_onnxruntime_can_run_it(monkeypatch):
+    """Without onnxruntime's CUDA provider, `export --device cuda` checks its artifact on the CPU (the
+    graph is the same) instead of failing after writing it; with the provider, on the GPU."""
+    from attnseg.export import onnx_export
+
+    monkeypatch.setattr(onnx_export, "cuda_provider", lambda: False)
+    assert onnx_export.check_device(torch.device("cuda")).type == "cpu"
+    monkeypatch.setattr(onnx_export, "cuda_provider", lambda: True)
+    assert onnx_export.check_device(torch.device("cuda")).type == "cuda"
+    assert onnx_export.check_device(torch.device("cpu")).type == "cpu"

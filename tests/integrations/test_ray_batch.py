@@ -25,7 +25,8 @@ CONFIG = SegmentConfig(resolution=(96, 128), tau=0.001)
 def ray_cluster():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # no GPU for the actors: what they write is compared bit for bit with a CPU run in this process
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 
@@ -62,7 +63,10 @@ def test_a_killed_worker_costs_at_most_its_video_and_a_rerun_skips_the_rest(tmp_
     pid, first = killed[0]
     by_dead = {r["video"] for r in records if r.get("worker_pid") == pid}
     by_restarted = {r["video"] for r in records if r["status"] == "done" and r["worker_pid"] != pid}
-    assert f"{tmp_path / 'in' / first}" in by_dead and by_restarted  # killed mid-run; a restarted actor went on
+    # killed mid-run; a restarted actor went on. If the kill fell between the first video's rename into
+    # place and the reply, that video is "skipped" on its retry (kept, not redone) and carries no pid.
+    first_video = str(tmp_path / "in" / first)
+    assert (first_video in by_dead or status[first_video] == "skipped") and by_restarted
     assert len(by_dead) + len(by_restarted) >= 4 and not by_dead & by_restarted  # no video was done twice
     assert sorted(p.name for p in out.iterdir()) == [f"clip{i}" for i in range(5)]  # no partial folder left
     reference = Segmenter.from_checkpoint(config=CONFIG, **MODEL)

@@ -1,4 +1,6 @@
 """The clustering with the Triton ops table: the reference's partition, and the dispatch rules."""
+import json
+
 import pytest
 import torch
 
@@ -56,3 +58,50 @@ def test_dispatch(monkeypatch):
     assert clusterer("auto", "cuda") is cluster_video
     with pytest.raises(ValueError, match="choose from auto, torch, triton"):
         resolve("cuda", "cpu")
+
+
+def test_auto_takes_the_faster_measured_and_remembers_it(engine_cache):
+    """Both implementations are exact fp32; auto times one window of each and keeps the faster, once
+    per device, versions and shape (remembered in the cache, so a second start measures nothing)."""
+    from attnseg.kernels import dispatch
+
+    timed = []
+
+    def timer(name, probe, device):
+        timed.append(name)
+        return {"torch": 0.2, "triton": 0.5}[name]
+
+    probe = dispatch.Probe(tokens=24)
+    assert dispatch.fastest(torch.device("cpu"), probe, timer) == "torch" and timed == ["torch", "triton"]
+    assert dispatch.fastest(torch.device("cpu"), probe, lambda *a: 1 / 0) == "torch"  # remembered
+    assert (engine_cache / "kernels_auto.json").is_file()
+    faster_triton = lambda name, probe, device: {"torch": 0.5, "triton": 0.2}[name]  # noqa: E731
+    assert dispatch.fastest(torch.device("cpu"), dispatch.Probe(tokens=25), faster_triton) == "triton"
+
+
+def test_auto_on_cuda_is_the_measured_choice(monkeypatch):
+    from attnseg.kernels import dispatch
+
+    monkeypatch.setattr(dispatch, "triton_unavailable", lambda device: None)
+    monkeypatch.setattr(dispatch, "fastest", lambda device, probe: f"measured {probe.tokens}")
+    assert resolve("auto", "cuda", dispatch.Probe(tokens=7)) == "measured 7"
+    assert resolve("auto", "cpu") == "torch"  # a CPU runs the reference: the interpreter is not a speed
+
+
+def test_the_probe_times_a_real_window():
+    from attnseg.kernels.dispatch import Probe, time_window
+
+    seconds = time_window("torch", Probe(tokens=12, key_frames=2), torch.device("cpu"), repeats=1)
+    assert 0 < seconds < 10
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_auto_on_the_gpu_measures_both(engine_cache):
+    from attnseg.kernels import dispatch
+
+    probe = dispatch.Probe(tokens=150, key_frames=4)  # the streaming shape: quick
+    choice = dispatch.fastest(torch.device("cuda"), probe)
+    known = json.loads((engine_cache / "kernels_auto.json").read_text())
+    (entry,) = known.values()
+    assert choice == min(entry["seconds"], key=entry["seconds"].get) and all(s > 0 for s in entry["seconds"].values())

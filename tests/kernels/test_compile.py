@@ -116,7 +116,7 @@ def test_committed_records_cover_todays_launches(checked):
         return {(r["target"], r["kernel"], json.dumps(r["constexprs"], sort_keys=True), r["num_warps"],
                  r["num_stages"]) for r in rs}
 
-    records = sorted(RESULTS.glob("kernels_compile_triton*.json"))
+    records = sorted(RESULTS.glob("compile_kernels_triton*.json"))
     versions = {json.loads(p.read_text())["settings"]["triton"] for p in records}
     assert any(v.startswith("3.6") for v in versions), "no record of the GPU machine's Triton 3.6"
     for path in records:

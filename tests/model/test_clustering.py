@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from attnseg.model.affinity import Affinity, affinity, key_frame_indices, query_windows
-from attnseg.model.clustering import (cluster_video, cluster_window, kl_distance, leader_merge, merge_levels,
-                                      neighbour_average, safe_log, self_kl_distance)
+from attnseg.model.clustering import (cluster_video, cluster_window, group_means, kl_distance, leader_merge,
+                                      merge_levels, neighbour_average, safe_log, self_kl_distance)
 
 
 def naive_leader_merge(adj: np.ndarray) -> np.ndarray:
@@ -172,3 +172,29 @@ def test_many_clusters_equal_literal_algorithm(gain):
     want, k_want = naive_cluster_video(q, k, 0.25, 3, 1.0)
     assert got.num_clusters == k_want > 10
     np.testing.assert_array_equal(got.labels.numpy(), want.numpy())
+
+
+def test_group_means_sum_in_row_order():
+    """Centroids are plain means with each group's rows added in row order: the same bits every run."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(500, 33, generator=g) * 10 ** torch.randint(-6, 3, (500, 1), generator=g)  # mixed scales
+    labels = torch.randint(0, 7, (500,), generator=g)
+    got = group_means(x, labels, 7)
+    for c in range(7):
+        rows = x[labels == c]
+        total = torch.zeros(33)
+        for r in rows:  # the sequential sum, one row after another
+            total = total + r
+        assert torch.equal(got[c], total / rows.shape[0])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_group_means_on_cuda_are_deterministic_and_equal_the_cpu():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(20000, 600, generator=g)
+    labels = torch.randint(0, 37, (20000,), generator=g)
+    want = group_means(x, labels, 37)
+    runs = [group_means(x.cuda(), labels.cuda(), 37).cpu() for _ in range(5)]
+    assert all(torch.equal(r, runs[0]) for r in runs)
+    assert torch.equal(runs[0], want)
