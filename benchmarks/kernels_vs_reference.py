@@ -13,7 +13,6 @@ times the reference only (--kernels torch) unless asked otherwise; parity is alw
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,14 +20,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
 
-from attnseg.bench.latency import PeakRSS, summarize  # noqa: E402
+from attnseg.bench.window import measure_window, parity  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.sources import Clip, read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
 from attnseg.kernels import triton_ops  # noqa: E402
-from attnseg.model.clustering import (REFERENCE_OPS, group_means, neg_entropy, neighbour_average,  # noqa: E402
-                                      safe_log)
+from attnseg.model.clustering import REFERENCE_OPS  # noqa: E402
 
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p" / "blackswan"
 
@@ -41,37 +39,10 @@ def window_qk(resolution, key_frames: int, device: str, qk_gain: float):
     else:
         frames, _ = synthetic_clip(frames_needed, 480, 854)
         source = "synthetic"
-    seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=tuple(resolution)),
-                                    device=device, qk_gain=qk_gain)
+    seg = Segmenter.from_checkpoint(random_weights=True, device=device, qk_gain=qk_gain,
+                                    config=SegmentConfig(resolution=tuple(resolution), kernels="torch"))
     q, k = seg.query_keys(Clip(frames, [f"{i:05d}" for i in range(len(frames))]), StageTimer(device))
     return q[:3], k[3:3 + key_frames], seg.frontend.scale, source
-
-
-def run_window(ops, q, k, scale, tau, sync):
-    """One window through every stage; (seconds per stage, outputs)."""
-    seconds, out = {}, {}
-
-    def stage(name, fn):
-        sync()
-        start = time.perf_counter()
-        value = fn()
-        sync()
-        seconds[name] = time.perf_counter() - start
-        return value
-
-    aff = stage("affinity", lambda: ops.affinity(q, k, scale))
-    near = stage("distances", lambda: ops.within_tau(aff.prob, aff.log_prob, tau))
-    out["near"] = near.clone()
-    s = stage("neighbours", lambda: neighbour_average(aff.prob, near))
-    log_s = safe_log(s)
-    e_s = neg_entropy(s, log_s)
-    labels = stage("merge", lambda: ops.merge(
-        s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device))
-    cents = group_means(s, labels, int(labels.max()) + 1)
-    out["assign"] = stage("assignment", lambda: ops.assign(aff.prob, aff.log_prob, cents))
-    out["merge"], out["centroids"] = labels, cents.shape[0]
-    seconds["total"] = sum(seconds.values())
-    return seconds, out
 
 
 def main() -> int:
@@ -88,7 +59,6 @@ def main() -> int:
     cuda = args.device == "cuda"
     interpreted = not cuda and os.environ.get("TRITON_INTERPRET", "0") == "1"
     kernels = args.kernels or (["torch", "triton"] if cuda else ["torch"])
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
     h, w = args.resolution
     for key_frames in args.key_frames:
         with torch.inference_mode():
@@ -98,33 +68,18 @@ def main() -> int:
             outputs = {}
             for name in kernels:
                 ops = REFERENCE_OPS if name == "torch" else triton_ops()
-                for _ in range(args.warmup):
-                    run_window(ops, q, k, scale, args.tau, sync)
-                if cuda:
-                    torch.cuda.reset_peak_memory_stats()
-                runs = []
-                with PeakRSS() as rss:
-                    for _ in range(args.repeats):
-                        runs.append(run_window(ops, q, k, scale, args.tau, sync))
-                stages = {s: summarize([r[0][s] for r in runs]) for s in runs[0][0]}
-                peak = (torch.cuda.max_memory_allocated() / 2**20) if cuda else rss.growth_mib
-                figures["implementations"][name] = {"seconds": stages, "peak_mib": round(peak, 1),
-                                                    "centroids": runs[-1][1]["centroids"]}
-                outputs[name] = runs[-1][1]
+                figures["implementations"][name], outputs[name] = measure_window(
+                    ops, q, k, scale, args.tau, repeats=args.repeats, warmup=args.warmup)
             if "torch" in outputs and len(outputs) > 1:
-                ref = outputs["torch"]
+                ref = figures["implementations"]["torch"]
                 for name, out in outputs.items():
-                    if name != "torch":
-                        figures["implementations"][name]["parity"] = {
-                            "d1_disagreements": int((out["near"] != ref["near"]).sum()),
-                            "merge_labels_equal": bool(torch.equal(out["merge"], ref["merge"])),
-                            "assignment_agreement": float((out["assign"] == ref["assign"]).float().mean()),
-                        }
-                        if interpreted:  # the interpreter's times say nothing about the kernels' speed
-                            continue
-                        ratio = {s: ref_s["p50"] / figures["implementations"][name]["seconds"][s]["p50"]
-                                 for s, ref_s in figures["implementations"]["torch"]["seconds"].items()}
-                        figures["implementations"][name]["speedup_p50"] = ratio
+                    if name == "torch":
+                        continue
+                    impl = figures["implementations"][name]
+                    impl["parity"] = parity(out, outputs["torch"])
+                    if not interpreted:  # the interpreter's times say nothing about the kernels' speed
+                        impl["speedup_p50"] = {s: ref["seconds"][s]["p50"] / impl["seconds"][s]["p50"]
+                                               for s in ref["seconds"]}
         settings = {"resolution": [h, w], "key_frames": key_frames, "device": args.device, "tau": args.tau,
                     "repeats": args.repeats, "warmup": args.warmup, "clip": source, "kernels": kernels,
                     "qk_gain": args.qk_gain,
