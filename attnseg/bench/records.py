@@ -32,19 +32,30 @@ def git_commit() -> str:
                                 ":(top,exclude)benchmarks/results", ":(top,exclude)README.md"], capture_output=True,
                                text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    except (OSError, subprocess.CalledProcessError):  # a copy without .git (a lent GPU machine): told by the caller
+        return os.environ.get("ATTNSEG_COMMIT", "unknown")
 
 
 def machine() -> dict:
     info = {
         "cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2 or AVX512: which products are fast
+        "python": platform.python_version(), "torch": torch.__version__, "triton": _version("triton"),
+        "platform": platform.platform(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
+
+
+def _version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def write_record(name: str, settings: dict, figures: dict, results: str | Path = RESULTS) -> Path:

@@ -60,6 +60,7 @@ def test_compare_reports_ratios_of_the_same_clip(tmp_path):
     assert {"backbone", "clustering"} <= figures["speedup_p50"].keys()
 
 
+@pytest.mark.cuda
 def test_cli_bench(tmp_path, capsys):
     assert main(["bench", "--arch", "vit_small_16", "--resolution", "32", "48", "--frames", "3",
                  "--repeats", "1", "--warmup", "0", "--no-cost-model", "--results", str(tmp_path)]) == 0

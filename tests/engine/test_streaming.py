@@ -220,3 +220,18 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
 
     reference = engine()
     assert reference.warm_up() == 0  # the reference compiles nothing; only the front-end ran, once
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(engine_cache):
+    """The runtime's device work on CUDA: warm-up, kernels as auto measures them, every frame in order,
+    and device memory after 90 frames what it was after 30 (nothing grows with the stream)."""
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES), device="cuda")
+    eng = StreamEngine(seg, StreamConfig(memory=3))
+    memory = {}
+    for i, r in enumerate(eng.stream(ArraySource(frames(90))), 1):
+        assert r.frame_id == i - 1
+        if i in (30, 90):
+            memory[i] = torch.cuda.memory_allocated()
+    assert len(memory) == 2 and memory[90] - memory[30] < 2**20

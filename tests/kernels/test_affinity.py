@@ -9,6 +9,7 @@ from attnseg.kernels.affinity import affinity, affinity_ref  # noqa: E402
 from attnseg.model.affinity import head_logits  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.cuda  # the device suite runs these on the GPU
 
 
 def qk(tq: int, tk: int, tokens: int, heads: int, dim: int, gain: float, seed: int = 0):

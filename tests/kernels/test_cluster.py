@@ -10,6 +10,7 @@ from attnseg.model import cluster_video
 
 triton = pytest.importorskip("triton")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.cuda  # the device suite runs these on the GPU
 
 
 def random_qk(frames: int, tokens: int, gain: float, seed: int = 0):

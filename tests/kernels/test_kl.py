@@ -13,6 +13,7 @@ from attnseg.kernels.kl import (assign, assign_rows, within_tau, within_tau_matr
 from attnseg.model.clustering import kl_distance, neg_entropy, safe_log  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.cuda  # the device suite runs these on the GPU
 
 
 def rows(n: int, m: int, sharp: float, seed: int = 0, repeats: int = 0) -> torch.Tensor:
@@ -83,3 +84,20 @@ def test_shape_errors_are_clear():
         within_tau(p, safe_log(p)[:, :8], 1.0)
     with pytest.raises(ValueError, match=r"centroids must be \(K, 16\)"):
         assign(p, safe_log(p), torch.ones(3, 8, device=p.device))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device and ~30 GB of its memory")
+def test_offsets_past_two_to_the_31():
+    """n * m >= 2^31 elements: 32-bit offsets (rows * m) would wrap and read the wrong rows."""
+    n, m = 64, 2 ** 31 // 64 + 1024  # the rows' matrix alone has more than 2^31 elements
+    g = torch.Generator(device="cuda").manual_seed(0)
+    s = torch.rand(n, m, device="cuda", generator=g)
+    s /= s.sum(1, keepdim=True)
+    s[-1] = s[0]  # the last row duplicates the first: D = 0, within tau whatever the rounding
+    ls = safe_log(s)
+    e = neg_entropy(s, ls)
+    idx = torch.tensor([n - 1], device="cuda")
+    got = within_tau_rows_triton(idx, s, ls, e, 1e-3)
+    assert got.shape == (1, n) and bool(got[0, 0]) and bool(got[0, n - 1])
+    assert int(assign(s, ls, s[:2])[-1]) == 0  # the last row's columns lie past 2^31 elements

@@ -6,6 +6,7 @@ pytest.importorskip("triton")
 from attnseg.kernels.merge import choose_leaders, choose_leaders_ref, leader_merge, leader_merge_ref  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+pytestmark = pytest.mark.cuda  # the device suite runs these on the GPU
 
 
 def claims(n: int, density: float, seed: int) -> torch.Tensor:
