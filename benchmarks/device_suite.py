@@ -41,7 +41,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from attnseg.bench.latency import summarize  # noqa: E402
+from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.records import write_record  # noqa: E402
 
 PARTS = ("machine", "tests", "window", "frontend", "streaming", "offline")
@@ -140,27 +140,6 @@ def segmenter(args, arch: str, resolution, kernels: str = "torch"):
 def peaks(args) -> dict | None:
     path = Path(args.out) / f"device_machine_{slug(args)}.json"
     return json.loads(path.read_text())["figures"]["peaks"] if path.is_file() else None
-
-
-def cuda_timer(run, device: torch.device, repeats: int, warmup: int) -> list[float]:
-    """Seconds of each of `repeats` calls after `warmup`, from CUDA events on a GPU."""
-    for _ in range(warmup):
-        run()
-    sync(device)
-    seconds = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run()
-            stop.record()
-            stop.synchronize()
-            seconds.append(start.elapsed_time(stop) / 1e3)
-        else:
-            t = time.perf_counter()
-            run()
-            seconds.append(time.perf_counter() - t)
-    return seconds
 
 
 # -- the parts ---------------------------------------------------------------------------------------------
@@ -371,7 +350,7 @@ def part_frontend(args) -> dict:
                 run = build()
                 entry["build_seconds"] = round(time.perf_counter() - start, 1)
                 for b, images in batches.items():  # the first calls compile (torch.compile, CUDA graphs)
-                    seconds = summarize([t / b for t in cuda_timer(lambda: run(images), device, s["repeats"], 3)])
+                    seconds = summarize([t / b for t in time_calls(lambda: run(images), device, s["repeats"], 3)])
                     entry[f"batch_{b}"] = {
                         "ms_per_frame": {k: round(v * 1e3, 4) for k, v in seconds.items() if k != "n"},
                         "frames_per_s": round(1 / seconds["p50"], 1),

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
 
 from attnseg.bench.costs import StageCosts  # noqa: E402
-from attnseg.bench.latency import summarize  # noqa: E402
+from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.backends import BackendSpec, load_backend  # noqa: E402
@@ -56,25 +56,6 @@ def flops_per_frame(frontend, resolution, device) -> int:
     return sum(c["flops"] for c in costs.stages.values())
 
 
-def time_calls(run, images, repeats: int, warmup: int, cuda: bool) -> list[float]:
-    for _ in range(warmup):
-        run(images)
-    seconds = []
-    for _ in range(repeats):
-        if cuda:
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            run(images)
-            stop.record()
-            stop.synchronize()
-            seconds.append(start.elapsed_time(stop) / 1e3)
-        else:
-            t = time.perf_counter()
-            run(images)
-            seconds.append(time.perf_counter() - t)
-    return seconds
-
-
 def build(variant, frontend, resolution, device, threads):
     backend, precision = VARIANTS[variant]
     start = time.perf_counter()
@@ -84,7 +65,6 @@ def build(variant, frontend, resolution, device, threads):
 
 
 def speed(args, device, peaks) -> None:
-    cuda = device.type == "cuda"
     frontend, _ = build_frontend(args.arch, random_weights=True, device=device)
     for h, w in args.resolution:
         flops = flops_per_frame(frontend, (h, w), device)
@@ -101,7 +81,7 @@ def speed(args, device, peaks) -> None:
                 for batch in args.batch:
                     g = torch.Generator().manual_seed(batch)
                     images = torch.randn(batch, 3, h, w, generator=g).to(device)
-                    seconds = time_calls(run, images, args.repeats, args.warmup, cuda)
+                    seconds = time_calls(lambda: run(images), device, args.repeats, args.warmup)
                     q, k = run(images)
                     want = frontend(images)
                     rel = max(((g_ - w_).abs().max() / w_.abs().max()).item() for g_, w_ in zip((q, k), want))

@@ -21,6 +21,28 @@ import torch
 
 from ..engine.outputs import write_label_pngs
 
+def time_calls(fn, device: torch.device, repeats: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of `repeats` calls of fn() after `warmup` untimed ones; CUDA events on a GPU."""
+    for _ in range(warmup):  # thread pools, cuBLAS heuristics, compiles, page faults
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            seconds.append(start.elapsed_time(stop) / 1e3)
+        else:
+            t = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - t)
+    return seconds
+
+
 def summarize(samples: list[float]) -> dict:
     a = np.asarray(samples, dtype=np.float64)
     return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),

@@ -6,28 +6,13 @@ timed repeats after warm-up, CUDA-synchronized on a GPU.
 """
 from __future__ import annotations
 
-import time
-
 import torch
+
+from .latency import time_calls
 
 
 def _best_seconds(fn, device: torch.device, repeats: int) -> float:
-    fn()
-    fn()  # warm-up: thread pools, cuBLAS heuristics, page faults
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            best = min(best, start.elapsed_time(stop) / 1e3)
-        else:
-            t = time.perf_counter()
-            fn()
-            best = min(best, time.perf_counter() - t)
-    return best
+    return min(time_calls(fn, device, repeats, warmup=2))
 
 
 def matmul_rate(dtype: torch.dtype, device: torch.device, n: int | None = None, repeats: int = 5) -> float:
