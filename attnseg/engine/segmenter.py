@@ -103,7 +103,7 @@ class Segmenter:
         """The window `--kernels auto` is timed on: this resolution, heads and window, 4 key frames."""
         grid = self.frontend.backbone.grid(*self.config.resolution)
         return Probe(tokens=grid[0] * grid[1], window=self.config.window, heads=self.frontend.num_heads,
-                     head_dim=round(self.frontend.scale ** -2), tau=self.config.tau)
+                     head_dim=self.frontend.head_dim, tau=self.config.tau)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,

@@ -92,9 +92,8 @@ def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out:
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     identity = identity_of(frontend, resolution, normalization)
-    st = frontend.st.cfg if frontend.st is not None else None
     meta = ArtifactMeta(format=format, precision=precision, max_batch=max_batch,
-                        heads=frontend.num_heads, head_dim=st.head_dim if st else frontend.backbone.cfg.head_dim,
+                        heads=frontend.num_heads, head_dim=frontend.head_dim,
                         checkpoint_sha256=checkpoint_sha256,
                         extra={"opset": onnx_export.OPSET} if format == "onnx" else {}, **identity)
     module = StaticFrontEnd(frontend, resolution, precision if format == "aoti" else "fp32").eval()

@@ -4,7 +4,9 @@
 - kl.py: symmetric-KL threshold matrices (D1 and the D2 rows of leader
   candidates) and the nearest-centroid assignment fused with its argmin.
 - merge.py: the greedy leader merge with its sequential choice on the device.
-- dispatch.py: `--kernels auto|torch|triton` -> which implementation runs.
+- dispatch.py: `--kernels auto|torch|triton` -> which implementation runs (auto: measured).
+- launch.py: every launch goes through `launch` (run it, record it, charge its cost).
+- compile_check.py: every launch the engine makes, compiled for sm_90 and sm_80 on any machine.
 
 `clusterer(name, device)` returns a function with the signature of
 attnseg.model.cluster_video that runs the chosen implementation; the Triton

@@ -29,11 +29,13 @@ class FrontEnd(nn.Module):
         return self.st.cfg.num_heads if self.st is not None else self.backbone.cfg.num_heads
 
     @property
+    def head_dim(self) -> int:
+        return self.st.cfg.head_dim if self.st is not None else self.backbone.cfg.head_dim
+
+    @property
     def scale(self) -> float:
         """Softmax temperature of the affinity: head_dim ** -0.5."""
-        if self.st is not None:
-            return self.st.cfg.scale
-        return self.backbone.cfg.head_dim ** -0.5
+        return self.head_dim ** -0.5
 
     def forward(self, images: torch.Tensor,
                 pos_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
