@@ -22,7 +22,8 @@ from .engine.outputs import atomic_path, overlay
 from .engine.sources import read_clip
 from .export import FORMATS
 from .kernels import KERNELS
-from .model import VIT_PRESETS, CheckpointError, WeightsUnavailableError
+from .errors import AttnsegError, DeviceError, WeightsUnavailableError
+from .model import VIT_PRESETS
 
 log = logging.getLogger("attnseg")
 
@@ -289,7 +290,7 @@ def run_stream(args) -> int:
           f"{stats['fps']:.2f} fps, latency p50 {lat['p50']} ms p99 {lat['p99']} ms, {len(ids)} object ids; "
           f"ended: {stats['ended_by']}")
     if failure:
-        raise ValueError(str(failure))
+        raise failure
     return 0
 
 
@@ -318,7 +319,7 @@ def run_export(args) -> int:
     from .model import build_frontend
 
     if args.device == "cuda" and not _cuda():
-        raise ValueError("--device cuda asked for, but no CUDA device is available")
+        raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
     frontend, info = build_frontend(args.arch, checkpoint=args.checkpoint, dino_weights=args.dino_weights,
                                     random_weights=args.random_weights, seed=args.seed, qk_gain=args.qk_gain,
                                     device=args.device)
@@ -414,7 +415,7 @@ def run_batch(args) -> int:
     print(f"batch: {counts['done']} done, {counts['skipped']} skipped (finished before), {counts['failed']} failed "
           f"-> {args.out}")
     if counts["failed"]:
-        raise ValueError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
+        raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
     return 0
 
 
@@ -503,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                "eval": run_eval, "bench": run_bench, "sample": run_sample}[args.command]
     try:
         return handler(args)
-    except (ValueError, OSError, CheckpointError, WeightsUnavailableError) as e:
+    except (AttnsegError, OSError) as e:  # the library's own errors, and the system's (disk full, permissions)
         if args.debug:
             raise
         print(f"attnseg: error: {e}", file=sys.stderr)
@@ -511,6 +512,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("attnseg: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - a bug or an unforeseen failure: one line, the traceback on request
+        if args.debug:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"attnseg: error: unexpected {type(e).__name__}: {first} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

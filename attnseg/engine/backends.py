@@ -24,6 +24,7 @@ import torch
 from .. import export
 from ..model import FrontEnd
 from ..model.weights import cache_dir
+from ..errors import ExportError, SettingError
 
 log = logging.getLogger(__name__)
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -73,7 +74,7 @@ def _exported(format_name: str) -> Callable[[FrontEnd, torch.device, BackendSpec
         if spec.engine and spec.precision:
             built = export.read_meta(path).precision
             if built != spec.precision:
-                raise ValueError(f"{path} was built in {built}, not the {spec.precision} asked for")
+                raise ExportError(f"{path} was built in {built}, not the {spec.precision} asked for")
         if not path.is_file() and not spec.engine:
             log.info("exporting the front-end as %s to %s (once; later runs reuse it)", format_name, path)
             export.export(frontend, format=format_name, resolution=spec.resolution, out=path,
@@ -103,7 +104,7 @@ def check_backend(name: str) -> str:
     """The canonical backend name for `name`, or a ValueError naming the valid ones."""
     name = ALIASES.get(name, name)
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose from {', '.join([*BACKENDS, *ALIASES])}")
+        raise SettingError(f"unknown backend {name!r}; choose from {', '.join([*BACKENDS, *ALIASES])}")
     return name
 
 

@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 
 from .outputs import save_labels, write_label_pngs
 from .segmenter import Segmenter
-from .sources import InputError
+from ..errors import InputError
 
 RESULT = "result.json"
 
@@ -35,7 +35,7 @@ def output_names(videos: Sequence[str | Path]) -> dict[str, str]:
     for video in map(str, videos):
         name = Path(video.rstrip("/")).stem or "video"
         if name in owner:
-            raise ValueError(f"inputs {owner[name]} and {video} would both write to '{name}/'; rename one")
+            raise InputError(f"inputs {owner[name]} and {video} would both write to '{name}/'; rename one")
         names[video], owner[name] = name, video
     return names
 

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .sources import InputError, decode_frame, frame_files
+from .sources import decode_frame, frame_files
 from .synthetic import synthetic_clip
+from ..errors import InputError, SettingError
 
 
 @dataclass
@@ -155,7 +156,7 @@ class PushSource:
 
     def __init__(self, *, capacity: int = 1, fps: float = 0.0, name: str = "pushed frames"):
         if capacity < 1:
-            raise ValueError(f"capacity must be >= 1, got {capacity}")
+            raise SettingError(f"capacity must be >= 1, got {capacity}")
         self.fps, self.name, self.dropped = fps, name, 0
         self.frames: deque[Frame] = deque(maxlen=capacity)
         self.ready = threading.Condition()
@@ -164,7 +165,7 @@ class PushSource:
 
     def push(self, image: np.ndarray, tag: Any = None) -> None:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"a frame is (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+            raise InputError(f"a frame is (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
         with self.ready:
             if self.closed:
                 return

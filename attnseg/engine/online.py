@@ -23,6 +23,7 @@ import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
 from .tracking import Tracker
+from ..errors import SettingError
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class StreamConfig:
 
     def __post_init__(self):
         if min(self.window, self.ratio, self.memory, self.track_tokens) < 1 or self.max_age < 0 or self.tau < 0:
-            raise ValueError(f"window, ratio, memory, track_tokens must be >= 1, max_age and tau >= 0: {self}")
+            raise SettingError(f"window, ratio, memory, track_tokens must be >= 1, max_age and tau >= 0: {self}")
 
 
 class OnlineSegmenter:

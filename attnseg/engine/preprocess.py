@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..errors import SettingError
+
 NORMALIZATION = {
     "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -19,7 +21,7 @@ def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     try:
         return NORMALIZATION[name]
     except KeyError:
-        raise ValueError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATION)}") from None
+        raise SettingError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATION)}") from None
 
 
 def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = "kinetics") -> torch.Tensor:

@@ -28,6 +28,7 @@ from .outputs import upsample_labels
 from .preprocess import normalization, preprocess
 from .sources import Clip, read_clip
 from .timing import StageTimer
+from ..errors import DeviceError, SettingError
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,12 @@ class SegmentConfig:
         check_kernels(self.kernels)
         object.__setattr__(self, "backend", check_backend(self.backend))
         if (self.engine or self.precision) and self.backend not in EXPORTED:
-            raise ValueError(f"engine and precision apply to the exported backends ({', '.join(EXPORTED)}), "
+            raise SettingError(f"engine and precision apply to the exported backends ({', '.join(EXPORTED)}), "
                              f"not {self.backend}")
         if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
-            raise ValueError(f"ratio, window and batch_size must be >= 1: {self}")
+            raise SettingError(f"ratio, window and batch_size must be >= 1: {self}")
         if self.tau < 0:
-            raise ValueError(f"tau must be >= 0, got {self.tau}")
+            raise SettingError(f"tau must be >= 0, got {self.tau}")
 
 
 @dataclass
@@ -111,7 +112,7 @@ class Segmenter:
                         config: SegmentConfig | None = None, device: str = "cpu", seed: int = 0,
                         qk_gain: float = 1.0) -> "Segmenter":
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+            raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
         frontend, info = build_frontend(arch, checkpoint=checkpoint, dino_weights=dino_weights,
                                         random_weights=random_weights, seed=seed, qk_gain=qk_gain,
                                         device=device)

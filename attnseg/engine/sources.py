@@ -11,12 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from ..errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-class InputError(ValueError):
-    """The input clip cannot be read."""
 
 
 @dataclass

@@ -39,13 +39,10 @@ from .online import OnlineSegmenter, StreamConfig
 from .outputs import upsample_labels
 from .preprocess import preprocess
 from .segmenter import Segmenter
+from ..errors import SettingError, StreamError
 
 DROP_POLICIES = ("drop-oldest", "wait")
 _END = object()
-
-
-class StreamError(RuntimeError):
-    """A stage of the stream failed; the message names the stage and the cause."""
 
 
 @dataclass
@@ -124,7 +121,7 @@ class StreamEngine:
 
         `warm_up`: compile first (StreamEngine.warm_up), before the source is opened."""
         if on_disconnect not in ("end", "reconnect"):
-            raise ValueError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
+            raise SettingError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
         if warm_up:
             self.warm_up()
         if isinstance(source, (str, int)):
@@ -134,7 +131,7 @@ class StreamEngine:
         src = reopen() if reopen else source
         drop = drop or ("drop-oldest" if src.live else "wait")
         if drop not in DROP_POLICIES:
-            raise ValueError(f"unknown drop policy {drop!r}; choose from {', '.join(DROP_POLICIES)}")
+            raise SettingError(f"unknown drop policy {drop!r}; choose from {', '.join(DROP_POLICIES)}")
         self.stats = stats = StreamStats()
         stop = threading.Event()
         frames, features, results = (queue.Queue(maxsize=queue_size) for _ in range(3))

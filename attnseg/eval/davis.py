@@ -26,12 +26,9 @@ import numpy as np
 from PIL import Image
 
 from .metrics import pairwise_scores, statistics
+from ..errors import EvalError, SettingError
 
 PROTOCOLS = {"standard": 20, "paper": 300}  # protocol -> most proposals
-
-
-class EvalError(ValueError):
-    """A dataset or results folder that cannot be evaluated; the message says why."""
 
 
 @dataclass
@@ -124,7 +121,7 @@ def read_results(results: str | Path, seq: Sequence, single: bool = False) -> np
     labels = np.stack([_read_png(folder / f"{f}.png")[0] for f in seq.frames])
     if labels.ndim != 3 or labels.shape[1:] != seq.void.shape[1:]:
         raise EvalError(f"results of {seq.name} are {labels.shape[1:]}, annotations are {seq.void.shape[1:]}: "
-                        "write masks at the frame size (attnseg segment --out does)")
+                        "write masks at the frame size (as the segmenter's label PNGs are)")
     return labels.astype(np.int64)
 
 
@@ -141,7 +138,7 @@ def evaluate_sequence(seq: Sequence, labels: np.ndarray, protocol: str = "standa
     from scipy.optimize import linear_sum_assignment
 
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
+        raise SettingError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     ids, dropped = _choose_proposals(labels, PROTOCOLS[protocol], background)
     n_obj, n_frames = seq.objects.shape[:2]
     empty = max(0, n_obj - len(ids))  # DAVIS pads missing proposals with empty masks

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def _overlaps(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p_ids, p_inv = np.unique(pred, return_inverse=True)
@@ -26,7 +28,7 @@ def id_agreement(pred: np.ndarray, ref: np.ndarray, ignore: int | None = None) -
     from scipy.optimize import linear_sum_assignment
 
     if pred.shape != ref.shape:
-        raise ValueError(f"label maps differ in shape: {pred.shape} vs {ref.shape}")
+        raise InputError(f"label maps differ in shape: {pred.shape} vs {ref.shape}")
     r_ids, p_ids, inter = _overlaps(pred, ref)
     union = inter.sum(1, keepdims=True) + inter.sum(0, keepdims=True) - inter
     iou = inter / np.maximum(union, 1)

@@ -19,6 +19,7 @@ import torch
 from ..files import publish
 from .metadata import ArtifactMeta
 from .static import StaticFrontEnd
+from ..errors import DeviceError, ExportError
 
 
 def available() -> str | None:
@@ -38,7 +39,7 @@ def toolkit_missing(device: torch.device) -> str | None:
 
     if cpp_extension.CUDA_HOME is None:
         return ("AOTInductor on CUDA needs the CUDA toolkit (nvcc and its headers) and none was found: set "
-                "CUDA_HOME to it (e.g. /usr/local/cuda), or use --backend compiled")
+                "CUDA_HOME to it (e.g. /usr/local/cuda), or use the compiled backend")
     return None
 
 
@@ -47,7 +48,7 @@ def export_aoti(module: StaticFrontEnd, meta: ArtifactMeta, dest: Path) -> Artif
     device = module.pos_embed.device
     reason = toolkit_missing(device)
     if reason:
-        raise ValueError(reason)
+        raise DeviceError(reason)
     batch = torch.export.Dim("batch", min=1, max=meta.max_batch)
     with torch.no_grad():
         program = torch.export.export(module, (module.example(2),), dynamic_shapes=({0: batch},))
@@ -61,12 +62,12 @@ class AotiRunner:
     def __init__(self, path: Path, meta: ArtifactMeta, device: torch.device):
         built = meta.extra.get("device")
         if built != device.type:
-            raise ValueError(f"{path} was compiled for {built}, not {device.type}; export it on this device "
-                             f"(attnseg export --format aoti --device {device.type})")
+            raise DeviceError(f"{path} was compiled for {built}, not {device.type}; export it on this device "
+                             f"(an aoti export on {device.type})")
         try:
             self.model = torch._inductor.aoti_load_package(str(path))
         except Exception as err:  # the loader raises RuntimeError or zipfile errors for a bad package
-            raise ValueError(f"{path}: not a loadable AOTInductor package ({str(err).splitlines()[0]})") from None
+            raise ExportError(f"{path}: not a loadable AOTInductor package ({str(err).splitlines()[0]})") from None
         self.device = device
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,6 +25,7 @@ from . import aoti_export, onnx_export, tensorrt_export
 from ..files import write_atomic
 from .metadata import ArtifactMeta, check_identity, identity_of, sidecar
 from .static import StaticFrontEnd
+from ..errors import DeviceError, ExportError, MissingDependency, SettingError
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 FP32_TOLERANCE = 1e-3  # max |exported - reference| / max |reference|: float32 reassociation is ~1e-6
@@ -66,7 +67,7 @@ class ExportResult:
 
 def format_of(name: str) -> Format:
     if name not in FORMATS:
-        raise ValueError(f"unknown export format {name!r}; choose from {', '.join(FORMATS)}")
+        raise SettingError(f"unknown export format {name!r}; choose from {', '.join(FORMATS)}")
     return FORMATS[name]
 
 
@@ -77,18 +78,18 @@ def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out:
     fmt = format_of(format)
     precision = precision or fmt.precisions[0]
     if precision not in fmt.precisions:
-        raise ValueError(f"{format} supports precision {', '.join(fmt.precisions)}, not {precision}")
+        raise SettingError(f"{format} supports precision {', '.join(fmt.precisions)}, not {precision}")
     reason = fmt.available()
     if reason:
-        raise ValueError(f"cannot export {format} here: {reason}")
+        raise MissingDependency(f"cannot export {format} here: {reason}")
     device = next(frontend.parameters()).device
     if device.type not in fmt.devices:
-        raise ValueError(f"{format} builds on {' or '.join(fmt.devices)}, not {device.type}; pass --device")
+        raise DeviceError(f"{format} builds on {' or '.join(fmt.devices)}, not {device.type}")
     if max_batch < 1:
-        raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        raise SettingError(f"max_batch must be >= 1, got {max_batch}")
     out = Path(out)
     if out.suffix != fmt.suffix:
-        raise ValueError(f"the name of a {format} artifact ends in {fmt.suffix}, got {out.name}")
+        raise SettingError(f"the name of a {format} artifact ends in {fmt.suffix}, got {out.name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     identity = identity_of(frontend, resolution, normalization)
@@ -108,12 +109,12 @@ def read_meta(path: str | Path) -> ArtifactMeta:
     """The metadata of an artifact: embedded (ONNX) or from its .meta.json."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"engine file {path} does not exist")
+        raise ExportError(f"engine file {path} does not exist")
     if path.suffix == FORMATS["onnx"].suffix:
         return onnx_export.read_onnx_meta(path)
     side = sidecar(path)
     if not side.is_file():
-        raise ValueError(f"{path}: its metadata {side.name} is missing; it must sit beside the artifact")
+        raise ExportError(f"{path}: its metadata {side.name} is missing; it must sit beside the artifact")
     return ArtifactMeta.from_json(side.read_text(), str(side))
 
 
@@ -127,7 +128,7 @@ def load(path: str | Path, *, device: str | torch.device = "cpu", expect: dict |
     fmt = format_of(meta.format)
     reason = fmt.available()
     if reason:
-        raise ValueError(f"cannot run {path} here: {reason}")
+        raise MissingDependency(f"cannot run {path} here: {reason}")
     return _Batched(fmt.load(path, meta, device, threads), meta.max_batch)
 
 
@@ -152,12 +153,12 @@ def _check(run: Runner, module: StaticFrontEnd, precision: str) -> tuple[dict[st
     errors, relative = {}, 0.0
     for name, g, w in zip(("q", "k"), got, want):
         if g.shape != w.shape:
-            raise ValueError(f"the exported {name} has shape {tuple(g.shape)}, the reference {tuple(w.shape)}")
+            raise ExportError(f"the exported {name} has shape {tuple(g.shape)}, the reference {tuple(w.shape)}")
         err = (g.float().to(w.device) - w).abs().max().item()
         errors[name] = err
         relative = max(relative, err / max(w.abs().max().item(), 1e-12))
     if not relative == relative or (precision == "fp32" and relative > FP32_TOLERANCE):
-        raise ValueError(f"the exported front-end disagrees with the reference: max |error| {errors} "
+        raise ExportError(f"the exported front-end disagrees with the reference: max |error| {errors} "
                          f"({relative:.2e} of the outputs' scale)")
     return errors, relative
 

@@ -18,6 +18,7 @@ import torch
 
 from .. import __version__
 from ..model import FrontEnd
+from ..errors import ExportError
 
 META_KEY = "attnseg"
 IDENTITY = ("arch", "mode", "resolution", "normalization", "weights_digest")
@@ -49,7 +50,7 @@ class ArtifactMeta:
             data = {k: v for k, v in json.loads(text).items() if k in {f.name for f in fields(cls)}}
             return cls(**{**data, "resolution": tuple(data["resolution"])})
         except (ValueError, TypeError, KeyError) as err:
-            raise ValueError(f"{where}: unreadable attnseg metadata ({err!r}); re-export it with `attnseg export`") \
+            raise ExportError(f"{where}: unreadable attnseg metadata ({err!r}); re-export it with `attnseg export`") \
                 from None
 
     def identity(self) -> dict:
@@ -77,8 +78,8 @@ def check_identity(meta: ArtifactMeta, expected: dict, path: str | Path) -> None
     wrong = [f"{k} {_show(k, getattr(meta, k))} (this run: {_show(k, v)})"
              for k, v in expected.items() if getattr(meta, k) != v]
     if wrong:
-        raise ValueError(f"{path} was exported for another front-end: {'; '.join(wrong)}. "
-                         f"Export one for this run with `attnseg export`, or drop --engine to build it")
+        raise ExportError(f"{path} was exported for another front-end: {'; '.join(wrong)}. "
+                         f"Export one for this run, or let the backend build it into the cache")
 
 
 def _show(key: str, value) -> str:

@@ -19,6 +19,8 @@ import torch
 from ..files import publish
 from .metadata import META_KEY, ArtifactMeta
 from .static import StaticFrontEnd
+from ..errors import ExportError, MissingDependency
+from ..optional import missing
 
 OPSET = 17
 INPUT, OUTPUTS = "images", ("q", "k")
@@ -26,10 +28,7 @@ INPUT, OUTPUTS = "images", ("q", "k")
 
 def available() -> str | None:
     """None when ONNX export and ONNX Runtime can run here, else why not."""
-    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if not _importable(m)]
-    if missing:
-        return f"{', '.join(missing)} not installed (pip install 'attnseg[export]')"
-    return None
+    return missing("onnx", "onnxscript", "onnxruntime", extra="export")
 
 
 def export_onnx(module: StaticFrontEnd, meta: ArtifactMeta, dest: Path, opset: int = OPSET) -> None:
@@ -62,10 +61,10 @@ def read_onnx_meta(path: Path) -> ArtifactMeta:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as err:  # onnx raises DecodeError and friends for a corrupt file
-        raise ValueError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
+        raise ExportError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
     props = {p.key: p.value for p in model.metadata_props}
     if META_KEY not in props:
-        raise ValueError(f"{path}: an ONNX model without attnseg metadata; export it with `attnseg export`")
+        raise ExportError(f"{path}: an ONNX model without attnseg metadata; export it with `attnseg export`")
     return ArtifactMeta.from_json(props[META_KEY], str(path))
 
 
@@ -92,7 +91,7 @@ class OrtRunner:
 
         data = path.with_name(path.name + ".data")
         if not data.is_file():
-            raise ValueError(f"{path}: its weights file {data.name} is missing; it must sit beside the model")
+            raise ExportError(f"{path}: its weights file {data.name} is missing; it must sit beside the model")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -100,13 +99,13 @@ class OrtRunner:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             if not cuda_provider():
-                raise ValueError("this onnxruntime has no CUDA provider (install onnxruntime-gpu), "
-                                 "or run the onnxruntime backend with --device cpu")
+                raise MissingDependency("this onnxruntime has no CUDA provider (install onnxruntime-gpu), "
+                                 "or run the onnxruntime backend on the cpu")
             providers.insert(0, "CUDAExecutionProvider")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own untyped errors for bad models
-            raise ValueError(f"{path}: onnxruntime cannot load it ({str(err).splitlines()[0]})") from None
+            raise ExportError(f"{path}: onnxruntime cannot load it ({str(err).splitlines()[0]})") from None
         self.device = device
         self.providers = self.session.get_providers()
 
@@ -119,8 +118,3 @@ class OrtRunner:
 def load_onnx(path: Path, meta: ArtifactMeta, device: torch.device, threads: int | None = None) -> OrtRunner:
     return OrtRunner(path, device, threads)
 
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None

@@ -31,6 +31,8 @@ from ..files import publish, write_atomic
 from .metadata import ArtifactMeta
 from .onnx_export import INPUT, OPSET, OUTPUTS, export_onnx
 from .static import StaticFrontEnd
+from ..errors import DeviceError, ExportError
+from ..optional import importable
 
 # ONNX ops the ONNX-TensorRT parser of TensorRT 10 (opset 9..20) converts, as far as an exported ViT
 # front-end can produce them (onnx/onnx-tensorrt docs/operators.md).
@@ -66,9 +68,7 @@ def parser_problems(model) -> list[str]:
 
 def available() -> str | None:
     """None when a TensorRT engine can be built and run here, else why not."""
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
+    if not importable("tensorrt"):  # not an attnseg extra: NVIDIA's wheel, for NVIDIA GPUs
         return "TensorRT is not installed (pip install tensorrt; it needs an NVIDIA GPU and driver)"
     if not torch.cuda.is_available():
         return "TensorRT needs a CUDA device, and none is available"
@@ -85,7 +85,7 @@ def export_tensorrt(module: StaticFrontEnd, meta: ArtifactMeta, dest: Path, opt_
         export_onnx(StaticFrontEnd(module.frontend, module.resolution), meta, onnx_path)  # fp32 graph
         problems = parser_problems(onnx.load(str(onnx_path), load_external_data=False))
         if problems:
-            raise ValueError("the ONNX graph has parts TensorRT cannot parse: " + "; ".join(problems[:5]))
+            raise ExportError("the ONNX graph has parts TensorRT cannot parse: " + "; ".join(problems[:5]))
         gpu = torch.cuda.get_device_name()
         key = hashlib.sha256()
         for part in (onnx_path, onnx_path.with_name(onnx_path.name + ".data")):
@@ -108,7 +108,7 @@ def _build(trt, onnx_path: Path, meta: ArtifactMeta, opt_batch: int) -> bytes:
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ValueError(f"TensorRT could not parse the ONNX export: {errors}")
+        raise ExportError(f"TensorRT could not parse the ONNX export: {errors}")
     config = builder.create_builder_config()
     config.set_flag(trt.BuilderFlag.FP16 if meta.precision == "fp16" else trt.BuilderFlag.BF16)
     config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
@@ -126,7 +126,7 @@ def _build(trt, onnx_path: Path, meta: ArtifactMeta, opt_batch: int) -> bytes:
     config.set_timing_cache(timing, ignore_mismatch=False)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise ValueError("TensorRT failed to build an engine from the ONNX export (see its log above)")
+        raise ExportError("TensorRT failed to build an engine from the ONNX export (see its log above)")
     write_atomic(timing_path, bytes(config.get_timing_cache().serialize()))
     return bytes(plan)
 
@@ -138,15 +138,15 @@ class TrtRunner:
         import tensorrt as trt
 
         if device.type != "cuda":
-            raise ValueError("the tensorrt backend runs on CUDA only; use --device cuda")
+            raise DeviceError("the tensorrt backend runs on CUDA only")
         here = {"gpu": torch.cuda.get_device_name(device), "tensorrt_version": trt.__version__}
         built = {k: meta.extra.get(k) for k in here}
         if built != here:
-            raise ValueError(f"{path} was built for {built}, this machine has {here}; rebuild it with "
+            raise DeviceError(f"{path} was built for {built}, this machine has {here}; rebuild it with "
                              f"`attnseg export --format tensorrt`")
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
-            raise ValueError(f"{path}: TensorRT could not deserialize the engine")
+            raise ExportError(f"{path}: TensorRT could not deserialize the engine")
         self.context = self.engine.create_execution_context()
         self.device = device
 
@@ -160,7 +160,7 @@ class TrtRunner:
             self.context.set_tensor_address(name, out.data_ptr())
             outs.append(out)
         if not self.context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream):
-            raise RuntimeError("TensorRT execution failed")
+            raise ExportError("TensorRT execution failed")
         return outs[0], outs[1]
 
 

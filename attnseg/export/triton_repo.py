@@ -30,6 +30,8 @@ from ..files import write_atomic
 from ..model import FrontEnd
 from .exporter import ExportResult, export, read_meta
 from .metadata import check_identity, identity_of
+from ..errors import ExportError, OutputError
+from ..optional import require
 
 FRONTEND, FRONTEND_TRT, SEQUENCE_MODEL = "attnseg_frontend", "attnseg_frontend_trt", "attnseg"
 MODEL_PY = "from attnseg.integrations.triton_model import TritonPythonModel  # noqa: F401  (attnseg's python model)\n"
@@ -101,7 +103,7 @@ def export_triton_repo(frontend: FrontEnd, *, out: str | Path, resolution: tuple
     """Write the repository at `out` (refused if it exists), with the ONNX front-end exported and checked."""
     out = Path(out)
     if out.exists():
-        raise ValueError(f"{out} already exists; a model repository is written into a new folder")
+        raise OutputError(f"{out} already exists; a model repository is written into a new folder")
     kind = "KIND_GPU" if device == "cuda" else "KIND_CPU"
     stream = {"window": 3, "ratio": 10, "memory": 4, "tau": 1.0, "max_age": 10, **(stream or {})}
     staging = out.with_name(f".{out.name}.partial")
@@ -141,12 +143,9 @@ def validate_repository(repo: str | Path) -> dict:
     """Parse every config.pbtxt against Triton's ModelConfig schema (tritonclient) and check the repository's
     layout: model name = folder, a version folder with the platform's model file, BLS targets that exist.
     Returns {model: ModelConfig}; raises ValueError naming the first problem."""
-    try:
-        from google.protobuf import text_format
-        from tritonclient.grpc import model_config_pb2
-    except ImportError:
-        raise ValueError("validating a Triton repository needs tritonclient (pip install 'attnseg[serving]')") \
-            from None
+    require("tritonclient.grpc", extra="serving", what="validate a Triton repository", names="tritonclient")
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
     repo = Path(repo)
     models = {}
     for config_path in sorted(repo.glob("*/config.pbtxt")):
@@ -154,30 +153,30 @@ def validate_repository(repo: str | Path) -> dict:
         try:
             text_format.Parse(config_path.read_text(), config)
         except text_format.ParseError as err:
-            raise ValueError(f"{config_path}: not a valid Triton model config: {err}") from None
+            raise ExportError(f"{config_path}: not a valid Triton model config: {err}") from None
         folder = config_path.parent.name
         if config.name != folder:
-            raise ValueError(f"{config_path}: name {config.name!r} differs from its folder {folder!r}")
+            raise ExportError(f"{config_path}: name {config.name!r} differs from its folder {folder!r}")
         kind = config.platform or config.backend
         model_file = repo / folder / "1" / DEFAULT_FILE.get(kind, "")
         if kind not in DEFAULT_FILE or not model_file.is_file():
-            raise ValueError(f"{config_path}: no {DEFAULT_FILE.get(kind, kind)} in {folder}/1")
+            raise ExportError(f"{config_path}: no {DEFAULT_FILE.get(kind, kind)} in {folder}/1")
         if config.HasField("sequence_batching") and config.HasField("dynamic_batching"):
-            raise ValueError(f"{config_path}: a model has one scheduler: sequence or dynamic batching")
+            raise ExportError(f"{config_path}: a model has one scheduler: sequence or dynamic batching")
         preferred = list(config.dynamic_batching.preferred_batch_size) + \
             list(config.sequence_batching.oldest.preferred_batch_size)
         if any(b > config.max_batch_size for b in preferred):
-            raise ValueError(f"{config_path}: preferred batch sizes {preferred} exceed max_batch_size "
+            raise ExportError(f"{config_path}: preferred batch sizes {preferred} exceed max_batch_size "
                              f"{config.max_batch_size}")
         if kind == "onnxruntime_onnx":
             _match_onnx(config, model_file)
         models[folder] = config
     if not models:
-        raise ValueError(f"{repo} holds no model (no */config.pbtxt)")
+        raise ExportError(f"{repo} holds no model (no */config.pbtxt)")
     for name, config in models.items():
         target = config.parameters["frontend_model"].string_value if "frontend_model" in config.parameters else None
         if target is not None and target not in models:
-            raise ValueError(f"{name} calls front-end model {target!r}, which is not in {repo}")
+            raise ExportError(f"{name} calls front-end model {target!r}, which is not in {repo}")
     return models
 
 
@@ -198,4 +197,4 @@ def _match_onnx(config, path: Path) -> None:
         got = {t.name: (name_of(t.data_type), list(t.dims)) for t in declared}
         want = {v.name: dims(v) for v in actual}
         if got != want:
-            raise ValueError(f"{path.parent.parent.name}/config.pbtxt declares {got}, the ONNX graph has {want}")
+            raise ExportError(f"{path.parent.parent.name}/config.pbtxt declares {got}, the ONNX graph has {want}")

@@ -22,17 +22,14 @@ from typing import Sequence
 
 from ..engine.batch import is_finished, output_names, process_video
 from ..engine.segmenter import SegmentConfig, Segmenter
+from ..errors import DeviceError, MissingDependency
+from ..optional import missing
 
 log = logging.getLogger(__name__)
 
 
 def available() -> str | None:
-    try:
-        import ray  # noqa: F401
-        import ray.data  # noqa: F401
-    except ImportError:
-        return "Ray is not installed (pip install 'attnseg[ray]')"
-    return None
+    return missing("ray", extra="ray", names="Ray")
 
 
 class VideoWorker:
@@ -42,7 +39,7 @@ class VideoWorker:
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError("this actor was given no CUDA device")
+            raise DeviceError("this actor was given no CUDA device")
         self.segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**config), device=device, **model)
 
     def __call__(self, batch: dict) -> dict:
@@ -56,7 +53,7 @@ def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: 
     """Segment every video not finished under out_root; one record per video (skipped ones included)."""
     reason = available()
     if reason:
-        raise ValueError(f"cannot run on Ray: {reason}")
+        raise MissingDependency(f"cannot run on Ray: {reason}")
     import ray
 
     out_root = Path(out_root).resolve()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError, SettingError
+
 LABEL_ENCODINGS = {"mono16": np.dtype("<u2"), "32SC1": np.dtype("<i4")}
 _COLOUR = {"rgb8": (3, None), "bgr8": (3, [2, 1, 0]), "rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0]),
            "mono8": (1, None)}  # channels, and which of them are R, G, B
@@ -37,12 +39,12 @@ class Stamp:
 def label_image_fields(labels: np.ndarray, encoding: str = "mono16") -> dict:
     """(H, W) integer track ids -> the Image fields (data: uint8 array, no copy when already in layout)."""
     if encoding not in LABEL_ENCODINGS:
-        raise ValueError(f"label encoding must be one of {', '.join(LABEL_ENCODINGS)}, got {encoding!r}")
+        raise SettingError(f"label encoding must be one of {', '.join(LABEL_ENCODINGS)}, got {encoding!r}")
     if labels.ndim != 2 or labels.dtype.kind not in "iu":
-        raise ValueError(f"a label map is (H, W) integers, got {labels.dtype} {labels.shape}")
+        raise InputError(f"a label map is (H, W) integers, got {labels.dtype} {labels.shape}")
     dtype = LABEL_ENCODINGS[encoding]
     if labels.size and (labels.min() < np.iinfo(dtype).min or labels.max() > np.iinfo(dtype).max):
-        raise ValueError(f"ids {labels.min()}..{labels.max()} do not fit {encoding}; use encoding 32SC1")
+        raise InputError(f"ids {labels.min()}..{labels.max()} do not fit {encoding}; use encoding 32SC1")
     pixels = np.ascontiguousarray(labels, dtype=dtype)
     return {"height": labels.shape[0], "width": labels.shape[1], "encoding": encoding, "is_bigendian": 0,
             "step": labels.shape[1] * dtype.itemsize, "data": pixels.reshape(-1).view(np.uint8)}
@@ -51,7 +53,7 @@ def label_image_fields(labels: np.ndarray, encoding: str = "mono16") -> dict:
 def rgb_image_fields(image: np.ndarray) -> dict:
     """(H, W, 3) uint8 RGB (an overlay) -> rgb8 Image fields."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"an rgb8 image is (H, W, 3) uint8, got {image.dtype} {image.shape}")
+        raise InputError(f"an rgb8 image is (H, W, 3) uint8, got {image.dtype} {image.shape}")
     pixels = np.ascontiguousarray(image)
     return {"height": image.shape[0], "width": image.shape[1], "encoding": "rgb8", "is_bigendian": 0,
             "step": image.shape[1] * 3, "data": pixels.reshape(-1)}
@@ -62,7 +64,7 @@ def _rows(height: int, width: int, step: int, data, itemsize: int, channels: int
     raw = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8)
     row = width * channels * itemsize
     if step < row or raw.size < step * height:
-        raise ValueError(f"image data too short: {raw.size} bytes for {height} rows of step {step} "
+        raise InputError(f"image data too short: {raw.size} bytes for {height} rows of step {step} "
                          f"(a row needs {row})")
     return raw[:step * height].reshape(height, step)[:, :row]
 
@@ -70,7 +72,7 @@ def _rows(height: int, width: int, step: int, data, itemsize: int, channels: int
 def labels_from_fields(height: int, width: int, encoding: str, is_bigendian: int, step: int, data) -> np.ndarray:
     """The inverse of label_image_fields: an Image's fields -> (H, W) int32 ids."""
     if encoding not in LABEL_ENCODINGS:
-        raise ValueError(f"not a label image: encoding {encoding!r} (expected {', '.join(LABEL_ENCODINGS)})")
+        raise InputError(f"not a label image: encoding {encoding!r} (expected {', '.join(LABEL_ENCODINGS)})")
     dtype = LABEL_ENCODINGS[encoding].newbyteorder(">" if is_bigendian else "<")
     rows = _rows(height, width, step, data, dtype.itemsize, 1)
     return np.ascontiguousarray(rows).view(dtype).reshape(height, width).astype(np.int32)
@@ -79,7 +81,7 @@ def labels_from_fields(height: int, width: int, encoding: str, is_bigendian: int
 def rgb_from_fields(height: int, width: int, encoding: str, step: int, data) -> np.ndarray:
     """A camera Image's fields -> (H, W, 3) uint8 RGB, the engine's frame format."""
     if encoding not in _COLOUR:
-        raise ValueError(f"camera encoding {encoding!r} is not supported; publish one of {', '.join(_COLOUR)} "
+        raise InputError(f"camera encoding {encoding!r} is not supported; publish one of {', '.join(_COLOUR)} "
                          f"(e.g. through image_proc for Bayer or 16-bit images)")
     channels, order = _COLOUR[encoding]
     pixels = _rows(height, width, step, data, 1, channels).reshape(height, width, channels)

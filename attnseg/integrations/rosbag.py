@@ -19,17 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from .ros_messages import Stamp, label_image_fields, labels_from_fields, rgb_image_fields
+from ..errors import InputError, MissingDependency, OutputError, SettingError
+from ..optional import missing
 
 IMAGE = "sensor_msgs/msg/Image"
 BAG_VERSION = 8
 
 
 def available() -> str | None:
-    try:
-        import rosbags  # noqa: F401
-    except ImportError:
-        return "the rosbags package is not installed (pip install 'attnseg[ros]')"
-    return None
+    return missing("rosbags", extra="ros", names="the rosbags package")
 
 
 def _typestore():
@@ -42,15 +40,15 @@ class RosbagSink:
                  frame_id: str = "camera", encoding: str = "mono16", storage: str = "sqlite3"):
         reason = available()
         if reason:
-            raise ValueError(f"cannot write a rosbag: {reason}")
+            raise MissingDependency(f"cannot write a rosbag: {reason}")
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         plugins = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
         if storage not in plugins:
-            raise ValueError(f"rosbag storage must be one of {', '.join(plugins)}, got {storage!r}")
+            raise SettingError(f"rosbag storage must be one of {', '.join(plugins)}, got {storage!r}")
         self.path = Path(path)
         if self.path.exists():
-            raise ValueError(f"rosbag {self.path} already exists; remove it or choose another path")
+            raise OutputError(f"rosbag {self.path} already exists; remove it or choose another path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # the storage file is named after the bag's folder, so the folder is built under its own name
         self.staging = self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
@@ -68,7 +66,7 @@ class RosbagSink:
     def write(self, stamp_ns: int, labels: np.ndarray, overlay: np.ndarray | None = None) -> None:
         """One frame: its label map at `stamp_ns` (header stamp = bag time), and its overlay if asked."""
         if self.writer is None:
-            raise ValueError(f"rosbag {self.path} is closed")
+            raise OutputError(f"rosbag {self.path} is closed")
         self._put(self.labels, stamp_ns, label_image_fields(labels, self.encoding))
         if self.overlays is not None and overlay is not None:
             self._put(self.overlays, stamp_ns, rgb_image_fields(overlay))
@@ -110,7 +108,7 @@ def read_images(path: str | Path, topic: str) -> list[tuple[int, str, dict]]:
     """(bag time ns, header frame_id, Image fields) per sensor_msgs/Image message on `topic`, in time order."""
     reason = available()
     if reason:
-        raise ValueError(f"cannot read a rosbag: {reason}")
+        raise MissingDependency(f"cannot read a rosbag: {reason}")
     from rosbags.rosbag2 import Reader
 
     types = _typestore()
@@ -118,7 +116,7 @@ def read_images(path: str | Path, topic: str) -> list[tuple[int, str, dict]]:
     with Reader(Path(path)) as reader:
         connections = [c for c in reader.connections if c.topic == topic]
         if not connections:
-            raise ValueError(f"{path} has no topic {topic} (topics: {', '.join(sorted(reader.topics))})")
+            raise InputError(f"{path} has no topic {topic} (topics: {', '.join(sorted(reader.topics))})")
         for connection, timestamp, raw in reader.messages(connections=connections):
             msg = types.deserialize_cdr(raw, connection.msgtype)
             fields = {k: getattr(msg, k) for k in ("height", "width", "encoding", "is_bigendian", "step", "data")}

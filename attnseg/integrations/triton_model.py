@@ -20,6 +20,7 @@ from ..engine.online import OnlineSegmenter, StreamConfig
 from ..engine.outputs import upsample_labels
 from ..engine.preprocess import preprocess
 from ..kernels import cluster_ops
+from ..errors import InputError
 
 
 class _Sequence:
@@ -91,7 +92,7 @@ class TritonPythonModel:
             self.sequences[corrid] = _Sequence(OnlineSegmenter(self.scale, self.stream, self.ops))
         seq = self.sequences.get(corrid)
         if seq is None:
-            raise ValueError(f"sequence {corrid} has no state: its first request must carry START")
+            raise InputError(f"sequence {corrid} has no state: its first request must carry START")
         seq.pending.append((seq.frames, x["frame"].shape[:2]))
         seq.frames += 1
         maps = seq.online.push(q, k)
@@ -104,7 +105,7 @@ class TritonPythonModel:
         for j, ((_, size), ids) in enumerate(zip(done, maps)):
             patch = ids.view(*self.grid).to(torch.int32).cpu().numpy()
             if size != (h0, w0):
-                raise ValueError(f"sequence {corrid}: frame size changed from {size} to {(h0, w0)}")
+                raise InputError(f"sequence {corrid}: frame size changed from {size} to {(h0, w0)}")
             labels[j] = upsample_labels(patch[None], size)[0]
         return labels, np.array([i for i, _ in done], np.int64)
 

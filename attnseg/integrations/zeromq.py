@@ -19,22 +19,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError, MissingDependency, OutputError
+from ..optional import missing
+
 VERSION = 1
 LABEL_DTYPE = np.dtype("<i4")
 
 
 def available() -> str | None:
-    try:
-        import zmq  # noqa: F401
-    except ImportError:
-        return "pyzmq is not installed (pip install 'attnseg[zmq]')"
-    return None
+    return missing("zmq", extra="zmq", names="pyzmq")
 
 
 def _zmq():
     reason = available()
     if reason:
-        raise ValueError(f"cannot use ZeroMQ: {reason}")
+        raise MissingDependency(f"cannot use ZeroMQ: {reason}")
     import zmq
     return zmq
 
@@ -56,19 +55,19 @@ class ZmqResult:
 def decode(parts: list) -> ZmqResult:
     """[topic, header, labels(, overlay)] frames or bytes -> a ZmqResult; raises ValueError on a bad message."""
     if len(parts) < 3:
-        raise ValueError(f"an attnseg message has at least 3 parts, got {len(parts)}")
+        raise InputError(f"an attnseg message has at least 3 parts, got {len(parts)}")
     buffers = [p.buffer if hasattr(p, "buffer") else memoryview(p) for p in parts]
     header = json.loads(bytes(buffers[1]))
     if header.get("v") != VERSION:
-        raise ValueError(f"attnseg message version {header.get('v')} (this reader knows {VERSION})")
+        raise InputError(f"attnseg message version {header.get('v')} (this reader knows {VERSION})")
     h, w = header["height"], header["width"]
     labels = np.frombuffer(buffers[2], dtype=np.dtype(header["dtype"]))
     if labels.size != h * w:
-        raise ValueError(f"label buffer holds {labels.size} ids, the header says {h}x{w}")
+        raise InputError(f"label buffer holds {labels.size} ids, the header says {h}x{w}")
     overlay = None
     if header.get("overlay"):
         if len(buffers) < 4:
-            raise ValueError("the header announces an overlay, the message has none")
+            raise InputError("the header announces an overlay, the message has none")
         overlay = np.frombuffer(buffers[3], dtype=np.uint8).reshape(h, w, 3)
     return ZmqResult(header, labels.reshape(h, w), overlay)
 
@@ -86,7 +85,7 @@ class ZmqPublisher:
             (self.socket.connect if connect else self.socket.bind)(address)
         except zmq.ZMQError as err:
             self.socket.close(0)
-            raise ValueError(f"cannot {'connect to' if connect else 'bind'} {address}: {err}") from err
+            raise OutputError(f"cannot {'connect to' if connect else 'bind'} {address}: {err}") from err
         self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) or address
         self.sent = 0
 

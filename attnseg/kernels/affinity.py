@@ -29,6 +29,7 @@ import triton.language as tl
 
 from ..model.affinity import Affinity, _heads_first, affinity_ref
 from .launch import Cost, launch
+from ..errors import SettingError
 
 __all__ = ["affinity", "affinity_ref"]
 
@@ -97,10 +98,10 @@ def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, *, precision: str =
     "tf32" (tensor cores on GPU; changes A at ~1e-3 relative).
     """
     if q.dim() != 4 or k.dim() != 4 or q.shape[1] != k.shape[1] or q.shape[3] != k.shape[3]:
-        raise ValueError(f"q (Tq, H, N, d) and k (Tk, H, M, d) must share H and d; got {tuple(q.shape)}, "
+        raise SettingError(f"q (Tq, H, N, d) and k (Tk, H, M, d) must share H and d; got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}")
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise SettingError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     qh = _heads_first(q.float()).contiguous()
     kh = _heads_first(k.float()).contiguous()
     heads, n, d = qh.shape

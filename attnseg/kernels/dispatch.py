@@ -15,7 +15,6 @@ reference (with one warning), "triton" is refused with the reason.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -27,6 +26,8 @@ import torch
 
 from ..files import write_atomic
 from ..model.weights import cache_dir
+from ..errors import DeviceError, SettingError
+from ..optional import importable
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ def triton_unavailable(device: torch.device) -> str | None:
     """Why the Triton kernels cannot run on `device`, or None when they can."""
     if os.environ.get(DISABLE_ENV, "0").lower() in ("1", "true", "yes", "on"):
         return f"Triton is disabled by {DISABLE_ENV}"
-    if importlib.util.find_spec("triton") is None:
-        return "Triton is not installed (pip install triton)"
+    if not importable("triton"):
+        return "Triton is not installed (pip install 'attnseg[kernels]')"
     if device.type == "cuda":
         return None
     if device.type == "cpu" and interpreting():
@@ -55,7 +56,7 @@ def triton_unavailable(device: torch.device) -> str | None:
 
 def check_kernels(name: str) -> str:
     if name not in CHOICES:
-        raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
+        raise SettingError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
     return name
 
 
@@ -133,7 +134,7 @@ def resolve(name: str, device: torch.device | str, probe: Probe | None = None) -
     reason = triton_unavailable(device)
     if name == "triton":
         if reason:
-            raise ValueError(f"--kernels triton cannot run: {reason}")
+            raise DeviceError(f"the Triton kernels cannot run: {reason}")
         return "triton"
     if device.type == "cuda" and reason is None:
         return fastest(device, probe or Probe())

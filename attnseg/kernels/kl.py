@@ -32,6 +32,7 @@ import triton.language as tl
 
 from ..model.clustering import assign_rows, neg_entropy, safe_log, within_tau_matrix, within_tau_rows
 from .launch import Cost, launch
+from ..errors import SettingError
 
 __all__ = ["within_tau", "within_tau_rows_triton", "assign", "within_tau_matrix", "within_tau_rows",
            "assign_rows"]
@@ -108,10 +109,10 @@ PRECISIONS = ("ieee", "tf32")  # "ieee": fp32 products (the reference's partitio
 
 def _check(p: torch.Tensor, log_p: torch.Tensor, name: str, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     if p.dim() != 2 or p.shape != log_p.shape:
-        raise ValueError(f"{name}: rows and their logs must be matching (n, m) matrices, got "
+        raise SettingError(f"{name}: rows and their logs must be matching (n, m) matrices, got "
                          f"{tuple(p.shape)} and {tuple(log_p.shape)}")
     if precision not in PRECISIONS:
-        raise ValueError(f"{name}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        raise SettingError(f"{name}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return p.float().contiguous(), log_p.float().contiguous()
 
 
@@ -154,7 +155,7 @@ def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, 
     """Index of the nearest centroid (smallest D; ties: the lowest index) for every row of prob."""
     prob, log_prob = _check(prob, log_prob, "assign", precision)
     if centroids.dim() != 2 or centroids.shape[1] != prob.shape[1]:
-        raise ValueError(f"assign: centroids must be (K, {prob.shape[1]}), got {tuple(centroids.shape)}")
+        raise SettingError(f"assign: centroids must be (K, {prob.shape[1]}), got {tuple(centroids.shape)}")
     cent = centroids.float().contiguous()
     log_c = safe_log(cent)
     n, m = prob.shape

@@ -30,6 +30,7 @@ import triton.language as tl
 from ..model.clustering import choose_leaders as choose_leaders_ref
 from ..model.clustering import leader_merge as leader_merge_ref
 from .launch import Cost, launch
+from ..errors import SettingError
 
 __all__ = ["choose_leaders", "leader_merge", "choose_leaders_ref", "leader_merge_ref"]
 
@@ -54,7 +55,7 @@ def choose_leaders(sub: torch.Tensor) -> torch.Tensor:
     """Which of b candidates lead (bool (b,)), from their bool (b, b) claim matrix; on sub's device."""
     b = sub.shape[0]
     if sub.shape != (b, b) or b > BLOCK:
-        raise ValueError(f"choose_leaders: a square claim matrix of at most {BLOCK} candidates, "
+        raise SettingError(f"choose_leaders: a square claim matrix of at most {BLOCK} candidates, "
                          f"got {tuple(sub.shape)}")
     lead = torch.empty(b, dtype=torch.int8, device=sub.device)
     if b:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import SettingError
+
 LOG_SAFE_MIN = 1e-30  # well above float32's smallest normal (1.2e-38): log() is exact to rounding here
 
 
@@ -38,7 +40,7 @@ def key_frame_indices(num_frames: int, ratio: int) -> list[int]:
     the last key frame simply attend to earlier key frames.
     """
     if num_frames < 1 or ratio < 1:
-        raise ValueError(f"need num_frames >= 1 and ratio >= 1, got {num_frames}, {ratio}")
+        raise SettingError(f"need num_frames >= 1 and ratio >= 1, got {num_frames}, {ratio}")
     return [i * ratio for i in range(max(1, num_frames // ratio))]
 
 

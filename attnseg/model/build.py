@@ -18,6 +18,7 @@ from .frontend import FrontEnd
 from .st_block import STBlock
 from .vit import DinoViT
 from .weights import dino_weights as cached_dino_weights
+from ..errors import SettingError
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def build_frontend(
     given = [n for n, v in (("checkpoint", checkpoint), ("dino_weights", dino_weights),
                             ("random_weights", random_weights)) if v]
     if len(given) > 1:
-        raise ValueError(f"choose one weight source, got {', '.join(given)}")
+        raise SettingError(f"choose one weight source, got {', '.join(given)}")
     if random_weights:
         model, info = random_frontend(arch, seed=seed, qk_gain=qk_gain), WeightsInfo("random")
     else:

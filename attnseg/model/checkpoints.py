@@ -25,13 +25,10 @@ from pathlib import Path
 import torch
 
 from .config import VIT_PRESETS, STConfig, ViTConfig
+from ..errors import CheckpointError
 
 ENCODER_PREFIX = "encoder."
 ST_PREFIX = "temporal_transformer.0."
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used, with the reason and the offending keys."""
 
 
 @dataclass
@@ -190,7 +187,7 @@ def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int
 def validate(weights: Weights, cfg: ViTConfig) -> None:
     """Check the backbone (and the ST block, when present) against `cfg`."""
     guessed = guess_arch(weights.backbone)
-    hint = f" (its tensors look like {guessed}; pass --arch {guessed})" if guessed and guessed != cfg.name else ""
+    hint = f" (its tensors look like {guessed}; build it as arch {guessed})" if guessed and guessed != cfg.name else ""
     check_shapes(weights.backbone, expected_backbone_shapes(cfg), f"{weights.path}: backbone for {cfg.name}{hint}")
     if weights.st is not None:
         check_shapes(weights.st, expected_st_shapes(STConfig(dim=cfg.embed_dim)), f"{weights.path}: ST block")

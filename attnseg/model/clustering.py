@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from .affinity import Affinity, affinity, key_frame_indices, query_windows
+from ..errors import SettingError
 
 Timer = Callable[[str], ContextManager]
 
@@ -225,7 +226,7 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
     in `cache_bytes`; otherwise they are recomputed (as the released code does).
     """
     if tau < 0:
-        raise ValueError(f"tau must be >= 0, got {tau}")
+        raise SettingError(f"tau must be >= 0, got {tau}")
     num_frames, _, tokens, _ = q.shape
     keys = key_frame_indices(num_frames, ratio)
     k = k[keys]

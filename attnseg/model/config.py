@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import SettingError
+
 
 @dataclass(frozen=True)
 class ViTConfig:
@@ -58,4 +60,4 @@ def vit_config(name: str) -> ViTConfig:
     try:
         return VIT_PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None
+        raise SettingError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ViTConfig
+from ..errors import SettingError
 
 
 class PatchEmbed(nn.Module):
@@ -112,7 +113,7 @@ class DinoViT(nn.Module):
     def grid(self, height: int, width: int) -> tuple[int, int]:
         p = self.cfg.patch_size
         if height % p or width % p:
-            raise ValueError(f"resolution {height}x{width} is not a multiple of the patch size {p}")
+            raise SettingError(f"resolution {height}x{width} is not a multiple of the patch size {p}")
         return height // p, width // p
 
     def tokens(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:

@@ -14,6 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..errors import SettingError, WeightsUnavailableError
+
 log = logging.getLogger(__name__)
 
 _DINO_BASE = "https://dl.fbaipublicfiles.com/dino"
@@ -25,10 +27,6 @@ DINO_URLS = {
 }
 
 
-class WeightsUnavailableError(RuntimeError):
-    """Pretrained weights are neither cached nor downloadable."""
-
-
 def cache_dir() -> Path:
     if os.environ.get("ATTNSEG_CACHE"):
         return Path(os.environ["ATTNSEG_CACHE"])
@@ -38,7 +36,7 @@ def cache_dir() -> Path:
 
 def cached_dino_path(arch: str) -> Path:
     if arch not in DINO_URLS:
-        raise ValueError(f"no official DINO weights for {arch!r}; valid: {', '.join(DINO_URLS)}")
+        raise SettingError(f"no official DINO weights for {arch!r}; valid: {', '.join(DINO_URLS)}")
     return cache_dir() / DINO_URLS[arch].rsplit("/", 1)[1]
 
 
@@ -62,6 +60,6 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
         raise WeightsUnavailableError(
             f"could not download DINO weights for {arch} ({getattr(e, 'reason', e)}); "
             f"download {url} yourself and put it at {path} (or set ATTNSEG_CACHE), "
-            f"or pass --dino-weights PATH, or --random-weights for a smoke run"
+            f"or give a DINO weights file of your own, or use random weights for a smoke run"
         ) from None
     return path

@@ -89,7 +89,7 @@ def test_bad_st_block_is_refused(tmp_path, s8_sd):
 def test_wrong_arch_gets_a_hint(tmp_path, small_sd):
     path = tmp_path / "s16.pth"
     torch.save(small_sd, path)
-    with pytest.raises(CheckpointError, match="look like vit_small_16; pass --arch vit_small_16"):
+    with pytest.raises(CheckpointError, match="look like vit_small_16; build it as arch vit_small_16"):
         build_frontend("vit_small_8", checkpoint=str(path))
 
 
@@ -134,7 +134,7 @@ def test_offline_download_says_where_to_put_the_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsUnavailableError) as e:
         build_frontend("vit_small_8")
     assert str(tmp_path / "dino_deitsmall8_pretrain.pth") in str(e.value)
-    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "--random-weights" in str(e.value)
+    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "random weights" in str(e.value)
     assert list(tmp_path.iterdir()) == []  # no partial file left
 
 
