@@ -14,27 +14,24 @@ import argparse
 import logging
 import sys
 
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.cli.options import add_model, add_settings, read_settings
+from attnseg.engine import Segmenter
 from attnseg.engine.live_view import MjpegServer, annotate, gui_available
-from attnseg.engine.online import StreamConfig
 from attnseg.engine.outputs import VideoSink
-from attnseg.engine.streaming import StreamEngine, StreamError
+from attnseg.engine.streaming import StreamEngine
+from attnseg.errors import AttnsegError
+from attnseg.settings import PRESETS, LiveSettings, ModelSettings, SegmentConfig, StreamConfig
 
 
 def parse(argv=None) -> argparse.Namespace:
+    """The demo's own options, then every setting of attnseg.settings from the "live" preset (the small ViT)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N")
-    p.add_argument("--realtime", action="store_true", help="play files at their own FPS")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint")
-    src.add_argument("--random-weights", action="store_true")
-    p.add_argument("--arch", default="vit_small_16")
-    p.add_argument("--resolution", nargs=2, type=int, default=(160, 240), metavar=("H", "W"))
-    p.add_argument("--backend", default="eager")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--port", type=int, default=8080, help="MJPEG page port when there is no display (0: any)")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
-    p.add_argument("--max-frames", type=int)
+    add_model(p, defaults=PRESETS["live"])
+    add_settings(p, StreamConfig)
+    add_settings(p, LiveSettings)
     return p.parse_args(argv)
 
 
@@ -42,11 +39,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="demo: %(message)s")
     try:
-        seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights, arch=args.arch,
-                                        config=SegmentConfig(resolution=tuple(args.resolution), backend=args.backend),
-                                        device=args.device)
-        engine = StreamEngine(seg, StreamConfig())
-        results = engine.stream(args.source, realtime=args.realtime, max_frames=args.max_frames)
+        seg = Segmenter.from_settings(read_settings(ModelSettings, args), read_settings(SegmentConfig, args))
+        engine = StreamEngine(seg, read_settings(StreamConfig, args))
+        results = engine.stream(args.source, read_settings(LiveSettings, args))
         show, server, sink = _display(args)
         try:
             for r in results:
@@ -64,7 +59,7 @@ def main(argv=None) -> int:
                 server.close()
             if sink:
                 sink.close()
-    except (ValueError, OSError, StreamError) as err:
+    except (AttnsegError, OSError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,7 +24,8 @@ import torch
 from .. import export
 from ..model import FrontEnd
 from ..model.weights import cache_dir
-from ..errors import ExportError, SettingError
+from ..errors import ExportError
+from ..settings import Backend
 
 log = logging.getLogger(__name__)
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -92,24 +93,14 @@ def _cached_artifact(format_name: str, identity: dict, spec: BackendSpec, device
     return cache_dir() / "engines" / name
 
 
-BACKENDS: dict[str, Callable[[FrontEnd, torch.device, BackendSpec], Runner]] = {
-    "eager": _eager, "compiled": _compiled,
-    **{backend: _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
+BACKENDS: dict[Backend, Callable[[FrontEnd, torch.device, BackendSpec], Runner]] = {
+    Backend.EAGER: _eager, Backend.COMPILED: _compiled,
+    **{Backend(backend): _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
 }
-ALIASES = {"torch": "eager"}
-EXPORTED = tuple(export.exporter.FORMAT_OF_BACKEND)
 
 
-def check_backend(name: str) -> str:
-    """The canonical backend name for `name`, or a ValueError naming the valid ones."""
-    name = ALIASES.get(name, name)
-    if name not in BACKENDS:
-        raise SettingError(f"unknown backend {name!r}; choose from {', '.join([*BACKENDS, *ALIASES])}")
-    return name
-
-
-def load_backend(name: str, frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
-    return ExactFp32(BACKENDS[check_backend(name)](frontend, device, spec))
+def load_backend(name: Backend | str, frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
+    return ExactFp32(BACKENDS[Backend.parse(name, "backend")](frontend, device, spec))
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .sources import decode_frame, frame_files
+from .sources import decode_frame, frame_files, open_capture
 from .synthetic import synthetic_clip
 from ..errors import InputError, SettingError
 
@@ -80,7 +80,7 @@ class CaptureSource:
         import cv2
 
         self.target, self.live, self.name = target, live, name or str(target)
-        self.cap = cv2.VideoCapture(target)
+        self.cap = open_capture(target)
         if not self.cap.isOpened():
             what = "camera" if isinstance(target, int) else ("stream" if live else "video")
             raise InputError(f"cannot open {what} {target}" + (" (no camera at that index, or it is busy)"

@@ -17,27 +17,11 @@ alive in the last `max_age` windows, whatever the stream's length.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-
 import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
+from ..settings import StreamConfig
 from .tracking import Tracker
-from ..errors import SettingError
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    window: int = 3  # query frames clustered together (a frame's mask waits for its window)
-    ratio: int = 10  # a key frame every `ratio` processed frames
-    memory: int = 4  # key frames kept (the oldest leaves)
-    tau: float = 1.0  # symmetric-KL threshold: level 1 and track linking
-    max_age: int = 10  # windows a lost track is remembered (re-found after short occlusions)
-    track_tokens: int = 64  # query tokens kept per track
-
-    def __post_init__(self):
-        if min(self.window, self.ratio, self.memory, self.track_tokens) < 1 or self.max_age < 0 or self.tau < 0:
-            raise SettingError(f"window, ratio, memory, track_tokens must be >= 1, max_age and tau >= 0: {self}")
 
 
 class OnlineSegmenter:

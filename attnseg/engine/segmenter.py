@@ -20,46 +20,28 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..errors import DeviceError
 from ..kernels import cluster_ops
-from ..kernels.dispatch import Probe, check_kernels, resolve
+from ..kernels.dispatch import Probe, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
-from .backends import EXPORTED, BackendSpec, check_backend, load_backend
+from ..settings import Device, ModelSettings, SegmentConfig
+from .backends import BackendSpec, load_backend
 from .outputs import upsample_labels
-from .preprocess import normalization, preprocess
+from .preprocess import preprocess
 from .sources import Clip, read_clip
 from .timing import StageTimer
-from ..errors import DeviceError, SettingError
 
 log = logging.getLogger(__name__)
 
+MODEL = ModelSettings()
+
+
+def check_device(device: Device | str) -> None:
+    if Device.parse(device, "device") is Device.CUDA and not torch.cuda.is_available():
+        raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
+
+
 RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
-
-
-@dataclass(frozen=True)
-class SegmentConfig:
-    resolution: tuple[int, int] = (320, 480)
-    ratio: int = 10  # key frame every `ratio` frames
-    tau: float = 1.0  # symmetric-KL threshold
-    window: int = 3  # query frames per level-1 window
-    normalization: str = "kinetics"
-    batch_size: int = 8  # frames per front-end batch
-    backend: str = "eager"  # front-end backend (engine.backends.BACKENDS; "torch" = eager)
-    engine: str | None = None  # artifact for an exported backend; None: built once into the cache
-    precision: str | None = None  # exported backends: fp32 | fp16 | bf16 (None: the format's default)
-    threads: int | None = None  # onnxruntime intra-op threads
-    kernels: str = "auto"  # clustering: auto (Triton on CUDA) | torch (reference) | triton (kernels.dispatch)
-
-    def __post_init__(self):
-        normalization(self.normalization)
-        check_kernels(self.kernels)
-        object.__setattr__(self, "backend", check_backend(self.backend))
-        if (self.engine or self.precision) and self.backend not in EXPORTED:
-            raise SettingError(f"engine and precision apply to the exported backends ({', '.join(EXPORTED)}), "
-                             f"not {self.backend}")
-        if self.ratio < 1 or self.window < 1 or self.batch_size < 1:
-            raise SettingError(f"ratio, window and batch_size must be >= 1: {self}")
-        if self.tau < 0:
-            raise SettingError(f"tau must be >= 0, got {self.tau}")
 
 
 @dataclass
@@ -108,17 +90,24 @@ class Segmenter:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,
-                        random_weights: bool = False, arch: str = "vit_small_8",
-                        config: SegmentConfig | None = None, device: str = "cpu", seed: int = 0,
-                        qk_gain: float = 1.0) -> "Segmenter":
-        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-            raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
-        frontend, info = build_frontend(arch, checkpoint=checkpoint, dino_weights=dino_weights,
-                                        random_weights=random_weights, seed=seed, qk_gain=qk_gain,
-                                        device=device)
+                        random_weights: bool = False, arch: str = MODEL.arch,
+                        config: SegmentConfig | None = None, device: str = MODEL.device.value, seed: int = MODEL.seed,
+                        qk_gain: float = MODEL.qk_gain) -> "Segmenter":
+        model = ModelSettings(checkpoint=checkpoint, dino_weights=dino_weights, random_weights=random_weights,
+                              arch=arch, device=device, seed=seed, qk_gain=qk_gain)
+        return cls.from_settings(model, config or SegmentConfig())
+
+    @classmethod
+    def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
+        """Every setting is checked (device, resolution against the arch's patches) before any loading."""
+        config.check_patches(model.patch_size)
+        check_device(model.device)
+        frontend, info = build_frontend(model.arch, checkpoint=model.checkpoint, dino_weights=model.dino_weights,
+                                        random_weights=model.random_weights, seed=model.seed, qk_gain=model.qk_gain,
+                                        device=model.device.value)
         if info.is_random:
             log.warning(RANDOM_BANNER)
-        return cls(frontend, info, config or SegmentConfig(), device)
+        return cls(frontend, info, config, model.device.value)
 
     @property
     def mode(self) -> str:

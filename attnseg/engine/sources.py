@@ -6,6 +6,7 @@ has no frames, frames of different sizes.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -60,10 +61,25 @@ def read_folder(path: Path) -> Clip:
     return Clip(_stack([decode_frame(f) for f in files], [f.name for f in files]), [f.stem for f in files])
 
 
+def open_capture(target: int | str):
+    """cv2.VideoCapture(target), opened quietly: FFmpeg's and OpenCV's own lines about a file or camera
+    they cannot open ("moov atom not found", "can't open camera by index") stay off the terminal; the
+    caller raises its one error instead. OPENCV_FFMPEG_LOGLEVEL set by the user wins."""
+    import cv2
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at FFmpeg's first use
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(target)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def read_video(path: Path) -> Clip:
     import cv2
 
-    cap = cv2.VideoCapture(str(path))
+    cap = open_capture(str(path))
     if not cap.isOpened():
         raise InputError(f"cannot open video {path} (unsupported or corrupt file)")
     fps = cap.get(cv2.CAP_PROP_FPS) or 24.0

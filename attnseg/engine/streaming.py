@@ -39,9 +39,10 @@ from .online import OnlineSegmenter, StreamConfig
 from .outputs import upsample_labels
 from .preprocess import preprocess
 from .segmenter import Segmenter
-from ..errors import SettingError, StreamError
+from ..errors import StreamError
+from ..settings import DropPolicy, EndReason, LiveSettings, OnDisconnect
 
-DROP_POLICIES = ("drop-oldest", "wait")
+LIVE = LiveSettings()  # the runtime's defaults (attnseg.settings)
 _END = object()
 
 
@@ -66,10 +67,21 @@ class StreamStats:
     frames_processed: int = 0
     frames_dropped: int = 0
     reconnects: int = 0
-    ended_by: str = "running"
+    end_reason: EndReason = EndReason.RUNNING
+    end_detail: str = ""  # the disconnect's error, the stall's length, the failed stage
     latencies: list = field(default_factory=list)  # seconds, a bounded reservoir (the last 10000)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+
+    def end(self, reason: EndReason, detail: str = "") -> None:
+        self.end_reason, self.end_detail = reason, detail
+
+    @property
+    def ended_by(self) -> str:
+        """Why the stream ended, in words: "end of source", "source stalled (no frame for 10 s)", ..."""
+        if self.end_reason is EndReason.ERROR:
+            return f"error in {self.end_detail}"
+        return f"{self.end_reason} ({self.end_detail})" if self.end_detail else str(self.end_reason)
 
     def to_dict(self) -> dict:
         lat = np.asarray(self.latencies) * 1e3
@@ -77,7 +89,8 @@ class StreamStats:
         pct = {f"p{p}": round(float(np.percentile(lat, p)), 2) if lat.size else None for p in (50, 95, 99)}
         return {"latency_ms": pct, "frames_in": self.frames_in, "frames_processed": self.frames_processed,
                 "frames_dropped": self.frames_dropped, "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
-                "reconnects": self.reconnects, "ended_by": self.ended_by, "seconds": round(wall, 3)}
+                "reconnects": self.reconnects, "ended_by": self.ended_by, "end_reason": self.end_reason.value,
+                "seconds": round(wall, 3)}
 
 
 class _Failure:
@@ -113,15 +126,15 @@ class StreamEngine:
                 windows += bool(online.push(q[0] + noise, k[0] + noise))
         return windows
 
-    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, *, realtime: bool = False, drop: str | None = None,
-               queue_size: int = 2, on_disconnect: str = "end", reconnect_attempts: int = 3,
-               stall_timeout: float | None = 10.0, max_frames: int | None = None,
-               warm_up: bool = True) -> Iterator[StreamResult]:
+    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, live: LiveSettings = LIVE,
+               **changes) -> Iterator[StreamResult]:
         """Segment `source` live; yields one StreamResult per processed frame, in order.
 
-        `warm_up`: compile first (StreamEngine.warm_up), before the source is opened."""
-        if on_disconnect not in ("end", "reconnect"):
-            raise SettingError(f"on_disconnect must be 'end' or 'reconnect', got {on_disconnect!r}")
+        `live`: the runtime's settings (attnseg.settings.LiveSettings); keywords change single ones
+        (`stream(src, queue_size=4, warm_up=False)`). Warm-up (StreamEngine.warm_up) runs before the
+        source is opened."""
+        live = dataclasses.replace(live, **changes) if changes else live
+        realtime, warm_up, queue_size = live.realtime, live.warm_up, live.queue_size
         if warm_up:
             self.warm_up()
         if isinstance(source, (str, int)):
@@ -129,17 +142,16 @@ class StreamEngine:
         else:  # a source, or a function that opens one (then a disconnect can reconnect)
             reopen = source if callable(source) and not hasattr(source, "read") else None
         src = reopen() if reopen else source
-        drop = drop or ("drop-oldest" if src.live else "wait")
-        if drop not in DROP_POLICIES:
-            raise SettingError(f"unknown drop policy {drop!r}; choose from {', '.join(DROP_POLICIES)}")
+        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
         self.stats = stats = StreamStats()
         stop = threading.Event()
         frames, features, results = (queue.Queue(maxsize=queue_size) for _ in range(3))
         workers = [
             threading.Thread(target=self._capture, name="attnseg-capture", daemon=True,
-                             args=(src, reopen, frames, drop, stop, on_disconnect, reconnect_attempts, max_frames)),
+                             args=(src, reopen, frames, drop, stop, live.on_disconnect, live.reconnect_attempts,
+                                   live.max_frames)),
             threading.Thread(target=self._features, name="attnseg-features", daemon=True,
-                             args=(frames, features, stop, stall_timeout)),
+                             args=(frames, features, stop, live.stall_timeout)),
             threading.Thread(target=self._windows, name="attnseg-windows", daemon=True,
                              args=(features, results, stop)),
         ]
@@ -151,7 +163,7 @@ class StreamEngine:
                 if item is _END:
                     return
                 if isinstance(item, _Failure):
-                    stats.ended_by = f"error in {item.stage}"
+                    stats.end(EndReason.ERROR, item.stage)
                     raise StreamError(f"{item.stage} failed: {item.error}") from item.error
                 stats.frames_processed += 1
                 stats.latencies.append(item.latency)
@@ -164,8 +176,8 @@ class StreamEngine:
             for w in workers:
                 w.join(timeout=5)
             stats.finished = time.monotonic()
-            if stats.ended_by == "running":
-                stats.ended_by = "stopped by the consumer"
+            if stats.end_reason is EndReason.RUNNING:
+                stats.end(EndReason.STOPPED)
 
     # -- stages -------------------------------------------------------------------------------------
 
@@ -175,26 +187,26 @@ class StreamEngine:
         try:
             while not stop.is_set():
                 if max_frames is not None and stats.frames_in >= max_frames:
-                    stats.ended_by = "max frames"
+                    stats.end(EndReason.MAX_FRAMES)
                     break
                 try:
                     frame = src.read()
                 except SourceDisconnected as err:
-                    if on_disconnect == "reconnect" and reopen and stats.reconnects < attempts:
+                    if on_disconnect is OnDisconnect.RECONNECT and reopen and stats.reconnects < attempts:
                         stats.reconnects += 1
                         src.close()
                         time.sleep(min(2.0, 0.2 * stats.reconnects))
                         src = reopen()
                         continue
-                    stats.ended_by = f"source disconnected ({err})"
+                    stats.end(EndReason.DISCONNECTED, str(err))
                     break
                 if frame is None:
-                    stats.ended_by = "end of source"
+                    stats.end(EndReason.END_OF_SOURCE)
                     break
                 frame = Frame(next_id, frame.timestamp, frame.image, frame.tag)  # ids unique across reconnects
                 next_id += 1
                 stats.frames_in += 1
-                if drop == "wait":
+                if drop is DropPolicy.WAIT:
                     _put(out, frame, stop)
                 else:
                     while True:
@@ -223,7 +235,7 @@ class StreamEngine:
                 except queue.Empty:
                     if stall_timeout is None:
                         continue
-                    self.stats.ended_by = f"source stalled (no frame for {stall_timeout:g} s)"
+                    self.stats.end(EndReason.STALLED, f"no frame for {stall_timeout:g} s")
                     _put(out, _END, stop)  # the frames already in flight still get their masks
                     return
                 if item is _END or isinstance(item, _Failure):

@@ -27,6 +27,7 @@ from PIL import Image
 
 from .metrics import pairwise_scores, statistics
 from ..errors import EvalError, SettingError
+from ..optional import require
 
 PROTOCOLS = {"standard": 20, "paper": 300}  # protocol -> most proposals
 
@@ -135,6 +136,7 @@ def _choose_proposals(labels: np.ndarray, limit: int, background: int | None) ->
 
 def evaluate_sequence(seq: Sequence, labels: np.ndarray, protocol: str = "standard",
                       background: int | None = None) -> SequenceScore:
+    require("scipy", extra="eval", what="evaluate")  # the Hungarian matching
     from scipy.optimize import linear_sum_assignment
 
     if protocol not in PROTOCOLS:
@@ -165,6 +167,9 @@ def list_sequences(root: str | Path, annotations: str = "auto") -> list[str]:
 
 def evaluate(root: str | Path, results: str | Path, protocol: str = "standard", sequences: list[str] | None = None,
              annotations: str = "auto", background: int | None = None, progress=None) -> EvalReport:
+    require("scipy", extra="eval", what="evaluate")  # before any reading
+    if protocol not in PROTOCOLS:
+        raise SettingError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     known = list_sequences(root, annotations)
     names = sequences or known
     unknown = [n for n in names if n not in known]

@@ -50,7 +50,7 @@ class ArtifactMeta:
             data = {k: v for k, v in json.loads(text).items() if k in {f.name for f in fields(cls)}}
             return cls(**{**data, "resolution": tuple(data["resolution"])})
         except (ValueError, TypeError, KeyError) as err:
-            raise ExportError(f"{where}: unreadable attnseg metadata ({err!r}); re-export it with `attnseg export`") \
+            raise ExportError(f"{where}: unreadable attnseg metadata ({err!r}); export it again") \
                 from None
 
     def identity(self) -> dict:

@@ -64,7 +64,7 @@ def read_onnx_meta(path: Path) -> ArtifactMeta:
         raise ExportError(f"{path}: not a readable ONNX model ({type(err).__name__})") from None
     props = {p.key: p.value for p in model.metadata_props}
     if META_KEY not in props:
-        raise ExportError(f"{path}: an ONNX model without attnseg metadata; export it with `attnseg export`")
+        raise ExportError(f"{path}: an ONNX model without attnseg metadata; export it with attnseg.export")
     return ArtifactMeta.from_json(props[META_KEY], str(path))
 
 

@@ -142,8 +142,8 @@ class TrtRunner:
         here = {"gpu": torch.cuda.get_device_name(device), "tensorrt_version": trt.__version__}
         built = {k: meta.extra.get(k) for k in here}
         if built != here:
-            raise DeviceError(f"{path} was built for {built}, this machine has {here}; rebuild it with "
-                             f"`attnseg export --format tensorrt`")
+            raise DeviceError(f"{path} was built for {built}, this machine has {here}; rebuild it on this "
+                             f"machine")
         self.engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise ExportError(f"{path}: TensorRT could not deserialize the engine")

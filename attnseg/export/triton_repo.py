@@ -22,16 +22,20 @@ completed (n is 0 until a window fills; END flushes the rest).
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ExportError, OutputError
 from ..files import write_atomic
 from ..model import FrontEnd
+from ..optional import require
+from ..settings import ExportSettings, SegmentConfig, StreamConfig, TritonRepoSettings
 from .exporter import ExportResult, export, read_meta
 from .metadata import check_identity, identity_of
-from ..errors import ExportError, OutputError
-from ..optional import require
+
+SEGMENT, EXPORT, REPO = SegmentConfig(), ExportSettings(), TritonRepoSettings()  # the defaults (attnseg.settings)
 
 FRONTEND, FRONTEND_TRT, SEQUENCE_MODEL = "attnseg_frontend", "attnseg_frontend_trt", "attnseg"
 MODEL_PY = "from attnseg.integrations.triton_model import TritonPythonModel  # noqa: F401  (attnseg's python model)\n"
@@ -97,15 +101,16 @@ def sequence_config(frontend_model: str, meta, grid: tuple[int, int], scale: flo
 
 
 def export_triton_repo(frontend: FrontEnd, *, out: str | Path, resolution: tuple[int, int],
-                       normalization: str = "kinetics", max_batch: int = 32, device: str = "cpu",
-                       stream: dict | None = None, plan: str | Path | None = None, trt_accelerator: bool = False,
-                       max_cameras: int = 8, checkpoint_sha256: str | None = None) -> RepoResult:
+                       normalization: str = SEGMENT.normalization, max_batch: int = EXPORT.max_batch,
+                       device: str = "cpu", stream: StreamConfig | dict | None = None, plan: str | Path | None = None,
+                       trt_accelerator: bool = REPO.trt_accelerator, max_cameras: int = REPO.max_cameras,
+                       checkpoint_sha256: str | None = None) -> RepoResult:
     """Write the repository at `out` (refused if it exists), with the ONNX front-end exported and checked."""
     out = Path(out)
     if out.exists():
         raise OutputError(f"{out} already exists; a model repository is written into a new folder")
     kind = "KIND_GPU" if device == "cuda" else "KIND_CPU"
-    stream = {"window": 3, "ratio": 10, "memory": 4, "tau": 1.0, "max_age": 10, **(stream or {})}
+    stream = dataclasses.asdict(stream if isinstance(stream, StreamConfig) else StreamConfig(**(stream or {})))
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
+import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 from ..engine.batch import is_finished, output_names, process_video
-from ..engine.segmenter import SegmentConfig, Segmenter
+from ..engine.segmenter import Segmenter
+from ..settings import ModelSettings, RaySettings, SegmentConfig
 from ..errors import DeviceError, MissingDependency
 from ..optional import missing
 
@@ -40,17 +42,23 @@ class VideoWorker:
 
         if device == "cuda" and not torch.cuda.is_available():
             raise DeviceError("this actor was given no CUDA device")
-        self.segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**config), device=device, **model)
+        self.segmenter = Segmenter.from_settings(ModelSettings(**{**model, "device": device}), SegmentConfig(**config))
 
     def __call__(self, batch: dict) -> dict:
         return {"record": [json.dumps(process_video(self.segmenter, video, dest))
                            for video, dest in zip(batch["video"], batch["dest"])]}
 
 
-def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: dict,
-                  config: SegmentConfig = SegmentConfig(), address: str | None = None, actors: int | None = None,
-                  cpus_per_actor: float = 1.0, max_retries: int = 3) -> list[dict]:
-    """Segment every video not finished under out_root; one record per video (skipped ones included)."""
+def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: ModelSettings | dict,
+                  config: SegmentConfig = SegmentConfig(), settings: RaySettings = RaySettings(),
+                  **changes) -> list[dict]:
+    """Segment every video not finished under out_root; one record per video (skipped ones included).
+
+    model: the weights and ViT (ModelSettings, or its keywords); its device is the cluster's: each actor
+    takes a GPU when the cluster has them. `changes` change single RaySettings (actors=2)."""
+    settings = dataclasses.replace(settings, **changes) if changes else settings
+    model = model if isinstance(model, ModelSettings) else ModelSettings(**model)
+    max_retries = settings.max_retries
     reason = available()
     if reason:
         raise MissingDependency(f"cannot run on Ray: {reason}")
@@ -70,10 +78,10 @@ def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: 
     if not todo:
         return records
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
+        ray.init(address=settings.address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     device = "cuda" if gpus else "cpu"
-    count = actors or max(gpus, 1)
+    count = settings.actors or max(gpus, 1)
     log.info("ray: %d videos on %d %s actor(s)", len(todo), count, device.upper())
     context = ray.data.DataContext.get_current()
     context.max_errored_blocks = len(todo)  # a video whose worker keeps dying is reported, the rest go on
@@ -81,8 +89,8 @@ def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: 
     dataset = ray.data.from_items(todo, override_num_blocks=len(todo))  # one video per block, handed out singly
     results = dataset.map_batches(
         VideoWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=count, max_tasks_in_flight_per_actor=1),
-        num_gpus=1 if gpus else 0, num_cpus=cpus_per_actor,
-        fn_constructor_kwargs={"model": model, "config": asdict(config), "device": device},
+        num_gpus=1 if gpus else 0, num_cpus=settings.cpus_per_actor,
+        fn_constructor_kwargs={"model": asdict(model), "config": asdict(config), "device": device},
         ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": max_retries})
     seen = set()
     for row in results.iter_rows():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError, SettingError
+from ..settings import EndReason
 
 LABEL_ENCODINGS = {"mono16": np.dtype("<u2"), "32SC1": np.dtype("<i4")}
 _COLOUR = {"rgb8": (3, None), "bgr8": (3, [2, 1, 0]), "rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0]),
@@ -102,7 +103,7 @@ def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "",
     """
     lat = stats.get("latency_ms", {})
     p99 = lat.get("p99")
-    if str(stats.get("ended_by", "")).startswith("error"):
+    if stats.get("end_reason") == EndReason.ERROR:
         level, message = 2, stats["ended_by"]
     elif p99 is not None and p99 > budget_ms:
         level, message = 1, f"latency p99 {p99:.0f} ms over the {budget_ms:.0f} ms budget"

@@ -11,12 +11,14 @@ for that module and the repository's own ONNX front-end.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import torch
 
-from ..engine.online import OnlineSegmenter, StreamConfig
+from ..engine.online import OnlineSegmenter
+from ..settings import StreamConfig
 from ..engine.outputs import upsample_labels
 from ..engine.preprocess import preprocess
 from ..kernels import cluster_ops
@@ -40,9 +42,8 @@ class TritonPythonModel:
         self.resolution = tuple(int(x) for x in params["resolution"].split(","))
         self.grid = tuple(int(x) for x in params["grid"].split(","))  # patches per column, per row
         self.normalization, self.scale = params["normalization"], float(params["scale"])
-        self.stream = StreamConfig(window=int(params["window"]), ratio=int(params["ratio"]),
-                                   memory=int(params["memory"]), tau=float(params["tau"]),
-                                   max_age=int(params["max_age"]))
+        self.stream = StreamConfig(**{f.name: type(getattr(StreamConfig(), f.name))(params[f.name])
+                                      for f in dataclasses.fields(StreamConfig) if f.name in params})
         gpu = args.get("model_instance_kind") == "GPU"
         self.device = torch.device(f"cuda:{args.get('model_instance_device_id', 0)}" if gpu else "cpu")
         self.ops = cluster_ops("auto", self.device)

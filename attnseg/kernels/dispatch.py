@@ -26,12 +26,13 @@ import torch
 
 from ..files import write_atomic
 from ..model.weights import cache_dir
-from ..errors import DeviceError, SettingError
+from ..errors import DeviceError
 from ..optional import importable
+from ..settings import Kernels
 
 log = logging.getLogger(__name__)
 
-CHOICES = ("auto", "torch", "triton")
+CHOICES = tuple(Kernels.values())
 DISABLE_ENV = "ATTNSEG_DISABLE_TRITON"
 _warned: set[str] = set()
 
@@ -54,10 +55,8 @@ def triton_unavailable(device: torch.device) -> str | None:
             "(set TRITON_INTERPRET=1 before starting; slow, for tests)")
 
 
-def check_kernels(name: str) -> str:
-    if name not in CHOICES:
-        raise SettingError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
-    return name
+def check_kernels(name: Kernels | str) -> Kernels:
+    return Kernels.parse(name, "kernels")
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,8 @@ def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2)
 
 
 def fastest(device: torch.device, probe: Probe = Probe(),
-            timer: Callable[[str, Probe, torch.device], float] = time_window) -> str:
-    """'torch' or 'triton', whichever runs one `probe` window faster on `device`; measured once."""
+            timer: Callable[[str, Probe, torch.device], float] = time_window) -> Kernels:
+    """Kernels.TORCH or Kernels.TRITON, whichever runs one `probe` window faster on `device`; measured once."""
     import triton
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
@@ -110,9 +109,9 @@ def fastest(device: torch.device, probe: Probe = Probe(),
     except (OSError, ValueError):
         known = {}
     if key in known:
-        return known[key]["choice"]
+        return Kernels(known[key]["choice"])
     seconds = {name: timer(name, probe, device) for name in ("torch", "triton")}
-    choice = min(seconds, key=seconds.get)
+    choice = Kernels(min(seconds, key=seconds.get))
     log.info("kernels auto: %s (one %d x %d window on %s: torch %.1f ms, triton %.1f ms; remembered in %s)",
              choice, probe.window * probe.tokens, probe.key_frames * probe.tokens, gpu,
              1e3 * seconds["torch"], 1e3 * seconds["triton"], path)
@@ -125,20 +124,20 @@ def fastest(device: torch.device, probe: Probe = Probe(),
     return choice
 
 
-def resolve(name: str, device: torch.device | str, probe: Probe | None = None) -> str:
-    """'torch' or 'triton' for the `--kernels` choice `name` on `device` (auto: measured, see Probe)."""
-    check_kernels(name)
+def resolve(name: Kernels | str, device: torch.device | str, probe: Probe | None = None) -> Kernels:
+    """Kernels.TORCH or Kernels.TRITON for the choice `name` on `device` (auto: measured, see Probe)."""
+    name = check_kernels(name)
     device = torch.device(device)
-    if name == "torch":
-        return "torch"
+    if name is Kernels.TORCH:
+        return Kernels.TORCH
     reason = triton_unavailable(device)
-    if name == "triton":
+    if name is Kernels.TRITON:
         if reason:
             raise DeviceError(f"the Triton kernels cannot run: {reason}")
-        return "triton"
+        return Kernels.TRITON
     if device.type == "cuda" and reason is None:
         return fastest(device, probe or Probe())
     if device.type == "cuda" and reason not in _warned:
         _warned.add(reason)
         log.warning("kernels auto: using the PyTorch reference: %s", reason)
-    return "torch"
+    return Kernels.TORCH

@@ -19,6 +19,7 @@ from .st_block import STBlock
 from .vit import DinoViT
 from .weights import dino_weights as cached_dino_weights
 from ..errors import SettingError
+from ..settings import WeightsSource
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,17 @@ log = logging.getLogger(__name__)
 class WeightsInfo:
     """Where the front-end's weights came from, for outputs and artifacts' metadata."""
 
-    source: str  # "checkpoint" | "dino-weights" | "dino-cache" | "random"
+    source: WeightsSource
     path: str | None = None
     format: str | None = None
     sha256: str | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "source", WeightsSource.parse(self.source, "weights source"))
+
     @property
     def is_random(self) -> bool:
-        return self.source == "random"
+        return self.source is WeightsSource.RANDOM
 
 
 def init_random_(module: nn.Module, generator: torch.Generator) -> None:
@@ -96,17 +100,17 @@ def build_frontend(
     if len(given) > 1:
         raise SettingError(f"choose one weight source, got {', '.join(given)}")
     if random_weights:
-        model, info = random_frontend(arch, seed=seed, qk_gain=qk_gain), WeightsInfo("random")
+        model, info = random_frontend(arch, seed=seed, qk_gain=qk_gain), WeightsInfo(WeightsSource.RANDOM)
     else:
         if checkpoint:
-            source, path = "checkpoint", checkpoint
+            source, path = WeightsSource.CHECKPOINT, checkpoint
         elif dino_weights:
-            source, path = "dino-weights", dino_weights
+            source, path = WeightsSource.DINO_WEIGHTS, dino_weights
         else:
-            source, path = "dino-cache", str(cached_dino_weights(arch))
+            source, path = WeightsSource.DINO_CACHE, str(cached_dino_weights(arch))
         weights = read_checkpoint(path)
-        if source != "checkpoint" and weights.st is not None:
+        if source is not WeightsSource.CHECKPOINT and weights.st is not None:
             log.info("%s: using its backbone only (DINO-only mode); pass it as checkpoint to use its ST block", path)
-        model = frontend_from_weights(arch, weights, use_st=source == "checkpoint")
+        model = frontend_from_weights(arch, weights, use_st=source is WeightsSource.CHECKPOINT)
         info = WeightsInfo(source, weights.path, weights.format, weights.sha256)
     return model.to(device).eval().requires_grad_(False), info

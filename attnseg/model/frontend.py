@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..settings import FrontEndMode
 from .st_block import STBlock
 from .vit import DinoViT
 
@@ -21,8 +22,8 @@ class FrontEnd(nn.Module):
         self.st = st
 
     @property
-    def mode(self) -> str:
-        return "st" if self.st is not None else "dino-only"
+    def mode(self) -> FrontEndMode:
+        return FrontEndMode.ST if self.st is not None else FrontEndMode.DINO_ONLY
 
     @property
     def num_heads(self) -> int:

@@ -79,9 +79,9 @@ def test_stamps_and_staleness():
 
 def test_latency_diagnostics_levels():
     stats = {"latency_ms": {"p50": 40.0, "p95": 80.0, "p99": 120.0}, "fps": 20.0, "frames_in": 10,
-             "frames_processed": 9, "frames_dropped": 1, "ended_by": "running"}
+             "frames_processed": 9, "frames_dropped": 1, "ended_by": "running", "end_reason": "running"}
     ok = latency_status(stats, budget_ms=200)
     assert ok["level"] == 0 and ("latency_p99_ms", "120.0") in ok["values"] and ("frames_dropped", "1") in ok["values"]
     assert latency_status(stats, budget_ms=100)["level"] == 1
-    assert latency_status({**stats, "ended_by": "error in front-end"})["level"] == 2
+    assert latency_status({**stats, "ended_by": "error in front-end", "end_reason": "error"})["level"] == 2
     assert latency_status({"latency_ms": {"p50": None, "p95": None, "p99": None}})["level"] == 0

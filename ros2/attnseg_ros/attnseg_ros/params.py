@@ -1,29 +1,34 @@
-"""The node's declared parameters and their mapping onto the engine's config: plain Python, testable without ROS.
+"""The node's declared parameters and their mapping onto the engine's settings: plain Python, testable
+without ROS.
 
+The engine's parameters are derived from attnseg.settings (their defaults from the "robot" preset: the
+paper's model on CUDA, and the help of each field), so no default is written here twice; only the
+node's own (QoS, stale frames, diagnostics) are declared below. ROS parameters are scalars: the
+resolution is `height` and `width`, an unset optional setting is "".
 Topics are not parameters: remap them (`--ros-args -r image:=/camera/image_raw`).
+
+    python -m attnseg_ros.params > config/attnseg.yaml     # the shipped parameter file, regenerated
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from enum import Enum
 
-# name: (default, description); the type of the default is the parameter's type
-PARAMETERS: dict[str, tuple[object, str]] = {
-    "checkpoint": ("", "paper checkpoint (backbone + ST block); empty: random weights, for smoke tests only"),
-    "arch": ("vit_small_8", "ViT preset of the checkpoint"),
-    "device": ("cuda", "cuda or cpu"),
-    "backend": ("eager", "front-end backend: eager, compiled, onnxruntime, tensorrt, aoti"),
-    "engine": ("", "artifact of `attnseg export` for an exported backend; empty: built once into the cache"),
-    "precision": ("", "exported backends: fp32, fp16 or bf16; empty: the format's default"),
-    "kernels": ("auto", "clustering kernels: auto, torch, triton"),
-    "height": (320, "input height fed to the ViT (a multiple of the patch size)"),
-    "width": (480, "input width fed to the ViT"),
-    "normalization": ("kinetics", "kinetics or imagenet"),
-    "tau": (1.0, "symmetric-KL threshold of the clustering and of track linking"),
-    "window": (3, "frames clustered together (a frame's labels wait for its window)"),
-    "ratio": (10, "a key frame every `ratio` processed frames"),
-    "memory": (4, "key frames in the rolling memory"),
-    "max_age": (10, "windows a lost object keeps its id"),
-    "label_encoding": ("mono16", "labels image encoding: mono16 (ids < 65536) or 32SC1"),
+from attnseg.errors import SettingError
+from attnseg.settings import PRESETS, ModelSettings, RosbagSettings, SegmentConfig, StreamConfig
+
+ROBOT = PRESETS["robot"]
+ENGINE_FIELDS = {  # parameter name -> (settings class, field, default instance)
+    "checkpoint": (ModelSettings, "checkpoint", ROBOT["model"]),
+    "arch": (ModelSettings, "arch", ROBOT["model"]),
+    "device": (ModelSettings, "device", ROBOT["model"]),
+    **{name: (SegmentConfig, name, ROBOT["segment"]) for name in
+       ("backend", "engine", "precision", "kernels", "normalization", "tau", "ratio")},
+    **{name: (StreamConfig, name, StreamConfig()) for name in ("window", "memory", "max_age", "track_tokens")},
+    "label_encoding": (RosbagSettings, "encoding", RosbagSettings()),
+}
+NODE_PARAMETERS: dict[str, tuple[object, str]] = {  # the node's own: name -> (default, description)
     "publish_overlay": (False, "also publish the colour overlay (rgb8) on `overlay`"),
     "reliability": ("best_effort", "QoS reliability of the subscription and publishers: best_effort or reliable"),
     "qos_depth": (1, "QoS history depth"),
@@ -31,6 +36,29 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "latency_budget_ms": (1000.0, "diagnostics turn WARN when the p99 latency exceeds this"),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
 }
+
+
+def _scalar(value):
+    """A settings value as a ROS parameter value: enums by their value, None as ""."""
+    if isinstance(value, Enum):
+        return value.value
+    return "" if value is None else value
+
+
+def _engine_parameters() -> dict[str, tuple[object, str]]:
+    params = {}
+    for name, (cls, field_name, defaults) in ENGINE_FIELDS.items():
+        help_text = next(f for f in dataclasses.fields(cls) if f.name == field_name).metadata.get("help", "")
+        params[name] = (_scalar(getattr(defaults, field_name)), help_text)
+        if name == "arch":  # the resolution, as two scalar parameters, after the arch
+            height, width = ROBOT["segment"].resolution
+            params["height"] = (height, "input height fed to the ViT (a multiple of the patch size)")
+            params["width"] = (width, "input width fed to the ViT")
+    return params
+
+
+# name: (default, description); the type of the default is the parameter's type
+PARAMETERS: dict[str, tuple[object, str]] = {**_engine_parameters(), **NODE_PARAMETERS}
 
 
 @dataclass(frozen=True)
@@ -48,25 +76,45 @@ class NodeSettings:
 
 
 def settings(values: dict) -> NodeSettings:
-    """Parameter values (defaults filled in) -> what the node builds; ValueError names a bad one."""
+    """Parameter values (defaults filled in) -> what the node builds; SettingError names a bad one."""
     unknown = set(values) - set(PARAMETERS)
     if unknown:
-        raise ValueError(f"unknown parameters {sorted(unknown)}; known: {', '.join(PARAMETERS)}")
+        raise SettingError(f"unknown parameters {sorted(unknown)}; known: {', '.join(PARAMETERS)}")
     v = {name: values.get(name, default) for name, (default, _) in PARAMETERS.items()}
     for name, (default, _) in PARAMETERS.items():
         if type(v[name]) is not type(default) and not (isinstance(default, float) and isinstance(v[name], int)):
-            raise ValueError(f"parameter {name} must be {type(default).__name__}, got {v[name]!r}")
+            raise SettingError(f"parameter {name} must be {type(default).__name__}, got {v[name]!r}")
     if v["reliability"] not in ("best_effort", "reliable"):
-        raise ValueError(f"reliability must be best_effort or reliable, got {v['reliability']!r}")
-    if v["label_encoding"] not in ("mono16", "32SC1"):
-        raise ValueError(f"label_encoding must be mono16 or 32SC1, got {v['label_encoding']!r}")
+        raise SettingError(f"reliability must be best_effort or reliable, got {v['reliability']!r}")
+    encodings = [e.value for e in type(RosbagSettings().encoding)]
+    if v["label_encoding"] not in encodings:
+        raise SettingError(f"label_encoding must be {' or '.join(encodings)}, got {v['label_encoding']!r}")
     segment = {"resolution": (v["height"], v["width"]), "ratio": v["ratio"], "tau": float(v["tau"]),
                "normalization": v["normalization"], "backend": v["backend"], "kernels": v["kernels"],
                "engine": v["engine"] or None, "precision": v["precision"] or None}
     stream = {"window": v["window"], "ratio": v["ratio"], "memory": v["memory"], "tau": float(v["tau"]),
-              "max_age": v["max_age"]}
+              "max_age": v["max_age"], "track_tokens": v["track_tokens"]}
     model = {"checkpoint": v["checkpoint"] or None, "random_weights": not v["checkpoint"], "arch": v["arch"],
              "device": v["device"]}
     return NodeSettings(segment, stream, model, v["label_encoding"], v["publish_overlay"],
                         v["reliability"] == "reliable", v["qos_depth"], float(v["max_frame_age"]),
                         float(v["latency_budget_ms"]), float(v["diagnostics_period"]))
+
+
+def parameter_file() -> str:
+    """The shipped config/attnseg.yaml: every parameter at its default, with its description."""
+    def show(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return '""' if value == "" else str(value)
+
+    lines = ["# ros2 run attnseg_ros attnseg_node --ros-args --params-file config/attnseg.yaml "
+             "-r image:=/camera/image_raw",
+             "# generated by `python -m attnseg_ros.params` from attnseg.settings: edit the values you change",
+             "attnseg:", "  ros__parameters:"]
+    lines += [f"    {name}: {show(default)}  # {text}" for name, (default, text) in PARAMETERS.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(parameter_file(), end="")

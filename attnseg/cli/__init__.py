@@ -1,0 +1,65 @@
+"""Command line: attnseg segment, stream, export, batch, eval, bench and sample.
+
+`attnseg sample` is the README's main job. One module per command: its options (generated from attnseg.settings where they are
+settings) and a `run(args)` that maps them onto the library.
+
+Every failure prints one line: the library's own errors (attnseg.errors) and the system's (a full disk)
+as `attnseg: error: ...` with exit code 2; anything unexpected as one line pointing at `--debug`
+(exit code 1), which shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .. import __version__
+from ..errors import AttnsegError
+from . import batch, bench, evaluate, export, sample, segment, stream
+
+COMMANDS = (segment, stream, export, batch, evaluate, bench, sample)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnseg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"attnseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add(sub)
+    return parser
+
+
+def _log_to_stderr(level: int) -> None:
+    """The library's log lines (the random-weights banner, exports into the cache) go to this stderr."""
+    logger = logging.getLogger("attnseg")
+    for old in [h for h in logger.handlers if getattr(h, "attnseg_cli", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.attnseg_cli = True
+    handler.setFormatter(logging.Formatter("attnseg: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
+    try:
+        return args.run(args)
+    except (AttnsegError, OSError) as e:  # the library's own errors, and the system's (disk full, permissions)
+        if args.debug:
+            raise
+        print(f"attnseg: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attnseg: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a bug or an unforeseen failure: one line, the traceback on request
+        if args.debug:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"attnseg: error: unexpected {type(e).__name__}: {first} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1

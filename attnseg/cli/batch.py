@@ -1,0 +1,59 @@
+"""`attnseg batch INPUTS --out DIR`: many videos, one finished folder each; a re-run skips finished ones."""
+from __future__ import annotations
+
+import logging
+
+from ..engine.segmenter import RANDOM_BANNER, Segmenter
+from ..errors import AttnsegError
+from ..settings import ModelSettings, RaySettings, SegmentConfig
+from .options import add_model, add_settings, read_settings
+from .outputs import write_json
+
+log = logging.getLogger("attnseg")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("batch", help="segment many videos, one output folder each; a re-run skips finished ones")
+    p.add_argument("inputs", nargs="+", help="video files or frame folders")
+    p.add_argument("--out", required=True, help="OUT/<name>/{labels/*.png, labels.npy, result.json} per video")
+    add_model(p)
+    p.add_argument("--ray", action="store_true", help="fan out over a Ray cluster (Ray Data; needs attnseg[ray])")
+    add_settings(p, RaySettings)
+    p.add_argument("--summary-json", help="one record per video: status, frames, seconds, error")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..engine.batch import run_batch as run_local
+
+    model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
+    config.check_patches(model.patch_size)
+    if args.ray:
+        from ..integrations.ray_batch import run_ray_batch
+
+        if model.random_weights:
+            log.warning(RANDOM_BANNER)
+        records = run_ray_batch(args.inputs, args.out, model=model, config=config,
+                                settings=read_settings(RaySettings, args))
+        for r in records:
+            _report(r)
+    else:
+        segmenter = Segmenter.from_settings(model, config)
+        records = []
+        for r in run_local(segmenter, args.inputs, args.out):
+            records.append(r)
+            _report(r)
+    counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    if args.summary_json:
+        write_json(args.summary_json, records)
+    print(f"batch: {counts['done']} done, {counts['skipped']} skipped (finished before), {counts['failed']} failed "
+          f"-> {args.out}")
+    if counts["failed"]:
+        raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
+    return 0
+
+
+def _report(record: dict) -> None:
+    detail = {"done": lambda r: f"{r['frames']} frames in {r['seconds']:.1f}s", "skipped": lambda r: "finished before",
+              "failed": lambda r: r.get("error", "")}[record["status"]](record)
+    print(f"{record['status']:>8}  {record['video']}  {detail}")

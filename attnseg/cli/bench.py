@@ -1,0 +1,69 @@
+"""`attnseg bench`: the latency suite of this machine, one JSON record per configuration."""
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+from ..bench.suite import BenchConfig
+from ..model import VIT_PRESETS
+from ..settings import Backend, Kernels
+
+
+def add(sub) -> None:
+    p = sub.add_parser("bench", help="the latency suite for this machine (JSON records)")
+    p.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"),
+                   help="repeatable; with no axis flag, the standard suite of this device")
+    p.add_argument("--arch", action="append", choices=sorted(VIT_PRESETS), help="repeatable")
+    p.add_argument("--backend", action="append", choices=Backend.values(), help="repeatable")
+    p.add_argument("--kernels", action="append", choices=Kernels.values(), help="repeatable")
+    p.add_argument("--batch-size", type=int, action="append", help="repeatable")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when there is a GPU, else cpu")
+    p.add_argument("--compare", action="store_true",
+                   help="also time the plain reference pipeline in the same process and record the ratio")
+    p.add_argument("--no-cost-model", action="store_true", help="skip the peaks and the FLOP/byte model")
+    p.add_argument("--frames", type=int, default=30, help="frames of the synthetic clip (default: 30)")
+    p.add_argument("--clip", help="a video or frame folder instead of the synthetic clip")
+    p.add_argument("--checkpoint", help="default: random weights (ST q/k x3, peaked attention)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs (default: 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
+    p.add_argument("--results", default="benchmarks/results", help="where the JSON records go")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from ..bench.peaks import measure_peaks
+    from ..bench.suite import compare, default_configs, run_config, standard_clip
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    axes = (args.arch, args.resolution, args.backend, args.kernels, args.batch_size)
+    if any(axes):
+        d = BenchConfig()
+        configs = [BenchConfig(a, tuple(r), device, b, k, n) for a, r, b, k, n in itertools.product(
+            args.arch or [d.arch], args.resolution or [d.resolution], args.backend or [d.backend],
+            args.kernels or [d.kernels], args.batch_size or [d.batch_size])]
+    else:
+        configs = default_configs(device)
+    peaks = None if args.no_cost_model else measure_peaks(device)
+    if peaks:
+        print("peaks: " + ", ".join(f"{k} {v}" for k, v in peaks.items()))
+    with tempfile.TemporaryDirectory(prefix="attnseg-clip-") as workdir:
+        if args.clip:
+            source, clip_name = args.clip, Path(args.clip).name
+        else:
+            source, clip_name = str(standard_clip(workdir, args.frames)), f"synthetic {args.frames} JPEGs 480x854"
+        print(f"{'config':<44} {'p50 s':>7} {'p90 s':>7} {'fps':>6} {'parity':>7}")
+        for cfg in configs:
+            figures, path = run_config(cfg, source, checkpoint=args.checkpoint, repeats=args.repeats,
+                                       warmup=args.warmup, results=args.results, clip_name=clip_name, peaks=peaks)
+            e2e = figures["end_to_end_seconds"]
+            print(f"{cfg.name:<44} {e2e['p50']:7.2f} {e2e['p90']:7.2f} {figures['fps']:6.2f} "
+                  f"{figures['parity_vs_reference']:7.4f}  -> {path}")
+            if args.compare:
+                figures, path = compare(cfg, source, checkpoint=args.checkpoint, repeats=args.repeats,
+                                        warmup=args.warmup, results=args.results, clip_name=clip_name)
+                print(f"{'  vs reference (eager, torch)':<44} end to end x{figures['speedup_p50']['end_to_end']:.2f}"
+                      f", labels agree {figures['label_agreement']:.4f}  -> {path}")
+    return 0

@@ -1,0 +1,68 @@
+"""`attnseg export`: the front-end as an ONNX, TensorRT or AOTInductor artifact, or a Triton model repository."""
+from __future__ import annotations
+
+import logging
+
+from ..engine.segmenter import RANDOM_BANNER, check_device
+from ..export import FORMATS
+from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
+from .options import add_model, add_settings, read_settings
+
+log = logging.getLogger("attnseg")
+
+
+def add(sub) -> None:
+    p = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact, "
+                                      "or a Triton Inference Server model repository")
+    p.add_argument("--format", required=True, choices=[*FORMATS, "triton-repo"])
+    p.add_argument("--out", required=True, help="artifact path: .onnx (+ .onnx.data), .plan or .pt2; "
+                                                "triton-repo: a new folder")
+    add_model(p, segment=False)
+    add_settings(p, SegmentConfig, only=("resolution", "normalization", "precision"))
+    add_settings(p, ExportSettings)
+    repo = p.add_argument_group("triton-repo", "the model repository's streaming model (editable later in "
+                                               "attnseg/config.pbtxt)")
+    add_settings(repo, TritonRepoSettings)
+    add_settings(repo, StreamConfig)
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..export import export
+    from ..model import build_frontend
+
+    model = read_settings(ModelSettings, args)
+    resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
+    SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
+    stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
+    check_device(model.device)
+    frontend, info = build_frontend(**model.build_kwargs())
+    if info.is_random:
+        log.warning(RANDOM_BANNER)
+    if args.format == "triton-repo":
+        return _triton_repo(args, frontend, info, resolution, max_batch, stream)
+    result = export(frontend, format=args.format, resolution=resolution, out=args.out,
+                    normalization=args.normalization, precision=args.precision, max_batch=max_batch,
+                    checkpoint_sha256=info.sha256)
+    meta = result.meta
+    files = [str(result.path)] + ([f"{result.path}.data"] if args.format == "onnx" else [f"{result.path}.meta.json"])
+    print(f"exported {meta.arch} {meta.mode} {meta.resolution[0]}x{meta.resolution[1]} {meta.precision} "
+          f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
+          f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
+          f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --engine {result.path}`")
+    return 0
+
+
+def _triton_repo(args, frontend, info, resolution, max_batch, stream: StreamConfig) -> int:
+    from ..export.triton_repo import export_triton_repo
+
+    repo_settings = read_settings(TritonRepoSettings, args)
+    repo = export_triton_repo(frontend, out=args.out, resolution=resolution, normalization=args.normalization,
+                              max_batch=max_batch, device=args.device, stream=stream, plan=repo_settings.plan,
+                              trt_accelerator=repo_settings.trt_accelerator, max_cameras=repo_settings.max_cameras,
+                              checkpoint_sha256=info.sha256)
+    print(f"wrote Triton model repository {repo.path}: {', '.join(repo.models)}; every config.pbtxt parsed against "
+          f"Triton's model-config schema; the ONNX front-end loaded back: max |q, k - reference| "
+          f"{max(repo.onnx.max_abs_error.values()):.2e}. Serve it: tritonserver --model-repository "
+          f"{repo.path.resolve()} (attnseg installed in the server's Python; see README)")
+    return 0

@@ -1,0 +1,95 @@
+"""CLI options generated from the settings' fields (attnseg.settings), and read back into them.
+
+    add_settings(parser, SegmentConfig)              # --resolution H W, --ratio, --tau, ... with their help
+    config = read_settings(SegmentConfig, args)      # the dataclass, validated
+
+A field's flag is its name with dashes (or the `flag` its metadata names); its default, valid values
+and help come from the field. An interface with other defaults passes a preset instance as `defaults`.
+Fields shared by two dataclasses (a stream's ratio and tau) are one flag feeding both.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from enum import Enum
+
+from ..settings import Choice, ModelSettings, RosbagSettings, SegmentConfig
+
+
+def _dest(f: dataclasses.Field) -> str:
+    flag = f.metadata.get("flag")
+    return flag.lstrip("-").replace("-", "_") if flag and not flag.startswith("--no-") else f.name
+
+
+def _base_type(hint):
+    """X for X | None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
+                 weights_group=None) -> None:
+    """Add one option per field of the settings dataclass `cls` (those in `only`, not in `exclude`)."""
+    base = defaults if defaults is not None else cls()
+    hints = typing.get_type_hints(cls)
+    taken = {a.dest for a in getattr(parser, "_actions", [])}
+    for f in dataclasses.fields(cls):
+        if f.name in exclude or (only is not None and f.name not in only) or _dest(f) in taken:
+            continue
+        meta, default = f.metadata, getattr(base, f.name)
+        kind = _base_type(hints[f.name])
+        shown = default.value if isinstance(default, Enum) else default
+        if isinstance(shown, tuple):
+            shown = " ".join(map(str, shown))
+        help_text = meta.get("help", "") + (f" (default: {shown})" if shown is not None and not isinstance(shown, bool)
+                                            else "")
+        kw: dict = {"dest": _dest(f), "help": argparse.SUPPRESS if meta.get("hidden") else help_text}
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        if kind is bool:
+            kw.update(action="store_false" if flag.startswith("--no-") else "store_true", default=default)
+        elif isinstance(kind, type) and issubclass(kind, Choice):
+            aliases = list(getattr(kind, "_aliases", lambda: {})())
+            kw.update(choices=[*kind.values(), *aliases], default=shown)
+        elif typing.get_origin(kind) is tuple:
+            kw.update(nargs=meta.get("nargs", 2), type=typing.get_args(kind)[0], metavar=meta.get("metavar"),
+                      default=default)
+        else:
+            kw.update(type=kind, default=default)
+        if meta.get("choices") == "arch":
+            from ..model import VIT_PRESETS
+
+            kw["choices"] = sorted(VIT_PRESETS)
+        target = weights_group if meta.get("group") == "weights" and weights_group is not None else parser
+        target.add_argument(flag, **kw)
+
+
+def read_settings(cls, args: argparse.Namespace, **changes):
+    """The settings dataclass built from the parsed options it has (validated), with `changes` on top."""
+    values = {f.name: getattr(args, _dest(f)) for f in dataclasses.fields(cls) if hasattr(args, _dest(f))}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**{**values, **changes})
+
+
+def add_model(parser, *, defaults: dict | None = None, segment: bool = True) -> None:
+    """The weights (one of them), the ViT, the device and, with `segment`, how clips are segmented."""
+    defaults = defaults or {}
+    weights = parser.add_mutually_exclusive_group()
+    add_settings(parser, ModelSettings, defaults=defaults.get("model"), weights_group=weights)
+    if segment:
+        add_settings(parser, SegmentConfig, defaults=defaults.get("segment"))
+
+
+def add_outputs(parser) -> None:
+    """What a segmentation writes: label PNGs, .npy labels, an overlay video, stats, and a rosbag2."""
+    parser.add_argument("--out", help="folder for one PNG label map per frame (DAVIS palette)")
+    parser.add_argument("--save-labels", help="(T, h, w) int32 patch labels as .npy")
+    parser.add_argument("--overlay", help="overlay video (.mp4)")
+    parser.add_argument("--stats-json", help="flat JSON: mode, backend, clusters, seconds per stage")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--rosbag", help="also write the label maps into a new rosbag2 at this path "
+                                         "(sensor_msgs/Image; needs attnseg[ros])")
+    parser.add_argument("--rosbag-overlay", action="store_true", help="also the overlay, on the overlay topic (rgb8)")
+    add_settings(parser, RosbagSettings)

@@ -1,0 +1,377 @@
+"""Every setting of attnseg in one place: its type, default, valid values and help.
+
+States are enums (`Backend.EAGER`, `DropPolicy.WAIT`, `EndReason.STALLED`, ...), not strings parsed
+back; each is also a `str`, so `Backend.EAGER == "eager"` and JSON writes "eager". Settings are
+frozen dataclasses, validated when built, grouped by what reads them:
+
+    ModelSettings     the weights, the ViT and the device (Segmenter.from_checkpoint)
+    SegmentConfig     how a clip is segmented: resolution, key frames, tau, front-end backend, kernels
+    StreamConfig      the streaming algorithm: window, key-frame memory, track linking
+    LiveSettings      the streaming runtime: drop policy, queues, disconnects, stalls
+    RosbagSettings    rosbag2 output topics and encodings
+    ExportSettings    exported artifacts; TritonRepoSettings: the Triton model repository
+    RaySettings       batches on a Ray cluster
+
+Every interface derives from these fields, so a default is written once, here: the CLI's options
+(generated from the fields and their help, attnseg/cli/options.py), demo_webcam.py, the ROS 2 node's
+parameters (ros2/attnseg_ros/attnseg_ros/params.py), the Triton repository's streaming model and the
+Ray actors. Interfaces with other needs start from a named preset (PRESETS) instead of new defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import SettingError
+
+
+class Choice(str, Enum):
+    """A named state: compares, prints and serializes as its value."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def values(cls) -> list[str]:
+        return [m.value for m in cls]
+
+    @classmethod
+    def parse(cls, value: Any, what: str | None = None):
+        """The member whose value is `value` (or the member itself); SettingError naming the valid ones."""
+        if isinstance(value, cls):
+            return value
+        aliases = getattr(cls, "_aliases", lambda: {})()
+        try:
+            return cls(aliases.get(value, value))
+        except ValueError:
+            valid = ", ".join([*cls.values(), *aliases])
+            what = what or getattr(cls, "_what", lambda: cls.__name__.lower())()
+            raise SettingError(f"unknown {what} {value!r}; choose from {valid}") from None
+
+
+class Device(Choice):
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class Backend(Choice):
+    """How the front-end runs (attnseg.engine.backends)."""
+
+    EAGER = "eager"  # the reference module
+    COMPILED = "compiled"  # torch.compile
+    ONNXRUNTIME = "onnxruntime"  # exported artifacts (attnseg.export)
+    TENSORRT = "tensorrt"
+    AOTI = "aoti"
+
+    @staticmethod
+    def _aliases() -> dict[str, str]:
+        return {"torch": "eager"}
+
+    @property
+    def exported(self) -> bool:
+        return self in (Backend.ONNXRUNTIME, Backend.TENSORRT, Backend.AOTI)
+
+
+class Kernels(Choice):
+    """Which clustering implementation runs (attnseg.kernels.dispatch)."""
+
+    AUTO = "auto"  # on CUDA the faster of the two, measured; the reference elsewhere
+    TORCH = "torch"  # the reference
+    TRITON = "triton"
+
+
+class Normalization(Choice):
+    KINETICS = "kinetics"  # what the paper's evaluation feeds (SPEC 2)
+    IMAGENET = "imagenet"  # what it was trained with
+
+
+class Precision(Choice):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+class Mode(Choice):
+    """How a clip is segmented."""
+
+    OFFLINE = "offline"  # the paper's pipeline: key frames over the whole clip
+
+
+class FrontEndMode(Choice):
+    """What the front-end computes q, k with."""
+
+    ST = "st"  # the paper's spatio-temporal block on DINO's keys
+    DINO_ONLY = "dino-only"  # the last DINO block's own q, k: no ST checkpoint, not the paper's method
+
+
+class WeightsSource(Choice):
+    CHECKPOINT = "checkpoint"
+    DINO_WEIGHTS = "dino-weights"
+    DINO_CACHE = "dino-cache"
+    RANDOM = "random"
+
+
+class DropPolicy(Choice):
+    """What a full frame queue does (attnseg.engine.streaming)."""
+
+    @staticmethod
+    def _what() -> str:
+        return "drop policy"
+
+    DROP_OLDEST = "drop-oldest"  # live sources: a stale frame is dropped and counted
+    WAIT = "wait"  # files: capture waits, nothing is lost
+
+
+class OnDisconnect(Choice):
+    @staticmethod
+    def _what() -> str:
+        return "on_disconnect"
+
+    END = "end"
+    RECONNECT = "reconnect"
+
+
+class EndReason(Choice):
+    """Why a stream ended (StreamStats.end_reason; StreamStats.ended_by adds the detail)."""
+
+    RUNNING = "running"
+    END_OF_SOURCE = "end of source"
+    MAX_FRAMES = "max frames"
+    DISCONNECTED = "source disconnected"
+    STALLED = "source stalled"
+    ERROR = "error"
+    STOPPED = "stopped by the consumer"
+
+
+class LabelEncoding(Choice):
+    """sensor_msgs/Image encodings of a label map."""
+
+    @staticmethod
+    def _what() -> str:
+        return "label encoding"
+
+    MONO16 = "mono16"  # ids up to 65535
+    INT32 = "32SC1"
+
+
+class BagStorage(Choice):
+    @staticmethod
+    def _what() -> str:
+        return "rosbag storage"
+
+    SQLITE3 = "sqlite3"
+    MCAP = "mcap"
+
+
+def setting(default: Any = None, help: str = "", **cli: Any) -> Any:
+    """A dataclass field with its help and, optionally, how the CLI spells it (flag, nargs, metavar,
+    hidden, choices: a function returning the valid values)."""
+    kind = {"default_factory": default} if callable(default) and not isinstance(default, Enum) else \
+        {"default": default}
+    return field(**kind, metadata={"help": help, **cli})
+
+
+def _positive(obj, *names: str) -> None:
+    bad = [f"{n} = {getattr(obj, n)}" for n in names if getattr(obj, n) < 1]
+    if bad:
+        raise SettingError(f"{', '.join(bad)}: must be >= 1")
+
+
+def _choices(obj, **enums) -> None:
+    """Turn each named field into its enum member (accepting the plain value), or raise naming the valid ones."""
+    for name, cls in enums.items():
+        value = getattr(obj, name)
+        if value is not None:
+            object.__setattr__(obj, name, cls.parse(value))
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The weights, the ViT and the device: what Segmenter.from_checkpoint builds."""
+
+    checkpoint: str | None = setting(None, "paper checkpoint (backbone + ST block) or any format of SPEC 8",
+                                     group="weights")
+    dino_weights: str | None = setting(None, "DINO backbone weights only: runs DINO-only (not the paper's method)",
+                                       group="weights")
+    random_weights: bool = setting(False, "random weights, for smoke runs and benchmarks", group="weights")
+    arch: str = setting("vit_small_8", "ViT preset of the weights", choices="arch")
+    device: Device = setting(Device.CPU, "where the front-end and the clustering run")
+    seed: int = setting(0, "seed of the random weights")
+    qk_gain: float = setting(1.0, "scale of the random ST q/k rows (sharper attention: more clusters)",
+                             hidden=True)
+
+    def __post_init__(self):
+        _choices(self, device=Device)
+        from .model.config import vit_config
+
+        vit_config(self.arch)  # refuse an unknown arch now, before any loading
+        given = [n for n in ("checkpoint", "dino_weights", "random_weights") if getattr(self, n)]
+        if len(given) > 1:
+            raise SettingError(f"choose one weight source, got {', '.join(given)}")
+
+    @property
+    def patch_size(self) -> int:
+        from .model.config import vit_config
+
+        return vit_config(self.arch).patch_size
+
+    def build_kwargs(self) -> dict:
+        """The keywords of Segmenter.from_checkpoint (and of the Ray actors, which rebuild it)."""
+        return {"checkpoint": self.checkpoint, "dino_weights": self.dino_weights,
+                "random_weights": self.random_weights, "arch": self.arch, "seed": self.seed,
+                "qk_gain": self.qk_gain, "device": self.device.value}
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How a clip is segmented: the paper's settings by default (SPEC 2, 5, 6)."""
+
+    resolution: tuple[int, int] = setting((320, 480), "the size frames are resized to before the ViT",
+                                          nargs=2, metavar=("H", "W"))
+    ratio: int = setting(10, "a key frame every RATIO frames")
+    tau: float = setting(1.0, "symmetric-KL threshold of the clustering")
+    window: int = setting(3, "query frames clustered together")
+    normalization: Normalization = setting(Normalization.KINETICS, "input statistics: kinetics (the paper's "
+                                           "evaluation) or imagenet (its training)")
+    batch_size: int = setting(8, "frames per front-end batch")
+    backend: Backend = setting(Backend.EAGER, "front-end: eager (= torch), compiled (torch.compile), or an "
+                               "exported form: onnxruntime, tensorrt, aoti")
+    engine: str | None = setting(None, "artifact of `attnseg export` for an exported backend (default: built "
+                                 "once into the cache and reused)")
+    precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
+                                          "fp16)")
+    threads: int | None = setting(None, "onnxruntime intra-op threads")
+    kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the faster of torch and triton, "
+                               "measured; else torch), torch (the reference), triton")
+
+    def __post_init__(self):
+        _choices(self, normalization=Normalization, backend=Backend, precision=Precision, kernels=Kernels)
+        if (self.engine or self.precision) and not self.backend.exported:
+            exported = ", ".join(b.value for b in Backend if b.exported)
+            raise SettingError(f"engine and precision apply to the exported backends ({exported}), "
+                               f"not {self.backend}")
+        _positive(self, "ratio", "window", "batch_size")
+        if self.tau < 0:
+            raise SettingError(f"tau must be >= 0, got {self.tau}")
+        res = tuple(self.resolution)
+        if len(res) != 2 or any(not isinstance(v, int) or v < 1 for v in res):
+            raise SettingError(f"resolution must be two positive integers (height, width), got {self.resolution}")
+        object.__setattr__(self, "resolution", res)
+
+    def check_patches(self, patch_size: int) -> None:
+        """Refuse a resolution the ViT's patches do not tile, before any decoding or loading."""
+        h, w = self.resolution
+        if h % patch_size or w % patch_size:
+            raise SettingError(f"resolution {h}x{w} is not a multiple of the patch size {patch_size}")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames."""
+
+    window: int = setting(3, "frames clustered together (a frame's mask waits for its window)")
+    ratio: int = setting(10, "a key frame every RATIO processed frames")
+    memory: int = setting(4, "key frames kept in the rolling memory (the oldest leaves)")
+    tau: float = setting(1.0, "symmetric-KL threshold: level 1 and track linking")
+    max_age: int = setting(10, "windows a lost object keeps its id (re-found after short occlusions)")
+    track_tokens: int = setting(64, "query tokens kept per track (its appearance)")
+
+    def __post_init__(self):
+        _positive(self, "window", "ratio", "memory", "track_tokens")
+        if self.max_age < 0 or self.tau < 0:
+            raise SettingError(f"max_age and tau must be >= 0: {self}")
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """The streaming runtime around the algorithm (attnseg.engine.streaming.StreamEngine.stream)."""
+
+    realtime: bool = setting(False, "play a file or folder at its own FPS (else: as fast as possible, nothing "
+                                    "dropped)")
+    drop: DropPolicy | None = setting(None, "frame queue policy (default: drop-oldest for cameras and URLs, wait "
+                                            "for the rest)")
+    queue_size: int = setting(2, "frames waiting for the front-end")
+    on_disconnect: OnDisconnect = setting(OnDisconnect.END, "a live source that disconnects ends the stream, or "
+                                                            "is reopened")
+    reconnect_attempts: int = setting(3, "reopenings of a disconnected source before the stream ends")
+    stall_timeout: float | None = setting(10.0, "seconds without a frame that end the stream")
+    max_frames: int | None = setting(None, "stop after this many captured frames")
+    warm_up: bool = setting(True, "compile before the first frame (front-end, and with Triton every window "
+                                  "shape)", flag="--no-warm-up")
+
+    def __post_init__(self):
+        _choices(self, drop=DropPolicy, on_disconnect=OnDisconnect)
+        _positive(self, "queue_size")
+        if self.reconnect_attempts < 0:
+            raise SettingError(f"reconnect_attempts must be >= 0, got {self.reconnect_attempts}")
+
+
+@dataclass(frozen=True)
+class RosbagSettings:
+    """rosbag2 output (attnseg.integrations.rosbag), without ROS."""
+
+    topic: str = setting("/attnseg/labels", "label maps topic (sensor_msgs/Image)", flag="--rosbag-topic")
+    overlay_topic: str = setting("/attnseg/overlay", "overlay topic (rgb8), when the overlay is written",
+                                 flag="--rosbag-overlay-topic")
+    encoding: LabelEncoding = setting(LabelEncoding.MONO16, "label image encoding (mono16: ids up to 65535)",
+                                      flag="--rosbag-encoding")
+    storage: BagStorage = setting(BagStorage.SQLITE3, "rosbag2 storage plugin", flag="--rosbag-storage")
+    frame_id: str = setting("camera", "header frame_id of the messages", flag="--frame-id")
+
+    def __post_init__(self):
+        _choices(self, encoding=LabelEncoding, storage=BagStorage)
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """An exported front-end (attnseg.export.export)."""
+
+    max_batch: int = setting(32, "largest batch of frames per call")
+
+    def __post_init__(self):
+        _positive(self, "max_batch")
+
+
+@dataclass(frozen=True)
+class TritonRepoSettings:
+    """The Triton Inference Server model repository (attnseg.export.triton_repo)."""
+
+    plan: str | None = setting(None, "a TensorRT plan of `attnseg export --format tensorrt` built on the serving "
+                                     "GPU: adds attnseg_frontend_trt and routes the streaming model to it")
+    trt_accelerator: bool = setting(False, "let ONNX Runtime run the front-end through its TensorRT execution "
+                                           "provider")
+    max_cameras: int = setting(8, "camera sequences batched per execution")
+
+    def __post_init__(self):
+        _positive(self, "max_cameras")
+
+
+@dataclass(frozen=True)
+class RaySettings:
+    """Batches on a Ray cluster (attnseg.integrations.ray_batch)."""
+
+    address: str | None = setting(None, "Ray cluster address (default: a local cluster, or RAY_ADDRESS)")
+    actors: int | None = setting(None, "Ray actors (default: one per GPU of the cluster, else 1)")
+    cpus_per_actor: float = setting(1.0, "CPUs reserved per actor")
+    max_retries: int = setting(3, "attempts of a video whose worker died, after the first")
+
+
+# Named starting points for interfaces whose users expect other defaults than the paper's.
+PRESETS: dict[str, dict[str, Any]] = {
+    # live video on a laptop: the small ViT at a quarter of the paper's pixels (demo_webcam.py)
+    "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240))},
+    # a robot with a GPU: the paper's model on CUDA (the ROS 2 node)
+    "robot": {"model": ModelSettings(device=Device.CUDA), "segment": SegmentConfig()},
+    # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU
+    "sample": {"model": ModelSettings(), "segment": SegmentConfig(resolution=(192, 256))},
+}
+
+
+def replace(settings, **changes):
+    """dataclasses.replace, validated again."""
+    return dataclasses.replace(settings, **changes)

@@ -1,0 +1,124 @@
+"""One source of truth for settings: every interface derives its defaults from attnseg.settings, every
+setting is reachable from the CLI, and states are enums."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnseg.cli import build_parser
+from attnseg.cli.options import read_settings
+from attnseg.errors import SettingError
+from attnseg.settings import (PRESETS, Backend, DropPolicy, EndReason, ExportSettings, Kernels, LiveSettings,
+                              ModelSettings, RaySettings, RosbagSettings, SegmentConfig, StreamConfig,
+                              TritonRepoSettings)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse(*argv):
+    return build_parser().parse_args(list(argv))
+
+
+def dests(command: str) -> set[str]:
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    return {a.dest for a in sub._actions}
+
+
+@pytest.mark.parametrize("command,classes", [
+    ("segment", (ModelSettings, SegmentConfig, RosbagSettings)),
+    ("stream", (ModelSettings, SegmentConfig, StreamConfig, LiveSettings, RosbagSettings)),
+    ("batch", (ModelSettings, SegmentConfig, RaySettings)),
+    ("export", (ModelSettings, ExportSettings, TritonRepoSettings, StreamConfig))])
+def test_every_setting_is_reachable_from_the_cli(command, classes):
+    have = dests(command)
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            flag = f.metadata.get("flag")
+            dest = flag.lstrip("-").replace("-", "_") if flag and not flag.startswith("--no-") else f.name
+            assert dest in have, f"{command}: {cls.__name__}.{f.name} has no option"
+
+
+def test_cli_defaults_are_the_settings_defaults():
+    args = parse("stream", "0")
+    assert read_settings(SegmentConfig, args) == SegmentConfig()
+    assert read_settings(StreamConfig, args) == StreamConfig()
+    assert read_settings(LiveSettings, args) == LiveSettings()
+    assert read_settings(ModelSettings, args) == ModelSettings()
+    assert read_settings(RosbagSettings, args) == RosbagSettings()
+    shared = read_settings(StreamConfig, parse("stream", "0", "--tau", "2", "--window", "5", "--track-tokens", "9"))
+    assert (shared.tau, shared.window, shared.track_tokens) == (2.0, 5, 9)  # a stream's tau is one flag for both
+    assert read_settings(SegmentConfig, parse("stream", "0", "--tau", "2")).tau == 2.0
+    assert read_settings(LiveSettings, parse("stream", "0", "--no-warm-up", "--drop", "wait")) == \
+        LiveSettings(warm_up=False, drop=DropPolicy.WAIT)
+
+
+def test_the_demo_starts_from_the_live_preset():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    args = demo.parse([])
+    assert read_settings(ModelSettings, args) == PRESETS["live"]["model"]
+    assert read_settings(SegmentConfig, args) == PRESETS["live"]["segment"]
+    assert read_settings(StreamConfig, args) == StreamConfig()
+
+
+def test_the_ros_parameters_derive_from_the_settings():
+    sys.path.insert(0, str(ROOT / "ros2" / "attnseg_ros"))
+    from attnseg_ros.params import PARAMETERS, parameter_file
+
+    robot = PRESETS["robot"]
+    defaults = {name: default for name, (default, _) in PARAMETERS.items()}
+    assert defaults["device"] == robot["model"].device == "cuda" and defaults["arch"] == robot["model"].arch
+    assert (defaults["height"], defaults["width"]) == robot["segment"].resolution
+    for name in ("window", "memory", "max_age", "track_tokens"):
+        assert defaults[name] == getattr(StreamConfig(), name)
+    assert defaults["kernels"] == Kernels.AUTO and defaults["label_encoding"] == RosbagSettings().encoding
+    shipped = (ROOT / "ros2" / "attnseg_ros" / "config" / "attnseg.yaml").read_text()
+    assert shipped == parameter_file(), "regenerate it: python -m attnseg_ros.params > config/attnseg.yaml"
+
+
+def test_the_triton_repository_carries_every_stream_setting():
+    from attnseg.export.triton_repo import sequence_config
+
+    class Meta:
+        resolution, normalization, heads, head_dim = (32, 48), "kinetics", 8, 48
+
+    text = sequence_config("fe", Meta, (2, 3), 0.14, dataclasses.asdict(StreamConfig()), "KIND_CPU", 8)
+    for f in dataclasses.fields(StreamConfig):
+        assert f'key: "{f.name}"' in text
+
+
+def test_states_are_enums_that_read_and_write_as_their_values():
+    config = SegmentConfig(backend="torch", kernels="triton")
+    assert config.backend is Backend.EAGER and config.kernels is Kernels.TRITON
+    assert json.loads(json.dumps({"b": config.backend})) == {"b": "eager"} and f"{config.kernels}" == "triton"
+    with pytest.raises(SettingError, match="unknown drop policy 'newest'; choose from drop-oldest, wait"):
+        LiveSettings(drop="newest")
+    with pytest.raises(SettingError, match="choose one weight source"):
+        ModelSettings(checkpoint="a.pth", random_weights=True)
+    with pytest.raises(SettingError, match="unknown arch"):
+        ModelSettings(arch="vit_huge")
+    assert {b.value for b in Backend if b.exported} == {"onnxruntime", "tensorrt", "aoti"}
+
+
+def test_a_stream_ends_with_a_reason_and_its_words():
+    from attnseg.engine.streaming import StreamStats
+
+    stats = StreamStats()
+    stats.end(EndReason.STALLED, "no frame for 10 s")
+    assert stats.to_dict()["ended_by"] == "source stalled (no frame for 10 s)"
+    assert stats.to_dict()["end_reason"] == "source stalled"
+    stats.end(EndReason.ERROR, "front-end")
+    assert stats.ended_by == "error in front-end" and stats.end_reason is EndReason.ERROR
+
+
+def test_exported_backends_match_the_export_table():
+    from attnseg.export.exporter import FORMAT_OF_BACKEND
+
+    assert {b.value for b in Backend if b.exported} == set(FORMAT_OF_BACKEND)
