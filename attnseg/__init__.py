@@ -3,8 +3,7 @@
 Implements "Betrayed by Attention" (ECCV 2024): a frozen DINO ViT, one
 spatio-temporal block, and symmetric-KL clustering of its attention maps.
 """
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .engine import (SegmentationResult, SegmentConfig, Segmenter, StreamConfig, StreamEngine,  # noqa: E402
                      segment_video, stream)
 

@@ -24,34 +24,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .choice import Choice
 from .errors import SettingError
-
-
-class Choice(str, Enum):
-    """A named state: compares, prints and serializes as its value."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-    @classmethod
-    def values(cls) -> list[str]:
-        return [m.value for m in cls]
-
-    @classmethod
-    def parse(cls, value: Any, what: str | None = None):
-        """The member whose value is `value` (or the member itself); SettingError naming the valid ones."""
-        if isinstance(value, cls):
-            return value
-        aliases = getattr(cls, "_aliases", lambda: {})()
-        try:
-            return cls(aliases.get(value, value))
-        except ValueError:
-            valid = ", ".join([*cls.values(), *aliases])
-            what = what or getattr(cls, "_what", lambda: cls.__name__.lower())()
-            raise SettingError(f"unknown {what} {value!r}; choose from {valid}") from None
+from .model.build import WeightsSource  # noqa: F401 - the model's own states, named here with all the others
+from .model.config import vit_config
+from .model.frontend import FrontEndMode  # noqa: F401
 
 
 class Device(Choice):
@@ -100,20 +77,6 @@ class Mode(Choice):
     """How a clip is segmented."""
 
     OFFLINE = "offline"  # the paper's pipeline: key frames over the whole clip
-
-
-class FrontEndMode(Choice):
-    """What the front-end computes q, k with."""
-
-    ST = "st"  # the paper's spatio-temporal block on DINO's keys
-    DINO_ONLY = "dino-only"  # the last DINO block's own q, k: no ST checkpoint, not the paper's method
-
-
-class WeightsSource(Choice):
-    CHECKPOINT = "checkpoint"
-    DINO_WEIGHTS = "dino-weights"
-    DINO_CACHE = "dino-cache"
-    RANDOM = "random"
 
 
 class DropPolicy(Choice):
@@ -207,8 +170,6 @@ class ModelSettings:
 
     def __post_init__(self):
         _choices(self, device=Device)
-        from .model.config import vit_config
-
         vit_config(self.arch)  # refuse an unknown arch now, before any loading
         given = [n for n in ("checkpoint", "dino_weights", "random_weights") if getattr(self, n)]
         if len(given) > 1:
@@ -216,8 +177,6 @@ class ModelSettings:
 
     @property
     def patch_size(self) -> int:
-        from .model.config import vit_config
-
         return vit_config(self.arch).patch_size
 
     def build_kwargs(self) -> dict:

@@ -41,6 +41,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DAVIS  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.records import write_record  # noqa: E402
 
@@ -50,7 +52,7 @@ SMOKE_BUDGET_S = {"machine": 120, "tests": 300, "window": 300, "frontend": 600, 
 LONG_STREAM_CAP_S = 50  # the 3000-frame stream stops here if the GPU path is slower than ~60 fps
 TARGETS = {"frontend_ms_batch1": 1.0, "frontend_fps_batched": 1500, "window_ms": 15.0, "live_fps": 60,
            "live_p99_ms": 50.0}
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "davis16"
+DEFAULT_DATA = DAVIS
 # the GPU run's sizes; --smoke keeps the code and shrinks the sizes
 FULL = {"arch": "vit_small_8", "resolution": (320, 480), "key_frames": 8, "stream_arch": "vit_small_8",
         "live_arch": "vit_small_16", "live_resolution": (160, 240), "batch": 32, "repeats": 10, "window_repeats": 5,
@@ -94,7 +96,7 @@ def sync(device: torch.device) -> None:
 
 def clip_frames(args, count: int, index: int = 0) -> tuple[str, np.ndarray]:
     """`count` frames of the index-th DAVIS clip in --data (looped if short), else the synthetic clip."""
-    from attnseg.engine.sources import read_clip
+    from attnseg.engine.frames import read_clip
     from attnseg.engine.synthetic import synthetic_clip
 
     root = Path(args.data) / "JPEGImages" / "480p"
@@ -215,7 +217,7 @@ def part_tests(args) -> dict:
 
 def part_window(args) -> dict:
     from attnseg.bench.window import measure_window, parity
-    from attnseg.engine.sources import Clip
+    from attnseg.engine.frames import Clip
     from attnseg.engine.timing import StageTimer
     from attnseg.kernels import triton_ops
     from attnseg.kernels.dispatch import triton_unavailable
@@ -382,7 +384,7 @@ class _Looped:
     live = False
 
     def __init__(self, frames: np.ndarray, total: int):
-        from attnseg.engine.frames import ArraySource
+        from attnseg.engine.sources import ArraySource
 
         self.inner, self.total, self.sent = ArraySource(frames, fps=30.0), total, 0
 
@@ -398,7 +400,7 @@ class _Looped:
 
 
 def part_streaming(args) -> dict:
-    from attnseg.engine.frames import ArraySource
+    from attnseg.engine.sources import ArraySource
     from attnseg.engine.online import StreamConfig
     from attnseg.engine.streaming import StreamEngine
 

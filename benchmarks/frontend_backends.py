@@ -26,19 +26,19 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.costs import StageCosts  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.backends import BackendSpec, load_backend  # noqa: E402
-from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.export import FORMATS  # noqa: E402
 from attnseg.export.exporter import FORMAT_OF_BACKEND  # noqa: E402
 from attnseg.model import build_frontend  # noqa: E402
 
-DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
+DAVIS = DAVIS_FRAMES
 # variant -> (backend, precision)
 VARIANTS = {"eager": ("eager", None), "compiled": ("compiled", None), "onnxruntime": ("onnxruntime", "fp32"),
             "aoti": ("aoti", "fp32"), "aoti-bf16": ("aoti", "bf16"), "tensorrt-fp16": ("tensorrt", "fp16"),

@@ -18,17 +18,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.window import measure_window, parity  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.sources import Clip, read_clip  # noqa: E402
+from attnseg.engine.frames import Clip, read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
 from attnseg.kernels import triton_ops  # noqa: E402
 from attnseg.model.clustering import REFERENCE_OPS  # noqa: E402
 
-DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p" / "blackswan"
+DAVIS = DAVIS_FRAMES / "blackswan"
 
 
 def window_qk(resolution, key_frames: int, device: str, qk_gain: float):

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
 
 
 def main() -> None:

@@ -21,17 +21,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.frames import ArraySource  # noqa: E402
+from attnseg.engine.sources import ArraySource  # noqa: E402
 from attnseg.engine.online import StreamConfig  # noqa: E402
-from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.streaming import StreamEngine  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.eval.tracking import id_agreement, id_switches  # noqa: E402
 
-DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
+DAVIS = DAVIS_FRAMES
 
 
 def clips(limit: int):

@@ -24,7 +24,7 @@ from common import write_record  # noqa: E402
 from compare_labels import matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.sources import read_clip  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ def davis_small_qk():
     """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain), on the
     device the kernel tests use."""
     from attnseg.engine import SegmentConfig, Segmenter
-    from attnseg.engine.sources import Clip, read_clip
+    from attnseg.engine.frames import Clip, read_clip
     from attnseg.engine.timing import StageTimer
 
     full = read_clip(davis_frames("blackswan"))

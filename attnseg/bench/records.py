@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from ..files import write_atomic
+
 RESULTS = Path("benchmarks") / "results"  # relative to the working directory
 
 
@@ -67,7 +69,5 @@ def write_record(name: str, settings: dict, figures: dict, results: str | Path =
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(record, indent=1) + "\n")
     return path

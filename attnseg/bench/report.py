@@ -360,7 +360,7 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..engine.outputs import atomic_path
+    from ..files import atomic_path
 
     out_dir = Path(out_dir)
     written = []
@@ -431,7 +431,7 @@ def render(results: str | Path, readme: str | Path | None = None, plots_dir: str
         link = Path(plots_dir).resolve().relative_to(Path(readme).resolve().parent).as_posix()
     body = results_markdown(records, link)
     if readme:
-        from ..engine.outputs import atomic_path
+        from ..files import atomic_path
 
         readme = Path(readme)
         text = replace_section(readme.read_text(), body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..engine.outputs import atomic_path
+from ..files import write_atomic
 from ..settings import FrontEndMode
 from .options import read_settings
 
@@ -16,8 +16,7 @@ def describe_mode(mode: FrontEndMode) -> str:
 
 
 def write_json(path: str, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    write_atomic(path, json.dumps(obj, indent=1) + "\n")
 
 
 def open_rosbag(args):

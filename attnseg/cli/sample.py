@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..engine.outputs import atomic_path
+from ..files import atomic_path
 from ..errors import WeightsUnavailableError
 from ..model import VIT_PRESETS
 from ..settings import PRESETS, ModelSettings, replace

@@ -38,6 +38,12 @@ def upsample_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=size, mode="nearest")[:, 0].to(torch.int32).numpy()
 
 
+def label_maps(ids: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """One frame's track ids per patch (h*w,) -> (patch ids (h, w) int32, label map (H0, W0) at the frame's size)."""
+    patch = ids.view(*grid).to(torch.int32).cpu().numpy()
+    return patch, upsample_labels(patch[None], size)[0]
+
+
 def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None = None) -> None:
     """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale when `wide`
     (default: when this map has a label above 255)."""

@@ -28,7 +28,7 @@ from ..settings import Device, ModelSettings, SegmentConfig
 from .backends import BackendSpec, load_backend
 from .outputs import upsample_labels
 from .preprocess import preprocess
-from .sources import Clip, read_clip
+from .frames import Clip, read_clip
 from .timing import StageTimer
 
 log = logging.getLogger(__name__)

@@ -1,120 +1,206 @@
-"""Reading a clip: a folder of frames (sorted by name), a video file, or arrays.
+"""Live frame sources behind one small protocol: frames one by one, each with an id and a capture time.
 
-Every failure is an `InputError` with one actionable sentence: a missing path,
-an empty folder, an unreadable frame (named), a video that will not open or
-has no frames, frames of different sizes.
+    source = open_source("0")            # webcam index
+    source = open_source("clip.mp4", realtime=True)   # a file paced at its own FPS
+    source = open_source("rtsp://host/stream")        # network stream (live)
+    source = open_source("frames/")                   # an image folder
+    source = open_source("synthetic:300")             # generated, for tests and demos
+    source = PushSource(); source.push(image, tag)    # frames handed in by a host system (ROS, a robot)
+
+A source's `read()` returns the next Frame, or None at the end of the stream;
+a live source that loses its device raises SourceDisconnected (the runtime
+then ends the stream or reconnects, per its setting). `live` sources are
+those whose frames go stale: the runtime drops their old frames rather than
+queue them; the others (files, folders, synthetic) make it wait.
 """
 from __future__ import annotations
 
-import os
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Protocol
 
 import numpy as np
-from ..errors import InputError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+from .frames import decode_frame, frame_files, open_capture
+from .synthetic import synthetic_clip
+from ..errors import InputError, SettingError
 
 
 @dataclass
-class Clip:
-    """Decoded RGB frames (T, H0, W0, 3) uint8, their names and the clip's frame rate."""
-
-    frames: np.ndarray
-    names: list[str]
-    fps: float = 24.0
-
-    def __len__(self) -> int:
-        return len(self.frames)
+class Frame:
+    id: int  # 0, 1, 2, ... in capture order (ids of dropped frames are skipped, never reused)
+    timestamp: float  # time.monotonic() at capture
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    tag: Any = None  # the host system's own reference (a ROS header), handed back with the frame's result
 
 
-def _stack(frames: Sequence[np.ndarray], names: Sequence[str]) -> np.ndarray:
-    first = frames[0].shape
-    for f, name in zip(frames, names):
-        if f.shape != first:
-            raise InputError(f"frame {name} is {f.shape[1]}x{f.shape[0]}, but the first frame is "
-                             f"{first[1]}x{first[0]}; all frames of a clip must share one size")
-    return np.stack(frames)
+class SourceDisconnected(ConnectionError):
+    """A live source lost its device or connection mid-stream."""
 
 
-def frame_files(path: Path) -> list[Path]:
-    """The image files of a folder, in name order; none is an InputError."""
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
-    return files
+class FrameSource(Protocol):
+    live: bool  # frames go stale (camera, network): drop rather than queue
+    fps: float  # nominal frames per second (0: unknown)
+    name: str
+
+    def read(self) -> Frame | None: ...
+
+    def close(self) -> None: ...
 
 
-def decode_frame(path: Path) -> np.ndarray:
-    """One image file as RGB uint8; an unreadable one is an InputError naming it."""
-    import cv2
+class _Counter:
+    """Frame ids and capture timestamps, plus optional pacing to the nominal FPS."""
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"cannot decode frame {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    def __init__(self, fps: float, realtime: bool):
+        self.next_id = 0
+        self.period = 1.0 / fps if realtime and fps > 0 else 0.0
+        self.start = None
 
-
-def read_folder(path: Path) -> Clip:
-    files = frame_files(path)
-    return Clip(_stack([decode_frame(f) for f in files], [f.name for f in files]), [f.stem for f in files])
-
-
-def open_capture(target: int | str):
-    """cv2.VideoCapture(target), opened quietly: FFmpeg's and OpenCV's own lines about a file or camera
-    they cannot open ("moov atom not found", "can't open camera by index") stay off the terminal; the
-    caller raises its one error instead. OPENCV_FFMPEG_LOGLEVEL set by the user wins."""
-    import cv2
-
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at FFmpeg's first use
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    try:
-        return cv2.VideoCapture(target)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+    def stamp(self, image: np.ndarray) -> Frame:
+        now = time.monotonic()
+        if self.period:
+            if self.start is None:
+                self.start = now
+            due = self.start + self.next_id * self.period
+            if due > now:
+                time.sleep(due - now)
+                now = time.monotonic()
+        frame = Frame(self.next_id, now, image)
+        self.next_id += 1
+        return frame
 
 
-def read_video(path: Path) -> Clip:
-    import cv2
+class CaptureSource:
+    """OpenCV VideoCapture: a webcam index, a video file, or an RTSP/HTTP URL."""
 
-    cap = open_capture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"cannot open video {path} (unsupported or corrupt file)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
-    frames = []
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        cap.release()
-    if not frames:
-        raise InputError(f"video {path} has no decodable frames (corrupt or empty)")
-    names = [f"{i:05d}" for i in range(len(frames))]
-    return Clip(_stack(frames, names), names, float(fps))
+    def __init__(self, target: int | str, *, live: bool, realtime: bool = False, name: str | None = None):
+        import cv2
+
+        self.target, self.live, self.name = target, live, name or str(target)
+        self.cap = open_capture(target)
+        if not self.cap.isOpened():
+            what = "camera" if isinstance(target, int) else ("stream" if live else "video")
+            raise InputError(f"cannot open {what} {target}" + (" (no camera at that index, or it is busy)"
+                                                                 if isinstance(target, int) else ""))
+        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.counter = _Counter(self.fps, realtime and not live)
+        self.frames_read = 0
+
+    def read(self) -> Frame | None:
+        import cv2
+
+        ok, bgr = self.cap.read()
+        if not ok:
+            if self.live:
+                raise SourceDisconnected(f"{self.name}: no frame from the device (disconnected?)")
+            if self.frames_read == 0:
+                raise InputError(f"video {self.name} has no decodable frames (corrupt or empty)")
+            return None
+        self.frames_read += 1
+        return self.counter.stamp(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+    def close(self) -> None:
+        self.cap.release()
 
 
-def read_clip(source: Clip | str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
-    """A clip from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3).
+class FolderSource:
+    """Image files of a folder in name order; an unreadable one is an InputError naming it."""
 
-    An already decoded Clip is returned as it is.
+    live = False
+
+    def __init__(self, path: Path, *, fps: float = 24.0, realtime: bool = False):
+        self.files = frame_files(path)
+        self.name, self.fps, self.index = str(path), fps, 0
+        self.counter = _Counter(fps, realtime)
+
+    def read(self) -> Frame | None:
+        if self.index >= len(self.files):
+            return None
+        self.index += 1
+        return self.counter.stamp(decode_frame(self.files[self.index - 1]))
+
+    def close(self) -> None:
+        pass
+
+
+class ArraySource:
+    """Frames from memory (T, H, W, 3) uint8, or the synthetic clip; `live` and `fps` as asked."""
+
+    def __init__(self, frames: np.ndarray, *, fps: float = 24.0, realtime: bool = False, live: bool = False,
+                 name: str = "arrays"):
+        self.frames, self.fps, self.live, self.name = frames, fps, live, name
+        self.index = 0
+        self.counter = _Counter(fps, realtime or live)  # a live source delivers at its own pace
+
+    def read(self) -> Frame | None:
+        if self.index >= len(self.frames):
+            return None
+        self.index += 1
+        return self.counter.stamp(self.frames[self.index - 1])
+
+    def close(self) -> None:
+        pass
+
+
+class PushSource:
+    """Frames pushed in by a host system's callback (a ROS subscription, a robot's camera driver).
+
+    Live: it keeps the newest `capacity` frames and drops older unread ones (counted in `dropped`).
+    `read()` waits for a frame; after `close()` it returns the frames left, then None (the stream ends).
     """
-    if isinstance(source, Clip):
-        return source
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"input not found: {path}")
-        return read_folder(path) if path.is_dir() else read_video(path)
-    frames = [np.asarray(f) for f in source]
-    if not frames:
-        raise InputError("no frames given")
-    for i, f in enumerate(frames):
-        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
-            raise InputError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {f.dtype} {f.shape}")
-    names = [f"{i:05d}" for i in range(len(frames))]
-    return Clip(_stack(frames, names), names)
+
+    live = True
+
+    def __init__(self, *, capacity: int = 1, fps: float = 0.0, name: str = "pushed frames"):
+        if capacity < 1:
+            raise SettingError(f"capacity must be >= 1, got {capacity}")
+        self.fps, self.name, self.dropped = fps, name, 0
+        self.frames: deque[Frame] = deque(maxlen=capacity)
+        self.ready = threading.Condition()
+        self.closed = False
+        self.next_id = 0
+
+    def push(self, image: np.ndarray, tag: Any = None) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"a frame is (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+        with self.ready:
+            if self.closed:
+                return
+            if len(self.frames) == self.frames.maxlen:
+                self.dropped += 1
+            self.frames.append(Frame(self.next_id, time.monotonic(), image, tag))
+            self.next_id += 1
+            self.ready.notify()
+
+    def read(self) -> Frame | None:
+        with self.ready:
+            self.ready.wait_for(lambda: self.frames or self.closed)
+            return self.frames.popleft() if self.frames else None
+
+    def close(self) -> None:
+        with self.ready:
+            self.closed = True
+            self.ready.notify_all()
+
+
+def open_source(spec: str | int, *, realtime: bool = False, fps: float = 24.0,
+                size: tuple[int, int] = (240, 320)) -> FrameSource:
+    """A source from a CLI string: a camera index, a URL, 'synthetic[:N]', a folder or a video file."""
+    text = str(spec)
+    if text.isdigit():
+        return CaptureSource(int(text), live=True, name=f"camera {text}")
+    if "://" in text:
+        return CaptureSource(text, live=True)
+    if text.startswith("synthetic"):
+        count = int(text.partition(":")[2] or 300)
+        frames, _ = synthetic_clip(count, *size)
+        return ArraySource(frames, fps=fps, realtime=realtime, name=text)
+    path = Path(text)
+    if not path.exists():
+        raise InputError(f"source not found: {text} (a camera index, a URL, 'synthetic[:N]', a folder or a video)")
+    if path.is_dir():
+        return FolderSource(path, fps=fps, realtime=realtime)
+    return CaptureSource(str(path), live=False, realtime=realtime)

@@ -34,9 +34,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from .frames import Frame, FrameSource, SourceDisconnected, open_source
+from .sources import Frame, FrameSource, SourceDisconnected, open_source
 from .online import OnlineSegmenter, StreamConfig
-from .outputs import upsample_labels
+from .outputs import label_maps
 from .preprocess import preprocess
 from .segmenter import Segmenter
 from ..errors import StreamError
@@ -256,8 +256,7 @@ class StreamEngine:
 
         def emit(maps):
             for frame, ids in zip(waiting, maps):
-                patch = ids.view(*grid).to(torch.int32).cpu().numpy()
-                labels = upsample_labels(patch[None], frame.image.shape[:2])[0]
+                patch, labels = label_maps(ids, grid, frame.image.shape[:2])
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
                                        frame.image, frame.tag), stop)
             waiting.clear()

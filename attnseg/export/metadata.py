@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
+from .._version import __version__
 from ..model import FrontEnd
 from ..errors import ExportError
 

@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable
 
 from ..engine import Segmenter, StreamConfig, StreamEngine, StreamError, StreamResult
-from ..engine.frames import PushSource
+from ..engine.sources import PushSource
 from .ros_messages import is_stale, rgb_from_fields
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import torch
 
 from ..engine.online import OnlineSegmenter
 from ..settings import StreamConfig
-from ..engine.outputs import upsample_labels
+from ..engine.outputs import label_maps
 from ..engine.preprocess import preprocess
 from ..kernels import cluster_ops
 from ..errors import InputError
@@ -104,10 +104,9 @@ class TritonPythonModel:
         h0, w0 = x["frame"].shape[:2]
         labels = np.zeros((len(maps), h0, w0), np.int32)
         for j, ((_, size), ids) in enumerate(zip(done, maps)):
-            patch = ids.view(*self.grid).to(torch.int32).cpu().numpy()
             if size != (h0, w0):
                 raise InputError(f"sequence {corrid}: frame size changed from {size} to {(h0, w0)}")
-            labels[j] = upsample_labels(patch[None], size)[0]
+            labels[j] = label_maps(ids, self.grid, size)[1]
         return labels, np.array([i for i, _ in done], np.int64)
 
     def finalize(self) -> None:

@@ -19,9 +19,16 @@ from .st_block import STBlock
 from .vit import DinoViT
 from .weights import dino_weights as cached_dino_weights
 from ..errors import SettingError
-from ..settings import WeightsSource
+from ..choice import Choice
 
 log = logging.getLogger(__name__)
+
+
+class WeightsSource(Choice):
+    CHECKPOINT = "checkpoint"
+    DINO_WEIGHTS = "dino-weights"
+    DINO_CACHE = "dino-cache"
+    RANDOM = "random"
 
 
 @dataclass(frozen=True)

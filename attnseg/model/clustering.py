@@ -56,17 +56,22 @@ def neg_entropy(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     return (p * log_p).sum(dim=-1)
 
 
+def symmetric_kl(e_p: torch.Tensor, e_q: torch.Tensor, p_log_q: torch.Tensor, q_log_p: torch.Tensor) -> torch.Tensor:
+    """D = e_P 1^T + 1 e_Q^T - P (log Q)^T - (Q (log P)^T)^T from its parts: the one formula of SPEC 6,
+    p_log_q = P (log Q)^T (n, m) and q_log_p = (Q (log P)^T)^T (n, m), each as its caller computes it."""
+    return e_p[:, None] + e_q[None, :] - p_log_q - q_log_p
+
+
 def kl_distance(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """Symmetric KL between every row of p (n, c) and every row of q (m, c): (n, m)."""
-    return (neg_entropy(p, log_p)[:, None] + neg_entropy(q, log_q)[None, :]
-            - p @ log_q.T - (q @ log_p.T).T)
+    return symmetric_kl(neg_entropy(p, log_p), neg_entropy(q, log_q), p @ log_q.T, (q @ log_p.T).T)
 
 
 def self_kl_distance(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
     """kl_distance(p, log_p, p, log_p) with one product instead of two."""
     e = neg_entropy(p, log_p)
     cross = p @ log_p.T
-    return e[:, None] + e[None, :] - cross - cross.T
+    return symmetric_kl(e, e, cross, cross.T)
 
 
 def neighbour_average(prob: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
@@ -137,15 +142,14 @@ def within_tau_matrix(p: torch.Tensor, log_p: torch.Tensor, tau: float, block: i
     near = torch.empty(p.shape[0], p.shape[0], dtype=torch.bool, device=p.device)
     for start in range(0, p.shape[0], block):
         rows = slice(start, start + block)
-        near[rows] = (e[rows, None] + e[None, :] - cross[rows] - cross[:, rows].T) <= tau
+        near[rows] = symmetric_kl(e[rows], e, cross[rows], cross[:, rows].T) <= tau
     return near
 
 
 def within_tau_rows(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
                     tau: float) -> torch.Tensor:
     """Rows `idx` of (D(S, S) <= tau): (len(idx), n)."""
-    d2 = e_s[idx, None] + e_s[None, :] - s[idx] @ log_s.T - (s @ log_s[idx].T).T
-    return d2 <= tau
+    return symmetric_kl(e_s[idx], e_s, s[idx] @ log_s.T, (s @ log_s[idx].T).T) <= tau
 
 
 def assign_rows(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from ..errors import SettingError, WeightsUnavailableError
+from ..files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +48,11 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
     url = DINO_URLS[arch]
     if not download or os.environ.get("ATTNSEG_OFFLINE") == "1":
         raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     log.info("downloading %s -> %s", url, path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            shutil.copyfileobj(resp, out)
-        os.replace(tmp, path)  # atomic: a half download never looks like weights
+        with atomic_path(path) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            shutil.copyfileobj(resp, out)  # atomic: a half download never looks like weights
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        Path(tmp).unlink(missing_ok=True)
         raise WeightsUnavailableError(
             f"could not download DINO weights for {arch} ({getattr(e, 'reason', e)}); "
             f"download {url} yourself and put it at {path} (or set ATTNSEG_CACHE), "

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.sources import read_clip
+from attnseg.engine.frames import read_clip
 from tests.conftest import davis_frames
 
 pytest.importorskip("onnxruntime")

@@ -7,7 +7,7 @@ from PIL import Image
 
 from attnseg.engine.outputs import (atomic_path, davis_palette, save_labels, upsample_labels, write_label_pngs,
                                     write_overlay_video)
-from attnseg.engine.sources import read_clip
+from attnseg.engine.frames import read_clip
 
 
 def test_davis_palette_starts_like_davis():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.frames import ArraySource, Frame, SourceDisconnected, open_source
+from attnseg.engine.sources import ArraySource, Frame, SourceDisconnected, open_source
 from attnseg.engine.online import StreamConfig
 from attnseg.engine.streaming import StreamEngine, StreamError
 from attnseg.model import WeightsInfo
@@ -160,7 +160,7 @@ def test_long_stream_is_bounded():
 
 
 def test_a_push_source_keeps_the_newest_frame_and_ends_when_closed():
-    from attnseg.engine.frames import PushSource
+    from attnseg.engine.sources import PushSource
 
     src = PushSource(capacity=1)
     for i in range(3):
@@ -177,7 +177,7 @@ def test_a_push_source_keeps_the_newest_frame_and_ends_when_closed():
 def test_pushed_frames_stream_with_their_tags_until_closed():
     import threading
 
-    from attnseg.engine.frames import PushSource
+    from attnseg.engine.sources import PushSource
 
     eng, src, clip = engine(), PushSource(capacity=4), frames(7)
     got = []

@@ -17,7 +17,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 from google.protobuf import json_format  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamEngine  # noqa: E402
-from attnseg.engine.frames import ArraySource  # noqa: E402
+from attnseg.engine.sources import ArraySource  # noqa: E402
 from attnseg.export.triton_repo import export_triton_repo, validate_repository  # noqa: E402
 from attnseg.model import WeightsInfo  # noqa: E402
 from tests.conftest import tiny_frontend  # noqa: E402

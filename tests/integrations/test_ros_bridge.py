@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamEngine
-from attnseg.engine.frames import ArraySource
+from attnseg.engine.sources import ArraySource
 from attnseg.integrations.ros_bridge import SegmentationBridge
 from attnseg.integrations.ros_messages import label_image_fields, labels_from_fields
 from attnseg.model import WeightsInfo

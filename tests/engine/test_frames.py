@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnseg.engine.sources import InputError, read_clip
+from attnseg.engine.frames import InputError, read_clip
 
 
 def _write_video(path, frames, fps=10.0):
