@@ -29,9 +29,9 @@ def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                              cwd=Path(__file__).resolve().parent)
-        # dirty = code differs from the commit; records and the README they render into do not count
+        # dirty = code differs from the commit; records and the page they render into do not count
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
-                                ":(top,exclude)benchmarks/results", ":(top,exclude)README.md"], capture_output=True,
+                                ":(top,exclude)benchmarks/results", ":(top,exclude)docs/results.md"], capture_output=True,
                                text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):  # a copy without .git (a lent GPU machine): told by the caller

@@ -1,6 +1,6 @@
-"""Records -> the README's results section and PNG plots (benchmarks/render.py runs this).
+"""Records -> the results section of docs/results.md and PNG plots (benchmarks/render.py runs this).
 
-Every number in the README's results section comes from a JSON record under
+Every number in that results section comes from a JSON record under
 benchmarks/results/, rendered here; the section sits between two markers and
 is replaced whole. Record kinds, by name prefix:
 - bench_*: the latency suite (attnseg bench), with its cost model when measured;
@@ -17,6 +17,7 @@ is replaced whole. Record kinds, by name prefix:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -326,7 +327,7 @@ def plot_names(records: list[dict]) -> list[str]:
 
 
 def results_markdown(records: list[dict], plots_dir: str | None = None) -> str:
-    """The README's results section; with `plots_dir` (relative to the README) it shows the plots too."""
+    """The results section; with `plots_dir` (relative to the page) it shows the plots too."""
     lines = []
     for prefix, section in SECTIONS:
         chosen = [r for r in records if _kind(r, prefix)]
@@ -342,14 +343,14 @@ def replace_section(text: str, body: str) -> str:
     """`text` with everything between the BEGIN and END markers replaced by `body`."""
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise InputError(f"the README has no results markers; add the lines\n{BEGIN}\n{END}")
+        raise InputError(f"the page has no results markers; add the lines\n{BEGIN}\n{END}")
     return text[:start + len(BEGIN)] + "\n" + body + text[end:]
 
 
 def readme_section(text: str) -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
-        raise InputError("the README has no results markers")
+        raise InputError("the page has no results markers")
     return text[start + len(BEGIN) + 1:end]
 
 
@@ -421,14 +422,14 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
 
 
 def render(results: str | Path, readme: str | Path | None = None, plots_dir: str | Path | None = None) -> str:
-    """Write the plots (when `plots_dir`) and the README's results section (when `readme`); the section."""
+    """Write the plots (when `plots_dir`) and the results section of the page `readme`; the section."""
     records = load_records(results)
     if plots_dir:
         written = [p.name for p in write_plots(records, plots_dir)]
         assert written == plot_names(records), (written, plot_names(records))
     link = None
     if plots_dir and readme:
-        link = Path(plots_dir).resolve().relative_to(Path(readme).resolve().parent).as_posix()
+        link = Path(os.path.relpath(Path(plots_dir).resolve(), Path(readme).resolve().parent)).as_posix()
     body = results_markdown(records, link)
     if readme:
         from ..files import atomic_path

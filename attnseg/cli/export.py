@@ -64,5 +64,5 @@ def _triton_repo(args, frontend, info, resolution, max_batch, stream: StreamConf
     print(f"wrote Triton model repository {repo.path}: {', '.join(repo.models)}; every config.pbtxt parsed against "
           f"Triton's model-config schema; the ONNX front-end loaded back: max |q, k - reference| "
           f"{max(repo.onnx.max_abs_error.values()):.2e}. Serve it: tritonserver --model-repository "
-          f"{repo.path.resolve()} (attnseg installed in the server's Python; see README)")
+          f"{repo.path.resolve()} (attnseg installed in the server's Python; see docs/integrations.md)")
     return 0

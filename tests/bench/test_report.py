@@ -1,4 +1,4 @@
-"""Records -> README section and plots; the committed README matches the committed records."""
+"""Records -> the results section and plots; the committed docs/results.md matches the committed records."""
 import json
 from pathlib import Path
 
@@ -60,6 +60,6 @@ def test_missing_markers_are_one_clear_error():
 
 @pytest.mark.skipif(not (ROOT / "benchmarks" / "results").is_dir(), reason="no committed records")
 def test_committed_readme_matches_committed_records():
-    """Nothing in the README's results section is typed by hand."""
-    want = results_markdown(load_records(ROOT / "benchmarks" / "results"), "benchmarks/results/plots")
-    assert readme_section((ROOT / "README.md").read_text()) == want, "run python benchmarks/render.py"
+    """Nothing in the results section is typed by hand."""
+    want = results_markdown(load_records(ROOT / "benchmarks" / "results"), "../benchmarks/results/plots")
+    assert readme_section((ROOT / "docs" / "results.md").read_text()) == want, "run python benchmarks/render.py"
