@@ -4,8 +4,7 @@ Implements "Betrayed by Attention" (ECCV 2024): a frozen DINO ViT, one
 spatio-temporal block, and symmetric-KL clustering of its attention maps.
 """
 from ._version import __version__
-from .engine import (SegmentationResult, SegmentConfig, Segmenter, StreamConfig, StreamEngine,  # noqa: E402
-                     segment_video, stream)
+from .engine import SegmentationResult, SegmentConfig, Segmenter, StreamConfig, StreamEngine, segment_video, stream  # noqa: E402
 
 __all__ = ["SegmentationResult", "SegmentConfig", "Segmenter", "StreamConfig", "StreamEngine", "segment_video",
            "stream", "__version__"]

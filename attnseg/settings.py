@@ -27,7 +27,7 @@ from typing import Any
 from .choice import Choice
 from .errors import SettingError
 from .model.build import WeightsSource  # noqa: F401 - the model's own states, named here with all the others
-from .model.config import vit_config
+from .model.config import PAPER, vit_config
 from .model.frontend import FrontEndMode  # noqa: F401
 
 
@@ -162,7 +162,7 @@ class ModelSettings:
     dino_weights: str | None = setting(None, "DINO backbone weights only: runs DINO-only (not the paper's method)",
                                        group="weights")
     random_weights: bool = setting(False, "random weights, for smoke runs and benchmarks", group="weights")
-    arch: str = setting("vit_small_8", "ViT preset of the weights", choices="arch")
+    arch: str = setting(PAPER.arch, "ViT preset of the weights", choices="arch")
     device: Device = setting(Device.CPU, "where the front-end and the clustering run")
     seed: int = setting(0, "seed of the random weights")
     qk_gain: float = setting(1.0, "scale of the random ST q/k rows (sharper attention: more clusters)",
@@ -190,13 +190,13 @@ class ModelSettings:
 class SegmentConfig:
     """How a clip is segmented: the paper's settings by default (SPEC 2, 5, 6)."""
 
-    resolution: tuple[int, int] = setting((320, 480), "the size frames are resized to before the ViT",
+    resolution: tuple[int, int] = setting(PAPER.resolution, "the size frames are resized to before the ViT",
                                           nargs=2, metavar=("H", "W"))
-    ratio: int = setting(10, "a key frame every RATIO frames")
-    tau: float = setting(1.0, "symmetric-KL threshold of the clustering")
-    window: int = setting(3, "query frames clustered together")
-    normalization: Normalization = setting(Normalization.KINETICS, "input statistics: kinetics (the paper's "
-                                           "evaluation) or imagenet (its training)")
+    ratio: int = setting(PAPER.ratio, "a key frame every RATIO frames")
+    tau: float = setting(PAPER.tau, "symmetric-KL threshold of the clustering")
+    window: int = setting(PAPER.window, "query frames clustered together")
+    normalization: Normalization = setting(Normalization(PAPER.normalization), "input statistics: kinetics "
+                                           "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
     backend: Backend = setting(Backend.EAGER, "front-end: eager (= torch), compiled (torch.compile), or an "
                                "exported form: onnxruntime, tensorrt, aoti")
@@ -233,10 +233,10 @@ class SegmentConfig:
 class StreamConfig:
     """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames."""
 
-    window: int = setting(3, "frames clustered together (a frame's mask waits for its window)")
-    ratio: int = setting(10, "a key frame every RATIO processed frames")
+    window: int = setting(PAPER.window, "frames clustered together (a frame's mask waits for its window)")
+    ratio: int = setting(PAPER.ratio, "a key frame every RATIO processed frames")
     memory: int = setting(4, "key frames kept in the rolling memory (the oldest leaves)")
-    tau: float = setting(1.0, "symmetric-KL threshold: level 1 and track linking")
+    tau: float = setting(PAPER.tau, "symmetric-KL threshold: level 1 and track linking")
     max_age: int = setting(10, "windows a lost object keeps its id (re-found after short occlusions)")
     track_tokens: int = setting(64, "query tokens kept per track (its appearance)")
 

@@ -21,6 +21,7 @@ import torch
 
 from ..engine.outputs import write_label_pngs
 
+
 def time_calls(fn, device: torch.device, repeats: int, warmup: int = 1) -> list[float]:
     """Seconds of each of `repeats` calls of fn() after `warmup` untimed ones; CUDA events on a GPU."""
     for _ in range(warmup):  # thread pools, cuBLAS heuristics, compiles, page faults

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..files import atomic_path
 from ..errors import WeightsUnavailableError
+from ..files import atomic_path
 from ..model import VIT_PRESETS
 from ..settings import PRESETS, ModelSettings, replace
 from . import segment

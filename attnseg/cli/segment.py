@@ -5,8 +5,8 @@ import sys
 import time
 
 from ..engine import Segmenter, save_labels, write_label_pngs, write_overlay_video
-from ..engine.outputs import overlay
 from ..engine.frames import read_clip
+from ..engine.outputs import overlay
 from ..settings import Mode, ModelSettings, SegmentConfig
 from .options import add_model, add_outputs, read_settings
 from .outputs import describe_mode, open_rosbag, write_json

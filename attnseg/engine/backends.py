@@ -22,9 +22,9 @@ from typing import Callable
 import torch
 
 from .. import export
+from ..errors import ExportError
 from ..model import FrontEnd
 from ..model.weights import cache_dir
-from ..errors import ExportError
 from ..settings import Backend
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..errors import InputError
 from .outputs import save_labels, write_label_pngs
 from .segmenter import Segmenter
-from ..errors import InputError
 
 RESULT = "result.json"
 

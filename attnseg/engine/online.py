@@ -17,6 +17,7 @@ alive in the last `max_age` windows, whatever the stream's length.
 from __future__ import annotations
 
 from collections import deque
+
 import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, cluster_window

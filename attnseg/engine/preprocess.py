@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
+from ..model.config import PAPER
 
 NORMALIZATION = {
     "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
@@ -24,7 +25,7 @@ def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
         raise SettingError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATION)}") from None
 
 
-def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = "kinetics") -> torch.Tensor:
+def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = PAPER.normalization) -> torch.Tensor:
     """(T, H0, W0, 3) uint8 RGB -> (T, 3, H, W) float32 normalized."""
     import cv2
 

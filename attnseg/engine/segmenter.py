@@ -26,9 +26,9 @@ from ..kernels.dispatch import Probe, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
 from ..settings import Device, ModelSettings, SegmentConfig
 from .backends import BackendSpec, load_backend
+from .frames import Clip, read_clip
 from .outputs import upsample_labels
 from .preprocess import preprocess
-from .frames import Clip, read_clip
 from .timing import StageTimer
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import InputError, SettingError
 from .frames import decode_frame, frame_files, open_capture
 from .synthetic import synthetic_clip
-from ..errors import InputError, SettingError
 
 
 @dataclass

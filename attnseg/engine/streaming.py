@@ -34,13 +34,13 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from .sources import Frame, FrameSource, SourceDisconnected, open_source
+from ..errors import StreamError
+from ..settings import DropPolicy, EndReason, LiveSettings, OnDisconnect
 from .online import OnlineSegmenter, StreamConfig
 from .outputs import label_maps
 from .preprocess import preprocess
 from .segmenter import Segmenter
-from ..errors import StreamError
-from ..settings import DropPolicy, EndReason, LiveSettings, OnDisconnect
+from .sources import Frame, FrameSource, SourceDisconnected, open_source
 
 LIVE = LiveSettings()  # the runtime's defaults (attnseg.settings)
 _END = object()

@@ -23,6 +23,9 @@ from dataclasses import dataclass
 import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, group_means, kl_distance, safe_log
+from ..settings import StreamConfig
+
+STREAM = StreamConfig()  # the defaults (attnseg.settings)
 
 
 @dataclass
@@ -33,7 +36,8 @@ class Track:
 
 
 class Tracker:
-    def __init__(self, tau: float = 1.0, max_age: int = 10, tokens: int = 64, ops: ClusterOps = REFERENCE_OPS):
+    def __init__(self, tau: float = STREAM.tau, max_age: int = STREAM.max_age, tokens: int = STREAM.track_tokens,
+                 ops: ClusterOps = REFERENCE_OPS):
         self.tau, self.max_age, self.tokens, self.ops = tau, max_age, tokens, ops
         self.tracks: list[Track] = []
         self.next_id = 1

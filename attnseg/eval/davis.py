@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .metrics import pairwise_scores, statistics
 from ..errors import EvalError, SettingError
 from ..optional import require
+from .metrics import pairwise_scores, statistics
 
 PROTOCOLS = {"standard": 20, "paper": 300}  # protocol -> most proposals
 

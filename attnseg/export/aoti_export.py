@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from ..errors import DeviceError, ExportError
 from ..files import publish
 from .metadata import ArtifactMeta
 from .static import StaticFrontEnd
-from ..errors import DeviceError, ExportError
 
 
 def available() -> str | None:

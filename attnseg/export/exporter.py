@@ -20,14 +20,17 @@ from typing import Callable
 
 import torch
 
-from ..model import FrontEnd
-from . import aoti_export, onnx_export, tensorrt_export
+from ..errors import DeviceError, ExportError, MissingDependency, SettingError
 from ..files import write_atomic
+from ..model import FrontEnd
+from ..model.config import PAPER
+from ..settings import ExportSettings
+from . import aoti_export, onnx_export, tensorrt_export
 from .metadata import ArtifactMeta, check_identity, identity_of, sidecar
 from .static import StaticFrontEnd
-from ..errors import DeviceError, ExportError, MissingDependency, SettingError
 
 Runner = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+EXPORT = ExportSettings()  # the defaults (attnseg.settings)
 FP32_TOLERANCE = 1e-3  # max |exported - reference| / max |reference|: float32 reassociation is ~1e-6
 
 
@@ -72,7 +75,7 @@ def format_of(name: str) -> Format:
 
 
 def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out: str | Path,
-           normalization: str = "kinetics", precision: str | None = None, max_batch: int = 32,
+           normalization: str = PAPER.normalization, precision: str | None = None, max_batch: int = EXPORT.max_batch,
            checkpoint_sha256: str | None = None) -> ExportResult:
     """Export `frontend` at `resolution` as `format` to `out`; load it back and check it."""
     fmt = format_of(format)

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 from .._version import __version__
-from ..model import FrontEnd
 from ..errors import ExportError
+from ..model import FrontEnd
 
 META_KEY = "attnseg"
 IDENTITY = ("arch", "mode", "resolution", "normalization", "weights_digest")

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ExportError, MissingDependency
 from ..files import publish
+from ..optional import missing
 from .metadata import META_KEY, ArtifactMeta
 from .static import StaticFrontEnd
-from ..errors import ExportError, MissingDependency
-from ..optional import missing
 
 OPSET = 17
 INPUT, OUTPUTS = "images", ("q", "k")

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
-from ..model.weights import cache_dir
+from ..errors import DeviceError, ExportError
 from ..files import publish, write_atomic
+from ..model.weights import cache_dir
+from ..optional import importable
 from .metadata import ArtifactMeta
 from .onnx_export import INPUT, OPSET, OUTPUTS, export_onnx
 from .static import StaticFrontEnd
-from ..errors import DeviceError, ExportError
-from ..optional import importable
 
 # ONNX ops the ONNX-TensorRT parser of TensorRT 10 (opset 9..20) converts, as far as an exported ViT
 # front-end can produce them (onnx/onnx-tensorrt docs/operators.md).

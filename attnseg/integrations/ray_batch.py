@@ -14,18 +14,18 @@ retry is reported as failed and the others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 from ..engine.batch import is_finished, output_names, process_video
 from ..engine.segmenter import Segmenter
-from ..settings import ModelSettings, RaySettings, SegmentConfig
 from ..errors import DeviceError, MissingDependency
 from ..optional import missing
+from ..settings import ModelSettings, RaySettings, SegmentConfig
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .ros_messages import Stamp, label_image_fields, labels_from_fields, rgb_image_fields
 from ..errors import InputError, MissingDependency, OutputError, SettingError
 from ..optional import missing
+from ..settings import RosbagSettings
+from .ros_messages import Stamp, label_image_fields, labels_from_fields, rgb_image_fields
+
+BAG = RosbagSettings()  # the defaults (attnseg.settings)
 
 IMAGE = "sensor_msgs/msg/Image"
 BAG_VERSION = 8
@@ -36,8 +39,8 @@ def _typestore():
 
 
 class RosbagSink:
-    def __init__(self, path: str | Path, *, topic: str = "/attnseg/labels", overlay_topic: str | None = None,
-                 frame_id: str = "camera", encoding: str = "mono16", storage: str = "sqlite3"):
+    def __init__(self, path: str | Path, *, topic: str = BAG.topic, overlay_topic: str | None = None,
+                 frame_id: str = BAG.frame_id, encoding: str = BAG.encoding, storage: str = BAG.storage):
         reason = available()
         if reason:
             raise MissingDependency(f"cannot write a rosbag: {reason}")

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from ..engine.online import OnlineSegmenter
-from ..settings import StreamConfig
 from ..engine.outputs import label_maps
 from ..engine.preprocess import preprocess
-from ..kernels import cluster_ops
 from ..errors import InputError
+from ..kernels import cluster_ops
+from ..settings import StreamConfig
 
 
 class _Sequence:

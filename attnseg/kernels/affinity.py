@@ -27,9 +27,9 @@ import torch
 import triton
 import triton.language as tl
 
+from ..errors import SettingError
 from ..model.affinity import Affinity, _heads_first, affinity_ref
 from .launch import Cost, launch
-from ..errors import SettingError
 
 __all__ = ["affinity", "affinity_ref"]
 

@@ -24,9 +24,9 @@ from typing import Callable
 
 import torch
 
+from ..errors import DeviceError
 from ..files import write_atomic
 from ..model.weights import cache_dir
-from ..errors import DeviceError
 from ..optional import importable
 from ..settings import Kernels
 

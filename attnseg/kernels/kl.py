@@ -30,9 +30,9 @@ import torch
 import triton
 import triton.language as tl
 
+from ..errors import SettingError
 from ..model.clustering import assign_rows, neg_entropy, safe_log, within_tau_matrix, within_tau_rows
 from .launch import Cost, launch
-from ..errors import SettingError
 
 __all__ = ["within_tau", "within_tau_rows_triton", "assign", "within_tau_matrix", "within_tau_rows",
            "assign_rows"]

@@ -27,10 +27,10 @@ import torch
 import triton
 import triton.language as tl
 
+from ..errors import SettingError
 from ..model.clustering import choose_leaders as choose_leaders_ref
 from ..model.clustering import leader_merge as leader_merge_ref
 from .launch import Cost, launch
-from ..errors import SettingError
 
 __all__ = ["choose_leaders", "leader_merge", "choose_leaders_ref", "leader_merge_ref"]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import SettingError
+from .config import PAPER
 
 LOG_SAFE_MIN = 1e-30  # well above float32's smallest normal (1.2e-38): log() is exact to rounding here
 
@@ -44,7 +45,7 @@ def key_frame_indices(num_frames: int, ratio: int) -> list[int]:
     return [i * ratio for i in range(max(1, num_frames // ratio))]
 
 
-def query_windows(num_frames: int, window: int = 3) -> list[range]:
+def query_windows(num_frames: int, window: int = PAPER.window) -> list[range]:
     """Consecutive windows of `window` frames; the last one may be shorter."""
     return [range(t, min(t + window, num_frames)) for t in range(0, num_frames, window)]
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..choice import Choice
+from ..errors import SettingError
 from .checkpoints import Weights, read_checkpoint, st_state_dict, validate
-from .config import STConfig, vit_config
+from .config import PAPER, STConfig, vit_config
 from .frontend import FrontEnd
 from .st_block import STBlock
 from .vit import DinoViT
 from .weights import dino_weights as cached_dino_weights
-from ..errors import SettingError
-from ..choice import Choice
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def frontend_from_weights(arch: str, weights: Weights, *, use_st: bool = True) -
 
 
 def build_frontend(
-    arch: str = "vit_small_8",
+    arch: str = PAPER.arch,
     *,
     checkpoint: str | None = None,
     dino_weights: str | None = None,

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from .config import VIT_PRESETS, STConfig, ViTConfig
 from ..errors import CheckpointError
+from .config import VIT_PRESETS, STConfig, ViTConfig
 
 ENCODER_PREFIX = "encoder."
 ST_PREFIX = "temporal_transformer.0."

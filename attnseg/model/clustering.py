@@ -37,8 +37,9 @@ from typing import Callable, ContextManager
 import numpy as np
 import torch
 
-from .affinity import Affinity, affinity, key_frame_indices, query_windows
 from ..errors import SettingError
+from .affinity import Affinity, affinity, key_frame_indices, query_windows
+from .config import PAPER
 
 Timer = Callable[[str], ContextManager]
 
@@ -221,8 +222,8 @@ class ClusterResult:
     key_frames: list[int] = field(default_factory=list)
 
 
-def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = 10, tau: float = 1.0,
-                  window: int = 3, timer: Timer = _no_timer, cache_bytes: int = 2 << 30,
+def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = PAPER.ratio, tau: float = PAPER.tau,
+                  window: int = PAPER.window, timer: Timer = _no_timer, cache_bytes: int = 2 << 30,
                   progress: Callable[[int], None] | None = None, ops: ClusterOps = REFERENCE_OPS) -> ClusterResult:
     """Cluster a whole clip offline. q, k: (T, heads, N, d) for every frame.
 

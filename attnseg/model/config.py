@@ -47,6 +47,20 @@ class STConfig:
         return self.head_dim ** -0.5
 
 
+@dataclass(frozen=True)
+class PaperSettings:
+    """The paper's settings (SPEC 2, 5, 6): every default of attnseg.settings that the method fixes."""
+
+    arch: str = "vit_small_8"
+    resolution: tuple[int, int] = (320, 480)  # frames resized to (H, W) before the ViT
+    ratio: int = 10  # a key frame every `ratio` frames
+    tau: float = 1.0  # the symmetric-KL threshold
+    window: int = 3  # query frames clustered together
+    normalization: str = "kinetics"  # the statistics the evaluation feeds (training used imagenet)
+
+
+PAPER = PaperSettings()
+
 VIT_PRESETS: dict[str, ViTConfig] = {
     "vit_small_8": ViTConfig("vit_small_8", patch_size=8, embed_dim=384, num_heads=6, pretrained_grid=28),
     "vit_small_16": ViTConfig("vit_small_16", patch_size=16, embed_dim=384, num_heads=6, pretrained_grid=14),

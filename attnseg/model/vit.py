@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ViTConfig
 from ..errors import SettingError
+from .config import ViTConfig
 
 
 class PatchEmbed(nn.Module):

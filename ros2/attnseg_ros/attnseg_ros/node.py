@@ -18,7 +18,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
-from attnseg.engine import Segmenter, SegmentConfig, StreamConfig
+from attnseg.engine import SegmentConfig, Segmenter, StreamConfig
 from attnseg.engine.outputs import overlay
 from attnseg.integrations.ros_bridge import SegmentationBridge
 from attnseg.integrations.ros_messages import label_image_fields, latency_status, rgb_image_fields
