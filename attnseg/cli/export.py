@@ -1,14 +1,10 @@
 """`attnseg export`: the front-end as an ONNX, TensorRT or AOTInductor artifact, or a Triton model repository."""
 from __future__ import annotations
 
-import logging
-
-from ..engine.segmenter import RANDOM_BANNER, check_device
+from ..engine.segmenter import load_frontend
 from ..export import FORMATS
 from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
 from .options import add_model, add_settings, read_settings
-
-log = logging.getLogger("attnseg")
 
 
 def add(sub) -> None:
@@ -29,16 +25,12 @@ def add(sub) -> None:
 
 def run(args) -> int:
     from ..export import export
-    from ..model import build_frontend
 
     model = read_settings(ModelSettings, args)
     resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
     SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
     stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
-    check_device(model.device)
-    frontend, info = build_frontend(**model.build_kwargs())
-    if info.is_random:
-        log.warning(RANDOM_BANNER)
+    frontend, info = load_frontend(model)
     if args.format == "triton-repo":
         return _triton_repo(args, frontend, info, resolution, max_batch, stream)
     result = export(frontend, format=args.format, resolution=resolution, out=args.out,

@@ -6,6 +6,7 @@ has no frames, frames of different sizes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,19 +63,50 @@ def read_folder(path: Path) -> Clip:
     return Clip(_stack([decode_frame(f) for f in files], [f.name for f in files]), [f.stem for f in files])
 
 
-def open_capture(target: int | str):
-    """cv2.VideoCapture(target), opened quietly: FFmpeg's and OpenCV's own lines about a file or camera
-    they cannot open ("moov atom not found", "can't open camera by index") stay off the terminal; the
-    caller raises its one error instead. OPENCV_FFMPEG_LOGLEVEL set by the user wins."""
+AV_LOG_QUIET = -8
+
+
+def _libavutil():
+    """FFmpeg's libavutil as this process loaded it (OpenCV's own copy), or None (not Linux, not loaded)."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            path = next((line.split()[-1] for line in maps if "libavutil" in line), None)
+        return ctypes.CDLL(path) if path else None
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def quiet_video_io():
+    """FFmpeg's and OpenCV's own log lines off the terminal while the block runs ("moov atom not found",
+    "can't open camera by index"): attnseg raises its one error instead. FFmpeg reads its level from
+    OPENCV_FFMPEG_LOGLEVEL at its first use in a process (a value the user set wins) and, when it was
+    used before, from av_log_set_level; both levels are restored afterwards."""
     import cv2
 
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; read at FFmpeg's first use
-    level = cv2.utils.logging.getLogLevel()
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_QUIET))
+    av = _libavutil()
+    av_level = av.av_log_get_level() if av else None
+    cv_level = cv2.utils.logging.getLogLevel()
+    if av and os.environ["OPENCV_FFMPEG_LOGLEVEL"] == str(AV_LOG_QUIET):
+        av.av_log_set_level(AV_LOG_QUIET)
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
-        return cv2.VideoCapture(target)
+        yield
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        cv2.utils.logging.setLogLevel(cv_level)
+        if av:
+            av.av_log_set_level(av_level)
+
+
+def open_capture(target: int | str):
+    """cv2.VideoCapture(target), opened quietly (quiet_video_io): the caller raises its one error."""
+    import cv2
+
+    with quiet_video_io():
+        return cv2.VideoCapture(target)
 
 
 def read_video(path: Path) -> Clip:

@@ -41,6 +41,15 @@ def check_device(device: Device | str) -> None:
         raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
 
 
+def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
+    """The front-end these settings name, on their device (checked first); random weights announced loudly."""
+    check_device(model.device)
+    frontend, info = build_frontend(**model.build_kwargs())
+    if info.is_random:
+        log.warning(RANDOM_BANNER)
+    return frontend, info
+
+
 RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
 
 
@@ -101,12 +110,7 @@ class Segmenter:
     def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
         """Every setting is checked (device, resolution against the arch's patches) before any loading."""
         config.check_patches(model.patch_size)
-        check_device(model.device)
-        frontend, info = build_frontend(model.arch, checkpoint=model.checkpoint, dino_weights=model.dino_weights,
-                                        random_weights=model.random_weights, seed=model.seed, qk_gain=model.qk_gain,
-                                        device=model.device.value)
-        if info.is_random:
-            log.warning(RANDOM_BANNER)
+        frontend, info = load_frontend(model)
         return cls(frontend, info, config, model.device.value)
 
     @property
