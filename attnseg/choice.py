@@ -1,6 +1,7 @@
 """Named states: an enum whose members are also their string values (attnseg.settings has them all)."""
 from __future__ import annotations
 
+import re
 from enum import Enum
 from typing import Any
 
@@ -30,5 +31,5 @@ class Choice(str, Enum):
             return cls(aliases.get(value, value))
         except ValueError:
             valid = ", ".join([*cls.values(), *aliases])
-            what = what or getattr(cls, "_what", lambda: cls.__name__.lower())()
+            what = what or re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # DropPolicy: "drop policy"
             raise SettingError(f"unknown {what} {value!r}; choose from {valid}") from None

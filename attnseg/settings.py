@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 from .choice import Choice
@@ -82,19 +81,11 @@ class Mode(Choice):
 class DropPolicy(Choice):
     """What a full frame queue does (attnseg.engine.streaming)."""
 
-    @staticmethod
-    def _what() -> str:
-        return "drop policy"
-
     DROP_OLDEST = "drop-oldest"  # live sources: a stale frame is dropped and counted
     WAIT = "wait"  # files: capture waits, nothing is lost
 
 
 class OnDisconnect(Choice):
-    @staticmethod
-    def _what() -> str:
-        return "on_disconnect"
-
     END = "end"
     RECONNECT = "reconnect"
 
@@ -114,29 +105,19 @@ class EndReason(Choice):
 class LabelEncoding(Choice):
     """sensor_msgs/Image encodings of a label map."""
 
-    @staticmethod
-    def _what() -> str:
-        return "label encoding"
-
     MONO16 = "mono16"  # ids up to 65535
     INT32 = "32SC1"
 
 
 class BagStorage(Choice):
-    @staticmethod
-    def _what() -> str:
-        return "rosbag storage"
-
     SQLITE3 = "sqlite3"
     MCAP = "mcap"
 
 
 def setting(default: Any = None, help: str = "", **cli: Any) -> Any:
-    """A dataclass field with its help and, optionally, how the CLI spells it (flag, nargs, metavar,
-    hidden, choices: a function returning the valid values)."""
-    kind = {"default_factory": default} if callable(default) and not isinstance(default, Enum) else \
-        {"default": default}
-    return field(**kind, metadata={"help": help, **cli})
+    """A dataclass field (immutable default) with its help and, optionally, how the CLI spells it: flag,
+    nargs, metavar, hidden, group="weights" (one of a mutually exclusive set), choices="arch" (the ViTs)."""
+    return field(default=default, metadata={"help": help, **cli})
 
 
 def _positive(obj, *names: str) -> None:
