@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import SettingError
 from ..model.config import PAPER
+from ..settings import Normalization
 
 NORMALIZATION = {
     "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
@@ -18,11 +18,9 @@ NORMALIZATION = {
 }
 
 
-def normalization(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    try:
-        return NORMALIZATION[name]
-    except KeyError:
-        raise SettingError(f"unknown normalization {name!r}; valid: {', '.join(NORMALIZATION)}") from None
+def normalization(name: Normalization | str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of the statistics `name`; a SettingError naming the valid ones (attnseg.settings)."""
+    return NORMALIZATION[Normalization.parse(name)]
 
 
 def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = PAPER.normalization) -> torch.Tensor:

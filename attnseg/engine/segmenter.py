@@ -24,6 +24,7 @@ from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
+from ..model.frontend import FrontEndMode
 from ..settings import Device, ModelSettings, SegmentConfig
 from .backends import BackendSpec, load_backend
 from .frames import Clip, read_clip
@@ -114,7 +115,7 @@ class Segmenter:
         return cls(frontend, info, config, model.device.value)
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> FrontEndMode:
         return self.frontend.mode
 
     @torch.inference_mode()

@@ -26,6 +26,7 @@ import torch
 
 from ..errors import DeviceError
 from ..files import write_atomic
+from ..model.config import PAPER
 from ..model.weights import cache_dir
 from ..optional import importable
 from ..settings import Kernels
@@ -64,11 +65,11 @@ class Probe:
     """The window "auto" is timed on: window x tokens query rows against key_frames x tokens keys."""
 
     tokens: int = 2400  # vit_small_8 at 320x480
-    window: int = 3
+    window: int = PAPER.window
     key_frames: int = 4
     heads: int = 8
     head_dim: int = 48
-    tau: float = 1.0
+    tau: float = PAPER.tau
 
 
 def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2) -> float:
