@@ -29,7 +29,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N")
     p.add_argument("--port", type=int, default=8080, help="MJPEG page port when there is no display (0: any)")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
-    add_model(p, defaults=PRESETS["live"])
+    add_model(p, defaults=PRESETS["live"], chunks=False)
     add_settings(p, StreamConfig)
     add_settings(p, LiveSettings)
     return p.parse_args(argv)

@@ -188,9 +188,19 @@ class SegmentConfig:
     threads: int | None = setting(None, "onnxruntime intra-op threads")
     kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the faster of torch and triton, "
                                "measured; else torch), torch (the reference), triton")
+    chunk: int | None = setting(None, "frames per chunk of a long video, its ids linked across chunks by the KL "
+                                "threshold; 0: the whole video in one piece, refused when it cannot fit in memory "
+                                "(default: one piece up to 150 frames, else balanced chunks of at most 120)")
+    link_max_age: int = setting(4, "chunks a lost object keeps its id (chunked videos)")
+    link_tokens: int = setting(64, "query tokens kept per object to link chunks (its appearance)")
 
     def __post_init__(self):
         _choices(self, normalization=Normalization, backend=Backend, precision=Precision, kernels=Kernels)
+        if self.chunk is not None and self.chunk < 0:
+            raise SettingError(f"chunk must be >= 1 frames, or 0 for one piece, got {self.chunk}")
+        if self.link_max_age < 0:
+            raise SettingError(f"link_max_age must be >= 0, got {self.link_max_age}")
+        _positive(self, "link_tokens")
         if (self.engine or self.precision) and not self.backend.exported:
             exported = ", ".join(b.value for b in Backend if b.exported)
             raise SettingError(f"engine and precision apply to the exported backends ({exported}), "
@@ -208,6 +218,9 @@ class SegmentConfig:
         h, w = self.resolution
         if h % patch_size or w % patch_size:
             raise SettingError(f"resolution {h}x{w} is not a multiple of the patch size {patch_size}")
+
+
+CHUNK_FIELDS = ("chunk", "link_max_age", "link_tokens")  # offline only: a live stream has windows, not chunks
 
 
 @dataclass(frozen=True)

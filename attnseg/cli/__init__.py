@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"attnseg: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("attnseg: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # its message, when the library gave one, says what was kept
+        print(f"attnseg: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - a bug or an unforeseen failure: one line, the traceback on request
         if args.debug:

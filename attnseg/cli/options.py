@@ -15,7 +15,7 @@ import types
 import typing
 from enum import Enum
 
-from ..settings import Choice, ModelSettings, RosbagSettings, SegmentConfig
+from ..settings import CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, SegmentConfig
 
 
 def _dest(f: dataclasses.Field) -> str:
@@ -73,13 +73,14 @@ def read_settings(cls, args: argparse.Namespace, **changes):
     return cls(**{**values, **changes})
 
 
-def add_model(parser, *, defaults: dict | None = None, segment: bool = True) -> None:
-    """The weights (one of them), the ViT, the device and, with `segment`, how clips are segmented."""
+def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chunks: bool = True) -> None:
+    """The weights (one of them), the ViT, the device and, with `segment`, how clips are segmented (with
+    `chunks`, how long videos are cut: offline commands only)."""
     defaults = defaults or {}
     weights = parser.add_mutually_exclusive_group()
     add_settings(parser, ModelSettings, defaults=defaults.get("model"), weights_group=weights)
     if segment:
-        add_settings(parser, SegmentConfig, defaults=defaults.get("segment"))
+        add_settings(parser, SegmentConfig, defaults=defaults.get("segment"), exclude=() if chunks else CHUNK_FIELDS)
 
 
 def add_outputs(parser) -> None:

@@ -47,7 +47,7 @@ def run(args) -> int:
     config = replace(SAMPLE["segment"], resolution=tuple(args.resolution))
     outputs = argparse.Namespace(input=str(frames_dir), out=str(out / "labels"), overlay=str(out / "overlay.mp4"),
                                  save_labels=str(out / "labels.npy"), stats_json=str(out / "stats.json"),
-                                 no_progress=False, rosbag=None, rosbag_overlay=False)
+                                 no_progress=False, rosbag=None, rosbag_overlay=False, chunk_log=None, resume=False)
     code = segment.segment(outputs, model, config)
     print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")
     return code

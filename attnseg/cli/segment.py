@@ -1,23 +1,34 @@
-"""`attnseg segment INPUT`: the paper's offline pipeline on a video file or a folder of frames."""
+"""`attnseg segment INPUT`: the paper's offline pipeline on a video file or a folder of frames, any length.
+
+Frames stream from the input and every output is written as its frames' labels become final
+(attnseg.engine.writing): a clip of up to 150 frames is one piece, exactly the paper's pipeline; a longer
+video is cut into chunks whose ids are linked (attnseg.engine.chunks). Ctrl-C or a failure keeps every
+finished frame, and `--resume` continues an interrupted run.
+"""
 from __future__ import annotations
 
+import contextlib
+import json
 import sys
-import time
 
-from ..engine import Segmenter, save_labels, write_label_pngs, write_overlay_video
-from ..engine.frames import read_clip
-from ..engine.outputs import overlay
+from ..engine import Segmenter
+from ..engine.frames import FrameReader
+from ..engine.writing import Outputs, segment_to_files
 from ..settings import Mode, ModelSettings, SegmentConfig
 from .options import add_model, add_outputs, read_settings
 from .outputs import describe_mode, open_rosbag, write_json
 
 
 def add(sub) -> None:
-    p = sub.add_parser("segment", help="segment a video file or a folder of frames")
+    p = sub.add_parser("segment", help="segment a video file or a folder of frames, of any length")
     p.add_argument("input", help="video file or folder of frames (sorted by name)")
     add_model(p)
     p.add_argument("--mode", default=Mode.OFFLINE.value, choices=Mode.values(), help="offline: the paper's pipeline")
     add_outputs(p)
+    p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "
+                                       "clusters, ids so far, seconds, frames/s, resident memory")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command after its "
+                                                         "last finished chunk (same result as an uninterrupted run)")
     p.set_defaults(run=run)
 
 
@@ -29,39 +40,23 @@ def run(args) -> int:
 
 def segment(args, model: ModelSettings, config: SegmentConfig) -> int:
     """Segment args.input with these settings and write what args asks for."""
-    bag = open_rosbag(args)  # before the work: an existing bag path fails now, not after
-    start = time.perf_counter()
-    try:
-        clip = read_clip(args.input)  # first: a missing or corrupt input fails before any weights load
-        decode = time.perf_counter() - start
-        segmenter = Segmenter.from_settings(model, config)
-        print(describe_mode(segmenter.mode), file=sys.stderr)
-        result = segmenter.segment_video(clip, progress=not args.no_progress and sys.stderr.isatty())
-    except BaseException:
-        if bag:
-            bag.abort()
-        raise
-    result.timings["decode"] += decode
-    result.timings["total"] += decode
-    start = time.perf_counter()
-    if args.out:
-        write_label_pngs(args.out, result.masks, result.names)
-    if args.save_labels:
-        save_labels(args.save_labels, result.labels)
-    if args.overlay:
-        write_overlay_video(args.overlay, clip.frames, result.masks, result.fps)
-    if bag:
-        with bag:
-            t0, period = time.time_ns(), 1e9 / (result.fps or 24.0)  # frame i at i / fps after the run's start
-            for i, mask in enumerate(result.masks):
-                shown = overlay(clip.frames[i], mask) if args.rosbag_overlay else None
-                bag.write(t0 + round(i * period), mask, shown)
-    result.timings["output"] = time.perf_counter() - start
-    result.timings["total"] += result.timings["output"]
-    stats = result.stats()
+    reader = FrameReader(args.input)  # first: a missing or unopenable input fails before any weights load
+    outputs = Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
+                      bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
+                      bag_overlay=args.rosbag_overlay)
+    segmenter = Segmenter.from_settings(model, config)
+    print(describe_mode(segmenter.mode), file=sys.stderr)
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(open(args.chunk_log, "a")) if args.chunk_log else None
+        stats = segment_to_files(segmenter, reader, outputs, resume=args.resume,
+                                 progress=not args.no_progress and sys.stderr.isatty(),
+                                 on_chunk=(lambda record: print(json.dumps(record), file=log, flush=True)) if log else None)
     if args.stats_json:
         write_json(args.stats_json, stats)
-    stages = " ".join(f"{k} {v:.2f}s" for k, v in result.timings.items() if k != "total")
-    print(f"segmented {stats['frames']} frames -> {stats['clusters']} clusters ({stats['clusters_used']} used), "
-          f"{result.mode}: {stages} | total {result.timings['total']:.2f}s")
+    stages = " ".join(f"{k} {stats[k]:.2f}s" for k in ("decode", "preprocess", "backbone", "affinity", "clustering",
+                                                        "linking", "output") if k in stats)
+    pieces = "one piece" if stats["chunks"] <= 1 and not stats["resumed_at"] else \
+        f"chunks of {stats['chunk_frames']} frames"
+    print(f"segmented {stats['frames']} frames ({pieces}) -> {stats['ids']} object ids, {stats['mode']}: {stages} | "
+          f"total {stats['total']:.2f}s, peak memory {stats['peak_rss_mb']:.0f} MB")
     return 0

@@ -19,7 +19,7 @@ from .outputs import describe_mode, open_publisher, open_rosbag, write_json
 def add(sub) -> None:
     p = sub.add_parser("stream", help="segment live: a webcam, a video file, a URL, a folder or 'synthetic:N'")
     p.add_argument("source", help="camera index (0), video file, rtsp:// or http:// URL, frame folder, synthetic:N")
-    add_model(p)
+    add_model(p, chunks=False)
     add_settings(p, StreamConfig)  # window, ratio and tau are the segment options' own flags
     add_settings(p, LiveSettings)
     p.add_argument("--zmq", metavar="ADDRESS", help="publish every result over ZeroMQ PUB, e.g. tcp://*:5555 "

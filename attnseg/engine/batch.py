@@ -3,7 +3,10 @@
     for record in run_batch(segmenter, ["a.mp4", "b/", ...], "out/"):
         record["video"], record["status"]           # done | skipped | failed
 
-out/<name>/ holds labels/*.png, labels.npy and result.json (its stats); it is
+out/<name>/ holds labels/*.png, labels.npy and result.json (its stats), written
+as the frames' labels become final (attnseg.engine.writing: any length, long
+videos in linked chunks, bounded memory, so a long video never brings down a
+worker or a Ray actor); it is
 built under a hidden temporary name and renamed into place as a whole, so
 out/<name> exists only once its video is finished. A run that dies (a killed
 worker, a lost machine) loses the video it was on, nothing else; the next run
@@ -22,8 +25,8 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import InputError
-from .outputs import save_labels, write_label_pngs
 from .segmenter import Segmenter
+from .writing import Outputs, segment_to_files
 
 RESULT = "result.json"
 
@@ -58,11 +61,9 @@ def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
     staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     try:
-        result = segmenter.segment_video(video)
-        write_label_pngs(staging / "labels", result.masks, result.names)
-        save_labels(staging / "labels.npy", result.labels)
-        record = {"video": video, "status": "done", "out": str(dest), "frames": len(result.labels),
-                  "seconds": round(time.perf_counter() - start, 3), "worker_pid": os.getpid(), **result.stats()}
+        stats = segment_to_files(segmenter, video, Outputs(out=staging / "labels", labels=staging / "labels.npy"))
+        record = {"video": video, "status": "done", "out": str(dest), **stats,
+                  "seconds": round(time.perf_counter() - start, 3), "worker_pid": os.getpid()}
         (staging / RESULT).write_text(json.dumps(record, indent=1) + "\n")  # last: marks the folder complete
         os.replace(staging, dest)
         return record

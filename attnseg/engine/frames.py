@@ -1,8 +1,13 @@
 """Reading a clip: a folder of frames (sorted by name), a video file, or arrays.
 
+Two ways: `read_clip` decodes a whole clip into memory (short clips, the
+paper's single-piece pipeline); `FrameReader` hands out one frame at a time, so
+a video of any length is read in bounded memory (the chunked pipeline).
+
 Every failure is an `InputError` with one actionable sentence: a missing path,
 an empty folder, an unreadable frame (named), a video that will not open or
-has no frames, frames of different sizes.
+has no frames, frames of different sizes, a video that ends before the frame
+count its header announces (truncated or corrupt).
 """
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -151,3 +156,114 @@ def read_clip(source: Clip | str | Path | np.ndarray | Sequence[np.ndarray]) -> 
             raise InputError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {f.dtype} {f.shape}")
     names = [f"{i:05d}" for i in range(len(frames))]
     return Clip(_stack(frames, names), names)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What is known before decoding: frame count (None for an iterable of arrays), frame rate, source."""
+
+    count: int | None
+    fps: float
+    source: str
+
+
+class FrameReader:
+    """(name, RGB uint8 frame) one at a time from a folder, a video file, or arrays (a sequence or any iterable).
+
+    The path is checked when the reader is made (it exists, the folder has frames, the video opens), so a
+    bad input fails before any weights load. Each iteration decodes afresh from `start`: a second pass (the
+    overlay video, a resumed run) reads the same frames again instead of keeping them. A frame that cannot
+    be decoded, or one of another size than the first, raises an InputError naming it when it is reached.
+    """
+
+    def __init__(self, source: str | Path | Clip | np.ndarray | Iterable[np.ndarray]):
+        self.source, self.path = source, None
+        if isinstance(source, (str, Path)):
+            self.path = Path(source)
+            if not self.path.exists():
+                raise InputError(f"input not found: {self.path}")
+            if self.path.is_dir():
+                self.files = frame_files(self.path)
+                self.info = VideoInfo(len(self.files), 24.0, str(self.path))
+            else:
+                self.info = self._probe_video()
+        elif isinstance(source, Clip):
+            self.info = VideoInfo(len(source), source.fps, "frames")
+        elif isinstance(source, (np.ndarray, Sequence)):
+            self.info = VideoInfo(len(source), 24.0, "frames")
+        else:
+            self.info = VideoInfo(None, 24.0, "frames")  # an iterator: read once, count unknown
+            self._used = False
+
+    def _probe_video(self) -> VideoInfo:
+        import cv2
+
+        cap = open_capture(str(self.path))
+        try:
+            if not cap.isOpened():
+                raise InputError(f"cannot open video {self.path} (unsupported or corrupt file)")
+            count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+            fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
+        finally:
+            cap.release()
+        return VideoInfo(count if count > 0 else None, float(fps), str(self.path))
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        return self.frames()
+
+    def frames(self, start: int = 0) -> Iterator[tuple[str, np.ndarray]]:
+        """Frames from index `start` on (the ones before are skipped, decoding as little as the format allows)."""
+        first_shape = None
+        for i, (name, frame) in enumerate(self._decode(start), start):
+            if first_shape is None:
+                first_shape = frame.shape
+            elif frame.shape != first_shape:
+                raise InputError(f"frame {name} is {frame.shape[1]}x{frame.shape[0]}, but the first frame is "
+                                 f"{first_shape[1]}x{first_shape[0]}; all frames of a clip must share one size")
+            yield name, frame
+
+    def _decode(self, start: int) -> Iterator[tuple[str, np.ndarray]]:
+        if self.path is not None and self.path.is_dir():
+            for f in self.files[start:]:
+                yield f.stem, decode_frame(f)
+        elif self.path is not None:
+            yield from self._decode_video(start)
+        else:
+            frames = self.source.frames if isinstance(self.source, Clip) else self.source
+            names = self.source.names if isinstance(self.source, Clip) else None
+            if self.info.count is None:
+                if self._used:
+                    raise InputError("an iterator of frames can be read only once; pass a list or an array")
+                self._used = True
+            for i, f in enumerate(frames):
+                if i < start:
+                    continue
+                f = np.asarray(f)
+                if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+                    raise InputError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {f.dtype} {f.shape}")
+                yield (names[i] if names else f"{i:05d}"), f
+
+    def _decode_video(self, start: int) -> Iterator[tuple[str, np.ndarray]]:
+        import cv2
+
+        cap = open_capture(str(self.path))
+        if not cap.isOpened():
+            raise InputError(f"cannot open video {self.path} (unsupported or corrupt file)")
+        i = 0
+        try:
+            while i < start and cap.grab():  # skipped frames are demuxed and decoded, never converted
+                i += 1
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                yield f"{i:05d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                i += 1
+        finally:
+            cap.release()
+        expected = self.info.count
+        if i == 0:
+            raise InputError(f"video {self.path} has no decodable frames (corrupt or empty)")
+        if expected and i < expected - 1:  # headers may count one frame more than decodes
+            raise InputError(f"video {self.path} broke at frame {i} of the {expected} its header announces "
+                             f"(truncated or corrupt)")

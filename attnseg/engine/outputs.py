@@ -2,11 +2,15 @@
 
 Every file is written atomically (attnseg.files: a temporary file in the same
 folder, then one rename), so an interrupted run never leaves a half-written file behind,
-and files written before a failure are kept.
+and files written before a failure are kept. Whole clips (write_label_pngs,
+save_labels, write_overlay_video) or frame by frame, as a long video's labels
+become final (LabelPngs, NpyFrames, VideoSink): those publish what they hold
+when closed, also after a failure.
 """
 from __future__ import annotations
 
 import logging
+import struct
 from pathlib import Path
 from typing import Sequence
 
@@ -132,3 +136,73 @@ class VideoSink:
         if self.frames:
             publish(self.tmp, self.dest)
         self.tmp.unlink(missing_ok=True)
+
+
+class LabelPngs:
+    """One PNG label map per frame into a folder, each written atomically as it comes.
+
+    A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
+    (a long video's ids grow): readers of either get the ids themselves. `keep_existing` skips frames already
+    written (a resumed run)."""
+
+    def __init__(self, folder: str | Path, keep_existing: bool = False):
+        self.folder, self.keep_existing, self.warned = Path(folder), keep_existing, False
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, mask: np.ndarray) -> None:
+        path = self.folder / f"{name}.png"
+        if self.keep_existing and path.is_file():
+            return
+        wide = mask.max(initial=0) > 255
+        if wide and not self.warned:
+            log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images", name)
+            self.warned = True
+        write_label_png(path, mask, wide)
+
+    def close(self) -> None:
+        pass
+
+
+class NpyFrames:
+    """A (T, h, w) int32 .npy written frame by frame: built under a temporary name, its header rewritten for
+    the frames written when closed, then renamed into place (also after a failure: what is written is kept)."""
+
+    HEADER = 128  # bytes: room for any shape's header, so the data never moves
+
+    def __init__(self, dest: str | Path):
+        self.dest = Path(dest)
+        self.tmp = temp_beside(self.dest)
+        self.file = open(self.tmp, "wb")
+        self.file.write(b"\0" * self.HEADER)
+        self.shape, self.count = None, 0
+
+    def write(self, labels: np.ndarray) -> None:
+        labels = np.ascontiguousarray(labels, dtype="<i4")
+        if self.shape is None:
+            self.shape = labels.shape
+        elif labels.shape != self.shape:
+            raise ValueError(f"labels of shape {labels.shape} after frames of shape {self.shape}")
+        self.file.write(labels.tobytes())
+        self.count += 1
+
+    @classmethod
+    def header(cls, shape: tuple[int, ...]) -> bytes:
+        """An .npy version 1.0 header of exactly HEADER bytes for int32 C-order data of `shape`."""
+        text = "{'descr': '<i4', 'fortran_order': False, 'shape': (%s), }" % "".join(f"{n}, " for n in shape)
+        body = text.ljust(cls.HEADER - 10 - 1) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+    def close(self) -> None:
+        if self.file is None:
+            return
+        file, self.file = self.file, None
+        try:
+            if self.count:
+                file.seek(0)
+                file.write(self.header((self.count, *self.shape)))
+            file.close()
+            if self.count:
+                publish(self.tmp, self.dest)
+        finally:
+            file.close()
+            self.tmp.unlink(missing_ok=True)

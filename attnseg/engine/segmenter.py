@@ -5,6 +5,9 @@
     result.labels   # (T, h, w) int32 patch labels
     result.masks    # (T, H0, W0) int32 label maps at the original frame size
 
+    for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.chunks)
+        frame.index, frame.labels, frame.mask
+
 A frame's path: read_clip (decode) -> preprocess (resize, normalize) ->
 FrontEnd (DINO keys -> ST q/k, run by a backend: eager or compiled) ->
 cluster_video (windows of 3 frames vs key frames; level 1, later levels,
@@ -16,6 +19,7 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,6 +31,7 @@ from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
 from ..model.frontend import FrontEndMode
 from ..settings import Device, ModelSettings, SegmentConfig
 from .backends import BackendSpec, load_backend
+from .chunks import ChunkResult, FrameResult, iter_chunks
 from .frames import Clip, read_clip
 from .outputs import upsample_labels
 from .preprocess import preprocess
@@ -157,6 +162,17 @@ class Segmenter:
         timings["total"] = time.perf_counter() - start
         return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
                                   clip.names, clip.fps, timings, cfg.backend, self.kernels)
+
+
+    def iter_chunks(self, source, **kwargs) -> Iterator[ChunkResult]:
+        """A video of any length chunk by chunk, ids linked across chunks (attnseg.engine.chunks.iter_chunks)."""
+        return iter_chunks(self, source, **kwargs)
+
+    def iter_video(self, source, *, chunk: int | None = None) -> Iterator[FrameResult]:
+        """Per-frame results of a video of any length, in order, in bounded memory. A clip short enough for one
+        piece gives segment_video's labels; longer ones are chunked (config.chunk, or `chunk` frames)."""
+        for part in iter_chunks(self, source, chunk=chunk):
+            yield from part.frames()
 
 
 def _progress_bar(total: int, enabled: bool):

@@ -15,6 +15,10 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
   1 and are never reused.
 - A track unseen for more than `max_age` windows is forgotten (bounded
   memory); until then it can be re-found (short occlusions).
+
+The chunked offline pipeline (attnseg.engine.chunks) links the clusters of
+successive chunks with the same Tracker, one chunk per update, ids from 0 so
+that a chunk covering the whole clip keeps the paper's cluster numbers.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from ..model.clustering import REFERENCE_OPS, ClusterOps, group_means, kl_distan
 from ..settings import StreamConfig
 
 STREAM = StreamConfig()  # the defaults (attnseg.settings)
+AFFINITY_BUDGET = 1 << 25  # attention entries re-expressing tracks at once (128 MiB of float32 rows, and their logs)
 
 
 @dataclass
@@ -37,11 +42,20 @@ class Track:
 
 class Tracker:
     def __init__(self, tau: float = STREAM.tau, max_age: int = STREAM.max_age, tokens: int = STREAM.track_tokens,
-                 ops: ClusterOps = REFERENCE_OPS):
+                 ops: ClusterOps = REFERENCE_OPS, first_id: int = 1):
         self.tau, self.max_age, self.tokens, self.ops = tau, max_age, tokens, ops
         self.tracks: list[Track] = []
-        self.next_id = 1
+        self.next_id = first_id
         self.window = -1
+
+    def state_dict(self) -> dict:
+        """Everything the next update depends on (tensors on the CPU), for a resumed run."""
+        return {"next_id": self.next_id, "window": self.window,
+                "tracks": [{"id": t.id, "queries": t.queries.cpu(), "last_seen": t.last_seen} for t in self.tracks]}
+
+    def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
+        self.next_id, self.window = int(state["next_id"]), int(state["window"])
+        self.tracks = [Track(int(t["id"]), t["queries"].to(device), int(t["last_seen"])) for t in state["tracks"]]
 
     def update(self, queries: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor,
                memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
@@ -80,11 +94,21 @@ class Tracker:
         return ids
 
     def _over_memory(self, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
-        """Each track's mean attention row over the memory's key tokens: (tracks, m), in one affinity."""
-        queries = torch.cat([t.queries for t in self.tracks])  # (sum t, heads, d)
-        owner = torch.cat([torch.full((t.queries.shape[0],), i, dtype=torch.long) for i, t in enumerate(self.tracks)])
-        rows = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # one 'frame'
-        return group_means(rows, owner.to(rows.device), len(self.tracks))
+        """Each track's mean attention row over the memory's key tokens: (tracks, m), in as few affinities as
+        fit AFFINITY_BUDGET entries (a chunk's memory holds many key frames, and hundreds of tracks may live)."""
+        columns = memory_keys.shape[0] * memory_keys.shape[2]
+        means, group = [], []
+        for i, track in enumerate(self.tracks + [None]):
+            rows = sum(t.queries.shape[0] for t in group)
+            if group and (track is None or (rows + track.queries.shape[0]) * columns > AFFINITY_BUDGET):
+                queries = torch.cat([t.queries for t in group])  # (sum t, heads, d)
+                owner = torch.cat([torch.full((t.queries.shape[0],), j, dtype=torch.long) for j, t in enumerate(group)])
+                rows = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # one 'frame'
+                means.append(group_means(rows, owner.to(rows.device), len(group)))
+                group = []
+            if track is not None:
+                group.append(track)
+        return torch.cat(means)
 
     def _remember(self, track_id: int, queries: torch.Tensor) -> None:
         if queries.shape[0] > self.tokens:  # an even spread over the object, deterministic

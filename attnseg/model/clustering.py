@@ -220,6 +220,7 @@ class ClusterResult:
     num_clusters: int  # K after the last level (some may own no token)
     level1_clusters: int
     key_frames: list[int] = field(default_factory=list)
+    centroids: torch.Tensor | None = None  # (K, Tk * N) the final clusters over the key tokens
 
 
 def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = PAPER.ratio, tau: float = PAPER.tau,
@@ -229,12 +230,17 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
 
     Affinities are kept between level 1 and the final assignment when they fit
     in `cache_bytes`; otherwise they are recomputed (as the released code does).
+    `k` may also hold the key frames only (key_frame_indices(T, ratio), in order).
     """
     if tau < 0:
         raise SettingError(f"tau must be >= 0, got {tau}")
     num_frames, _, tokens, _ = q.shape
     keys = key_frame_indices(num_frames, ratio)
-    k = k[keys]
+    if k.shape[0] == num_frames:
+        k = k[keys]
+    elif k.shape[0] != len(keys):
+        raise SettingError(f"k holds {k.shape[0]} frames: expected every frame ({num_frames}) or the key frames "
+                           f"({len(keys)})")
     windows = query_windows(num_frames, window)
     row_bytes = 8 * len(keys) * tokens * tokens * window  # prob + log_prob, float32
     keep = row_bytes * len(windows) <= cache_bytes
@@ -261,4 +267,4 @@ def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int 
                 aff = ops.affinity(q[w.start:w.stop], k, scale)
         with timer("clustering"):
             labels.append(ops.assign(aff.prob, aff.log_prob, final))
-    return ClusterResult(torch.cat(labels).view(num_frames, tokens), final.shape[0], level1.shape[0], keys)
+    return ClusterResult(torch.cat(labels).view(num_frames, tokens), final.shape[0], level1.shape[0], keys, final)

@@ -49,19 +49,20 @@ def test_each_video_gets_a_finished_folder_and_a_rerun_skips_it(tmp_path):
 def test_an_interrupted_video_leaves_nothing_and_is_redone(tmp_path, monkeypatch):
     videos = make_videos(tmp_path / "in", count=2)
     seg = segmenter()
-    real = seg.segment_video
+    real, calls = seg.run_frontend, []
 
-    def dies_on_the_second(video, **kw):
-        if video.endswith("clip1"):
+    def dies_on_the_second(images):  # one front-end batch per 5-frame video
+        calls.append(1)
+        if len(calls) == 2:
             raise KeyboardInterrupt  # the process being stopped mid-video
-        return real(video, **kw)
+        return real(images)
 
-    monkeypatch.setattr(seg, "segment_video", dies_on_the_second)
+    monkeypatch.setattr(seg, "run_frontend", dies_on_the_second)
     with pytest.raises(KeyboardInterrupt):
         list(run_batch(seg, videos, tmp_path / "out"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip0"]  # finished kept, nothing partial
     (tmp_path / "out" / ".clip1.partial-deadbeef").mkdir()  # what a SIGKILLed worker leaves behind
-    monkeypatch.setattr(seg, "segment_video", real)
+    monkeypatch.setattr(seg, "run_frontend", real)
     assert [r["status"] for r in run_batch(seg, videos, tmp_path / "out")] == ["skipped", "done"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip0", "clip1"]
 

@@ -1,0 +1,295 @@
+"""Segmenting a video into files as its labels become final, in bounded memory, resumable.
+
+    summary = segment_to_files(segmenter, "long.mp4", Outputs(out="labels/", labels="labels.npy"))
+    summary = segment_to_files(segmenter, "long.mp4", Outputs(...), resume=True)   # after Ctrl-C or a crash
+
+The path `attnseg segment` and `attnseg batch` run. Frames stream from the
+input (FrameReader), chunk by chunk through attnseg.engine.chunks, and every
+frame is written as soon as its chunk is done: a PNG per frame, the .npy
+labels, the overlay video (its frames decoded a second time, never kept) and
+the rosbag2. A failure (Ctrl-C, a video that breaks mid-way, a full disk)
+keeps every frame written: the incremental files are published with what
+they hold.
+
+Resuming: beside the first output a hidden folder (RunState) keeps the patch
+labels and names of the finished chunks and the linker's state after the
+last of them, committed chunk by chunk. `resume=True` checks that input,
+settings, weights and outputs are the run's own, rewrites the incremental
+outputs for the finished frames from the kept labels (PNGs already written
+are kept), and continues at the next chunk: the result equals an
+uninterrupted run's. The folder is removed when a run completes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import InputError, OutputError, SettingError
+from ..files import temp_beside, write_atomic
+from .chunks import ChunkResult, FrameResult, iter_chunks, plan_chunk
+from .frames import FrameReader
+from .outputs import LabelPngs, NpyFrames, VideoSink, overlay, upsample_labels
+from .timing import StageTimer, peak_resident_bytes, resident_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outputs:
+    """What a run writes; each is optional."""
+
+    out: str | Path | None = None  # folder: one PNG label map per frame
+    labels: str | Path | None = None  # (T, h, w) int32 .npy
+    overlay: str | Path | None = None  # overlay video
+    bag: Callable[[], object] | None = None  # opens the rosbag2 sink (attnseg.integrations.rosbag.RosbagSink)
+    bag_path: str | Path | None = None
+    bag_overlay: bool = False  # the overlay into the bag too
+
+    def paths(self) -> list[Path]:
+        return [Path(p) for p in (self.out, self.labels, self.overlay, self.bag_path) if p]
+
+    def state_dir(self) -> Path | None:
+        """Where a resumable run keeps its state: a hidden folder beside the first output."""
+        paths = self.paths()
+        return paths[0].parent / f".{paths[0].name}.attnseg-run" if paths else None
+
+    @property
+    def needs_images(self) -> bool:
+        return bool(self.overlay) or (self.bag is not None and self.bag_overlay)
+
+
+class RunState:
+    """A run's resumable state: state.json (the run's fingerprint, the frames finished, the bag's first
+    stamp), labels.i32 and names.txt (appended chunk by chunk) and link.pt (the linker after the last chunk).
+    state.json is written last, atomically: it is the commit point of a chunk."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.frames = 0
+        self.info: dict = {}
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").is_file()
+
+    def start(self, fingerprint: dict) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        self.info = {"fingerprint": fingerprint, "frames": 0, "chunks": 0, "stamp0": time.time_ns()}
+        write_atomic(self.folder / "state.json", json.dumps(self.info))
+
+    def load(self, fingerprint: dict) -> dict | None:
+        """The linker's state to continue with; refuses a state that is not this run's."""
+        if not self.exists():
+            raise SettingError(f"nothing to resume: no interrupted run's state at {self.folder} (run without --resume)")
+        self.info = json.loads((self.folder / "state.json").read_text())
+        kept = self.info["fingerprint"]
+        changed = sorted(k for k in set(kept) | set(fingerprint) if kept.get(k) != fingerprint.get(k))
+        if changed:
+            raise SettingError(f"cannot resume: the interrupted run had another {', '.join(changed)}; run it with its "
+                               f"own settings, or without --resume to start over")
+        self.frames = self.info["frames"]
+        size = self.frames * int(np.prod(fingerprint["grid"])) * 4
+        with open(self.folder / "labels.i32", "r+b") as f:  # drop what a chunk that never committed appended
+            f.truncate(size)
+        names = (self.folder / "names.txt").read_text().splitlines()[:self.frames]
+        (self.folder / "names.txt").write_text("".join(n + "\n" for n in names))
+        return torch.load(self.folder / "link.pt", weights_only=True) if self.frames else None
+
+    def finished(self) -> list[tuple[str, np.ndarray]]:
+        """(name, patch labels) of the frames finished before, from the disk (memory-mapped)."""
+        grid = tuple(self.info["fingerprint"]["grid"])
+        if not self.frames:
+            return []
+        labels = np.memmap(self.folder / "labels.i32", dtype="<i4", mode="r", shape=(self.frames, *grid))
+        names = (self.folder / "names.txt").read_text().splitlines()
+        return list(zip(names, labels))
+
+    def commit(self, chunk: ChunkResult) -> None:
+        with open(self.folder / "labels.i32", "ab") as f:
+            f.write(np.ascontiguousarray(chunk.labels, dtype="<i4").tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        with open(self.folder / "names.txt", "a") as f:
+            f.write("".join(n + "\n" for n in chunk.names))
+        tmp = temp_beside(self.folder / "link.pt")
+        torch.save(chunk.link, tmp)
+        os.replace(tmp, self.folder / "link.pt")
+        self.frames += len(chunk)
+        self.info.update(frames=self.frames, chunks=chunk.index + 1)
+        write_atomic(self.folder / "state.json", json.dumps(self.info))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def fingerprint(segmenter, reader: FrameReader, chunk: int, outputs: Outputs) -> dict:
+    """What must not change between a run and its resumption (JSON values)."""
+    source = reader.info.source
+    stat = Path(source).stat() if reader.path is not None else None
+    config = {k: str(v) if not isinstance(v, (int, float, bool, type(None))) else v
+              for k, v in dataclasses.asdict(segmenter.config).items()}
+    return {"input": str(Path(source).resolve()) if stat else source, "frames": reader.info.count,
+            "input size": stat.st_size if stat and reader.path.is_file() else None,
+            "input time": stat.st_mtime_ns if stat else None, "settings": config,
+            "weights": segmenter.weights.sha256, "chunk": chunk, "device": str(segmenter.device),
+            "grid": list(segmenter.frontend.backbone.grid(*segmenter.config.resolution)),
+            "outputs": [str(p.resolve()) for p in outputs.paths()]}
+
+
+def check_writable(paths: list[Path]) -> None:
+    """Each output's folder can take a file now (created if missing): before any work, not after."""
+    for path in paths:
+        folder = path if path.suffix == "" and not path.is_file() else path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            temp_beside(folder / "probe").unlink()
+        except OSError as err:
+            raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+class _Writers:
+    """The open outputs of one run, written frame by frame, all closed (published) whatever happens."""
+
+    def __init__(self, outputs: Outputs, reader: FrameReader, fps: float, stamp0: int, keep_pngs: bool):
+        self.outputs, self.written = outputs, 0
+        self.bag = outputs.bag() if outputs.bag else None  # first: an existing bag path fails before any file opens
+        self.pngs = LabelPngs(outputs.out, keep_existing=keep_pngs) if outputs.out else None
+        self.npy = NpyFrames(outputs.labels) if outputs.labels else None
+        self.video = VideoSink(outputs.overlay, fps) if outputs.overlay else None
+        self.images = reader.frames() if outputs.needs_images else None  # a second decoding pass, in step
+        self.stamp0, self.period = stamp0, 1e9 / (fps or 24.0)  # frame i at i / fps after the first run's start
+
+    def write(self, index: int, name: str, labels: np.ndarray, mask: np.ndarray) -> None:
+        if self.pngs:
+            self.pngs.write(name, mask)
+        if self.npy:
+            self.npy.write(labels)
+        shown = overlay(next(self.images)[1], mask) if self.images else None
+        if self.video:
+            self.video.write(shown)
+        if self.bag:
+            self.bag.write(self.stamp0 + round(index * self.period), mask, shown if self.outputs.bag_overlay else None)
+        self.written += 1
+
+    def close(self) -> None:
+        """Publish every output with what it holds; the first failure is raised after all were tried."""
+        failure = None
+        for writer in (self.pngs, self.npy, self.video, self.bag):
+            try:
+                if writer is not None:
+                    writer.close()
+            except OSError as err:
+                failure = failure or err
+        if self.images is not None:
+            self.images.close()
+        if failure:
+            raise failure
+
+
+def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = False, progress: bool = False,
+                     on_chunk: Callable[[dict], None] | None = None) -> dict:
+    """Segment `source` (a path, a FrameReader or arrays) into `outputs`; a flat JSON-ready summary: frames,
+    chunks, ids, seconds per stage, peak resident memory. `on_chunk` gets each finished chunk's record (its
+    frames, clusters, seconds, frames/s, resident memory) once its frames are written. See the module's doc."""
+    reader = source if isinstance(source, FrameReader) else FrameReader(source)
+    if outputs.needs_images and reader.info.count is None:
+        raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
+    check_writable(outputs.paths())
+    length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
+    print_fp = fingerprint(segmenter, reader, length, outputs)
+    folder = outputs.state_dir()
+    state = RunState(folder) if folder else None
+    link = None
+    if resume:
+        if state is None:
+            raise SettingError("--resume continues a run into its outputs: name them (--out, --save-labels, ...)")
+        link = state.load(print_fp)
+    elif state is not None:
+        if state.exists():
+            log.warning("starting over: the state of an interrupted run at %s is cleared (--resume continues it)",
+                        folder)
+        state.start(print_fp)
+    start = state.frames if state else 0
+    timer = StageTimer(segmenter.device)
+    began = time.perf_counter()
+    bar = _progress_bar(reader.info.count, start, progress)
+    chunks: list[dict] = []
+    ids = 0
+    if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
+        shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
+    writers = _Writers(outputs, reader, reader.info.fps, state.info["stamp0"] if state else time.time_ns(), resume)
+    try:
+        if start:
+            with timer("output"):
+                size = _frame_size(reader)
+                for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
+                    writers.write(i, name, labels, upsample_labels(np.asarray(labels)[None], size)[0])
+                    if bar:
+                        bar.update()
+        for chunk in iter_chunks(segmenter, reader, chunk=length, start=start, link=link, timer=timer):
+            with timer("output"):
+                for frame in chunk.frames():
+                    writers.write(frame.index, frame.name, frame.labels, frame.mask)
+                    if bar:
+                        bar.update()
+                if state:
+                    state.commit(chunk)
+            ids = chunk.next_id
+            chunks.append({"chunk": chunk.index, "start": chunk.start, "frames": len(chunk), "clusters": chunk.clusters,
+                           "ids": chunk.next_id, "seconds": round(chunk.seconds, 4),
+                           "fps": round(len(chunk) / chunk.seconds, 3), "rss_mb": round(resident_bytes() / 2**20, 1)})
+            if on_chunk:
+                on_chunk(chunks[-1])
+    except KeyboardInterrupt:
+        kept = state.frames if state else 0
+        raise KeyboardInterrupt(f"{kept} finished frames kept" + ("; the same command with --resume continues"
+                                                                  if kept else "")) from None
+    except InputError as err:
+        if writers.written:
+            raise InputError(f"{err}; the {writers.written} frames before it were segmented and written") from None
+        raise
+    except OSError as err:
+        kept = f"the {state.frames if state else 0} finished frames are kept"
+        raise OutputError(f"cannot write the outputs ({err.strerror or err}: {getattr(err, 'filename', '')}); {kept}"
+                          + ("; --resume continues after them" if state and state.frames else "")) from None
+    finally:
+        if bar:
+            bar.close()
+        writers.close()
+    if state:
+        state.remove()
+    timings = {**{k: round(v, 4) for k, v in timer.seconds.items()}, "total": round(time.perf_counter() - began, 4)}
+    return {"mode": segmenter.mode.value, "backend": segmenter.config.backend.value, "kernels": segmenter.kernels,
+            "weights": segmenter.weights.source, "frames": writers.written, "resumed_at": start if resume else None,
+            "chunk_frames": length, "chunks": len(chunks), "clusters": sum(c["clusters"] for c in chunks), "ids": ids,
+            **timings,
+            "peak_rss_mb": round(peak_resident_bytes() / 2**20, 1)}
+
+
+def _frame_size(reader: FrameReader) -> tuple[int, int]:
+    frames = reader.frames()
+    try:
+        return tuple(next(frames)[1].shape[:2])
+    finally:
+        frames.close()
+
+
+def _progress_bar(total: int | None, done: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, unit="frame", desc="segment", leave=False, dynamic_ncols=True)
+
+
+__all__ = ["Outputs", "RunState", "FrameResult", "segment_to_files"]
