@@ -64,7 +64,7 @@ def test_a_bad_resolution_fails_before_anything_is_decoded(synthetic_folder, cap
     def no_decoding(*a, **k):
         raise AssertionError("decoded before the settings were checked")
 
-    monkeypatch.setattr(segment_cli, "read_clip", no_decoding)
+    monkeypatch.setattr(segment_cli, "FrameReader", no_decoding)
     assert main(["segment", str(synthetic_folder), "--random-weights", "--resolution", "0", "96"]) == 2
     assert main(["segment", str(synthetic_folder), "--random-weights", "--resolution", "100", "96"]) == 2
     err = capfd.readouterr().err.strip().splitlines()

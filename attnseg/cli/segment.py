@@ -13,7 +13,7 @@ import sys
 
 from ..engine import Segmenter
 from ..engine.frames import FrameReader
-from ..engine.writing import Outputs, segment_to_files
+from ..engine.writing import Outputs, check_writable, segment_to_files
 from ..settings import Mode, ModelSettings, SegmentConfig
 from .options import add_model, add_outputs, read_settings
 from .outputs import describe_mode, open_rosbag, write_json
@@ -44,6 +44,7 @@ def segment(args, model: ModelSettings, config: SegmentConfig) -> int:
     outputs = Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
                       bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
                       bag_overlay=args.rosbag_overlay)
+    check_writable(outputs)  # before the weights load
     segmenter = Segmenter.from_settings(model, config)
     print(describe_mode(segmenter.mode), file=sys.stderr)
     with contextlib.ExitStack() as stack:

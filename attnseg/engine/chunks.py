@@ -113,11 +113,11 @@ def plan_chunk(segmenter, count: int | None, requested: int | None = None, avail
 
     if requested == 0:
         if count is None:
-            raise SettingError("one piece needs the frame count, and this input does not tell it; use --chunk N")
+            raise SettingError("one piece needs the frame count, and this input does not tell it; set chunk")
         if not fits(count):
             raise SettingError(f"one piece of {count} frames needs about {memory_needed(segmenter, count) / 2**30:.1f} "
-                               f"GiB, {available / 2**30:.1f} GiB are available; use --chunk {AUTO_CHUNK} (or leave "
-                               f"--chunk unset: chunks are chosen for long videos)")
+                               f"GiB, {available / 2**30:.1f} GiB are available; use chunk = {AUTO_CHUNK}, or leave "
+                               f"chunk unset: long videos are chunked by default")
         return max(count, 1)
     if requested:
         return requested

@@ -71,14 +71,21 @@ def read_folder(path: Path) -> Clip:
 AV_LOG_QUIET = -8
 
 
+_AVUTIL = []  # the library once found: /proc/self/maps is read until then, not for every frame
+
+
 def _libavutil():
     """FFmpeg's libavutil as this process loaded it (OpenCV's own copy), or None (not Linux, not loaded)."""
     import ctypes
 
+    if _AVUTIL:
+        return _AVUTIL[0]
     try:
         with open("/proc/self/maps") as maps:
             path = next((line.split()[-1] for line in maps if "libavutil" in line), None)
-        return ctypes.CDLL(path) if path else None
+        if path:
+            _AVUTIL.append(ctypes.CDLL(path))
+        return _AVUTIL[0] if _AVUTIL else None
     except OSError:
         return None
 
@@ -254,7 +261,8 @@ class FrameReader:
             while i < start and cap.grab():  # skipped frames are demuxed and decoded, never converted
                 i += 1
             while True:
-                ok, bgr = cap.read()
+                with quiet_video_io():  # FFmpeg's decoder warnings too ("deprecated pixel format used")
+                    ok, bgr = cap.read()
                 if not ok:
                     break
                 yield f"{i:05d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

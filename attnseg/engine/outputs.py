@@ -9,6 +9,7 @@ when closed, also after a failure.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import struct
 from pathlib import Path
@@ -204,5 +205,6 @@ class NpyFrames:
             if self.count:
                 publish(self.tmp, self.dest)
         finally:
-            file.close()
+            with contextlib.suppress(OSError):  # a full disk fails the close too; the temporary file still goes
+                file.close()
             self.tmp.unlink(missing_ok=True)

@@ -21,7 +21,9 @@ uninterrupted run's. The folder is removed when a run completes.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -90,15 +92,15 @@ class RunState:
     def load(self, fingerprint: dict) -> dict | None:
         """The linker's state to continue with; refuses a state that is not this run's."""
         if not self.exists():
-            raise SettingError(f"nothing to resume: no interrupted run's state at {self.folder} (run without --resume)")
+            raise SettingError(f"nothing to resume: no interrupted run's state at {self.folder}")
         self.info = json.loads((self.folder / "state.json").read_text())
         kept = self.info["fingerprint"]
         changed = sorted(k for k in set(kept) | set(fingerprint) if kept.get(k) != fingerprint.get(k))
         if changed:
-            raise SettingError(f"cannot resume: the interrupted run had another {', '.join(changed)}; run it with its "
-                               f"own settings, or without --resume to start over")
+            raise SettingError(f"cannot resume: the interrupted run differs in its {', '.join(changed)}; run it with "
+                               f"its own settings, or without resume to start over")
         self.frames = self.info["frames"]
-        size = self.frames * int(np.prod(fingerprint["grid"])) * 4
+        size = self.frames * int(np.prod(fingerprint["patch grid"])) * 4
         with open(self.folder / "labels.i32", "r+b") as f:  # drop what a chunk that never committed appended
             f.truncate(size)
         names = (self.folder / "names.txt").read_text().splitlines()[:self.frames]
@@ -107,7 +109,7 @@ class RunState:
 
     def finished(self) -> list[tuple[str, np.ndarray]]:
         """(name, patch labels) of the frames finished before, from the disk (memory-mapped)."""
-        grid = tuple(self.info["fingerprint"]["grid"])
+        grid = tuple(self.info["fingerprint"]["patch grid"])
         if not self.frames:
             return []
         labels = np.memmap(self.folder / "labels.i32", dtype="<i4", mode="r", shape=(self.frames, *grid))
@@ -121,9 +123,9 @@ class RunState:
             os.fsync(f.fileno())
         with open(self.folder / "names.txt", "a") as f:
             f.write("".join(n + "\n" for n in chunk.names))
-        tmp = temp_beside(self.folder / "link.pt")
-        torch.save(chunk.link, tmp)
-        os.replace(tmp, self.folder / "link.pt")
+        link = io.BytesIO()
+        torch.save(chunk.link, link)  # into memory first: a failed write is then an OSError like any other
+        write_atomic(self.folder / "link.pt", link.getvalue())
         self.frames += len(chunk)
         self.info.update(frames=self.frames, chunks=chunk.index + 1)
         write_atomic(self.folder / "state.json", json.dumps(self.info))
@@ -138,18 +140,18 @@ def fingerprint(segmenter, reader: FrameReader, chunk: int, outputs: Outputs) ->
     stat = Path(source).stat() if reader.path is not None else None
     config = {k: str(v) if not isinstance(v, (int, float, bool, type(None))) else v
               for k, v in dataclasses.asdict(segmenter.config).items()}
-    return {"input": str(Path(source).resolve()) if stat else source, "frames": reader.info.count,
+    return {"input": str(Path(source).resolve()) if stat else source, "frame count": reader.info.count,
             "input size": stat.st_size if stat and reader.path.is_file() else None,
             "input time": stat.st_mtime_ns if stat else None, "settings": config,
-            "weights": segmenter.weights.sha256, "chunk": chunk, "device": str(segmenter.device),
-            "grid": list(segmenter.frontend.backbone.grid(*segmenter.config.resolution)),
+            "weights": segmenter.weights.sha256, "chunk length": chunk, "device": str(segmenter.device),
+            "patch grid": list(segmenter.frontend.backbone.grid(*segmenter.config.resolution)),
             "outputs": [str(p.resolve()) for p in outputs.paths()]}
 
 
-def check_writable(paths: list[Path]) -> None:
+def check_writable(outputs: Outputs) -> None:
     """Each output's folder can take a file now (created if missing): before any work, not after."""
-    for path in paths:
-        folder = path if path.suffix == "" and not path.is_file() else path.parent
+    for path in outputs.paths():
+        folder = path if outputs.out and path == Path(outputs.out) else path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
             temp_beside(folder / "probe").unlink()
@@ -170,15 +172,20 @@ class _Writers:
         self.stamp0, self.period = stamp0, 1e9 / (fps or 24.0)  # frame i at i / fps after the first run's start
 
     def write(self, index: int, name: str, labels: np.ndarray, mask: np.ndarray) -> None:
-        if self.pngs:
-            self.pngs.write(name, mask)
-        if self.npy:
-            self.npy.write(labels)
         shown = overlay(next(self.images)[1], mask) if self.images else None
-        if self.video:
-            self.video.write(shown)
-        if self.bag:
-            self.bag.write(self.stamp0 + round(index * self.period), mask, shown if self.outputs.bag_overlay else None)
+        with _naming(self.outputs.out and Path(self.outputs.out) / f"{name}.png"):
+            if self.pngs:
+                self.pngs.write(name, mask)
+        with _naming(self.outputs.labels):
+            if self.npy:
+                self.npy.write(labels)
+        with _naming(self.outputs.overlay):
+            if self.video:
+                self.video.write(shown)
+        with _naming(self.outputs.bag_path):
+            if self.bag:
+                self.bag.write(self.stamp0 + round(index * self.period), mask,
+                               shown if self.outputs.bag_overlay else None)
         self.written += 1
 
     def close(self) -> None:
@@ -196,6 +203,17 @@ class _Writers:
             raise failure
 
 
+@contextlib.contextmanager
+def _naming(path):
+    """An OSError raised in the block names `path` when it names no file itself (PIL, OpenCV)."""
+    try:
+        yield
+    except OSError as err:
+        if not err.filename and path:
+            err.filename = str(path)
+        raise
+
+
 def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = False, progress: bool = False,
                      on_chunk: Callable[[dict], None] | None = None) -> dict:
     """Segment `source` (a path, a FrameReader or arrays) into `outputs`; a flat JSON-ready summary: frames,
@@ -204,7 +222,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     reader = source if isinstance(source, FrameReader) else FrameReader(source)
     if outputs.needs_images and reader.info.count is None:
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
-    check_writable(outputs.paths())
+    check_writable(outputs)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
     print_fp = fingerprint(segmenter, reader, length, outputs)
     folder = outputs.state_dir()
@@ -212,11 +230,11 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     link = None
     if resume:
         if state is None:
-            raise SettingError("--resume continues a run into its outputs: name them (--out, --save-labels, ...)")
+            raise SettingError("resume continues a run into its outputs: name them")
         link = state.load(print_fp)
     elif state is not None:
         if state.exists():
-            log.warning("starting over: the state of an interrupted run at %s is cleared (--resume continues it)",
+            log.warning("starting over: the state of an interrupted run at %s is cleared (resume continues it)",
                         folder)
         state.start(print_fp)
     start = state.frames if state else 0
@@ -224,7 +242,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     began = time.perf_counter()
     bar = _progress_bar(reader.info.count, start, progress)
     chunks: list[dict] = []
-    ids = 0
+    ids, finished = 0, False
     if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
         shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
     writers = _Writers(outputs, reader, reader.info.fps, state.info["stamp0"] if state else time.time_ns(), resume)
@@ -233,7 +251,8 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
             with timer("output"):
                 size = _frame_size(reader)
                 for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
-                    writers.write(i, name, labels, upsample_labels(np.asarray(labels)[None], size)[0])
+                    labels = np.array(labels)  # off the memory map
+                    writers.write(i, name, labels, upsample_labels(labels[None], size)[0])
                     if bar:
                         bar.update()
         for chunk in iter_chunks(segmenter, reader, chunk=length, start=start, link=link, timer=timer):
@@ -250,22 +269,28 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
                            "fps": round(len(chunk) / chunk.seconds, 3), "rss_mb": round(resident_bytes() / 2**20, 1)})
             if on_chunk:
                 on_chunk(chunks[-1])
+        finished = True
     except KeyboardInterrupt:
         kept = state.frames if state else 0
-        raise KeyboardInterrupt(f"{kept} finished frames kept" + ("; the same command with --resume continues"
-                                                                  if kept else "")) from None
+        raise KeyboardInterrupt(f"{kept} finished frames kept" + ("; resume continues after them" if kept else "")
+                                ) from None
     except InputError as err:
         if writers.written:
             raise InputError(f"{err}; the {writers.written} frames before it were segmented and written") from None
         raise
     except OSError as err:
         kept = f"the {state.frames if state else 0} finished frames are kept"
-        raise OutputError(f"cannot write the outputs ({err.strerror or err}: {getattr(err, 'filename', '')}); {kept}"
-                          + ("; --resume continues after them" if state and state.frames else "")) from None
+        raise OutputError(f"cannot write the outputs ({_describe(err)}); {kept}"
+                          + ("; resume continues after them" if state and state.frames else "")) from None
     finally:
         if bar:
             bar.close()
-        writers.close()
+        try:
+            writers.close()
+        except OSError as err:
+            if finished:  # else the failure in flight is the one to report; this one follows from it
+                raise OutputError(f"cannot finish the outputs ({_describe(err)})") from None
+            log.debug("could not finish the outputs after the failure: %s", err)
     if state:
         state.remove()
     timings = {**{k: round(v, 4) for k, v in timer.seconds.items()}, "total": round(time.perf_counter() - began, 4)}
@@ -274,6 +299,10 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
             "chunk_frames": length, "chunks": len(chunks), "clusters": sum(c["clusters"] for c in chunks), "ids": ids,
             **timings,
             "peak_rss_mb": round(peak_resident_bytes() / 2**20, 1)}
+
+
+def _describe(err: OSError) -> str:
+    return f"{err.strerror or err}: {err.filename}" if err.filename else str(err.strerror or err)
 
 
 def _frame_size(reader: FrameReader) -> tuple[int, int]:

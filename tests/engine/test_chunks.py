@@ -136,7 +136,7 @@ def test_plan_chunk():
     assert memory_needed(seg, 18000) > 20 * memory_needed(seg, 120)  # one piece grows with the length
     small = memory_needed(seg, 40) / 0.8
     assert plan_chunk(seg, 18000, None, small) <= 40  # auto shrinks its chunks to the memory at hand
-    with pytest.raises(SettingError, match=r"one piece of 18000 frames needs about .* GiB.*--chunk 120"):
+    with pytest.raises(SettingError, match=r"one piece of 18000 frames needs about .* GiB.*chunk = 120"):
         plan_chunk(seg, 18000, 0, small)
     with pytest.raises(SettingError, match="frame count"):
         plan_chunk(seg, None, 0, big)

@@ -1,0 +1,171 @@
+"""Writing as frames finish: every output kept on a failure, and a resumed run equal to an uninterrupted one."""
+from __future__ import annotations
+
+import errno
+
+import cv2
+import numpy as np
+import pytest
+
+from attnseg.engine import writing
+from attnseg.engine.outputs import LabelPngs, NpyFrames
+from attnseg.engine.synthetic import synthetic_clip
+from attnseg.engine.writing import Outputs, segment_to_files
+from attnseg.errors import InputError, OutputError, SettingError
+from tests.engine.test_chunks import sharp_segmenter
+
+FRAMES = synthetic_clip(14, 60, 80)[0]
+
+
+def outputs(root, bag: bool = False) -> Outputs:
+    bag_opener = None
+    if bag:
+        pytest.importorskip("rosbags")
+        from attnseg.integrations.rosbag import RosbagSink
+
+        bag_opener = lambda: RosbagSink(root / "bag", overlay_topic="/attnseg/overlay")  # noqa: E731
+    return Outputs(out=root / "png", labels=root / "labels.npy", overlay=root / "overlay.avi", bag=bag_opener,
+                   bag_path=root / "bag" if bag else None, bag_overlay=bag)
+
+
+def video_frames(path) -> np.ndarray:
+    cap, frames = cv2.VideoCapture(str(path)), []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            return np.stack(frames)
+        frames.append(f)
+
+
+def interrupt_at(monkeypatch, seg, call: int, error: BaseException):
+    """The front-end raises `error` at its `call`-th batch (one batch per chunk here)."""
+    real, calls = seg.run_frontend, []
+
+    def run(images):
+        calls.append(1)
+        if len(calls) == call:
+            raise error
+        return real(images)
+
+    monkeypatch.setattr(seg, "run_frontend", run)
+    return lambda: monkeypatch.setattr(seg, "run_frontend", real)
+
+
+def assert_same_outputs(a, b, bag: bool = False):
+    names = sorted(p.name for p in (a / "png").iterdir())
+    assert names == sorted(p.name for p in (b / "png").iterdir()) and len(names) == 14
+    for name in names:
+        assert (a / "png" / name).read_bytes() == (b / "png" / name).read_bytes()
+    assert np.array_equal(np.load(a / "labels.npy"), np.load(b / "labels.npy"))
+    assert np.array_equal(video_frames(a / "overlay.avi"), video_frames(b / "overlay.avi"))
+    if bag:
+        from attnseg.integrations.rosbag import read_label_bag
+
+        ma, mb = read_label_bag(a / "bag"), read_label_bag(b / "bag")
+        assert len(ma) == len(mb) == 14
+        assert all(np.array_equal(x[2], y[2]) for x, y in zip(ma, mb))
+        assert [t for t, *_ in ma] == sorted(t for t, *_ in ma)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), RuntimeError("a crash")])
+def test_an_interrupted_run_keeps_its_frames_and_resumes_to_the_same_result(tmp_path, monkeypatch, error):
+    bag = isinstance(error, KeyboardInterrupt)
+    seg = sharp_segmenter(chunk=4, batch_size=4)
+    whole = segment_to_files(seg, FRAMES, outputs(tmp_path / "whole", bag))
+    assert whole["frames"] == 14 and whole["chunks"] == 4 and whole["ids"] > 20
+
+    restore = interrupt_at(monkeypatch, seg, 3, error)  # chunks 0 and 1 finish, chunk 2 dies
+    with pytest.raises(type(error)) as raised:
+        segment_to_files(seg, FRAMES, outputs(tmp_path / "cut", bag))
+    if bag:
+        assert str(raised.value) == "8 finished frames kept; resume continues after them"
+    cut = tmp_path / "cut"
+    assert len(list((cut / "png").iterdir())) == 8  # every finished frame, published
+    assert np.array_equal(np.load(cut / "labels.npy"), np.load(tmp_path / "whole" / "labels.npy")[:8])
+    assert len(video_frames(cut / "overlay.avi")) == 8
+    assert (cut / ".png.attnseg-run" / "state.json").is_file()
+
+    restore()
+    resumed = segment_to_files(seg, FRAMES, outputs(cut, bag), resume=True)
+    assert resumed["resumed_at"] == 8 and resumed["chunks"] == 2 and resumed["ids"] == whole["ids"]
+    assert_same_outputs(tmp_path / "whole", cut, bag)
+    assert not (cut / ".png.attnseg-run").exists()  # a finished run leaves no state
+
+
+def test_resume_refuses_another_run_and_a_missing_state(tmp_path, monkeypatch):
+    seg = sharp_segmenter(chunk=4, batch_size=4)
+    with pytest.raises(SettingError, match="nothing to resume"):
+        segment_to_files(seg, FRAMES, outputs(tmp_path), resume=True)
+    interrupt_at(monkeypatch, seg, 2, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        segment_to_files(seg, FRAMES, outputs(tmp_path))
+    other = sharp_segmenter(chunk=4, batch_size=4, tau=0.5)
+    with pytest.raises(SettingError, match="differs in its settings"):
+        segment_to_files(other, FRAMES, outputs(tmp_path), resume=True)
+    with pytest.raises(SettingError, match="differs in its frame count"):
+        segment_to_files(seg, FRAMES[:12], outputs(tmp_path), resume=True)
+    with pytest.raises(SettingError, match="name them"):
+        segment_to_files(seg, FRAMES, Outputs(), resume=True)
+
+
+def test_a_full_disk_midway_keeps_the_finished_frames(tmp_path, monkeypatch):
+    seg = sharp_segmenter(chunk=4, batch_size=4)
+    real, count = LabelPngs.write, []
+
+    def fills_up(self, name, mask):
+        count.append(name)
+        if len(count) == 7:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.folder / f"{name}.png"))
+        real(self, name, mask)
+
+    monkeypatch.setattr(LabelPngs, "write", fills_up)
+    with pytest.raises(OutputError, match=r"No space left on device: .*png.*the 4 finished frames are kept; "
+                                          r"resume continues after them"):
+        segment_to_files(seg, FRAMES, outputs(tmp_path))
+    assert len(np.load(tmp_path / "labels.npy")) == 6  # written before the failure: labels of frames 0-5
+    monkeypatch.setattr(LabelPngs, "write", real)
+    segment_to_files(seg, FRAMES, outputs(tmp_path), resume=True)
+    segment_to_files(seg, FRAMES, outputs(tmp_path / "whole"))
+    assert_same_outputs(tmp_path / "whole", tmp_path)
+
+
+def test_an_unwritable_output_fails_before_any_work(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    seg = sharp_segmenter()
+    monkeypatch.setattr(seg, "run_frontend", None)  # any work would fail otherwise
+    with pytest.raises(OutputError, match="cannot write .*file/png: Not a directory"):
+        segment_to_files(seg, FRAMES, Outputs(out=tmp_path / "file" / "png"))
+
+
+def test_input_that_breaks_midway_keeps_what_came_before(tmp_path, monkeypatch):
+    seg = sharp_segmenter(chunk=4, batch_size=4)
+    frames = list(FRAMES[:10]) + [FRAMES[0][:30]]  # frame 10 of another size
+    with pytest.raises(InputError, match="frame 00010 is 80x30.*; the 10 frames before it were segmented and written"):
+        segment_to_files(seg, frames, Outputs(labels=tmp_path / "l.npy", out=tmp_path / "png"))
+    assert len(np.load(tmp_path / "l.npy")) == 10 and len(list((tmp_path / "png").iterdir())) == 10
+
+
+def test_npy_frames_and_pngs_as_they_come(tmp_path):
+    npy = NpyFrames(tmp_path / "a.npy")
+    for i in range(3):
+        npy.write(np.full((2, 3), 70000 * i, np.int32))
+    assert not (tmp_path / "a.npy").exists()  # published on close
+    npy.close()
+    assert np.load(tmp_path / "a.npy").tolist() == [[[0] * 3] * 2, [[70000] * 3] * 2, [[140000] * 3] * 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npy"]
+    NpyFrames(tmp_path / "empty.npy").close()
+    assert not (tmp_path / "empty.npy").exists()  # nothing written, nothing published
+    pngs = LabelPngs(tmp_path / "png")
+    pngs.write("small", np.full((4, 4), 3, np.int32))
+    pngs.write("big", np.full((4, 4), 300, np.int32))
+    from PIL import Image
+
+    assert Image.open(tmp_path / "png" / "small.png").mode == "P"
+    assert np.array(Image.open(tmp_path / "png" / "big.png")).max() == 300
+
+
+def test_state_lives_beside_the_first_output(tmp_path):
+    assert Outputs(labels=tmp_path / "l.npy").state_dir() == tmp_path / ".l.npy.attnseg-run"
+    assert Outputs(out=tmp_path / "png", labels=tmp_path / "l.npy").state_dir() == tmp_path / ".png.attnseg-run"
+    assert Outputs().state_dir() is None
+    assert writing.Outputs(overlay="o.mp4").needs_images
