@@ -1,0 +1,100 @@
+"""Chunked segmentation against the paper's single piece on the DAVIS clips: what linking keeps.
+
+For each clip in ../shared/data/davis16 (else the synthetic clip), one random paper-format model (seed 0,
+ST q/k scaled by --qk-gain so that a clip splits into tens to hundreds of clusters):
+- the single piece (segment_video): the paper's pipeline, the reference;
+- a chunk covering the clip: must be identical (checked, recorded);
+- chunks of each --chunks length, ids linked across chunks (iter_chunks), and the same chunks with NO
+  linking (every chunk's clusters take new ids), to show what linking buys.
+Figures per clip and chunk length, against the single piece: token agreement after the one-to-one id
+matching over the whole clip that maximizes it, mean IoU of the reference's objects with their match, id
+switches per 100 frames (the id covering most of a reference object changes between frames), and ids.
+
+    python benchmarks/chunked_vs_single.py            # about 6 min on 2 cores
+
+Record: chunked_vs_single_{device}_{arch}_{H}x{W}_qk{gain}.json.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DAVIS_FRAMES, write_record  # noqa: E402
+from compare_labels import matched_agreement  # noqa: E402
+
+from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
+from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
+from attnseg.eval.tracking import id_agreement, id_switches  # noqa: E402
+
+
+def clips():
+    if DAVIS_FRAMES.is_dir():
+        for path in sorted(DAVIS_FRAMES.iterdir()):
+            yield path.name, read_clip(path).frames
+    else:
+        yield "synthetic", synthetic_clip(60, 240, 320)[0]
+
+
+def scores(pred: np.ndarray, ref: np.ndarray) -> dict:
+    agreement = matched_agreement(pred, ref)
+    return {"token_agreement": round(agreement["agreement"], 4),
+            "mean_iou": round(id_agreement(pred, ref)["mean_iou"], 4),
+            "id_switches_per_100_frames": round(id_switches(pred, ref)["per_100_frames"], 2),
+            "ids": agreement["ids_a"]}
+
+
+def unlinked(seg: Segmenter, frames: np.ndarray, chunk: int) -> np.ndarray:
+    """Each chunk segmented on its own, its clusters numbered after the previous chunk's: no linking."""
+    parts, offset = [], 0
+    for start in range(0, len(frames), chunk):
+        result = seg.segment_video(frames[start:start + chunk])
+        parts.append(result.labels + offset)
+        offset += result.num_clusters
+    return np.concatenate(parts)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--arch", default="vit_small_8")
+    p.add_argument("--resolution", type=int, nargs=2, default=(160, 256))
+    p.add_argument("--qk-gain", type=float, default=4.0)
+    p.add_argument("--chunks", type=int, nargs="+", default=[10, 20, 30])
+    args = p.parse_args()
+    torch.manual_seed(0)
+    seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, qk_gain=args.qk_gain,
+                                    config=SegmentConfig(resolution=tuple(args.resolution)))
+    per_clip = {}
+    for name, frames in clips():
+        ref = seg.segment_video(frames)
+        covering = np.concatenate([c.labels for c in seg.iter_chunks(frames, chunk=len(frames))])
+        row = {"frames": len(frames), "clusters": ref.num_clusters, "covering_chunk_identical":
+               bool(np.array_equal(covering, ref.labels))}
+        for chunk in args.chunks:
+            linked = np.concatenate([c.labels for c in seg.iter_chunks(frames, chunk=chunk)])
+            row[f"chunk{chunk}"] = {"linked": scores(linked, ref.labels),
+                                    "unlinked": scores(unlinked(seg, frames, chunk), ref.labels)}
+        per_clip[name] = row
+        print(name, row, file=sys.stderr)
+    mean = {}
+    for chunk in args.chunks:
+        for kind in ("linked", "unlinked"):
+            rows = [r[f"chunk{chunk}"][kind] for r in per_clip.values()]
+            mean[f"chunk{chunk}_{kind}"] = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+    h, w = args.resolution
+    settings = {"command": "python benchmarks/chunked_vs_single.py", "arch": args.arch, "resolution": [h, w],
+                "weights": f"random, q/k gain {args.qk_gain}", "chunks": args.chunks,
+                "reference": "the single piece (segment_video), the paper's pipeline"}
+    figures = {"all_covering_chunks_identical": all(r["covering_chunk_identical"] for r in per_clip.values()),
+               "mean": mean, "clips": per_clip}
+    print(write_record(f"chunked_vs_single_cpu_{args.arch}_{h}x{w}_qk{args.qk_gain:g}", settings, figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
