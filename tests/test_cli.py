@@ -320,3 +320,15 @@ def test_unwritable_outputs_and_one_piece_that_cannot_fit_fail_before_any_work(t
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("attnseg: error: one piece of 30 frames needs about ") and "use chunk = 120" in err
     assert not (tmp_path / "l.npy").exists()
+
+
+def test_eval_scores_chunked_outputs(tmp_path, capsys):
+    frames = davis_frames("car-shadow")
+    davis = frames.parents[2]
+    results = tmp_path / "results" / "car-shadow"
+    assert main(["segment", str(frames), *LONG[:-3], "--chunk", "10", "--out", str(results), "--no-progress"]) == 0
+    assert "chunks of 10 frames" in capsys.readouterr().out
+    assert main(["eval", "--davis-root", str(davis), "--results", str(tmp_path / "results"), "--sequences",
+                 "car-shadow", "--json", str(tmp_path / "scores.json")]) == 0
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert 0 <= scores["J"] <= 1 and scores["sequences"]["car-shadow"]["proposals"] >= 1

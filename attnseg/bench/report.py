@@ -11,6 +11,8 @@ is replaced whole. Record kinds, by name prefix:
 - kernels_*: reference vs Triton per clustering stage (benchmarks/kernels_vs_reference.py);
 - compile_kernels_*: every engine kernel compiled for sm_90 and sm_80 without a GPU
   (benchmarks/kernels_compile.py);
+- long_video_*: memory and frames/s against a video's length (benchmarks/long_video.py);
+- chunked_vs_single_*: chunked runs against the single piece on DAVIS (benchmarks/chunked_vs_single.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
   records (CPU) are never rendered. With none, the section says that nothing is measured on a GPU.
 """
@@ -312,9 +314,53 @@ def device_section(records: list[dict]) -> list[str]:
     return lines
 
 
+def long_video_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        h, w = s["resolution"]
+        for length, run in sorted(r["figures"]["runs"].items(), key=lambda kv: int(kv[0])):
+            fps = run["fps_chunks"]
+            rows.append([r["benchmark"], machine_label(r) + f", {r['machine'].get('cpu_capability', '?')}",
+                         f"{run['frames']} frames 1080p -> {s['arch']} {h}x{w}", f"{run['chunks']} x {run['chunk_frames']}",
+                         _s(run["wall_s"] / 60, 1), _s(run["fps"]), f"{_s(fps['first_tenth'])} / {_s(fps['last_tenth'])}",
+                         _s(run["peak_rss_mb"], 0), f"{_s(run['rss_mb']['second_tenth'], 0)} / "
+                         f"{_s(run['rss_mb']['last_tenth'], 0)}", run["ids"], _commit(r)])
+    header = ["Record", "Machine", "Input", "Chunks", "Wall (min)", "FPS (whole run)",
+              "Chunk FPS first / last tenth", "Peak RSS (MB)", "RSS second / last tenth (MB)", "Object ids", "Commit"]
+    return ["### Videos of any length through `attnseg segment` (`benchmarks/long_video.py`)", "",
+            "Generated 1920x1080 videos, label PNGs and .npy labels written as each chunk finishes. Peak RSS from",
+            "wait4; RSS sampled every 0.25 s; frames/s per chunk from `--chunk-log` (whole-run FPS includes start-up).",
+            "", *_table(header, rows), ""]
+
+
+def chunked_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        f = r["figures"]
+        for name, clip in f["clips"].items():
+            for chunk in r["settings"]["chunks"]:
+                linked, unlinked = clip[f"chunk{chunk}"]["linked"], clip[f"chunk{chunk}"]["unlinked"]
+                rows.append([name, clip["frames"], clip["clusters"], chunk,
+                             f"{100 * linked['token_agreement']:.1f}% / {100 * unlinked['token_agreement']:.1f}%",
+                             f"{linked['mean_iou']:.3f} / {unlinked['mean_iou']:.3f}",
+                             f"{linked['id_switches_per_100_frames']:.0f} / {unlinked['id_switches_per_100_frames']:.0f}",
+                             "yes" if clip["covering_chunk_identical"] else "**no**", _commit(r)])
+    header = ["Clip", "Frames", "Clusters (single piece)", "Chunk", "Token agreement linked / unlinked",
+              "Mean IoU linked / unlinked", "Id switches per 100 frames linked / unlinked", "Covering chunk identical",
+              "Commit"]
+    s = records[0]["settings"]
+    h, w = s["resolution"]
+    return ["### Chunked against the single piece on DAVIS clips (`benchmarks/chunked_vs_single.py`)", "",
+            f"{s['arch']} at {h}x{w}, {s['weights']}; {machine_label(records[0])}. Against the paper's single piece",
+            "of each clip: chunks with ids linked across chunks, and the same chunks without linking.", "",
+            *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
-            ("kernels_", kernels_section), ("compile_kernels_", compile_section)]
+            ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
+            ("chunked_vs_single_", chunked_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:
