@@ -36,15 +36,6 @@ class Clip:
         return len(self.frames)
 
 
-def _stack(frames: Sequence[np.ndarray], names: Sequence[str]) -> np.ndarray:
-    first = frames[0].shape
-    for f, name in zip(frames, names):
-        if f.shape != first:
-            raise InputError(f"frame {name} is {f.shape[1]}x{f.shape[0]}, but the first frame is "
-                             f"{first[1]}x{first[0]}; all frames of a clip must share one size")
-    return np.stack(frames)
-
-
 def frame_files(path: Path) -> list[Path]:
     """The image files of a folder, in name order; none is an InputError."""
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -61,11 +52,6 @@ def decode_frame(path: Path) -> np.ndarray:
     if bgr is None:
         raise InputError(f"cannot decode frame {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def read_folder(path: Path) -> Clip:
-    files = frame_files(path)
-    return Clip(_stack([decode_frame(f) for f in files], [f.name for f in files]), [f.stem for f in files])
 
 
 AV_LOG_QUIET = -8
@@ -119,50 +105,6 @@ def open_capture(target: int | str):
 
     with quiet_video_io():
         return cv2.VideoCapture(target)
-
-
-def read_video(path: Path) -> Clip:
-    import cv2
-
-    cap = open_capture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"cannot open video {path} (unsupported or corrupt file)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
-    frames = []
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        cap.release()
-    if not frames:
-        raise InputError(f"video {path} has no decodable frames (corrupt or empty)")
-    names = [f"{i:05d}" for i in range(len(frames))]
-    return Clip(_stack(frames, names), names, float(fps))
-
-
-def read_clip(source: Clip | str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
-    """A clip from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3).
-
-    An already decoded Clip is returned as it is.
-    """
-    if isinstance(source, Clip):
-        return source
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"input not found: {path}")
-        return read_folder(path) if path.is_dir() else read_video(path)
-    frames = [np.asarray(f) for f in source]
-    if not frames:
-        raise InputError("no frames given")
-    for i, f in enumerate(frames):
-        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
-            raise InputError(f"frame {i}: expected an RGB uint8 array (H, W, 3), got {f.dtype} {f.shape}")
-    names = [f"{i:05d}" for i in range(len(frames))]
-    return Clip(_stack(frames, names), names)
 
 
 @dataclass(frozen=True)
@@ -275,3 +217,18 @@ class FrameReader:
         if expected and i < expected - 1:  # headers may count one frame more than decodes
             raise InputError(f"video {self.path} broke at frame {i} of the {expected} its header announces "
                              f"(truncated or corrupt)")
+
+
+def read_clip(source: Clip | str | Path | np.ndarray | Sequence[np.ndarray]) -> Clip:
+    """A whole clip in memory, from a path (folder of frames or video file) or RGB uint8 arrays (T, H, W, 3):
+    FrameReader's frames, stacked. An already decoded Clip is returned as it is."""
+    if isinstance(source, Clip):
+        return source
+    reader = FrameReader(source)
+    names, frames = [], []
+    for name, frame in reader:
+        names.append(name)
+        frames.append(frame)
+    if not frames:
+        raise InputError("no frames given")
+    return Clip(np.stack(frames), names, reader.info.fps)
