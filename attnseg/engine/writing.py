@@ -224,19 +224,19 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
     check_writable(outputs)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
-    print_fp = fingerprint(segmenter, reader, length, outputs)
+    identity = fingerprint(segmenter, reader, length, outputs)
     folder = outputs.state_dir()
     state = RunState(folder) if folder else None
     link = None
     if resume:
         if state is None:
             raise SettingError("resume continues a run into its outputs: name them")
-        link = state.load(print_fp)
+        link = state.load(identity)
     elif state is not None:
         if state.exists():
             log.warning("starting over: the state of an interrupted run at %s is cleared (resume continues it)",
                         folder)
-        state.start(print_fp)
+        state.start(identity)
     start = state.frames if state else 0
     timer = StageTimer(segmenter.device)
     began = time.perf_counter()

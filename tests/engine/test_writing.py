@@ -169,3 +169,9 @@ def test_state_lives_beside_the_first_output(tmp_path):
     assert Outputs(out=tmp_path / "png", labels=tmp_path / "l.npy").state_dir() == tmp_path / ".png.attnseg-run"
     assert Outputs().state_dir() is None
     assert writing.Outputs(overlay="o.mp4").needs_images
+
+
+def test_progress_shows_frames_per_second_and_time_left(tmp_path, capsys):
+    segment_to_files(sharp_segmenter(chunk=7), FRAMES, Outputs(labels=tmp_path / "l.npy"), progress=True)
+    bar = capsys.readouterr().err
+    assert "14/14" in bar and "frame/s" in bar and "<00:00" in bar  # done/total, rate, elapsed<remaining
