@@ -46,6 +46,17 @@ def test_each_video_gets_a_finished_folder_and_a_rerun_skips_it(tmp_path):
     assert [r["status"] for r in run_batch(seg, videos, tmp_path / "out")] == ["skipped"] * 3
 
 
+def test_a_long_video_is_chunked_in_a_batch_as_in_segment(tmp_path):
+    from tests.engine.test_chunks import sharp_segmenter
+
+    videos = make_videos(tmp_path / "in", count=1, frames=12)
+    seg = sharp_segmenter(chunk=5)
+    [record] = run_batch(seg, videos, tmp_path / "out")
+    assert record["status"] == "done" and record["chunks"] == 3 and record["chunk_frames"] == 5
+    linked = np.concatenate([c.labels for c in seg.iter_chunks(videos[0])])
+    assert np.array_equal(np.load(tmp_path / "out" / "clip0" / "labels.npy"), linked)
+
+
 def test_an_interrupted_video_leaves_nothing_and_is_redone(tmp_path, monkeypatch):
     videos = make_videos(tmp_path / "in", count=2)
     seg = segmenter()
