@@ -203,6 +203,28 @@ class _Writers:
             raise failure
 
 
+def _open_state(outputs: Outputs, identity: dict, resume: bool) -> tuple[RunState | None, dict | None]:
+    """The run's state (None without outputs) and, resuming, the linker's state to continue with."""
+    folder = outputs.state_dir()
+    state = RunState(folder) if folder else None
+    if resume:
+        if state is None:
+            raise SettingError("resume continues a run into its outputs: name them")
+        return state, state.load(identity)
+    if state is not None:
+        if state.exists():
+            log.warning("starting over: the state of an interrupted run at %s is cleared (resume continues it)",
+                        folder)
+        state.start(identity)
+    return state, None
+
+
+def _chunk_record(chunk: ChunkResult) -> dict:
+    return {"chunk": chunk.index, "start": chunk.start, "frames": len(chunk), "clusters": chunk.clusters,
+            "ids": chunk.next_id, "seconds": round(chunk.seconds, 4), "fps": round(len(chunk) / chunk.seconds, 3),
+            "rss_mb": round(resident_bytes() / 2**20, 1)}
+
+
 @contextlib.contextmanager
 def _naming(path):
     """An OSError raised in the block names `path` when it names no file itself (PIL, OpenCV)."""
@@ -224,25 +246,13 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
     check_writable(outputs)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
-    identity = fingerprint(segmenter, reader, length, outputs)
-    folder = outputs.state_dir()
-    state = RunState(folder) if folder else None
-    link = None
-    if resume:
-        if state is None:
-            raise SettingError("resume continues a run into its outputs: name them")
-        link = state.load(identity)
-    elif state is not None:
-        if state.exists():
-            log.warning("starting over: the state of an interrupted run at %s is cleared (resume continues it)",
-                        folder)
-        state.start(identity)
+    state, link = _open_state(outputs, fingerprint(segmenter, reader, length, outputs), resume)
     start = state.frames if state else 0
     timer = StageTimer(segmenter.device)
     began = time.perf_counter()
     bar = _progress_bar(reader.info.count, start, progress)
     chunks: list[dict] = []
-    ids, finished = 0, False
+    ids, finished = (link["next_id"] if link else 0), False
     if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
         shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
     writers = _Writers(outputs, reader, reader.info.fps, state.info["stamp0"] if state else time.time_ns(), resume)
@@ -264,9 +274,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
                 if state:
                     state.commit(chunk)
             ids = chunk.next_id
-            chunks.append({"chunk": chunk.index, "start": chunk.start, "frames": len(chunk), "clusters": chunk.clusters,
-                           "ids": chunk.next_id, "seconds": round(chunk.seconds, 4),
-                           "fps": round(len(chunk) / chunk.seconds, 3), "rss_mb": round(resident_bytes() / 2**20, 1)})
+            chunks.append(_chunk_record(chunk))
             if on_chunk:
                 on_chunk(chunks[-1])
         finished = True
