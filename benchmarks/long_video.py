@@ -8,7 +8,8 @@ For each length (default 300, 3000 and 18000 frames: 10 s, 100 s and 10 min at 3
            --out PNGS --save-labels LABELS.npy --chunk-log CHUNKS.jsonl --stats-json STATS.json
 
 The child's resident memory is sampled every 0.25 s from /proc; its peak comes from wait4 (ru_maxrss).
-Frames/s per chunk come from the chunk log. The record says whether memory and time per frame stay flat:
+Frames/s per chunk come from the chunk log (decoding to labels; writing the chunk's files is not in them,
+the whole run's frames/s has everything). The record says whether memory and time per frame stay flat:
 the resident memory in the last tenth of the run against the first tenth after warm-up, and the frames/s of
 the last chunks against the first ones (same run, same host: ratios, not absolute speeds).
 

@@ -330,7 +330,8 @@ def long_video_section(records: list[dict]) -> list[str]:
               "Chunk FPS first / last tenth", "Peak RSS (MB)", "RSS second / last tenth (MB)", "Object ids", "Commit"]
     return ["### Videos of any length through `attnseg segment` (`benchmarks/long_video.py`)", "",
             "Generated 1920x1080 videos, label PNGs and .npy labels written as each chunk finishes. Peak RSS from",
-            "wait4; RSS sampled every 0.25 s; frames/s per chunk from `--chunk-log` (whole-run FPS includes start-up).",
+            "wait4; RSS sampled every 0.25 s; frames/s per chunk from `--chunk-log` (decoding to labels, writing",
+            "excluded); the whole-run FPS includes everything: start-up, writing the PNGs and the .npy.",
             "", *_table(header, rows), ""]
 
 

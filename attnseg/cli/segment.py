@@ -26,7 +26,8 @@ def add(sub) -> None:
     p.add_argument("--mode", default=Mode.OFFLINE.value, choices=Mode.values(), help="offline: the paper's pipeline")
     add_outputs(p)
     p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "
-                                       "clusters, ids so far, seconds, frames/s, resident memory")
+                                       "clusters, ids so far, seconds and frames/s from decoding to labels (writing "
+                                       "excluded), resident memory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command after its "
                                                          "last finished chunk (same result as an uninterrupted run)")
     p.set_defaults(run=run)
