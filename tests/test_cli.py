@@ -238,18 +238,21 @@ def same_results(a, b):
     assert np.array_equal(np.load(a / "l.npy"), np.load(b / "l.npy"))
 
 
-def test_ctrl_c_keeps_every_finished_frame_and_resume_completes_the_same_run(tmp_path):
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])  # Ctrl-C; kill, systemd, docker stop
+def test_ctrl_c_keeps_every_finished_frame_and_resume_completes_the_same_run(tmp_path, signame):
     import signal
     import time
 
     video = write_avi(tmp_path / "long.avi", 240)  # long enough that the signal lands mid-run on a busy host
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert main(["segment", str(video), *LONG, "--out", str(whole / "png"), "--save-labels", str(whole / "l.npy")]) == 0
-    run = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy")
+    # as from a terminal: a shell's background job (CI) starts its children with SIGINT ignored
+    run = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy",
+              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state, deadline = cut / ".png.attnseg-run" / "state.json", time.monotonic() + 120
     while not (state.is_file() and json.loads(state.read_text())["frames"] >= 12) and time.monotonic() < deadline:
         time.sleep(0.01)
-    run.send_signal(signal.SIGINT)
+    run.send_signal(getattr(signal, signame))
     out, err = run.communicate(timeout=120)
     assert run.returncode == 130, err
     kept = json.loads(state.read_text())["frames"]

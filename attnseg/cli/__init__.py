@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from .._version import __version__
 from ..errors import AttnsegError
@@ -43,9 +45,23 @@ def _log_to_stderr(level: int) -> None:
     logger.propagate = False
 
 
+def _stop_on_terminate() -> None:
+    """SIGTERM (kill, systemd, docker stop) ends a command as Ctrl-C does, so finished outputs are published
+    instead of the process vanishing mid-write. Only from the main thread, and only where nothing else asked
+    for SIGTERM (an embedding host keeps its own handler)."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
+    _stop_on_terminate()
     try:
         return args.run(args)
     except (AttnsegError, OSError) as e:  # the library's own errors, and the system's (disk full, permissions)
