@@ -59,6 +59,7 @@ def segment(args, model: ModelSettings, config: SegmentConfig) -> int:
                                                         "linking", "output") if k in stats)
     pieces = "one piece" if stats["chunks"] <= 1 and not stats["resumed_at"] else \
         f"chunks of {stats['chunk_frames']} frames"
-    print(f"segmented {stats['frames']} frames ({pieces}) -> {stats['ids']} object ids, {stats['mode']}: {stages} | "
+    ids = f"{stats['ids']} object id" + ("" if stats["ids"] == 1 else "s")
+    print(f"segmented {stats['frames']} frames ({pieces}) -> {ids}, {stats['mode']}: {stages} | "
           f"total {stats['total']:.2f}s, peak memory {stats['peak_rss_mb']:.0f} MB")
     return 0
