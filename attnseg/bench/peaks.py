@@ -15,9 +15,25 @@ def _best_seconds(fn, device: torch.device, repeats: int) -> float:
     return min(time_calls(fn, device, repeats, warmup=2))
 
 
-def matmul_rate(dtype: torch.dtype, device: torch.device, n: int | None = None, repeats: int = 5) -> float:
-    """FLOP/s of an n x n x n product (2 n^3 FLOP) in `dtype`."""
+PROBE_SECONDS = 0.25  # the longest one timed product may take: a peak probe is bounded on every host
+PROBE_N = 256  # the product that estimates the rate first
+
+
+def matmul_rate(dtype: torch.dtype, device: torch.device, n: int | None = None, repeats: int = 5,
+                budget: float | None = PROBE_SECONDS) -> float:
+    """FLOP/s of an n x n x n product (2 n^3 FLOP) in `dtype`, time-bound: a PROBE_N product estimates the
+    rate, and n shrinks (to a multiple of 64) until one product takes about `budget` seconds. A dtype without a
+    fast path on this host (bf16 on an AVX2-only CPU runs at ~1 GFLOP/s) costs seconds, not minutes; a fast
+    one keeps its n. budget None: exactly n. On a GPU n is kept (a small product there times its launch, not
+    the rate, and the default product takes milliseconds)."""
     n = n or (8192 if device.type == "cuda" else 2048)
+    if budget is not None and device.type != "cuda" and n > PROBE_N:
+        estimate = _rate(dtype, device, PROBE_N, repeats=1)
+        n = max(PROBE_N, min(n, int((budget * estimate / 2) ** (1 / 3)) // 64 * 64))
+    return _rate(dtype, device, n, repeats)
+
+
+def _rate(dtype: torch.dtype, device: torch.device, n: int, repeats: int) -> float:
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, generator=gen).to(dtype)
     b = torch.randn(n, n, device=device, generator=gen).to(dtype)

@@ -77,3 +77,27 @@ def test_triton_launches_are_charged_to_their_stage():
         flops[kernels] = {stage: c["flops"] for stage, c in count_costs(seg, frames).items()}
     assert flops["triton"]["affinity"] == 2 * flops["torch"]["affinity"] > 0
     assert flops["torch"]["clustering"] <= flops["triton"]["clustering"] <= 1.1 * flops["torch"]["clustering"]
+
+
+def test_peak_probes_are_time_bound_on_a_host_without_a_fast_path(monkeypatch):
+    from attnseg.bench import peaks
+
+    sizes = []
+
+    def rate_of(gflops):
+        def rate(dtype, device, n, repeats):
+            sizes.append(n)
+            return gflops * 1e9
+
+        return rate
+
+    monkeypatch.setattr(peaks, "_rate", rate_of(0.8))  # bf16 through a scalar fallback (an AVX2-only CPU)
+    peaks.matmul_rate(torch.bfloat16, torch.device("cpu"))
+    assert sizes == [peaks.PROBE_N, 448] and 2 * 448 ** 3 / 0.8e9 <= peaks.PROBE_SECONDS  # 0.22 s, not 21 s a product
+    sizes.clear()
+    monkeypatch.setattr(peaks, "_rate", rate_of(1000.0))  # a fast path keeps the full product
+    peaks.matmul_rate(torch.float32, torch.device("cpu"))
+    assert sizes == [peaks.PROBE_N, 2048]
+    sizes.clear()
+    peaks.matmul_rate(torch.float32, torch.device("cpu"), n=1024, budget=None)
+    assert sizes == [1024]
