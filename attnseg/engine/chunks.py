@@ -153,10 +153,7 @@ def iter_chunks(segmenter, source, *, chunk: int | None = None, start: int = 0, 
     index, broken = start // length, None
     while broken is None:
         began = time.perf_counter()
-        try:
-            q, k, names, size = _front_end(segmenter, frames, length, timer)
-        except _Broken as err:
-            (q, k, names, size), broken = err.partial, err.error
+        q, k, names, size, broken = _front_end(segmenter, frames, length, timer)
         if not names:
             break
         labels, clusters = _cluster_and_link(segmenter, linker, q, k, timer)
@@ -169,17 +166,10 @@ def iter_chunks(segmenter, source, *, chunk: int | None = None, start: int = 0, 
         raise broken
 
 
-class _Broken(Exception):
-    """The input failed mid-chunk; carries what was read before it."""
-
-    def __init__(self, error: InputError, partial):
-        super().__init__(str(error))
-        self.error, self.partial = error, partial
-
-
 @torch.inference_mode()
 def _front_end(segmenter, frames: Iterator, length: int, timer: StageTimer):
-    """q of up to `length` frames and k of those at multiples of the ratio, in the single-piece batches."""
+    """q of up to `length` frames and k of those at multiples of the ratio, in the single-piece batches, their
+    names and size, and the InputError that stopped the input mid-chunk (None when it did not)."""
     cfg = segmenter.config
     qs, ks, names, size, batch = [], [], [], None, []
 
@@ -192,6 +182,7 @@ def _front_end(segmenter, frames: Iterator, length: int, timer: StageTimer):
         qs.append(q.contiguous())  # its own storage: q and k are views of one projection
         ks.extend(k[i].clone() for i in range(len(batch)) if (first + i) % cfg.ratio == 0)
 
+    broken = None
     try:
         while len(names) < length:
             with timer("decode"):
@@ -204,20 +195,14 @@ def _front_end(segmenter, frames: Iterator, length: int, timer: StageTimer):
             if len(batch) == cfg.batch_size:
                 run(batch)
                 batch = []
-    except InputError as err:
-        if batch:
-            run(batch)
-        raise _Broken(err, _stack(qs, ks, names, size, cfg.ratio)) from None
+    except InputError as err:  # the frames read before it are still segmented
+        broken = err
     if batch:
         run(batch)
-    return _stack(qs, ks, names, size, cfg.ratio)
-
-
-def _stack(qs, ks, names, size, ratio):
     if not names:
-        return None, None, [], size
-    keys = len(key_frame_indices(len(names), ratio))  # a chunk's trailing multiple of r may be no key frame
-    return torch.cat(qs), torch.stack(ks[:keys]), names, tuple(size)
+        return None, None, [], size, broken
+    keys = len(key_frame_indices(len(names), cfg.ratio))  # a chunk's trailing multiple of r may be no key frame
+    return torch.cat(qs), torch.stack(ks[:keys]), names, tuple(size), broken
 
 
 @torch.inference_mode()
