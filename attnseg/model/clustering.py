@@ -167,6 +167,7 @@ class ClusterOps:
     within_tau_rows: Callable = within_tau_rows  # (idx, s, log_s, e_s, tau) -> bool (len(idx), n)
     assign: Callable = assign_rows  # (prob, log_prob, centroids) -> (n,) labels
     merge: Callable = leader_merge  # (n, within_tau(idx), device) -> (n,) group labels
+    tally: object | None = None  # what a certified table counts (attnseg.kernels.certified.Tally)
 
 
 REFERENCE_OPS = ClusterOps()
@@ -193,7 +194,7 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000,
     """
     cent = centroids.clone()
     log_c = safe_log(cent)
-    near = within_tau_matrix(cent, log_c, tau)
+    near = ops.within_tau(cent, log_c, tau)
     alive = torch.arange(cent.shape[0], device=cent.device)  # slots in use, in order
     for _ in range(max_levels):
         labels = ops.merge(alive.numel(), lambda idx: near[alive[idx]][:, alive], cent.device)
@@ -208,7 +209,7 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000,
         cent[merged] = group_means(cent[alive[members]], labels[members], k)[is_merged]  # only these change
         log_c[merged] = safe_log(cent[merged])
         alive = alive[first]
-        rows = kl_distance(cent[merged], log_c[merged], cent, log_c)[:, alive] <= tau
+        rows = ops.within_tau_rows(merged, cent, log_c, neg_entropy(cent, log_c), tau)[:, alive]
         near[merged[:, None], alive[None, :]] = rows
         near[alive[:, None], merged[None, :]] = rows.T
     return cent[alive]
