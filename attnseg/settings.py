@@ -56,9 +56,10 @@ class Backend(Choice):
 class Kernels(Choice):
     """Which clustering implementation runs (attnseg.kernels.dispatch)."""
 
-    AUTO = "auto"  # on CUDA the faster of the two, measured; the reference elsewhere
+    AUTO = "auto"  # on CUDA the fastest of the three, measured; the reference elsewhere
     TORCH = "torch"  # the reference
-    TRITON = "triton"
+    TRITON = "triton"  # fp32 Triton kernels
+    CERTIFIED = "certified"  # fast low-precision products, every decision certified (attnseg.kernels.certified)
 
 
 class Normalization(Choice):
@@ -186,8 +187,9 @@ class SegmentConfig:
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
                                           "fp16)")
     threads: int | None = setting(None, "onnxruntime intra-op threads")
-    kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the faster of torch and triton, "
-                               "measured; else torch), torch (the reference), triton")
+    kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the fastest of torch, triton and "
+                               "certified, measured; else torch), torch (the reference), triton, certified "
+                               "(bf16 products with exact recomputation where they cannot decide)")
     chunk: int | None = setting(None, "frames per chunk of a long video, its ids linked across chunks by the KL "
                                 "threshold; 0: the whole video in one piece, refused when it cannot fit in memory "
                                 "(default: one piece up to 150 frames, else balanced chunks of at most 120)")

@@ -10,7 +10,8 @@ that fails or overruns, naming it (docs/gpu.md has the device-tool call, the rec
 2. tests: every test that can use CUDA, on CUDA (kernels, model, backends, streaming, bench), slow ones out;
 3. window: one 3-frame window clustered at 320x480 against 8 key frames (vit_small_8) and at the
    streaming shape (vit_small_16, 160x240, 4 key frames): per-stage ms of the reference (torch on the
-   device) and of the Triton kernels, parity (D1 ties, merge labels equal, assignment agreement),
+   device), of the fp32 Triton kernels and of the certified bf16 kernels (with the share of decisions
+   they recomputed exactly and its time), parity (D1 ties, merge labels equal, assignment agreement),
    peak device memory, FLOPs and fraction of the measured peaks;
 4. frontend: vit_small_8 at 320x480, ms/frame at batch 1 and frames/s at batch 32, for eager fp32,
    TF32, bf16 autocast, torch.compile with CUDA graphs, AOTInductor bf16 and ONNX Runtime's CUDA
@@ -47,10 +48,11 @@ from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.records import write_record  # noqa: E402
 
 PARTS = ("machine", "tests", "window", "frontend", "streaming", "offline")
-BUDGET_S = {"machine": 25, "tests": 100, "window": 60, "frontend": 140, "streaming": 80, "offline": 40}  # 445 s
+BUDGET_S = {"machine": 25, "tests": 100, "window": 90, "frontend": 140, "streaming": 80, "offline": 40}  # 475 s
+SWEEP_S = 25  # of the window part: the certified kernel's tile sweep
 SMOKE_BUDGET_S = {"machine": 120, "tests": 300, "window": 300, "frontend": 600, "streaming": 300, "offline": 300}
 LONG_STREAM_CAP_S = 50  # the 3000-frame stream stops here if the GPU path is slower than ~60 fps
-TARGETS = {"frontend_ms_batch1": 1.0, "frontend_fps_batched": 1500, "window_ms": 15.0, "live_fps": 60,
+TARGETS = {"frontend_ms_batch1": 1.0, "frontend_fps_batched": 1500, "window_ms": 10.0, "live_fps": 60,
            "live_p99_ms": 50.0}
 DEFAULT_DATA = DAVIS
 # the GPU run's sizes; --smoke keeps the code and shrinks the sizes
@@ -219,7 +221,7 @@ def part_window(args) -> dict:
     from attnseg.bench.window import measure_window, parity
     from attnseg.engine.frames import Clip
     from attnseg.engine.timing import StageTimer
-    from attnseg.kernels import triton_ops
+    from attnseg.kernels import certified_table, triton_ops
     from attnseg.kernels.dispatch import triton_unavailable
     from attnseg.model.clustering import REFERENCE_OPS
 
@@ -243,22 +245,59 @@ def part_window(args) -> dict:
             impls["triton"] = triton_ops()
         else:
             entry["triton_unavailable"] = reason
+        impls["certified"] = certified_table(device)  # on CUDA the bf16 kernels; on a CPU PyTorch products
         for impl, ops in impls.items():
             entry["implementations"][impl], outputs[impl] = measure_window(
                 ops, q, k, seg.frontend.scale, seg.config.tau, repeats=s["window_repeats"], warmup=1, peaks=peaks(args))
-        if "triton" in outputs:
-            ref, tri = entry["implementations"]["torch"], entry["implementations"]["triton"]
-            tri["parity"] = parity(outputs["triton"], outputs["torch"])
-            tri["speedup_p50"] = {st: ref["seconds"][st]["p50"] / tri["seconds"][st]["p50"] for st in ref["seconds"]}
+            if ops.tally is not None:  # decisions over the warm-up, timed and costed runs
+                entry["implementations"][impl]["certificate"] = ops.tally.as_dict()
+        ref = entry["implementations"]["torch"]
+        for impl in set(outputs) - {"torch"}:
+            fast = entry["implementations"][impl]
+            fast["parity"] = parity(outputs[impl], outputs["torch"])
+            fast["speedup_p50"] = {st: ref["seconds"][st]["p50"] / fast["seconds"][st]["p50"] for st in ref["seconds"]}
+        if device.type == "cuda" and reason is None and not figures:  # the offline shape: time the tiles
+            entry["certified_tile_sweep"] = tile_sweep(outputs, device, SWEEP_S)
         best = min(entry["implementations"].values(), key=lambda f: f["seconds"]["total"]["p50"])
         entry["best_window_ms"] = round(1e3 * best["seconds"]["total"]["p50"], 2)
         entry["clusters"] = entry["implementations"]["torch"]["centroids"]
         figures[name] = entry
         record(args, "window", {"shapes": [sh[0] for sh in shapes]}, figures)
+        impls_ = entry["implementations"]
         summary[name] = {"ms": entry["best_window_ms"], "clusters": entry["clusters"],
-                         "merge_equal": entry["implementations"].get("triton", {}).get("parity", {})
-                         .get("merge_labels_equal")}
+                         "merge_equal": impls_.get("triton", {}).get("parity", {}).get("merge_labels_equal"),
+                         "certified_ms": round(1e3 * impls_["certified"]["seconds"]["total"]["p50"], 2),
+                         "certified_equal": impls_["certified"]["parity"]["merge_labels_equal"]
+                         and impls_["certified"]["parity"]["assignment_agreement"] == 1.0,
+                         "recomputed": round(impls_["certified"]["certificate"]["recomputed_fraction"], 5)}
     return summary
+
+
+def tile_sweep(outputs: dict, device: torch.device, budget_s: float, precision: str = "bf16") -> dict:
+    """The certified threshold kernel (D1 of the window) in each pruned tile configuration: ms each, or
+    why it failed; stops when `budget_s` is spent. The data for choosing certified_kl.TAU_CONFIGS."""
+    from attnseg.kernels import certified as C
+    from attnseg.kernels import certified_kl as K
+
+    aff = outputs["certified"]["affinity"]
+    p, log_p = aff.prob.contiguous(), aff.log_prob.contiguous()
+    kappa = K._kappa(precision, p.shape[1])
+    e, f = C.row_terms(p, log_p, kappa, p.sum(dim=1).max())
+    r = (e - 0.5).contiguous()
+    results, start = {}, time.perf_counter()
+    for cfg in K.candidate_configs(precision):
+        name = "{BLOCK}x{BLOCK}x{BLOCK_K} w{num_warps} s{num_stages}".format(**cfg)
+        if time.perf_counter() - start > budget_s:
+            results[name] = "not timed (sweep budget spent)"
+            continue
+        try:
+            def run():
+                return K._states(p, log_p, r, f, p, log_p, r, f, kappa, 1.0, True, precision, cfg)
+            run()
+            results[name] = round(1e3 * summarize(time_calls(run, device, repeats=5, warmup=1))["p50"], 3)
+        except Exception as err:  # noqa: BLE001 - a config that fails is the finding
+            results[name] = f"{type(err).__name__}: {str(err)[:120]}"
+    return {"precision": precision, "engine_config": K.TAU_CONFIGS[precision], "ms": results}
 
 
 class Unavailable(Exception):

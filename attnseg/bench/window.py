@@ -30,7 +30,7 @@ def run_window(ops: ClusterOps, q: torch.Tensor, k: torch.Tensor, scale: float, 
         aff = ops.affinity(q, k, scale)
     with timer("distances"):
         near = ops.within_tau(aff.prob, aff.log_prob, tau)
-    out = {"near": near.clone()}
+    out = {"near": near.clone(), "affinity": aff}
     with timer("neighbours"):
         s = neighbour_average(aff.prob, near)
     log_s = safe_log(s)

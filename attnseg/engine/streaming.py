@@ -115,7 +115,7 @@ class StreamEngine:
         seg, cfg = self.segmenter, self.config
         images = torch.zeros(1, 3, *seg.config.resolution, device=seg.device)
         q, k = seg.run_frontend(images)
-        if seg.kernels != "triton":
+        if seg.kernels not in ("triton", "certified") or seg.device.type != "cuda":
             return 0
         gen = torch.Generator(device=seg.device).manual_seed(0)
         online = OnlineSegmenter(seg.frontend.scale, dataclasses.replace(cfg, ratio=cfg.window), seg.ops)

@@ -4,7 +4,10 @@
 - kl.py: symmetric-KL threshold matrices (D1 and the D2 rows of leader
   candidates) and the nearest-centroid assignment fused with its argmin.
 - merge.py: the greedy leader merge with its sequential choice on the device.
-- dispatch.py: `--kernels auto|torch|triton` -> which implementation runs (auto: measured).
+- certified.py: certified decisions: low-precision products, a bound per entry, exact recomputation
+  of the undecided ones (PyTorch; the CPU path and the oracle of certified_kl.py).
+- certified_kl.py: the same on the GPU, bound and threshold fused in the kernels' epilogues.
+- dispatch.py: `--kernels auto|torch|triton|certified` -> which implementation runs (auto: measured).
 - launch.py: every launch goes through `launch` (run it, record it, charge its cost).
 - compile_check.py: every launch the engine makes, compiled for sm_90 and sm_80 on any machine.
 
@@ -39,12 +42,36 @@ def triton_ops(precision: str = "ieee"):
                       merge=merge.leader_merge)
 
 
+def certified_table(device: torch.device | str = "cpu"):
+    """The certified ClusterOps table on `device`: the Triton kernels (bf16 tensor cores) on CUDA, else
+    PyTorch products in the precision this host multiplies fastest (dispatch.fast_product: measured)."""
+    from ..model.clustering import ClusterOps
+    from .certified import Tally, certified_ops
+    from .dispatch import fast_product, triton_unavailable
+
+    device = torch.device(device)
+    if device.type == "cuda" and triton_unavailable(device) is None:
+        from . import certified_kl, merge
+
+        tally = Tally()
+        return ClusterOps(affinity=triton_ops().affinity,
+                          within_tau=functools.partial(certified_kl.within_tau, precision="bf16", tally=tally),
+                          within_tau_rows=functools.partial(certified_kl.within_tau_rows, precision="bf16",
+                                                            tally=tally),
+                          assign=functools.partial(certified_kl.assign, precision="bf16", tally=tally),
+                          merge=merge.leader_merge, tally=tally)
+    return certified_ops(fast_product(device))
+
+
 def cluster_ops(name: str, device: torch.device | str = "cpu"):
-    """The ClusterOps table that `name` ('auto', 'torch' or 'triton') picks on `device`."""
-    return REFERENCE_OPS if resolve(name, device) == "torch" else triton_ops()
+    """The ClusterOps table that `name` ('auto', 'torch', 'triton' or 'certified') picks on `device`."""
+    choice = resolve(name, device)
+    if choice == "certified":
+        return certified_table(device)
+    return REFERENCE_OPS if choice == "torch" else triton_ops()
 
 
 def clusterer(name: str, device: torch.device | str = "cpu") -> Callable:
-    """cluster_video as `name` ('auto', 'torch' or 'triton') runs it on `device`."""
+    """cluster_video as `name` ('auto', 'torch', 'triton' or 'certified') runs it on `device`."""
     ops = cluster_ops(name, device)
     return cluster_video if ops is REFERENCE_OPS else functools.partial(cluster_video, ops=ops)

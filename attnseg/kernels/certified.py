@@ -68,7 +68,7 @@ class Precision:
     dtype: torch.dtype
     splits: int = 1
     native_out_u: float = 0.0  # output rounding of a native CPU product in `dtype` (0 on the GPU)
-    cpu_native: bool = False  # a CPU can multiply in this dtype natively (else emulated in fp32)
+    torch_native: bool = False  # PyTorch multiplies in this dtype (its output rounded to it); else emulated
 
     def kappa(self, m: int, uo: float) -> float:
         """The factor of the bound |c~ - c| <= kappa sum |p||l| (see the module's docstring)."""
@@ -82,8 +82,8 @@ class Precision:
 
 
 PRECISIONS = {p.name: p for p in (
-    Precision("fp32", 0.0, torch.float32, cpu_native=True),  # certifies fp32 itself: only its ties recompute
-    Precision("bf16", 2.0 ** -8, torch.bfloat16, native_out_u=2.0 ** -8, cpu_native=True),
+    Precision("fp32", 0.0, torch.float32, torch_native=True),  # certifies fp32 itself: only its ties recompute
+    Precision("bf16", 2.0 ** -8, torch.bfloat16, native_out_u=2.0 ** -8, torch_native=True),
     Precision("bf16x3", 2.0 ** -8, torch.bfloat16, splits=2),  # hi*hi + hi*lo + lo*hi: ~16 mantissa bits
     Precision("tf32", 2.0 ** -10, torch.float32),  # tensor cores (GPU); emulated on a CPU
 )}
@@ -143,29 +143,32 @@ class Certifier:
 
     def __init__(self, prec: Precision, emulate: bool, tally: Tally):
         self.prec, self.emulate, self.tally = prec, emulate, tally
-        self.native = not emulate and prec.cpu_native
-        self._cache: list[tuple[torch.Tensor, int, list[torch.Tensor]]] = []
+        self.native = not emulate and prec.torch_native
+        self._window: tuple = ()  # (s, log_s, e_s, versions, parts of s, parts of log_s)
 
     def rounded(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """x's low-precision parts. The last few are kept (holding x, so its identity stays unique): the
-        D2 rows of one window's candidates reuse the same rows block after block."""
-        for held, version, parts in self._cache:
-            if held is x and version == x._version:
-                return parts
+        """x's low-precision parts (fp32 values, or bf16 for a native bf16 product)."""
         if self.native and self.prec.dtype != torch.float32:
-            parts = [x.to(self.prec.dtype)]
-        elif self.prec.name == "fp32":
-            parts = [x]
-        else:
-            parts = split(x, self.prec)
-        self._cache = [*self._cache[-3:], (x, x._version, parts)]
+            return [x.to(self.prec.dtype)]
+        return [x] if self.prec.name == "fp32" else split(x, self.prec)
+
+    def window_rounded(self, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor | None):
+        """The parts of a window's rows, kept while the D2 rows of its candidates are computed block after
+        block. Kept by the identity of (s, log_s, e_s), the objects held so no other tensor takes their
+        identity: a caller that changes s recomputes e_s (the model's later levels do), and where a version
+        counter exists (not on inference tensors) it must match too."""
+        versions = tuple(-1 if t is None or t.is_inference() else t._version for t in (s, log_s))
+        held = self._window
+        if held and held[0] is s and held[1] is log_s and held[2] is e_s and held[3] == versions and \
+                e_s is not None:
+            return held[4], held[5]
+        parts = self.rounded(s), self.rounded(log_s)
+        self._window = (s, log_s, e_s, versions, *parts)
         return parts
 
-    def cross(self, a: torch.Tensor, b: torch.Tensor, rows_a: torch.Tensor | None = None,
-              rows_b: torch.Tensor | None = None) -> torch.Tensor:
-        """a[rows_a] @ b[rows_b].T in this precision, as fp32: split parts multiplied down to order u^splits."""
-        pa = [x if rows_a is None else x[rows_a] for x in self.rounded(a)]
-        pb = [x if rows_b is None else x[rows_b] for x in self.rounded(b)]
+    @staticmethod
+    def cross(pa: list[torch.Tensor], pb: list[torch.Tensor]) -> torch.Tensor:
+        """sum of the parts' products a_i @ b_j.T with i + j < splits, as fp32: split parts down to u^splits."""
         out = None
         for i, x in enumerate(pa):
             for j, y in enumerate(pb):
@@ -173,6 +176,10 @@ class Certifier:
                     term = (x @ y.T).float()
                     out = term if out is None else out.add_(term)
         return out
+
+    def product(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """a @ b.T in this precision, as fp32."""
+        return self.cross(self.rounded(a), self.rounded(b))
 
     def kappa(self, m: int) -> float:
         return self.prec.kappa(m, self.prec.native_out_u if self.native else 0.0)
@@ -253,7 +260,7 @@ def within_tau(cert: Certifier, p: torch.Tensor, log_p: torch.Tensor, tau: float
     kappa = cert.kappa(m)
     e, f = row_terms(p, log_p, kappa, p.sum(dim=1).max())
     bound = bound_of(kappa, tau)
-    cross = cert.cross(p, log_p)
+    cross = cert.product(p, log_p)
     near = torch.empty(n, n, dtype=torch.bool, device=p.device)
     unsure = torch.empty(n, n, dtype=torch.bool, device=p.device)
     r = e - tau / 2
@@ -278,7 +285,8 @@ def within_tau_rows(cert: Certifier, idx: torch.Tensor, s: torch.Tensor, log_s: 
     kappa = cert.kappa(s.shape[1])
     e, f = row_terms(s, log_s, kappa, s.sum(dim=1).max())
     bound = bound_of(kappa, tau)
-    x = cert.cross(s, log_s, rows_a=idx) + cert.cross(s, log_s, rows_b=idx).T
+    ps, pl = cert.window_rounded(s, log_s, e_s)
+    x = cert.cross([t[idx] for t in ps], pl) + cert.cross(ps, [t[idx] for t in pl]).T
     r = e - tau / 2
     near, unsure = _decide(r[idx, None] + r[None, :] - x,
                            f[idx, None] + f[None, :] - bound.k1 * x.clamp_max(0) + bound.tau_term)
@@ -299,7 +307,7 @@ def assign(cert: Certifier, prob: torch.Tensor, log_prob: torch.Tensor, centroid
     sigma_max = torch.maximum(prob.sum(dim=1).max(), cent.sum(dim=1).max())
     e, f = row_terms(prob, log_prob, kappa, sigma_max)
     ec, fc = row_terms(cent, log_c, kappa, sigma_max)
-    x = cert.cross(prob, log_c) + cert.cross(cent, log_prob).T  # (n, K)
+    x = cert.product(prob, log_c) + cert.product(cent, log_prob).T  # (n, K)
     dist = (e[:, None] + ec[None, :]) - x
     bound = (f[:, None] + fc[None, :] - bound_of(kappa, 0.0).k1 * x.clamp_max(0)) * SLACK
     labels = dist.argmin(dim=1)

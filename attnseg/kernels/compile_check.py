@@ -12,8 +12,8 @@ the GPU.
   shapes of the defaults: offline vit_small_8 at 320x480, a 3-frame window
   against 8 key frames; streaming vit_small_16 at 160x240 (window 3, memory
   4) with the tracker's re-expression of stored tokens; the DINO-only heads;
-  each precision; and sizes off the multiples of 16 and equal to 1, where
-  Triton's JIT specializes differently.
+  each precision, the certified kernels' included; and sizes off the
+  multiples of 16 and equal to 1, where Triton's JIT specializes differently.
 - `compile_launch(launch, target)`: binds the arguments as Triton's JIT binds
   them on that GPU (the same specialization of integers and pointers),
   compiles, and reads shared memory and warps from Triton's metadata and
@@ -57,7 +57,8 @@ MAX_REGISTERS = 255  # per thread, every target here
 # local memory, in the code that decides the clustering's speed. Their limit is no spill at all: a
 # stack frame of 0 bytes and no local loads or stores. choose_leaders runs one program per 64 candidates
 # and is bound by its sequential steps, not by its loads: its spills are recorded, not failed.
-HOT = ("_softmax_stats_kernel", "_head_mean_kernel", "_within_tau_kernel", "_kl_argmin_kernel")
+HOT = ("_softmax_stats_kernel", "_head_mean_kernel", "_within_tau_kernel", "_kl_argmin_kernel",
+       "_certified_tau_kernel", "_certified_argmin_kernel")
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,33 @@ def shape_launches(shape: Shape, precision: str) -> list[Launch]:
     return launches
 
 
+def certified_launches(shape: Shape, precision: str) -> list[Launch]:
+    """The certified kernels' launches for one window at `shape` (attnseg.kernels.certified_kl)."""
+    from . import certified_kl as ck
+
+    meta = torch.device("meta")
+    n, m = shape.window * shape.tokens, shape.key_frames * shape.tokens
+    rows, row = torch.empty(n, m, device=meta), torch.empty(n, device=meta)
+    b = min(shape.candidates, n)
+    cand, cand_row = torch.empty(b, m, device=meta), torch.empty(b, device=meta)
+    cent, cent_row = torch.empty(shape.centroids, m, device=meta), torch.empty(shape.centroids, device=meta)
+    kappa = ck._kappa(precision, m)
+    with recording() as launches:
+        ck._states(rows, rows, row, row, rows, rows, row, row, kappa, 1.0, True, precision)
+        ck._states(cand, cand, cand_row, cand_row, rows, rows, row, row, kappa, 1.0, False, precision)
+        ck._argmin(rows, rows, row, row, cent, cent, cent_row, cent_row, kappa, precision)
+    return launches
+
+
 def engine_launches() -> list[tuple[str, str, Launch]]:
     """(shape name, precision, launch) for every launch of every engine shape and precision."""
     from .affinity import PRECISIONS
+    from .certified_kl import PRECISIONS as CERTIFIED
 
     return [(shape.name, precision, launch) for shape in engine_shapes() for precision in PRECISIONS
-            for launch in shape_launches(shape, precision)]
+            for launch in shape_launches(shape, precision)] + \
+        [(shape.name, f"certified {precision}", launch) for shape in engine_shapes() for precision in CERTIFIED
+         for launch in certified_launches(shape, precision)]
 
 
 def _bind(launch: Launch, target):

@@ -1,20 +1,27 @@
-"""Which implementation runs: the Triton kernels or the PyTorch reference.
+"""Which implementation runs: the PyTorch reference, the Triton kernels or the certified ones.
 
 `--kernels` / SegmentConfig.kernels:
 - "torch": the reference (attnseg.model), everywhere.
-- "triton": the kernels. On CUDA they compile; on a CPU they run only under
-  Triton's interpreter (TRITON_INTERPRET=1 set before the first import),
-  which is slow and meant for tests.
-- "auto": on CUDA, whichever of the two MEASURES faster on one window shaped
-  like the run's (a Probe): both are exact fp32, and the kernels' fp32 dots
-  run without tensor cores, so cuBLAS can win. Measured once per GPU,
-  versions and shape, and remembered in $ATTNSEG_CACHE/kernels_auto.json.
-  Elsewhere the reference.
+- "triton": the fp32 kernels. On CUDA they compile; on a CPU they run only
+  under Triton's interpreter (TRITON_INTERPRET=1 set before the first
+  import), which is slow and meant for tests.
+- "certified": low-precision products with every decision certified
+  (attnseg.kernels.certified): on CUDA the Triton kernels on bf16 tensor
+  cores; on a CPU PyTorch products in `fast_product()`'s precision: bf16
+  where a short measured probe finds bf16 products at least twice as fast as
+  fp32 (AMX, AVX-512 BF16), fp32 elsewhere (AVX2 computes bf16 in a scalar
+  fallback, ~100x slower: never assumed, never chosen there).
+- "auto": on CUDA, whichever of the three MEASURES fastest on one window
+  shaped like the run's (a Probe). Measured once per GPU, versions and
+  shape, and remembered in $ATTNSEG_CACHE/kernels_auto.json. Elsewhere the
+  reference: on the 2-core AVX-512 hosts measured here, the certified PyTorch
+  path ran at 0.14-0.8x the reference (benchmarks/results/certified_cpu_*.json).
 ATTNSEG_DISABLE_TRITON=1 switches Triton off: "auto" falls back to the
 reference (with one warning), "triton" is refused with the reason.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -72,6 +79,43 @@ class Probe:
     tau: float = PAPER.tau
 
 
+MEASURED = ("torch", "triton", "certified")  # what "auto" times on CUDA
+
+
+def fast_product(device: torch.device | str = "cpu") -> str:
+    """The certified path's product precision on `device`: "bf16" on CUDA; on a CPU, "bf16" only where the
+    capability is AVX-512 and a measured bf16 product runs at least twice as fast as fp32, else "fp32"."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "bf16"
+    return _cpu_product(torch.backends.cpu.get_cpu_capability())
+
+
+@functools.cache
+def _cpu_product(capability: str) -> str:
+    if "AVX512" not in capability:  # AVX2 and below: bf16 runs in a scalar fallback; not even probed
+        return "fp32"
+    seconds = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.rand(PROBE_N, PROBE_N).to(dtype)
+        a @ a  # warm-up
+        start = time.perf_counter()
+        for _ in range(3):
+            a @ a
+        seconds[dtype] = time.perf_counter() - start
+        if seconds[dtype] > PROBE_BUDGET_S:  # a slow path (emulated bf16): stop at once, keep fp32
+            break
+    choice = "bf16" if seconds.get(torch.bfloat16, float("inf")) * 2 <= seconds[torch.float32] else "fp32"
+    log.info("certified products on this %s CPU: %s (%d^3 products, 3 each: fp32 %.1f ms, bf16 %s)", capability,
+             choice, PROBE_N, 1e3 * seconds[torch.float32],
+             f"{1e3 * seconds[torch.bfloat16]:.1f} ms" if torch.bfloat16 in seconds else "not finished")
+    return choice
+
+
+PROBE_N = 256  # 3 products of 256^3: ~1 ms fp32 on 2 cores; a scalar bf16 fallback stops at PROBE_BUDGET_S
+PROBE_BUDGET_S = 0.2
+
+
 def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2) -> float:
     """Best seconds of one window (affinity, level 1, assignment) through `name`'s ops, after a warm-up
     (which compiles the kernels). q, k are seeded noise with peaked attention: hundreds of clusters."""
@@ -98,7 +142,7 @@ def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2)
 
 def fastest(device: torch.device, probe: Probe = Probe(),
             timer: Callable[[str, Probe, torch.device], float] = time_window) -> Kernels:
-    """Kernels.TORCH or Kernels.TRITON, whichever runs one `probe` window faster on `device`; measured once."""
+    """Whichever of torch, triton and certified runs one `probe` window fastest on `device`; measured once."""
     import triton
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
@@ -111,11 +155,11 @@ def fastest(device: torch.device, probe: Probe = Probe(),
         known = {}
     if key in known:
         return Kernels(known[key]["choice"])
-    seconds = {name: timer(name, probe, device) for name in ("torch", "triton")}
+    seconds = {name: timer(name, probe, device) for name in MEASURED}
     choice = Kernels(min(seconds, key=seconds.get))
-    log.info("kernels auto: %s (one %d x %d window on %s: torch %.1f ms, triton %.1f ms; remembered in %s)",
+    log.info("kernels auto: %s (one %d x %d window on %s: %s; remembered in %s)",
              choice, probe.window * probe.tokens, probe.key_frames * probe.tokens, gpu,
-             1e3 * seconds["torch"], 1e3 * seconds["triton"], path)
+             ", ".join(f"{name} {1e3 * s:.1f} ms" for name, s in seconds.items()), path)
     known[key] = {"choice": choice, "seconds": seconds}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,6 +175,8 @@ def resolve(name: Kernels | str, device: torch.device | str, probe: Probe | None
     device = torch.device(device)
     if name is Kernels.TORCH:
         return Kernels.TORCH
+    if name is Kernels.CERTIFIED:
+        return Kernels.CERTIFIED  # without Triton, PyTorch products
     reason = triton_unavailable(device)
     if name is Kernels.TRITON:
         if reason:

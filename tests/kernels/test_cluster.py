@@ -57,12 +57,12 @@ def test_dispatch(monkeypatch):
         resolve("triton", DEVICE)
     assert resolve("auto", "cuda") == "torch"  # falls back, warning once
     assert clusterer("auto", "cuda") is cluster_video
-    with pytest.raises(ValueError, match="choose from auto, torch, triton"):
+    with pytest.raises(ValueError, match="choose from auto, torch, triton, certified"):
         resolve("cuda", "cpu")
 
 
 def test_auto_takes_the_faster_measured_and_remembers_it(engine_cache):
-    """Both implementations are exact fp32; auto times one window of each and keeps the faster, once
+    """The implementations are exact (fp32, or certified); auto times one window of each and keeps the fastest, once
     per device, versions and shape (remembered in the cache, so a second start measures nothing)."""
     from attnseg.kernels import dispatch
 
@@ -70,14 +70,17 @@ def test_auto_takes_the_faster_measured_and_remembers_it(engine_cache):
 
     def timer(name, probe, device):
         timed.append(name)
-        return {"torch": 0.2, "triton": 0.5}[name]
+        return {"torch": 0.2, "triton": 0.5, "certified": 0.3}[name]
 
     probe = dispatch.Probe(tokens=24)
-    assert dispatch.fastest(torch.device("cpu"), probe, timer) == "torch" and timed == ["torch", "triton"]
+    assert dispatch.fastest(torch.device("cpu"), probe, timer) == "torch"
+    assert timed == ["torch", "triton", "certified"]
     assert dispatch.fastest(torch.device("cpu"), probe, lambda *a: 1 / 0) == "torch"  # remembered
     assert (engine_cache / "kernels_auto.json").is_file()
-    faster_triton = lambda name, probe, device: {"torch": 0.5, "triton": 0.2}[name]  # noqa: E731
+    faster_triton = lambda name, probe, device: {"torch": 0.5, "triton": 0.2, "certified": 0.3}[name]  # noqa: E731
     assert dispatch.fastest(torch.device("cpu"), dispatch.Probe(tokens=25), faster_triton) == "triton"
+    faster_certified = lambda name, probe, device: {"torch": 0.5, "triton": 0.2, "certified": 0.1}[name]  # noqa: E731
+    assert dispatch.fastest(torch.device("cpu"), dispatch.Probe(tokens=26), faster_certified) == "certified"
 
 
 def test_auto_on_cuda_is_the_measured_choice(monkeypatch):
@@ -106,3 +109,19 @@ def test_auto_on_the_gpu_measures_both(engine_cache):
     known = json.loads((engine_cache / "kernels_auto.json").read_text())
     (entry,) = known.values()
     assert choice == min(entry["seconds"], key=entry["seconds"].get) and all(s > 0 for s in entry["seconds"].values())
+
+
+def test_certified_is_chosen_by_name_and_its_cpu_product_by_measurement(monkeypatch):
+    from attnseg.kernels import certified_table, dispatch
+
+    assert resolve("certified", "cpu") == "certified"
+    ops = certified_table("cpu")
+    assert ops.tally is not None and ops.tally.entries == 0
+    q, k = random_qk(4, 20, 4.0)
+    got = clusterer("certified", DEVICE)(q, k, 48 ** -0.5, ratio=3)
+    assert torch.equal(got.labels, cluster_video(q, k, 48 ** -0.5, ratio=3).labels)
+    dispatch._cpu_product.cache_clear()
+    assert dispatch._cpu_product("AVX2") == "fp32"  # never probed: bf16 is a scalar fallback there
+    assert dispatch._cpu_product("DEFAULT") == "fp32"
+    assert dispatch._cpu_product("AVX512") in ("bf16", "fp32")  # measured: depends on the host
+    assert dispatch.fast_product("cuda") == "bf16"

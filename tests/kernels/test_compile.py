@@ -46,7 +46,7 @@ def compiled(tmp_path: Path, *args: str) -> dict:
 def all_kernels() -> set[str]:
     """Every @triton.jit kernel of attnseg.kernels (helpers called from kernels are not launched)."""
     names = set()
-    for module in ("affinity", "kl", "merge"):
+    for module in ("affinity", "kl", "merge", "certified_kl"):
         mod = importlib.import_module(f"attnseg.kernels.{module}")
         names |= {name for name, obj in vars(mod).items() if name.endswith("_kernel") and hasattr(obj, "fn")}
     return names
@@ -62,7 +62,7 @@ def test_the_recorded_launches_cover_every_kernel_and_precision():
     launches = cc.engine_launches()
     assert {launch.name for _, _, launch in launches} == all_kernels()
     precisions = {launch.meta.get("PRECISION") for _, _, launch in launches} - {None}
-    assert precisions == {"ieee", "tf32"}
+    assert precisions == {"ieee", "tf32", "bf16", "bf16x3"}  # bf16 and bf16x3: the certified kernels
     for _, _, launch in launches:  # every launch states its options: what is compiled here is what runs
         assert {"num_warps", "num_stages"} <= launch.meta.keys(), launch.name
 
