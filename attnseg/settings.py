@@ -38,6 +38,7 @@ class Device(Choice):
 class Backend(Choice):
     """How the front-end runs (attnseg.engine.backends)."""
 
+    AUTO = "auto"  # the fastest with exact labels on the device at hand (attnseg.engine.backends)
     EAGER = "eager"  # the reference module
     COMPILED = "compiled"  # torch.compile
     ONNXRUNTIME = "onnxruntime"  # exported artifacts (attnseg.export)
@@ -180,8 +181,9 @@ class SegmentConfig:
     normalization: Normalization = setting(Normalization(PAPER.normalization), "input statistics: kinetics "
                                            "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
-    backend: Backend = setting(Backend.EAGER, "front-end: eager (= torch), compiled (torch.compile), or an "
-                               "exported form: onnxruntime, tensorrt, aoti")
+    backend: Backend = setting(Backend.EAGER, "front-end: auto (the fastest with exact labels here: onnxruntime "
+                               "on a CPU when installed, else eager), eager (= torch), compiled (torch.compile), or "
+                               "an exported form: onnxruntime, tensorrt, aoti")
     engine: str | None = setting(None, "artifact of `attnseg export` for an exported backend (default: built "
                                  "once into the cache and reused)")
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
@@ -324,6 +326,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "robot": {"model": ModelSettings(device=Device.CUDA), "segment": SegmentConfig()},
     # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU
     "sample": {"model": ModelSettings(), "segment": SegmentConfig(resolution=(192, 256))},
+    # `attnseg segment`, `batch` and `stream`: the fastest front-end with exact labels on the device at hand
+    "cli": {"model": ModelSettings(), "segment": SegmentConfig(backend=Backend.AUTO)},
 }
 
 

@@ -111,26 +111,10 @@ def clip_frames(args, count: int, index: int = 0) -> tuple[str, np.ndarray]:
 
 
 def paper_checkpoint(args, arch: str) -> Path:
-    """A random checkpoint in the paper's format (SPEC 8), ST q/k rows scaled by --qk-gain; loaded by the
-    real reader, as a user's checkpoint_dino-s-8.pth is."""
-    from attnseg.model.build import random_frontend
+    """A random checkpoint in the paper's format, ST q/k rows scaled by --qk-gain (attnseg.bench.load)."""
+    from attnseg.bench.load import paper_checkpoint as write
 
-    path = Path(args.work) / f"paper_{arch}_qk{args.qk_gain:g}.pth"
-    if path.is_file():
-        return path
-    frontend = random_frontend(arch, seed=0, qk_gain=args.qk_gain)
-    dim = frontend.backbone.cfg.embed_dim
-    g = torch.Generator().manual_seed(1)
-    st = {"norm1.weight": frontend.st.norm1.weight, "norm1.bias": frontend.st.norm1.bias,
-          "attn.qkv.weight": torch.cat([frontend.st.qk.weight, torch.randn(dim, dim, generator=g) * 0.02]),
-          "attn.proj.weight": torch.randn(dim, dim, generator=g) * 0.02, "attn.proj.bias": torch.zeros(dim),
-          "norm2.weight": torch.ones(dim), "norm2.bias": torch.zeros(dim),
-          "mlp.fc1.weight": torch.randn(4 * dim, dim, generator=g) * 0.02, "mlp.fc1.bias": torch.zeros(4 * dim),
-          "mlp.fc2.weight": torch.randn(dim, 4 * dim, generator=g) * 0.02, "mlp.fc2.bias": torch.zeros(dim)}
-    state = {**{f"encoder.{k}": v for k, v in frontend.backbone.state_dict().items()},
-             **{f"temporal_transformer.0.{k}": v.detach().clone() for k, v in st.items()}}
-    torch.save({"iteration": 0, "model_state_dict": state, "optimizer_state_dict": {}, "loss": 0.0}, path)
-    return path
+    return write(args.work, arch, args.qk_gain)
 
 
 def segmenter(args, arch: str, resolution, kernels: str = "torch"):

@@ -47,7 +47,9 @@ def test_every_setting_is_reachable_from_the_cli(command, classes):
 
 def test_cli_defaults_are_the_settings_defaults():
     args = parse("stream", "0")
-    assert read_settings(SegmentConfig, args) == SegmentConfig()
+    assert read_settings(SegmentConfig, args) == PRESETS["cli"]["segment"]  # the library's, backend auto
+    assert PRESETS["cli"]["segment"] == SegmentConfig(backend="auto")
+    assert read_settings(SegmentConfig, parse("segment", "clip.mp4")) == PRESETS["cli"]["segment"]
     assert read_settings(StreamConfig, args) == StreamConfig()
     assert read_settings(LiveSettings, args) == LiveSettings()
     assert read_settings(ModelSettings, args) == ModelSettings()

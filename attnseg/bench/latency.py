@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -97,18 +98,28 @@ def timed_run(segmenter, source, out_dir: str | Path):
     return result, seconds
 
 
-def measure(segmenter, source, repeats: int = 3, warmup: int = 1) -> tuple[dict, object]:
-    """Time `warmup` + `repeats` runs of `source` (a path, or RGB frames); figures of the timed runs."""
+def measure(segmenter, source, repeats: int = 3, warmup: int = 1,
+            progress: Callable[[str], None] | None = None) -> tuple[dict, object]:
+    """Time `warmup` + `repeats` runs of `source` (a path, or RGB frames); figures of the timed runs.
+    `progress` hears one line per run as it ends (long runs on a small CPU take minutes each)."""
     cuda = segmenter.device.type == "cuda"
     runs = []
+    total_runs = warmup + repeats
+
+    def report(i: int, result, seconds: float) -> None:
+        if progress:
+            kind = "warm-up" if i < warmup else "timed"
+            progress(f"run {i + 1}/{total_runs} ({kind}): {seconds:.2f} s, {result.num_clusters} clusters")
+
     with tempfile.TemporaryDirectory(prefix="attnseg-bench-") as out_dir:
-        for _ in range(warmup):
-            timed_run(segmenter, source, out_dir)
+        for i in range(warmup):
+            report(i, *timed_run(segmenter, source, out_dir))
         if cuda:
             torch.cuda.reset_peak_memory_stats(segmenter.device)
         with PeakRSS() as rss:
-            for _ in range(repeats):
+            for i in range(repeats):
                 runs.append(timed_run(segmenter, source, out_dir))
+                report(warmup + i, *runs[-1])
     stages = {}
     for result, _ in runs:
         for stage, seconds in result.timings.items():

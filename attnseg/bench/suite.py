@@ -87,29 +87,35 @@ def cost_model(segmenter: Segmenter, source, seconds: dict, peaks: dict) -> dict
 
 def run_config(cfg: BenchConfig, source, *, checkpoint: str | None = None, qk_gain: float = 3.0,
                repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic",
-               peaks: dict | None = None):
-    """Measure one configuration; (figures, record path or None)."""
+               peaks: dict | None = None, load: str | None = None, progress=None):
+    """Measure one configuration; (figures, record path or None). `load` names the weights in the record
+    (default: the checkpoint's name, or random weights at `qk_gain`); `progress` hears a line per run."""
     segmenter = build(cfg, checkpoint, qk_gain)
+    tally = segmenter.ops.tally
     with torch.inference_mode():
-        figures, last = measure(segmenter, source, repeats, warmup)
+        figures, last = measure(segmenter, source, repeats, warmup, progress)
+        if tally is not None:  # what the certified decisions recomputed, over the warm-up and timed runs
+            figures["certificate"] = tally.as_dict()
         reference = reference_of(segmenter).segment_video(source)
     figures["parity_vs_reference"] = agreement(last.labels, reference.labels)
+    figures["reference_clusters"] = reference.num_clusters
     if peaks:
         figures["peaks"] = peaks
         figures["cost_model"] = cost_model(segmenter, source, figures["seconds"], peaks)
-    settings = {**cfg.settings(), **_run_settings(segmenter, checkpoint, qk_gain, clip_name)}
+    settings = {**cfg.settings(), **_run_settings(segmenter, checkpoint, qk_gain, clip_name, load)}
     path = write_record(f"bench_{cfg.name}_{_slug(clip_name)}", settings, figures, results) if results else None
     return figures, path
 
 
 def compare(cfg: BenchConfig, source, *, checkpoint: str | None = None, qk_gain: float = 3.0,
-            repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic"):
+            repeats: int = 3, warmup: int = 1, results: str | None = None, clip_name: str = "synthetic",
+            load: str | None = None, progress=None):
     """Reference pipeline vs the configured engine on the same clip, one process; ratios > 1: engine faster."""
     engine = build(cfg, checkpoint, qk_gain)
     reference = reference_of(engine)
     with torch.inference_mode():
-        ref_figures, ref_last = measure(reference, source, repeats, warmup)
-        eng_figures, eng_last = measure(engine, source, repeats, warmup)
+        ref_figures, ref_last = measure(reference, source, repeats, warmup, progress)
+        eng_figures, eng_last = measure(engine, source, repeats, warmup, progress)
     ratio = {stage: ref_figures["seconds"][stage]["p50"] / eng_figures["seconds"][stage]["p50"]
              for stage in ref_figures["seconds"] if stage in eng_figures["seconds"]
              and eng_figures["seconds"][stage]["p50"] > 0}
@@ -117,7 +123,7 @@ def compare(cfg: BenchConfig, source, *, checkpoint: str | None = None, qk_gain:
     figures = {"reference": ref_figures, "engine": eng_figures, "speedup_p50": ratio,
                "label_agreement": agreement(eng_last.labels, ref_last.labels)}
     settings = {**cfg.settings(), "reference": REFERENCE,
-                **_run_settings(engine, checkpoint, qk_gain, clip_name)}
+                **_run_settings(engine, checkpoint, qk_gain, clip_name, load)}
     path = write_record(f"compare_{cfg.name}_{_slug(clip_name)}", settings, figures, results) if results else None
     return figures, path
 
@@ -126,8 +132,9 @@ def _slug(clip_name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in clip_name.split()[0].lower())
 
 
-def _run_settings(segmenter: Segmenter, checkpoint, qk_gain, clip_name) -> dict:
-    return {"clip": clip_name, "weights": "checkpoint" if checkpoint else f"random (ST q/k x{qk_gain})",
+def _run_settings(segmenter: Segmenter, checkpoint, qk_gain, clip_name, load=None) -> dict:
+    weights = load or (Path(checkpoint).name if checkpoint else f"random (ST q/k x{qk_gain})")
+    return {"clip": clip_name, "weights": weights,
             "ratio": segmenter.config.ratio, "tau": segmenter.config.tau}
 
 

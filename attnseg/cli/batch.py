@@ -5,7 +5,7 @@ import logging
 
 from ..engine.segmenter import RANDOM_BANNER, Segmenter
 from ..errors import AttnsegError
-from ..settings import ModelSettings, RaySettings, SegmentConfig
+from ..settings import PRESETS, ModelSettings, RaySettings, SegmentConfig
 from .options import add_model, add_settings, read_settings
 from .outputs import write_json
 
@@ -16,7 +16,7 @@ def add(sub) -> None:
     p = sub.add_parser("batch", help="segment many videos, one output folder each; a re-run skips finished ones")
     p.add_argument("inputs", nargs="+", help="video files or frame folders")
     p.add_argument("--out", required=True, help="OUT/<name>/{labels/*.png, labels.npy, result.json} per video")
-    add_model(p)
+    add_model(p, defaults=PRESETS["cli"])
     p.add_argument("--ray", action="store_true", help="fan out over a Ray cluster (Ray Data; needs attnseg[ray])")
     add_settings(p, RaySettings)
     p.add_argument("--summary-json", help="one record per video: status, frames, seconds, error")

@@ -14,7 +14,7 @@ import sys
 from ..engine import Segmenter
 from ..engine.frames import FrameReader
 from ..engine.writing import Outputs, check_writable, segment_to_files
-from ..settings import Mode, ModelSettings, SegmentConfig
+from ..settings import PRESETS, Mode, ModelSettings, SegmentConfig
 from .options import add_model, add_outputs, read_settings
 from .outputs import describe_mode, open_rosbag, write_json
 
@@ -22,7 +22,7 @@ from .outputs import describe_mode, open_rosbag, write_json
 def add(sub) -> None:
     p = sub.add_parser("segment", help="segment a video file or a folder of frames, of any length")
     p.add_argument("input", help="video file or folder of frames (sorted by name)")
-    add_model(p)
+    add_model(p, defaults=PRESETS["cli"])
     p.add_argument("--mode", default=Mode.OFFLINE.value, choices=Mode.values(), help="offline: the paper's pipeline")
     add_outputs(p)
     p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "

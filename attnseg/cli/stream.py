@@ -11,7 +11,7 @@ from ..engine import Segmenter, save_labels
 from ..engine.outputs import VideoSink, overlay, write_label_png
 from ..engine.streaming import StreamEngine
 from ..errors import StreamError
-from ..settings import LiveSettings, ModelSettings, SegmentConfig, StreamConfig
+from ..settings import PRESETS, LiveSettings, ModelSettings, SegmentConfig, StreamConfig
 from .options import add_model, add_outputs, add_settings, read_settings
 from .outputs import describe_mode, open_publisher, open_rosbag, write_json
 
@@ -19,7 +19,7 @@ from .outputs import describe_mode, open_publisher, open_rosbag, write_json
 def add(sub) -> None:
     p = sub.add_parser("stream", help="segment live: a webcam, a video file, a URL, a folder or 'synthetic:N'")
     p.add_argument("source", help="camera index (0), video file, rtsp:// or http:// URL, frame folder, synthetic:N")
-    add_model(p, chunks=False)
+    add_model(p, defaults=PRESETS["cli"], chunks=False)
     add_settings(p, StreamConfig)  # window, ratio and tau are the segment options' own flags
     add_settings(p, LiveSettings)
     p.add_argument("--zmq", metavar="ADDRESS", help="publish every result over ZeroMQ PUB, e.g. tcp://*:5555 "
@@ -71,7 +71,7 @@ def run(args) -> int:
             publisher.close()
         if args.save_labels and labels:
             save_labels(args.save_labels, np.stack(labels))
-        stats = {**engine.stats.to_dict(), "objects": len(ids), "backend": config.backend, "mode": segmenter.mode}
+        stats = {**engine.stats.to_dict(), "objects": len(ids), "backend": segmenter.backend, "mode": segmenter.mode}
         if args.stats_json:
             write_json(args.stats_json, stats)
     lat = stats["latency_ms"]

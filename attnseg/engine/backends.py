@@ -3,6 +3,10 @@
 One table, BACKENDS: name -> builder(frontend, device, spec) -> a callable
 images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 
+- auto: the fastest with exact labels on the device at hand. On a CPU, onnxruntime when it is installed
+  (1.7x the eager front-end on 2 cores, labels equal: benchmarks/results/frontend_*cpu*.json); else, or
+  when the ONNX front-end cannot be built, eager, said in one log line. On CUDA eager, until the device
+  suite has measured a faster exact one there (docs/gpu.md).
 - eager (alias torch): the reference module (attnseg.model.FrontEnd) as it is.
 - compiled: torch.compile of the same module; its first call per input shape
   compiles (tens of seconds on a small CPU), later calls reuse the graph.
@@ -25,6 +29,7 @@ from .. import export
 from ..errors import ExportError
 from ..model import FrontEnd
 from ..model.weights import cache_dir
+from ..optional import importable
 from ..settings import Backend
 
 log = logging.getLogger(__name__)
@@ -93,14 +98,43 @@ def _cached_artifact(format_name: str, identity: dict, spec: BackendSpec, device
     return cache_dir() / "engines" / name
 
 
+def _auto(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
+    if device.type != "cpu":
+        log.info("backend auto: eager (no faster exact front-end measured on %s yet)", device.type)
+        return Named(_eager(frontend, device, spec), Backend.EAGER)
+    missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if not importable(m)]
+    if missing:
+        log.info("backend auto: eager (%s not installed; pip install 'attnseg[export]' for onnxruntime)",
+                 ", ".join(missing))
+        return Named(_eager(frontend, device, spec), Backend.EAGER)
+    try:
+        return Named(_exported("onnx")(frontend, device, spec), Backend.ONNXRUNTIME)
+    except (ExportError, OSError, RuntimeError, ValueError) as err:
+        log.warning("backend auto: eager (the ONNX front-end could not be built: %s)", err)
+        return Named(_eager(frontend, device, spec), Backend.EAGER)
+
+
+class Named:
+    """A runner that says which backend it is (what `auto` chose)."""
+
+    def __init__(self, run: Runner, backend: Backend):
+        self.run, self.backend = run, backend
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.run(images)
+
+
 BACKENDS: dict[Backend, Callable[[FrontEnd, torch.device, BackendSpec], Runner]] = {
-    Backend.EAGER: _eager, Backend.COMPILED: _compiled,
+    Backend.AUTO: _auto, Backend.EAGER: _eager, Backend.COMPILED: _compiled,
     **{Backend(backend): _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
 }
 
 
 def load_backend(name: Backend | str, frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner:
-    return ExactFp32(BACKENDS[Backend.parse(name, "backend")](frontend, device, spec))
+    """The runner of backend `name`; its `.backend` is the one that runs (auto's choice)."""
+    backend = Backend.parse(name, "backend")
+    run = BACKENDS[backend](frontend, device, spec)
+    return ExactFp32(run, getattr(run, "backend", backend))
 
 
 @contextlib.contextmanager
@@ -120,8 +154,8 @@ def no_tf32():
 class ExactFp32:
     """A runner whose calls run under no_tf32 (a no-op for runtimes outside torch and on a CPU)."""
 
-    def __init__(self, run: Runner):
-        self.run = run
+    def __init__(self, run: Runner, backend: Backend = Backend.EAGER):
+        self.run, self.backend = run, backend
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with no_tf32():

@@ -93,6 +93,7 @@ class Segmenter:
         spec = BackendSpec(tuple(config.resolution), config.normalization, config.engine, config.precision,
                            config.threads, weights.sha256, config.batch_size)
         self.run_frontend = load_backend(config.backend, self.frontend, self.device, spec)
+        self.backend = self.run_frontend.backend  # what runs: auto's choice, or the backend asked for
         self.kernels = resolve(config.kernels, self.device, self.probe())  # "torch" or "triton"
         self.ops = cluster_ops(self.kernels, self.device)  # the clustering arithmetic, offline and live
         self.cluster_video = functools.partial(cluster_video, ops=self.ops)
@@ -161,7 +162,7 @@ class Segmenter:
         timings = dict(timer.seconds)
         timings["total"] = time.perf_counter() - start
         return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
-                                  clip.names, clip.fps, timings, cfg.backend, self.kernels)
+                                  clip.names, clip.fps, timings, self.backend, self.kernels)
 
 
     def iter_chunks(self, source, **kwargs) -> Iterator[ChunkResult]:

@@ -6,9 +6,14 @@
     engine.stats.to_dict()
 
 Threads, each stage feeding the next through a bounded queue:
-  capture (decode)  -> frames   -> features (preprocess + front-end, one frame
-  at a time)        -> features -> windows (affinity + clustering + tracking +
+  capture (decode)  -> frames   -> features (preprocess + front-end, on every
+  frame already waiting, up to batch_size: one for a live camera that keeps
+  up, a batch when a file is read faster than it is segmented)
+                    -> features -> windows (affinity + clustering + tracking +
   upsampling)       -> results  -> the consumer (outputs).
+On a CPU the two compute stages take turns (one lock): each already uses every
+core through torch's thread pool, and running both at once oversubscribes them
+(docs/streaming.md has the measurement, streaming against offline in one run).
 Drop policy of the frames queue, by name: "drop-oldest" (default for live
 sources: a stale frame is dropped, counted, never processed) or "wait"
 (default for files, folders and synthetic sources: capture blocks, nothing is
@@ -24,6 +29,7 @@ Either way the results so far have been yielded; `stats.ended_by` says why.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -102,6 +108,8 @@ class StreamEngine:
     def __init__(self, segmenter: Segmenter, config: StreamConfig = StreamConfig()):
         self.segmenter, self.config = segmenter, config
         self.stats = StreamStats()
+        # CPU: front-end and clustering take turns on the cores; a GPU overlaps them
+        self._compute = threading.Lock() if segmenter.device.type == "cpu" else contextlib.nullcontext()
 
     @torch.inference_mode()
     def warm_up(self) -> int:
@@ -145,7 +153,9 @@ class StreamEngine:
         drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
         self.stats = stats = StreamStats()
         stop = threading.Event()
-        frames, features, results = (queue.Queue(maxsize=queue_size) for _ in range(3))
+        batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
+        frames = queue.Queue(maxsize=queue_size if drop is DropPolicy.DROP_OLDEST else max(queue_size, batch))
+        features, results = (queue.Queue(maxsize=queue_size) for _ in range(2))
         workers = [
             threading.Thread(target=self._capture, name="attnseg-capture", daemon=True,
                              args=(src, reopen, frames, drop, stop, live.on_disconnect, live.reconnect_attempts,
@@ -228,22 +238,40 @@ class StreamEngine:
     @torch.inference_mode()
     def _features(self, inp, out, stop, stall_timeout):
         seg = self.segmenter
+        carry = None  # a frame of another size, taken while batching: the next batch starts with it
         try:
             while not stop.is_set():
-                try:
-                    item = inp.get(timeout=0.2 if stall_timeout is None else stall_timeout)
-                except queue.Empty:
-                    if stall_timeout is None:
-                        continue
-                    self.stats.end(EndReason.STALLED, f"no frame for {stall_timeout:g} s")
-                    _put(out, _END, stop)  # the frames already in flight still get their masks
-                    return
+                if carry is not None:
+                    item, carry = carry, None
+                else:
+                    try:
+                        item = inp.get(timeout=0.2 if stall_timeout is None else stall_timeout)
+                    except queue.Empty:
+                        if stall_timeout is None:
+                            continue
+                        self.stats.end(EndReason.STALLED, f"no frame for {stall_timeout:g} s")
+                        _put(out, _END, stop)  # the frames already in flight still get their masks
+                        return
                 if item is _END or isinstance(item, _Failure):
                     _put(out, item, stop)
                     return
-                images = preprocess(item.image[None], seg.config.resolution, seg.config.normalization)
-                q, k = seg.run_frontend(images.to(seg.device))
-                _put(out, (item, q[0], k[0]), stop)
+                batch = [item]
+                while len(batch) < seg.config.batch_size:  # every frame already waiting, none awaited
+                    try:
+                        carry = inp.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(carry, Frame) and carry.image.shape == item.image.shape:
+                        batch.append(carry)
+                        carry = None
+                    else:
+                        break
+                with self._compute:
+                    images = preprocess(np.stack([f.image for f in batch]), seg.config.resolution,
+                                        seg.config.normalization)
+                    q, k = seg.run_frontend(images.to(seg.device))
+                for i, frame in enumerate(batch):
+                    _put(out, (frame, q[i], k[i]), stop)
         except BaseException as err:  # noqa: BLE001
             _put(out, _Failure("front-end", err), stop)
 
@@ -265,7 +293,9 @@ class StreamEngine:
             while True:
                 item = inp.get()
                 if item is _END:
-                    emit(online.flush())
+                    with self._compute:
+                        maps = online.flush()
+                    emit(maps)
                     _put(out, _END, stop, force=True)
                     return
                 if isinstance(item, _Failure):
@@ -273,7 +303,8 @@ class StreamEngine:
                     return
                 frame, q, k = item
                 waiting.append(frame)
-                maps = online.push(q, k)
+                with self._compute:
+                    maps = online.push(q, k)
                 if maps:
                     emit(maps)
         except BaseException as err:  # noqa: BLE001

@@ -70,9 +70,10 @@ class Tracker:
         ids_of_cluster = self._link(centroids, memory_keys, scale)
         order = torch.argsort(labels, stable=True)
         sizes = torch.bincount(labels, minlength=centroids.shape[0]).tolist()
+        by_id = {t.id: t for t in self.tracks}
         for cluster, members in enumerate(queries[order].split(sizes)):
             if sizes[cluster]:
-                self._remember(ids_of_cluster[cluster], members)
+                self._remember(ids_of_cluster[cluster], members, by_id)
         self.tracks = [t for t in self.tracks if self.window - t.last_seen <= self.max_age]
         return torch.tensor(ids_of_cluster, dtype=torch.long, device=labels.device)[labels]
 
@@ -97,28 +98,30 @@ class Tracker:
         """Each track's mean attention row over the memory's key tokens: (tracks, m), in as few affinities as
         fit AFFINITY_BUDGET entries (a chunk's memory holds many key frames, and hundreds of tracks may live)."""
         columns = memory_keys.shape[0] * memory_keys.shape[2]
-        means, group = [], []
-        for i, track in enumerate(self.tracks + [None]):
-            rows = sum(t.queries.shape[0] for t in group)
+        means, group, rows = [], [], 0  # rows: the group's query tokens, counted as it grows
+        for track in self.tracks + [None]:
             if group and (track is None or (rows + track.queries.shape[0]) * columns > AFFINITY_BUDGET):
                 queries = torch.cat([t.queries for t in group])  # (sum t, heads, d)
-                owner = torch.cat([torch.full((t.queries.shape[0],), j, dtype=torch.long) for j, t in enumerate(group)])
-                rows = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # one 'frame'
-                means.append(group_means(rows, owner.to(rows.device), len(group)))
-                group = []
+                sizes = torch.tensor([t.queries.shape[0] for t in group])
+                owner = torch.repeat_interleave(torch.arange(len(group)), sizes)
+                prob = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # 1 'frame'
+                means.append(group_means(prob, owner.to(prob.device), len(group)))
+                group, rows = [], 0
             if track is not None:
                 group.append(track)
+                rows += track.queries.shape[0]
         return torch.cat(means)
 
-    def _remember(self, track_id: int, queries: torch.Tensor) -> None:
+    def _remember(self, track_id: int, queries: torch.Tensor, by_id: dict[int, Track]) -> None:
         if queries.shape[0] > self.tokens:  # an even spread over the object, deterministic
             pick = torch.linspace(0, queries.shape[0] - 1, self.tokens, device=queries.device).round().long()
             queries = queries[pick]
         queries = queries.clone()
-        for t in self.tracks:
-            if t.id == track_id:
-                if t.last_seen == self.window:  # a second cluster of this window took this id
-                    queries = torch.cat([t.queries, queries])[: self.tokens]
-                t.queries, t.last_seen = queries, self.window
-                return
-        self.tracks.append(Track(track_id, queries, self.window))
+        t = by_id.get(track_id)
+        if t is not None:
+            if t.last_seen == self.window:  # a second cluster of this window took this id
+                queries = torch.cat([t.queries, queries])[: self.tokens]
+            t.queries, t.last_seen = queries, self.window
+            return
+        by_id[track_id] = track = Track(track_id, queries, self.window)
+        self.tracks.append(track)

@@ -302,7 +302,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     if state:
         state.remove()
     timings = {**{k: round(v, 4) for k, v in timer.seconds.items()}, "total": round(time.perf_counter() - began, 4)}
-    return {"mode": segmenter.mode.value, "backend": segmenter.config.backend.value, "kernels": segmenter.kernels,
+    return {"mode": segmenter.mode.value, "backend": segmenter.backend.value, "kernels": segmenter.kernels,
             "weights": segmenter.weights.source, "frames": writers.written, "resumed_at": start if resume else None,
             "chunk_frames": length, "chunks": len(chunks), "clusters": sum(c["clusters"] for c in chunks), "ids": ids,
             **timings,

@@ -42,7 +42,9 @@ def test_the_records_hold_what_the_gpu_run_must_report(suite):
     assert r["tests"]["figures"]["counts"].get("passed", 0) >= 2 and not r["tests"]["figures"]["failed"]
     for shape in r["window"]["figures"].values():  # both implementations (Triton interpreted here), and parity
         impls = shape["implementations"]
-        assert set(impls) == {"torch", "triton"} and shape["clusters"] >= 1
+        assert set(impls) == {"torch", "triton", "certified"} and shape["clusters"] >= 1
+        assert impls["certified"]["parity"]["assignment_agreement"] == 1.0  # exact decisions
+        assert 0 <= impls["certified"]["certificate"]["recomputed_fraction"] <= 1
         assert impls["triton"]["parity"]["merge_labels_equal"] and impls["torch"]["cost_model"]["distances"]["flops"]
     variants = r["frontend"]["figures"]["variants"]
     assert variants["eager fp32"]["label_agreement"] == 1.0 and variants["eager fp32"]["qk_relative_error"] == 0

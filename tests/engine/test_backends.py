@@ -116,3 +116,44 @@ def test_cuda_fp32_front_end_equals_the_cpu_one():
         got = load_backend("eager", frontend.cuda(), torch.device("cuda"), BackendSpec(RES))(images.cuda())
     for w, g in zip(want, got):
         assert (g.cpu() - w).abs().max() / w.abs().max() < 1e-5
+
+
+def test_auto_runs_onnxruntime_on_a_cpu_and_falls_back_to_eager_in_one_line(engine_cache, monkeypatch, caplog):
+    from attnseg.engine import backends
+    from attnseg.errors import ExportError
+    from attnseg.settings import Backend
+
+    frontend, spec, cpu = tiny_frontend(), BackendSpec(RES), torch.device("cpu")
+    if _unavailable("onnxruntime"):
+        pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
+    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME
+    assert backends._auto(frontend, torch.device("cuda"), spec).backend is Backend.EAGER  # none measured faster
+    caplog.set_level("INFO", logger="attnseg.engine.backends")
+    monkeypatch.setattr(backends, "importable", lambda name: name != "onnxruntime")
+    caplog.clear()
+    assert load_backend("auto", frontend, cpu, spec).backend is Backend.EAGER
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("backend auto: eager (onnxruntime not installed")
+    monkeypatch.setattr(backends, "importable", lambda name: True)
+
+    def broken(fmt):
+        def build(*args):
+            raise ExportError("no exporter for this graph")
+        return build
+    monkeypatch.setattr(backends, "_exported", broken)
+    caplog.clear()
+    assert load_backend("auto", frontend, cpu, spec).backend is Backend.EAGER
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "could not be built: no exporter for this graph" in line
+
+
+def test_the_command_line_defaults_to_auto_and_the_library_to_eager():
+    import argparse
+
+    from attnseg.cli import segment
+    from attnseg.settings import Backend
+
+    parser = argparse.ArgumentParser()
+    segment.add(parser.add_subparsers())
+    args = parser.parse_args(["segment", "clip.mp4"])
+    assert args.backend == Backend.AUTO.value and SegmentConfig().backend is Backend.EAGER

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.sources import ArraySource, Frame, SourceDisconnected, open_source
 from attnseg.engine.online import StreamConfig
+from attnseg.engine.sources import ArraySource, Frame, SourceDisconnected, open_source
 from attnseg.engine.streaming import StreamEngine, StreamError
 from attnseg.model import WeightsInfo
 from tests.conftest import tiny_frontend
@@ -17,12 +17,15 @@ from tests.conftest import tiny_frontend
 RES = (32, 48)
 
 
-def engine(delay: float = 0.0, fail_at: int | None = None, **config) -> StreamEngine:
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
-    run, calls = seg.run_frontend, []
+def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, calls: list | None = None,
+           **config) -> StreamEngine:
+    """A stream engine on the tiny front-end; batch_size 1: one front-end call per frame (as a live camera that
+    keeps up), so `fail_at` names a frame; `calls` collects each call's batch size."""
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=batch_size))
+    run, calls = seg.run_frontend, calls if calls is not None else []
 
     def slow(images):
-        calls.append(1)
+        calls.append(len(images))
         if fail_at is not None and len(calls) == fail_at:
             raise RuntimeError("boom in the front-end")
         time.sleep(delay)
@@ -118,6 +121,16 @@ def test_a_worker_error_surfaces_once_in_the_consumer():
             got.append(r.frame_id)
     assert got == [0, 1, 2]  # the first window, computed before the failure, was delivered
     assert eng.stats.ended_by == "error in front-end"
+
+
+def test_a_file_read_faster_than_segmented_is_batched_with_the_same_masks():
+    """Frames waiting for the front-end go through it together (up to batch_size): the offline pipeline's
+    batching, live. Results arrive whole, in order, with the masks of one-frame batches."""
+    calls = []
+    batched = [r.labels for r in engine(delay=0.02, batch_size=4, calls=calls).stream(ArraySource(frames(12)))]
+    single = [r.labels for r in engine().stream(ArraySource(frames(12)))]
+    assert max(calls) > 1 and sum(calls) == 1 + 12 and max(calls) <= 4  # the warm-up frame, then the clip
+    assert len(batched) == 12 and all(np.array_equal(a, b) for a, b in zip(batched, single))
 
 
 def test_the_consumer_can_stop_early():
