@@ -6,8 +6,14 @@ JSON {"backbone": s, "attention_clustering": s, "K": k}. This script runs attnse
 offline pipeline on the same frames (one warm-up run, then --repeats timed runs,
 median per stage), matches cluster ids, and writes one record to benchmarks/results/.
 
+    python benchmarks/vs_authors.py --frames DIR --num-frames 30 --checkpoint CKPT --dump-images IMAGES.pt
+    (their code on IMAGES.pt and CKPT, outside this project -> THEIRS.npy, THEIRS.json)
     python benchmarks/vs_authors.py --frames DIR --num-frames 30 --checkpoint CKPT \
         --authors-labels THEIRS.npy --authors-timings THEIRS.json --name vs_authors_qk3
+
+`--dump-images` writes the preprocessed, normalized frames attnseg feeds its front-end (T, 3, H, W) and
+exits, so both sides start from the same tensor. `--backend` and `--kernels` default to what
+`attnseg segment` runs (auto: onnxruntime on a CPU when installed; the measured clustering choice).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
@@ -25,6 +32,11 @@ from compare_labels import matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
+from attnseg.engine.preprocess import preprocess  # noqa: E402
+
+
+def cpu_capability() -> str:
+    return torch.backends.cpu.get_cpu_capability()
 
 
 def main() -> None:
@@ -35,8 +47,11 @@ def main() -> None:
     ap.add_argument("--resolution", nargs=2, type=int, default=(160, 256))
     ap.add_argument("--ratio", type=int, default=10)
     ap.add_argument("--tau", type=float, default=1.0)
-    ap.add_argument("--authors-labels", required=True)
-    ap.add_argument("--authors-timings", required=True)
+    ap.add_argument("--authors-labels")
+    ap.add_argument("--authors-timings")
+    ap.add_argument("--dump-images", help="write the preprocessed frames here for the authors' side, and stop")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--kernels", default="auto")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--name", default="vs_authors")
     ap.add_argument("--note", default="")
@@ -44,7 +59,14 @@ def main() -> None:
 
     clip = read_clip(args.frames)
     frames = clip.frames[: args.num_frames]
-    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)
+    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, backend=args.backend,
+                        kernels=args.kernels)
+    if args.dump_images:
+        torch.save(preprocess(frames, cfg.resolution, cfg.normalization), args.dump_images)
+        print(f"wrote {args.dump_images}")
+        return
+    if not (args.authors_labels and args.authors_timings):
+        ap.error("--authors-labels and --authors-timings are needed (or --dump-images)")
     seg = Segmenter.from_checkpoint(args.checkpoint, config=cfg)
     seg.segment_video(frames)  # warm-up
     runs = [seg.segment_video(frames) for _ in range(args.repeats)]
@@ -66,7 +88,9 @@ def main() -> None:
     }
     settings = {"frames_dir": args.frames, "resolution": list(args.resolution), "ratio": args.ratio,
                 "tau": args.tau, "repeats": args.repeats, "checkpoint": Path(args.checkpoint).name,
-                "weights_sha256": seg.weights.sha256, "authors_runs": 1, "note": args.note}
+                "weights_sha256": seg.weights.sha256, "authors_runs": 1, "note": args.note,
+                "backend": seg.backend.value, "kernels": seg.kernels, "cpu_capability": cpu_capability(),
+                "threads": torch.get_num_threads(), "authors_threads": theirs.get("threads")}
     path = write_record(args.name, settings, figures)
     print(json.dumps(figures, indent=1))
     print(f"wrote {path}")

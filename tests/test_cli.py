@@ -32,6 +32,20 @@ def test_segment_writes_everything(tmp_path, synthetic_folder, capsys):
     assert (tmp_path / "o.mp4").stat().st_size > 0
 
 
+def test_segment_with_certified_kernels_reports_what_it_recomputed(tmp_path, synthetic_folder):
+    """The certified clustering labels as the reference does; its stats say how much it recomputed."""
+    common = ["segment", str(synthetic_folder), "--random-weights", "--arch", "vit_small_16", "--resolution", "32",
+              "48", "--ratio", "3", "--qk-gain", "20", "--backend", "eager"]
+    for kernels in ("torch", "certified"):
+        assert main([*common, "--kernels", kernels, "--save-labels", str(tmp_path / f"{kernels}.npy"),
+                     "--stats-json", str(tmp_path / f"{kernels}.json")]) == 0
+    assert np.array_equal(np.load(tmp_path / "torch.npy"), np.load(tmp_path / "certified.npy"))
+    stats = json.loads((tmp_path / "certified.json").read_text())
+    assert stats["kernels"] == "certified" and stats["certified_decisions"] > 0
+    assert 0 <= stats["certified_recomputed_fraction"] <= 1 and stats["clusters"] > 1
+    assert "certified_decisions" not in json.loads((tmp_path / "torch.json").read_text())
+
+
 def test_checkpoint_davis_clip(tmp_path, paper_ckpt, capsys):
     folder = davis_frames("dog")
     code = main(["segment", str(folder), "--checkpoint", str(paper_ckpt), "--resolution", "32", "56",

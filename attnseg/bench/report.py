@@ -13,6 +13,7 @@ is replaced whole. Record kinds, by name prefix:
   (benchmarks/kernels_compile.py);
 - long_video_*: memory and frames/s against a video's length (benchmarks/long_video.py);
 - chunked_vs_single_*: chunked runs against the single piece on DAVIS (benchmarks/chunked_vs_single.py);
+- certified_*: the certified clustering against the reference, per q/k gain (benchmarks/certified.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
   records (CPU) are never rendered. With none, the section says that nothing is measured on a GPU.
 """
@@ -231,9 +232,11 @@ def _device_window(record: dict, targets: dict) -> list[str]:
                                                        "total")),
                          _s(impl["peak_mib"], 0), impl["centroids"], _s(fraction),
                          (f"D1 ties {parity['d1_disagreements']}, merge equal {parity['merge_labels_equal']}, "
-                          f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference"])
+                          f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference",
+                         f"{100 * impl['certificate']['recomputed_fraction']:.3f}%" if "certificate" in impl else ""])
     header = ["Window", "n x m", "Kernels", "Affinity (ms)", "D1 (ms)", "Neighbours (ms)", "Merge (ms)",
-              "Assignment (ms)", "Window (ms)", "Peak MiB", "Clusters", "D1 fraction of peak", "Parity"]
+              "Assignment (ms)", "Window (ms)", "Peak MiB", "Clusters", "D1 fraction of peak", "Parity",
+              "Recomputed (certified)"]
     return [f"Clustering of one 3-frame window (target <= {targets['window_ms']} ms at 320x480 with 8 key frames, "
             "labels equal to the fp32 reference):", "", *_table(header, rows), ""]
 
@@ -362,10 +365,34 @@ def chunked_section(records: list[dict]) -> list[str]:
             *_table(header, rows), ""]
 
 
+def certified_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        for g in r["figures"]["gains"]:
+            for name, c in g["certified"].items():
+                rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"x{g['qk_gain']:g}",
+                             g["clusters"], _s(g["reference_seconds"]), name, _s(c["seconds"]),
+                             _s(c["speedup_vs_reference"]), "yes" if c["labels_equal"] else "**no**",
+                             f"{100 * c['recomputed_fraction']:.3f}%", f"{100 * c['recompute_time_share']:.0f}%",
+                             c["fp32_ties_per_run"], _commit(r)])
+    header = ["Record", "Machine", "q/k gain", "Clusters", "Reference (s)", "Products", "Certified (s)",
+              "x reference", "Labels equal", "Decisions recomputed", "Time recomputing", "fp32 ties", "Commit"]
+    s = records[0]["settings"]
+    h, w = s["resolution"]
+    return ["### Certified clustering against the reference (`benchmarks/certified.py`)", "",
+            f"{s['arch']} at {h}x{w}, {s['frames']} frames of {Path(s['frames_dir']).name}, {s['weights']}; the",
+            "clustering alone (cluster_video on the same q, k), median of the timed runs after a warm-up window.",
+            f"`--kernels certified` here multiplies in {s['certified_product_here']} (measured probe).",
+            "fp32 ties: recomputed decisions within the fp32 reference's worst-case rounding of tau, where an fp32",
+            "evaluation could decide either way.",
+            "", *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
-            ("chunked_vs_single_", chunked_section)]
+            ("chunked_vs_single_", chunked_section), ("certified_", certified_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:

@@ -305,8 +305,20 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     return {"mode": segmenter.mode.value, "backend": segmenter.backend.value, "kernels": segmenter.kernels,
             "weights": segmenter.weights.source, "frames": writers.written, "resumed_at": start if resume else None,
             "chunk_frames": length, "chunks": len(chunks), "clusters": sum(c["clusters"] for c in chunks), "ids": ids,
-            **timings,
+            **timings, **certificate(segmenter),
             "peak_rss_mb": round(peak_resident_bytes() / 2**20, 1)}
+
+
+def certificate(segmenter) -> dict:
+    """With --kernels certified: the share of decisions recomputed exactly, its share of the clustering's time
+    and the fp32 ties (flat, for --stats-json); else nothing."""
+    tally = segmenter.ops.tally
+    if tally is None:
+        return {}
+    figures = tally.as_dict()
+    return {"certified_decisions": figures["entries"], "certified_recomputed_fraction": figures["recomputed_fraction"],
+            "certified_recompute_time_share": round(figures["recompute_time_share"], 4),
+            "certified_fp32_ties": figures["ties"]}
 
 
 def _describe(err: OSError) -> str:
