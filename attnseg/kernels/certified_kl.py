@@ -27,67 +27,11 @@ import triton.language as tl
 from ..errors import SettingError
 from . import certified as C
 from .dispatch import interpreting
+from .kl import _cross_tile
 from .launch import Cost, launch
 
 PRECISIONS = ("ieee", "tf32", "bf16", "bf16x3")
 CERTIFIED = {"ieee": "fp32", "tf32": "tf32", "bf16": "bf16", "bf16x3": "bf16x3"}  # the bound's PRECISIONS row
-
-
-@triton.jit
-def _bf16(x, BF16_DOT: tl.constexpr):
-    """x rounded to bf16 (round to nearest even): as bf16 for the tensor cores, or as its fp32 value."""
-    y = x.to(tl.bfloat16)
-    if not BF16_DOT:
-        y = y.to(tl.float32)
-    return y
-
-
-@triton.jit
-def _mma(a, b, acc, BF16_DOT: tl.constexpr):
-    if BF16_DOT:
-        acc = tl.dot(a, b, acc)  # bf16 operands: tensor cores, fp32 accumulation
-    else:
-        acc = tl.dot(a, b, acc, input_precision="ieee")
-    return acc
-
-
-@triton.jit
-def _dot(a, b, acc, PRECISION: tl.constexpr, BF16_DOT: tl.constexpr):
-    """acc + a @ b with fp32 accumulation, the inputs taken in PRECISION. Without BF16_DOT (Triton's
-    interpreter multiplies bf16 bit patterns, not values: triton-lang/triton#11584) the bf16-rounded inputs
-    are multiplied as fp32: the same exact products, accumulated in fp32, as the tensor cores'."""
-    if PRECISION == "bf16":
-        acc = _mma(_bf16(a, BF16_DOT), _bf16(b, BF16_DOT), acc, BF16_DOT)
-    elif PRECISION == "bf16x3":
-        a_hi = _bf16(a, BF16_DOT)
-        b_hi = _bf16(b, BF16_DOT)
-        a_lo = _bf16(a - a_hi.to(tl.float32), BF16_DOT)
-        b_lo = _bf16(b - b_hi.to(tl.float32), BF16_DOT)
-        acc = _mma(a_lo, b_hi, acc, BF16_DOT)  # the small terms first
-        acc = _mma(a_hi, b_lo, acc, BF16_DOT)
-        acc = _mma(a_hi, b_hi, acc, BF16_DOT)
-    else:
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
-    return acc
-
-
-@triton.jit
-def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
-                BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr,
-                BF16_DOT: tl.constexpr):
-    """x_ij = sum_c p[i, c] log q[j, c] + q[j, c] log p[i, c] for a tile of rows i and cols j."""
-    acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
-    for start in range(0, m, BLOCK_K):
-        ks = start + tl.arange(0, BLOCK_K)
-        in_p = (rows[:, None] < n_p) & (ks[None, :] < m)
-        in_q = (cols[None, :] < n_q) & (ks[:, None] < m)
-        p = tl.load(p_ptr + rows[:, None] * m + ks[None, :], mask=in_p, other=0.0)
-        lp = tl.load(lp_ptr + rows[:, None] * m + ks[None, :], mask=in_p, other=0.0)
-        q_t = tl.load(q_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
-        lq_t = tl.load(lq_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
-        acc = _dot(p, lq_t, acc, PRECISION, BF16_DOT)
-        acc = _dot(lp, q_t, acc, PRECISION, BF16_DOT)
-    return acc
 
 
 @triton.jit

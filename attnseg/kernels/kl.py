@@ -20,6 +20,9 @@ tiles, computes the D tile from both cross products and keeps a running
 (min, index) per row, so the (n x K) distance matrix never exists beyond a
 tile. Ties keep the lowest centroid index, as torch.argmin does.
 
+`_cross_tile` (with `_dot`) is shared with the certified kernels (certified_kl.py), whose precisions
+(bf16, bf16x3) it also computes; these kernels take it in "ieee" or "tf32".
+
 Rounding: the products sum in a different order than the BLAS behind the
 reference, so an entry within float32 rounding of tau can fall on the other
 side (a documented tie); tests and benchmarks count them.
@@ -39,9 +42,48 @@ __all__ = ["within_tau", "within_tau_rows_triton", "assign", "within_tau_matrix"
 
 
 @triton.jit
+def _bf16(x, BF16_DOT: tl.constexpr):
+    """x rounded to bf16 (round to nearest even): as bf16 for the tensor cores, or as its fp32 value."""
+    y = x.to(tl.bfloat16)
+    if not BF16_DOT:
+        y = y.to(tl.float32)
+    return y
+
+
+@triton.jit
+def _mma(a, b, acc, BF16_DOT: tl.constexpr):
+    if BF16_DOT:
+        acc = tl.dot(a, b, acc)  # bf16 operands: tensor cores, fp32 accumulation
+    else:
+        acc = tl.dot(a, b, acc, input_precision="ieee")
+    return acc
+
+
+@triton.jit
+def _dot(a, b, acc, PRECISION: tl.constexpr, BF16_DOT: tl.constexpr):
+    """acc + a @ b with fp32 accumulation, the inputs taken in PRECISION. Without BF16_DOT (Triton's
+    interpreter multiplies bf16 bit patterns, not values: triton-lang/triton#11584) the bf16-rounded inputs
+    are multiplied as fp32: the same exact products, accumulated in fp32, as the tensor cores'."""
+    if PRECISION == "bf16":
+        acc = _mma(_bf16(a, BF16_DOT), _bf16(b, BF16_DOT), acc, BF16_DOT)
+    elif PRECISION == "bf16x3":
+        a_hi = _bf16(a, BF16_DOT)
+        b_hi = _bf16(b, BF16_DOT)
+        a_lo = _bf16(a - a_hi.to(tl.float32), BF16_DOT)
+        b_lo = _bf16(b - b_hi.to(tl.float32), BF16_DOT)
+        acc = _mma(a_lo, b_hi, acc, BF16_DOT)  # the small terms first
+        acc = _mma(a_hi, b_lo, acc, BF16_DOT)
+        acc = _mma(a_hi, b_hi, acc, BF16_DOT)
+    else:
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+    return acc
+
+
+@triton.jit
 def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
-                BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr):
-    """sum_c p[i, c] log q[j, c] + q[j, c] log p[i, c] for a tile of rows i and cols j."""
+                BLOCK_P: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr,
+                BF16_DOT: tl.constexpr):
+    """x_ij = sum_c p[i, c] log q[j, c] + q[j, c] log p[i, c] for a tile of rows i and cols j."""
     acc = tl.zeros((BLOCK_P, BLOCK_Q), tl.float32)
     for start in range(0, m, BLOCK_K):
         ks = start + tl.arange(0, BLOCK_K)
@@ -51,8 +93,8 @@ def _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m,
         lp = tl.load(lp_ptr + rows[:, None] * m + ks[None, :], mask=in_p, other=0.0)
         q_t = tl.load(q_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
         lq_t = tl.load(lq_ptr + cols[None, :] * m + ks[:, None], mask=in_q, other=0.0)
-        acc = tl.dot(p, lq_t, acc, input_precision=PRECISION)
-        acc = tl.dot(lp, q_t, acc, input_precision=PRECISION)
+        acc = _dot(p, lq_t, acc, PRECISION, BF16_DOT)
+        acc = _dot(lp, q_t, acc, PRECISION, BF16_DOT)
     return acc
 
 
@@ -65,7 +107,8 @@ def _within_tau_kernel(p_ptr, lp_ptr, ep_ptr, q_ptr, lq_ptr, eq_ptr, out_ptr, ti
     pid_j = tl.load(tiles_ptr + 2 * pid + 1)
     rows = pid_i.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # 64-bit: rows * m passes 2^31 on large windows
     cols = pid_j.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    cross = _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m, BLOCK, BLOCK, BLOCK_K, PRECISION)
+    cross = _cross_tile(p_ptr, lp_ptr, q_ptr, lq_ptr, rows, cols, n_p, n_q, m, BLOCK, BLOCK, BLOCK_K, PRECISION,
+                        True)
     ep = tl.load(ep_ptr + rows, mask=rows < n_p, other=0.0)
     eq = tl.load(eq_ptr + cols, mask=cols < n_q, other=0.0)
     near = ((ep[:, None] + eq[None, :] - cross) <= tau).to(tl.int8)
@@ -87,7 +130,7 @@ def _kl_argmin_kernel(p_ptr, lp_ptr, ep_ptr, c_ptr, lc_ptr, ec_ptr, out_ptr, n, 
     for start in range(0, k, BLOCK_C):
         cents = start + tl.arange(0, BLOCK_C).to(tl.int64)
         cross = _cross_tile(p_ptr, lp_ptr, c_ptr, lc_ptr, rows, cents, n, k, m, BLOCK_N, BLOCK_C, BLOCK_K,
-                            PRECISION)
+                            PRECISION, True)
         ec = tl.load(ec_ptr + cents, mask=cents < k, other=0.0)
         dist = tl.where(cents[None, :] < k, ep[:, None] + ec[None, :] - cross, float("inf"))
         tile_min = tl.min(dist, axis=1)
