@@ -181,8 +181,8 @@ class SegmentConfig:
     normalization: Normalization = setting(Normalization(PAPER.normalization), "input statistics: kinetics "
                                            "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
-    backend: Backend = setting(Backend.EAGER, "front-end: auto (the fastest with exact labels here: onnxruntime "
-                               "on a CPU when installed, else eager), eager (= torch), compiled (torch.compile), or "
+    backend: Backend = setting(Backend.EAGER, "front-end: auto (the fastest with exact labels here: on a CPU "
+                               "eager or onnxruntime, measured once), eager (= torch), compiled (torch.compile), or "
                                "an exported form: onnxruntime, tensorrt, aoti")
     engine: str | None = setting(None, "artifact of `attnseg export` for an exported backend (default: built "
                                  "once into the cache and reused)")

@@ -3,10 +3,11 @@
 One table, BACKENDS: name -> builder(frontend, device, spec) -> a callable
 images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 
-- auto: the fastest with exact labels on the device at hand. On a CPU, onnxruntime when it is installed
-  (1.7x the eager front-end on 2 cores, labels equal: benchmarks/results/frontend_*cpu*.json); else, or
-  when the ONNX front-end cannot be built, eager, said in one log line. On CUDA eager, until the device
-  suite has measured a faster exact one there (docs/gpu.md).
+- auto: the fastest with exact labels on the device at hand. On a CPU with onnxruntime installed, the
+  faster of eager and onnxruntime (labels equal: benchmarks/results/frontend_labels_cpu.json) on one
+  batch of this run's size, measured once per machine and remembered (`faster`); without onnxruntime,
+  or when the ONNX front-end cannot be built, eager, said in one log line. On CUDA eager, until the
+  device suite has measured a faster exact one there (docs/gpu.md).
 - eager (alias torch): the reference module (attnseg.model.FrontEnd) as it is.
 - compiled: torch.compile of the same module; its first call per input shape
   compiles (tens of seconds on a small CPU), later calls reuse the graph.
@@ -18,7 +19,9 @@ images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -27,6 +30,7 @@ import torch
 
 from .. import export
 from ..errors import ExportError
+from ..files import write_atomic
 from ..model import FrontEnd
 from ..model.weights import cache_dir
 from ..optional import importable
@@ -108,10 +112,69 @@ def _auto(frontend: FrontEnd, device: torch.device, spec: BackendSpec) -> Runner
                  ", ".join(missing))
         return Named(_eager(frontend, device, spec), Backend.EAGER)
     try:
-        return Named(_exported("onnx")(frontend, device, spec), Backend.ONNXRUNTIME)
+        onnx = _exported("onnx")(frontend, device, spec)
     except (ExportError, OSError, RuntimeError, ValueError) as err:
         log.warning("backend auto: eager (the ONNX front-end could not be built: %s)", err)
         return Named(_eager(frontend, device, spec), Backend.EAGER)
+    runners = {Backend.EAGER: _eager(frontend, device, spec), Backend.ONNXRUNTIME: onnx}
+    choice = faster(runners, frontend, spec)
+    return Named(runners[choice], choice)
+
+
+def time_batch(run: Runner, spec: BackendSpec, repeats: int = 2) -> float:
+    """Best seconds of one batch of `spec.batch_size` images through `run`, after a warm-up call."""
+    images = torch.randn(spec.batch_size, 3, *spec.resolution, generator=torch.Generator().manual_seed(0))
+    best = float("inf")
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            run(images)
+            if i:
+                best = min(best, time.perf_counter() - start)
+    return best
+
+
+def faster(runners: dict[Backend, Runner], frontend: FrontEnd, spec: BackendSpec,
+           timer: Callable[[Runner, BackendSpec], float] | None = None) -> Backend:
+    """The backend whose runner takes one batch fastest on this CPU, measured once per CPU, versions, model
+    and input size and remembered in $ATTNSEG_CACHE/backend_auto.json (onnxruntime ran 1.7x the eager
+    front-end on a 2-core AMD EPYC, but 0.9x on a 2-core Xeon with AMX: it is never assumed)."""
+    import platform
+
+    identity = export.identity_of(frontend, spec.resolution, spec.normalization)
+    key = json.dumps({"cpu": platform.processor() or platform.machine(), "capability":
+                      torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+                      "torch": torch.__version__, "onnxruntime": _version("onnxruntime"), "arch": identity["arch"],
+                      "mode": str(identity["mode"]), "resolution": list(spec.resolution), "batch": spec.batch_size},
+                     sort_keys=True)
+    path = cache_dir() / "backend_auto.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return Backend(known[key]["choice"])
+    timer = timer or time_batch
+    seconds = {backend.value: timer(run, spec) for backend, run in runners.items()}
+    choice = Backend(min(seconds, key=seconds.get))
+    log.info("backend auto: %s (a batch of %d at %dx%d: %s; remembered in %s)", choice, spec.batch_size,
+             *spec.resolution, ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in seconds.items()), path)
+    known[key] = {"choice": choice.value, "seconds": seconds}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(known, indent=1))
+    except OSError as err:  # a read-only cache costs a re-measure next time, nothing else
+        log.warning("backend auto: cannot remember the choice in %s (%s)", path, err)
+    return choice
+
+
+def _version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return None
 
 
 class Named:

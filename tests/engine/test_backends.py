@@ -118,7 +118,8 @@ def test_cuda_fp32_front_end_equals_the_cpu_one():
         assert (g.cpu() - w).abs().max() / w.abs().max() < 1e-5
 
 
-def test_auto_runs_onnxruntime_on_a_cpu_and_falls_back_to_eager_in_one_line(engine_cache, monkeypatch, caplog):
+def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one_line(engine_cache, monkeypatch,
+                                                                                       caplog):
     from attnseg.engine import backends
     from attnseg.errors import ExportError
     from attnseg.settings import Backend
@@ -126,7 +127,16 @@ def test_auto_runs_onnxruntime_on_a_cpu_and_falls_back_to_eager_in_one_line(engi
     frontend, spec, cpu = tiny_frontend(), BackendSpec(RES), torch.device("cpu")
     if _unavailable("onnxruntime"):
         pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
-    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME
+    timed, time_batch = [], backends.time_batch
+    monkeypatch.setattr(backends, "time_batch", lambda run, spec: timed.append(run) or (0.1 if timed[1:] else 0.2))
+    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME  # measured faster here
+    assert len(timed) == 2 and (engine_cache / "backend_auto.json").is_file()
+    monkeypatch.setattr(backends, "time_batch", lambda run, spec: 1 / 0)
+    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME  # remembered: not timed again
+    runners = {Backend.EAGER: "eager runner", Backend.ONNXRUNTIME: "onnx runner"}
+    slower_onnx = lambda run, spec: 0.1 if run == "eager runner" else 0.2  # noqa: E731
+    assert backends.faster(runners, frontend, BackendSpec(RES, batch_size=3), slower_onnx) is Backend.EAGER
+    assert time_batch(frontend, BackendSpec(RES, batch_size=2)) > 0  # a real batch, timed
     assert backends._auto(frontend, torch.device("cuda"), spec).backend is Backend.EAGER  # none measured faster
     caplog.set_level("INFO", logger="attnseg.engine.backends")
     monkeypatch.setattr(backends, "importable", lambda name: name != "onnxruntime")
