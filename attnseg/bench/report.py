@@ -140,15 +140,17 @@ def authors_section(records: list[dict]) -> list[str]:
     for r in records:
         f, s = r["figures"], r["settings"]
         h, w = s["resolution"]
-        rows.append([r["benchmark"], f"{f['frames']} frames {h}x{w}", f"{f['clusters_ours']}/{f['clusters_theirs']}",
+        machine = machine_label(r) + (f", {s['cpu_capability']}" if "cpu_capability" in s else "")
+        rows.append([r["benchmark"], machine, s.get("backend", "eager"), f"{f['frames']} frames {h}x{w}",
+                     f"{f['clusters_ours']}/{f['clusters_theirs']}",
                      f"{100 * f['agreement']:.2f}%", _s(f["ours_attention_clustering"]),
                      _s(f["theirs_seconds"]["attention_clustering"]), _s(f["speedup_attention_clustering"], 1) + "x",
                      _s(f["speedup_backbone"], 1) + "x", _s(f["speedup_pipeline"], 1) + "x", _commit(r)])
-    header = ["Record", "Input", "Clusters (ours/theirs)", "Token agreement", "Attention+clustering ours (s)",
+    header = ["Record", "Machine", "Our front-end", "Input", "Clusters (ours/theirs)", "Token agreement",
+              "Attention+clustering ours (s)",
               "theirs (s)", "Speed-up", "Backbone", "Pipeline", "Commit"]
-    machines = sorted({machine_label(r) for r in records})
     return ["### Against the authors' released code (`benchmarks/vs_authors.py`)", "",
-            f"Same frames, same checkpoint, same machine ({'; '.join(machines)}).", "",
+            "Per record: same frames, same checkpoint, same machine, both sides run one after the other.", "",
             *_table(header, rows), ""]
 
 
