@@ -1,4 +1,5 @@
-"""Atomic file writes, for every output and artifact: a temporary name beside the file, then one rename.
+"""Atomic file writes, for every output and artifact: a temporary name beside the file, then one rename;
+and `measured_once`, the cache of choices made by measurement (kernels and backend `auto`).
 
 An interrupted run never leaves a half-written file under the real name, and
 files finished before a failure are kept.
@@ -6,10 +7,12 @@ files finished before a failure are kept.
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 def temp_beside(dest: Path) -> Path:
@@ -43,3 +46,26 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 def write_atomic(dest: str | Path, data: bytes | str) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def measured_once(path: Path, key: dict, measure: Callable[[], dict[str, float]], what: str
+                  ) -> tuple[str, dict[str, float] | None]:
+    """The fastest of the names `measure()` times (seconds each) for `key`, measured once and remembered in
+    the JSON file `path`: (choice, the seconds just measured, or None when remembered). A cache that cannot
+    be written costs a measurement next time, nothing else."""
+    entry = json.dumps(key, sort_keys=True)
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if entry in known:
+        return known[entry]["choice"], None
+    seconds = measure()
+    choice = min(seconds, key=seconds.get)
+    known[entry] = {"choice": choice, "seconds": seconds}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(known, indent=1))
+    except OSError as err:
+        logging.getLogger(__name__).warning("%s: cannot remember the choice in %s (%s)", what, path, err)
+    return choice, seconds

@@ -19,7 +19,6 @@ images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import torch
 
 from .. import export
 from ..errors import ExportError
-from ..files import write_atomic
+from ..files import measured_once
 from ..model import FrontEnd
 from ..model.weights import cache_dir
 from ..optional import importable
@@ -142,30 +141,18 @@ def faster(runners: dict[Backend, Runner], frontend: FrontEnd, spec: BackendSpec
     import platform
 
     identity = export.identity_of(frontend, spec.resolution, spec.normalization)
-    key = json.dumps({"cpu": platform.processor() or platform.machine(), "capability":
-                      torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-                      "torch": torch.__version__, "onnxruntime": _version("onnxruntime"), "arch": identity["arch"],
-                      "mode": str(identity["mode"]), "resolution": list(spec.resolution), "batch": spec.batch_size},
-                     sort_keys=True)
+    key = {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
+           "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": _version("onnxruntime"),
+           "arch": identity["arch"], "mode": str(identity["mode"]), "resolution": list(spec.resolution),
+           "batch": spec.batch_size}
     path = cache_dir() / "backend_auto.json"
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return Backend(known[key]["choice"])
     timer = timer or time_batch
-    seconds = {backend.value: timer(run, spec) for backend, run in runners.items()}
-    choice = Backend(min(seconds, key=seconds.get))
-    log.info("backend auto: %s (a batch of %d at %dx%d: %s; remembered in %s)", choice, spec.batch_size,
-             *spec.resolution, ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in seconds.items()), path)
-    known[key] = {"choice": choice.value, "seconds": seconds}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(known, indent=1))
-    except OSError as err:  # a read-only cache costs a re-measure next time, nothing else
-        log.warning("backend auto: cannot remember the choice in %s (%s)", path, err)
-    return choice
+    choice, seconds = measured_once(path, key, lambda: {b.value: timer(run, spec) for b, run in runners.items()},
+                                    "backend auto")
+    if seconds:
+        log.info("backend auto: %s (a batch of %d at %dx%d: %s; remembered in %s)", choice, spec.batch_size,
+                 *spec.resolution, ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in seconds.items()), path)
+    return Backend(choice)
 
 
 def _version(module: str) -> str | None:

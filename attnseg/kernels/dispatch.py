@@ -22,7 +22,6 @@ reference (with one warning), "triton" is refused with the reason.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import time
@@ -32,7 +31,7 @@ from typing import Callable
 import torch
 
 from ..errors import DeviceError
-from ..files import write_atomic
+from ..files import measured_once
 from ..model.config import PAPER
 from ..model.weights import cache_dir
 from ..optional import importable
@@ -152,27 +151,15 @@ def fastest(device: torch.device, probe: Probe = Probe(),
     import triton
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-    key = json.dumps({"device": gpu, "torch": torch.__version__, "triton": triton.__version__,
-                      "probe": asdict(probe)}, sort_keys=True)
+    key = {"device": gpu, "torch": torch.__version__, "triton": triton.__version__, "probe": asdict(probe)}
     path = cache_dir() / "kernels_auto.json"
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return Kernels(known[key]["choice"])
-    seconds = {name: timer(name, probe, device) for name in MEASURED}
-    choice = Kernels(min(seconds, key=seconds.get))
-    log.info("kernels auto: %s (one %d x %d window on %s: %s; remembered in %s)",
-             choice, probe.window * probe.tokens, probe.key_frames * probe.tokens, gpu,
-             ", ".join(f"{name} {1e3 * s:.1f} ms" for name, s in seconds.items()), path)
-    known[key] = {"choice": choice, "seconds": seconds}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(known, indent=1))
-    except OSError as err:  # a read-only cache costs a re-measure next time, nothing else
-        log.warning("kernels auto: cannot remember the choice in %s (%s)", path, err)
-    return choice
+    choice, seconds = measured_once(path, key, lambda: {name: timer(name, probe, device) for name in MEASURED},
+                                    "kernels auto")
+    if seconds:
+        log.info("kernels auto: %s (one %d x %d window on %s: %s; remembered in %s)",
+                 choice, probe.window * probe.tokens, probe.key_frames * probe.tokens, gpu,
+                 ", ".join(f"{name} {1e3 * s:.1f} ms" for name, s in seconds.items()), path)
+    return Kernels(choice)
 
 
 def resolve(name: Kernels | str, device: torch.device | str, probe: Probe | None = None) -> Kernels:
