@@ -109,7 +109,8 @@ def measure(segmenter, source, repeats: int = 3, warmup: int = 1,
     def report(i: int, result, seconds: float) -> None:
         if progress:
             kind = "warm-up" if i < warmup else "timed"
-            progress(f"run {i + 1}/{total_runs} ({kind}): {seconds:.2f} s, {result.num_clusters} clusters")
+            n = result.num_clusters
+            progress(f"run {i + 1}/{total_runs} ({kind}): {seconds:.2f} s, {n} cluster{'' if n == 1 else 's'}")
 
     with tempfile.TemporaryDirectory(prefix="attnseg-bench-") as out_dir:
         for i in range(warmup):

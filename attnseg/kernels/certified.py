@@ -41,6 +41,7 @@ same decisions, so they are the reference's bit for bit.
 The precision is data (PRECISIONS). On a CPU, "bf16" is native only where bf16 products are fast (AMX
 or AVX-512 BF16, probed by attnseg.kernels.dispatch, never assumed); `emulate=True` rounds the inputs to
 the precision and multiplies in fp32, the arithmetic of the GPU kernels (fp32 output), on any machine.
+TF32 takes u = 2^-10, not 2^-11: some tensor cores truncate fp32 operands to TF32 instead of rounding.
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ PRECISIONS = {p.name: p for p in (
     Precision("bf16", 2.0 ** -8, torch.bfloat16, native_out_u=2.0 ** -8, torch_native=True),
     Precision("bf16x3", 2.0 ** -8, torch.bfloat16, splits=2),  # hi*hi + hi*lo + lo*hi: ~16 mantissa bits
     Precision("tf32", 2.0 ** -10, torch.float32),  # tensor cores (GPU); emulated on a CPU
+    Precision("tf32x3", 2.0 ** -10, torch.float32, splits=2),  # Triton's tf32x3: big*big + big*small + small*big
 )}
 
 
@@ -101,7 +103,7 @@ def precision(name: str) -> Precision:
 
 def round_to(x: torch.Tensor, prec: Precision) -> torch.Tensor:
     """x rounded to the precision's inputs, as fp32 values (TF32: 10 mantissa bits, round to nearest)."""
-    if prec.name == "tf32":
+    if prec.name.startswith("tf32"):
         bits = x.contiguous().view(torch.int32)
         bits = (bits + 0x1000) & ~0x1FFF  # round half up at bit 13, drop the 13 low bits
         return bits.view(torch.float32)

@@ -5,7 +5,8 @@ these kernels). The bound and its derivation are in that module's docstring.
 
 `_certified_tau_kernel`: one program per listed (row tile, column tile) of D(P, Q), as
 attnseg.kernels.kl._within_tau_kernel, but its two cross products run in PRECISION ("bf16": inputs
-rounded to bf16; "bf16x3": hi + lo bf16 parts, three products; "tf32"; "ieee": fp32 FMA) with fp32
+rounded to bf16; "bf16x3": hi + lo bf16 parts, three products; "tf32"; Triton's "tf32x3", the same
+split in TF32; "ieee": fp32 FMA) with fp32
 accumulation, and its epilogue computes each entry's bound from two numbers per row (r = e - tau/2 and
 f) and writes one byte: 0 (D > tau, certain), 1 (D <= tau, certain) or 2 (undecided). The undecided
 entries are compacted on the device (nonzero) and recomputed in float64 (certified.settle).
@@ -30,8 +31,8 @@ from .dispatch import interpreting
 from .kl import _cross_tile
 from .launch import Cost, launch
 
-PRECISIONS = ("ieee", "tf32", "bf16", "bf16x3")
-CERTIFIED = {"ieee": "fp32", "tf32": "tf32", "bf16": "bf16", "bf16x3": "bf16x3"}  # the bound's PRECISIONS row
+PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16", "bf16x3")
+CERTIFIED = {"ieee": "fp32", "tf32": "tf32", "tf32x3": "tf32x3", "bf16": "bf16", "bf16x3": "bf16x3"}  # bound rows
 
 
 @triton.jit
@@ -105,11 +106,13 @@ def _certified_argmin_kernel(p_ptr, lp_ptr, ep_ptr, fp_ptr, c_ptr, lc_ptr, ec_pt
 TAU_CONFIGS = {"ieee": {"BLOCK": 32, "BLOCK_K": 16, "num_warps": 4, "num_stages": 3},
                "tf32": {"BLOCK": 64, "BLOCK_K": 32, "num_warps": 8, "num_stages": 3},
                "bf16": {"BLOCK": 64, "BLOCK_K": 32, "num_warps": 8, "num_stages": 3},
-               "bf16x3": {"BLOCK": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2}}
+               "bf16x3": {"BLOCK": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2},
+               "tf32x3": {"BLOCK": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2}}
 ARGMIN_CONFIGS = {"ieee": {"BLOCK_N": 32, "BLOCK_C": 32, "BLOCK_K": 16, "num_warps": 8, "num_stages": 3},
                   "tf32": {"BLOCK_N": 64, "BLOCK_C": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 3},
                   "bf16": {"BLOCK_N": 64, "BLOCK_C": 64, "BLOCK_K": 32, "num_warps": 8, "num_stages": 3},
-                  "bf16x3": {"BLOCK_N": 64, "BLOCK_C": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2}}
+                  "bf16x3": {"BLOCK_N": 64, "BLOCK_C": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2},
+                  "tf32x3": {"BLOCK_N": 32, "BLOCK_C": 64, "BLOCK_K": 16, "num_warps": 8, "num_stages": 2}}
 
 
 def candidate_configs(precision: str, shared_limit: int = 227 * 1024) -> list[dict]:
@@ -158,7 +161,7 @@ def _states(p, log_p, r_p, f_p, q, log_q, r_q, f_q, kappa, tau, symmetric, preci
     tiles = tiles.to(torch.int32).contiguous()
     count = ti * (ti + 1) // 2 if symmetric else ti * tj
     pairs = n_p * (n_p + 1) // 2 if symmetric else n_p * n_q
-    products = 3 if precision == "bf16x3" else 1
+    products = 3 if precision.endswith("x3") else 1
     cost = Cost(flops=4 * products * pairs * m, bytes=8 * (n_p + (0 if symmetric else n_q)) * m + n_p * n_q)
     bound = C.bound_of(kappa, tau)
     launch(_certified_tau_kernel, (count,), p, log_p, r_p, f_p, q, log_q, r_q, f_q, out, tiles,
@@ -174,7 +177,7 @@ def _argmin(prob, log_prob, e, f, cent, log_c, ec, fc, kappa, precision) -> tupl
     labels = torch.empty(n, dtype=torch.int64, device=prob.device)
     sure = torch.empty(n, dtype=torch.int8, device=prob.device)
     cfg = ARGMIN_CONFIGS[precision]
-    products = 3 if precision == "bf16x3" else 1
+    products = 3 if precision.endswith("x3") else 1
     launch(_certified_argmin_kernel, (triton.cdiv(n, cfg["BLOCK_N"]),), prob, log_prob, e.contiguous(),
            f.contiguous(), cent, log_c, ec.contiguous(), fc.contiguous(), labels, sure, n, k, m,
            C.bound_of(kappa, 0.0).k1, C.SLACK,

@@ -7,7 +7,7 @@ from attnseg.kernels import certified as C
 from attnseg.model import cluster_video
 from attnseg.model.clustering import safe_log, within_tau_matrix
 
-PRECISIONS = [("fp32", False), ("bf16", False), ("bf16", True), ("bf16x3", True), ("tf32", True)]
+PRECISIONS = [("fp32", False), ("bf16", False), ("bf16", True), ("bf16x3", True), ("tf32", True), ("tf32x3", True)]
 
 
 def adversarial_rows(n: int = 61, m: int = 97, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,5 +130,5 @@ def test_partition_on_a_davis_clip(davis_small_qk):
 
 
 def test_an_unknown_precision_names_the_choices():
-    with pytest.raises(ValueError, match="fp32, bf16, bf16x3, tf32"):
+    with pytest.raises(ValueError, match="fp32, bf16, bf16x3, tf32, tf32x3"):
         C.certified_ops("fp8")

@@ -61,7 +61,7 @@ def test_partition_equals_the_reference(precision):
 
 def test_a_bad_precision_or_shape_is_refused():
     p, log_p = adversarial_rows(n=4, m=5)
-    with pytest.raises(ValueError, match="ieee, tf32, bf16, bf16x3"):
+    with pytest.raises(ValueError, match="ieee, tf32, tf32x3, bf16, bf16x3"):
         K.within_tau(p, log_p, 1.0, precision="fp8")
     with pytest.raises(ValueError, match="matching"):
         K.within_tau(p, log_p[:, :3], 1.0)
