@@ -28,7 +28,7 @@ def test_the_library_raises_by_cause(tmp_path):
 
     with pytest.raises(SettingError, match="tau must be >= 0"):
         SegmentConfig(tau=-1)
-    with pytest.raises(SettingError, match="unknown backend 'fast'; choose from eager, compiled"):
+    with pytest.raises(SettingError, match="unknown backend 'fast'; choose from auto, eager, compiled"):
         SegmentConfig(backend="fast")
     with pytest.raises(InputError, match="input not found"):
         read_clip(tmp_path / "missing.mp4")

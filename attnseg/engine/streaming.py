@@ -123,8 +123,8 @@ class StreamEngine:
         seg, cfg = self.segmenter, self.config
         images = torch.zeros(1, 3, *seg.config.resolution, device=seg.device)
         q, k = seg.run_frontend(images)
-        if seg.kernels not in ("triton", "certified") or seg.device.type != "cuda":
-            return 0
+        if not (seg.kernels == "triton" or (seg.kernels == "certified" and seg.device.type == "cuda")):
+            return 0  # nothing to compile: the reference, or the certified path's PyTorch products on a CPU
         gen = torch.Generator(device=seg.device).manual_seed(0)
         online = OnlineSegmenter(seg.frontend.scale, dataclasses.replace(cfg, ratio=cfg.window), seg.ops)
         windows = 0
