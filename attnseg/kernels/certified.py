@@ -61,8 +61,9 @@ RECOMPUTE_ELEMS = 1 << 22  # float64 elements gathered per recompute step (32 Mi
 
 @dataclass(frozen=True)
 class Precision:
-    """One way to compute the cross terms: inputs rounded to `dtype` (unit roundoff u), `splits` bf16 parts
-    per input (split products: the parts' cross terms down to order u^splits), output rounding uo."""
+    """One way to compute the cross terms: inputs rounded to this precision (unit roundoff u; `dtype` is how
+    PyTorch holds it), as `splits` parts per input (split products: the parts' cross terms down to order
+    u^splits); a native PyTorch product also rounds its output (native_out_u)."""
 
     name: str
     u: float
