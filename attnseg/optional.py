@@ -20,6 +20,16 @@ def importable(module: str) -> bool:
         return False
 
 
+def installed_version(package: str) -> str | None:
+    """The installed distribution's version, or None (read from its metadata: nothing is imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def missing(*modules: str, extra: str, names: str | None = None) -> str | None:
     """None when every module is importable, else why not, with the install line of `extra`."""
     absent = [m for m in modules if not importable(m)]

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..files import write_atomic
+from ..optional import installed_version
 
 RESULTS = Path("benchmarks") / "results"  # relative to the working directory
 
@@ -42,22 +43,13 @@ def machine() -> dict:
     info = {
         "cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2 or AVX512: which products are fast
-        "python": platform.python_version(), "torch": torch.__version__, "triton": _version("triton"),
+        "python": platform.python_version(), "torch": torch.__version__, "triton": installed_version("triton"),
         "platform": platform.platform(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
-
-
-def _version(package: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def write_record(name: str, settings: dict, figures: dict, results: str | Path = RESULTS) -> Path:

@@ -32,7 +32,7 @@ from ..errors import ExportError
 from ..files import measured_once
 from ..model import FrontEnd
 from ..model.weights import cache_dir
-from ..optional import importable
+from ..optional import importable, installed_version
 from ..settings import Backend
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ def faster(runners: dict[Backend, Runner], frontend: FrontEnd, spec: BackendSpec
 
     identity = export.identity_of(frontend, spec.resolution, spec.normalization)
     key = {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
-           "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": _version("onnxruntime"),
+           "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "onnxruntime": installed_version("onnxruntime"),
            "arch": identity["arch"], "mode": str(identity["mode"]), "resolution": list(spec.resolution),
            "batch": spec.batch_size}
     path = cache_dir() / "backend_auto.json"
@@ -153,15 +154,6 @@ def faster(runners: dict[Backend, Runner], frontend: FrontEnd, spec: BackendSpec
         log.info("backend auto: %s (a batch of %d at %dx%d: %s; remembered in %s)", choice, spec.batch_size,
                  *spec.resolution, ", ".join(f"{k} {1e3 * v:.0f} ms" for k, v in seconds.items()), path)
     return Backend(choice)
-
-
-def _version(module: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(module)
-    except PackageNotFoundError:
-        return None
 
 
 class Named:

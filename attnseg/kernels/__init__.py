@@ -46,7 +46,7 @@ def certified_table(device: torch.device | str = "cpu"):
     """The certified ClusterOps table on `device`: the Triton kernels (bf16 tensor cores) on CUDA, else
     PyTorch products in the precision this host multiplies fastest (dispatch.fast_product: measured)."""
     from ..model.clustering import ClusterOps
-    from .certified import Tally, certified_ops
+    from .certified import Tally, WindowRows, certified_ops
     from .dispatch import fast_product, triton_unavailable
 
     device = torch.device(device)
@@ -57,7 +57,7 @@ def certified_table(device: torch.device | str = "cpu"):
         return ClusterOps(affinity=triton_ops().affinity,
                           within_tau=functools.partial(certified_kl.within_tau, precision="bf16", tally=tally),
                           within_tau_rows=functools.partial(certified_kl.within_tau_rows, precision="bf16",
-                                                            tally=tally),
+                                                            tally=tally, window=WindowRows()),
                           assign=functools.partial(certified_kl.assign, precision="bf16", tally=tally),
                           merge=merge.leader_merge, tally=tally)
     return certified_ops(fast_product(device))

@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -141,33 +142,39 @@ class Tally:
         self.__init__()
 
 
+class WindowRows:
+    """What the D2 rows of one window's candidates share (the rows' low-precision parts, e and the bound's f),
+    computed once and kept while the leader merge asks for its candidates block after block. Kept by the
+    identity of (s, log_s, e_s), the objects held so no other tensor takes their identity: a caller that changes
+    s recomputes e_s (the model's later levels do), and where a version counter exists (not on inference
+    tensors) it must match too. Without e_s nothing is kept."""
+
+    def __init__(self):
+        self._held: tuple = ()  # (s, log_s, e_s, versions, value)
+
+    def get(self, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor | None, make: Callable[[], tuple]):
+        versions = tuple(-1 if t.is_inference() else t._version for t in (s, log_s))
+        held = self._held
+        if e_s is not None and held and held[0] is s and held[1] is log_s and held[2] is e_s and held[3] == versions:
+            return held[4]
+        value = make()
+        self._held = (s, log_s, e_s, versions, value)
+        return value
+
+
 class Certifier:
     """The low-precision cross products and their bounds for one precision, native or emulated."""
 
     def __init__(self, prec: Precision, emulate: bool, tally: Tally):
         self.prec, self.emulate, self.tally = prec, emulate, tally
         self.native = not emulate and prec.torch_native
-        self._window: tuple = ()  # (s, log_s, e_s, versions, parts of s, parts of log_s)
+        self.window = WindowRows()
 
     def rounded(self, x: torch.Tensor) -> list[torch.Tensor]:
         """x's low-precision parts (fp32 values, or bf16 for a native bf16 product)."""
         if self.native and self.prec.dtype != torch.float32:
             return [x.to(self.prec.dtype)]
         return [x] if self.prec.name == "fp32" else split(x, self.prec)
-
-    def window_rounded(self, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor | None):
-        """The parts of a window's rows, kept while the D2 rows of its candidates are computed block after
-        block. Kept by the identity of (s, log_s, e_s), the objects held so no other tensor takes their
-        identity: a caller that changes s recomputes e_s (the model's later levels do), and where a version
-        counter exists (not on inference tensors) it must match too."""
-        versions = tuple(-1 if t is None or t.is_inference() else t._version for t in (s, log_s))
-        held = self._window
-        if held and held[0] is s and held[1] is log_s and held[2] is e_s and held[3] == versions and \
-                e_s is not None:
-            return held[4], held[5]
-        parts = self.rounded(s), self.rounded(log_s)
-        self._window = (s, log_s, e_s, versions, *parts)
-        return parts
 
     @staticmethod
     def cross(pa: list[torch.Tensor], pb: list[torch.Tensor]) -> torch.Tensor:
@@ -244,7 +251,7 @@ def _decide(dev: torch.Tensor, bound: torch.Tensor) -> tuple[torch.Tensor, torch
 
 def settle(near: torch.Tensor, unsure: torch.Tensor, p, log_p, q, log_q, tau: float, tally: Tally,
             rows: torch.Tensor | None = None) -> None:
-    """Recompute the unsure entries of `near` (rows of p against rows of q) exactly, in place."""
+    """Recompute the unsure entries of `near` (rows of p against rows of q) exactly, in place; their (i, j)."""
     start = time.perf_counter()
     i, j = unsure.nonzero().unbind(1)
     if i.numel():
@@ -254,6 +261,7 @@ def settle(near: torch.Tensor, unsure: torch.Tensor, p, log_p, q, log_q, tau: fl
         tally.ties += int(((d - tau).abs() <= reference_bound(scale, p.shape[1], tau)).sum())
     tally.recomputed += i.numel()
     tally.recompute_seconds += time.perf_counter() - start
+    return i, j
 
 
 def within_tau(cert: Certifier, p: torch.Tensor, log_p: torch.Tensor, tau: float, block: int = 1024) -> torch.Tensor:
@@ -273,8 +281,7 @@ def within_tau(cert: Certifier, p: torch.Tensor, log_p: torch.Tensor, tau: float
         near[rows], unsure[rows] = _decide(r[rows, None] + r[None, :] - x,
                                            f[rows, None] + f[None, :] - bound.k1 * x.clamp_max(0) + bound.tau_term)
     unsure.triu_(1)  # D is symmetric; the diagonal is 0 exactly
-    settle(near, unsure, p, log_p, p, log_p, tau, cert.tally)
-    i, j = unsure.nonzero().unbind(1)
+    i, j = settle(near, unsure, p, log_p, p, log_p, tau, cert.tally)
     near[j, i] = near[i, j]
     cert.tally.entries += n * (n + 1) // 2
     cert.tally.seconds += time.perf_counter() - start
@@ -286,9 +293,9 @@ def within_tau_rows(cert: Certifier, idx: torch.Tensor, s: torch.Tensor, log_s: 
     """Rows `idx` of (D(S, S) <= tau), certified: (len(idx), n)."""
     start = time.perf_counter()
     kappa = cert.kappa(s.shape[1])
-    e, f = row_terms(s, log_s, kappa, s.sum(dim=1).max())
+    e, f, ps, pl = cert.window.get(s, log_s, e_s, lambda: (*row_terms(s, log_s, kappa, s.sum(dim=1).max()),
+                                                          cert.rounded(s), cert.rounded(log_s)))
     bound = bound_of(kappa, tau)
-    ps, pl = cert.window_rounded(s, log_s, e_s)
     x = cert.cross([t[idx] for t in ps], pl) + cert.cross(ps, [t[idx] for t in pl]).T
     r = e - tau / 2
     near, unsure = _decide(r[idx, None] + r[None, :] - x,

@@ -198,8 +198,7 @@ def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: s
     r = (e - tau / 2).contiguous()
     state = _states(p, log_p, r, f, p, log_p, r, f, kappa, tau, True, precision)
     near, unsure = state == 1, (state == 2).triu_(1)
-    C.settle(near, unsure, p, log_p, p, log_p, tau, tally)
-    i, j = unsure.nonzero().unbind(1)
+    i, j = C.settle(near, unsure, p, log_p, p, log_p, tau, tally)
     near[j, i] = near[i, j]
     tally.entries += n * (n + 1) // 2
     tally.seconds += time.perf_counter() - start
@@ -207,13 +206,15 @@ def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: s
 
 
 def within_tau_rows(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor, tau: float, *,
-                    precision: str = "bf16", tally: C.Tally | None = None) -> torch.Tensor:
-    """Rows `idx` of (D(S, S) <= tau), certified: (len(idx), n)."""
+                    precision: str = "bf16", tally: C.Tally | None = None,
+                    window: C.WindowRows | None = None) -> torch.Tensor:
+    """Rows `idx` of (D(S, S) <= tau), certified: (len(idx), n). `window` keeps the window's row terms from
+    one block of candidates to the next."""
     start = time.perf_counter()
     tally = tally if tally is not None else C.Tally()
     s, log_s = _check(s, log_s, precision)
     kappa = _kappa(precision, s.shape[1])
-    e, f = C.row_terms(s, log_s, kappa, s.sum(dim=1).max())
+    e, f = (window or C.WindowRows()).get(s, log_s, e_s, lambda: C.row_terms(s, log_s, kappa, s.sum(dim=1).max()))
     r = (e - tau / 2).contiguous()
     state = _states(s[idx].contiguous(), log_s[idx].contiguous(), r[idx].contiguous(), f[idx].contiguous(),
                     s, log_s, r, f, kappa, tau, False, precision)
