@@ -13,7 +13,14 @@ median per stage), matches cluster ids, and writes one record to benchmarks/resu
 
 `--dump-images` writes the preprocessed, normalized frames attnseg feeds its front-end (T, 3, H, W) and
 exits, so both sides start from the same tensor. `--backend` and `--kernels` default to what
-`attnseg segment` runs (auto: onnxruntime on a CPU when installed; the measured clustering choice).
+`attnseg segment` runs (auto: onnxruntime on a CPU when installed; the measured clustering choice);
+`--precision` is the exported backends' (e.g. `--backend aoti --precision bf16`).
+
+The record also holds the ceiling: the matrix FLOPs of each stage, counted on this run
+(attnseg.bench.costs), over this machine's measured matmul peaks (attnseg.bench.peaks). The speed-up
+"at the fp32 peak" is what the authors' time over ours would be if every matrix FLOP ran at the best fp32
+product rate and the elementwise work (softmax, logs, thresholds) cost nothing: no fp32 implementation with
+the same arithmetic can beat it. The bf16 figure is the same at the bf16 rate.
 """
 from __future__ import annotations
 
@@ -31,12 +38,31 @@ from common import write_record  # noqa: E402
 from compare_labels import matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.bench.costs import count_costs  # noqa: E402
+from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.preprocess import preprocess  # noqa: E402
 
 
 def cpu_capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
+
+
+def ceiling(seg: Segmenter, frames, theirs: dict) -> dict:
+    """The best speed-ups any implementation of this arithmetic could reach here: matrix FLOPs per stage over
+    the measured matmul peaks, elementwise work free (see the module's docstring)."""
+    flops = {stage: c["flops"] for stage, c in count_costs(seg, frames).items()}
+    peaks = measure_peaks("cpu")
+    out = {"matrix_gflops": {k: round(v / 1e9, 2) for k, v in flops.items()}, "peaks": peaks}
+    theirs_total = theirs["backbone"] + theirs["attention_clustering"]
+    for dtype in ("fp32", "bf16"):
+        rate = peaks[f"{dtype}_matmul_gflops"] * 1e9
+        ac = (flops.get("affinity", 0) + flops.get("clustering", 0)) / rate
+        out[f"seconds_at_{dtype}_peak"] = {"attention_clustering": round(ac, 4),
+                                            "backbone": round(flops.get("backbone", 0) / rate, 4)}
+        out[f"speedup_attention_clustering_at_{dtype}_peak"] = round(theirs["attention_clustering"] / ac, 2)
+        out[f"speedup_pipeline_at_{dtype}_peak"] = round(theirs_total / (ac + flops.get("backbone", 0) / rate), 2)
+    return out
 
 
 def main() -> None:
@@ -52,6 +78,7 @@ def main() -> None:
     ap.add_argument("--dump-images", help="write the preprocessed frames here for the authors' side, and stop")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--kernels", default="auto")
+    ap.add_argument("--precision", help="exported backends' precision (default: the format's own)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--name", default="vs_authors")
     ap.add_argument("--note", default="")
@@ -60,7 +87,7 @@ def main() -> None:
     clip = read_clip(args.frames)
     frames = clip.frames[: args.num_frames]
     cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, backend=args.backend,
-                        kernels=args.kernels)
+                        kernels=args.kernels, precision=args.precision)
     if args.dump_images:
         torch.save(preprocess(frames, cfg.resolution, cfg.normalization), args.dump_images)
         print(f"wrote {args.dump_images}")
@@ -85,11 +112,12 @@ def main() -> None:
         "speedup_backbone": round(theirs["backbone"] / stages["backbone"], 2),
         "speedup_pipeline": round((theirs["backbone"] + theirs_ac)
                                   / (stages["backbone"] + stages["preprocess"] + ours_ac), 2),
+        "ceiling": ceiling(seg, frames, theirs),
     }
     settings = {"frames_dir": args.frames, "resolution": list(args.resolution), "ratio": args.ratio,
                 "tau": args.tau, "repeats": args.repeats, "checkpoint": Path(args.checkpoint).name,
                 "weights_sha256": seg.weights.sha256, "authors_runs": 1, "note": args.note,
-                "backend": seg.backend.value, "kernels": seg.kernels, "cpu_capability": cpu_capability(),
+                "backend": seg.backend.value, "precision": args.precision or "fp32", "kernels": seg.kernels, "cpu_capability": cpu_capability(),
                 "threads": torch.get_num_threads(), "authors_threads": theirs.get("threads")}
     path = write_record(args.name, settings, figures)
     print(json.dumps(figures, indent=1))
