@@ -141,17 +141,27 @@ def authors_section(records: list[dict]) -> list[str]:
         f, s = r["figures"], r["settings"]
         h, w = s["resolution"]
         machine = machine_label(r) + (f", {s['cpu_capability']}" if "cpu_capability" in s else "")
-        rows.append([r["benchmark"], machine, s.get("backend", "eager"), f"{f['frames']} frames {h}x{w}",
+        front_end = s.get("backend", "eager") + (f" {s['precision']}" if s.get("precision", "fp32") != "fp32" else "")
+        ceiling = f.get("ceiling", {})
+        rows.append([r["benchmark"], machine, front_end, s.get("kernels", "torch"), f"{f['frames']} frames {h}x{w}",
                      f"{f['clusters_ours']}/{f['clusters_theirs']}",
                      f"{100 * f['agreement']:.2f}%", _s(f["ours_attention_clustering"]),
                      _s(f["theirs_seconds"]["attention_clustering"]), _s(f["speedup_attention_clustering"], 1) + "x",
-                     _s(f["speedup_backbone"], 1) + "x", _s(f["speedup_pipeline"], 1) + "x", _commit(r)])
-    header = ["Record", "Machine", "Our front-end", "Input", "Clusters (ours/theirs)", "Token agreement",
-              "Attention+clustering ours (s)",
-              "theirs (s)", "Speed-up", "Backbone", "Pipeline", "Commit"]
+                     _s(f["speedup_backbone"], 1) + "x", _s(f["speedup_pipeline"], 1) + "x",
+                     _ceiling(ceiling, "attention_clustering"), _ceiling(ceiling, "pipeline"), _commit(r)])
+    header = ["Record", "Machine", "Our front-end", "Clustering", "Input", "Clusters (ours/theirs)", "Token agreement",
+              "Attention+clustering ours (s)", "theirs (s)", "Speed-up", "Backbone", "Pipeline",
+              "fp32 ceiling: attention+clustering", "fp32 ceiling: pipeline", "Commit"]
     return ["### Against the authors' released code (`benchmarks/vs_authors.py`)", "",
-            "Per record: same frames, same checkpoint, same machine, both sides run one after the other.", "",
+            "Per record: same frames, same checkpoint, same machine, both sides run one after the other.",
+            "The fp32 ceilings are the speed-ups at this machine's measured fp32 matmul peak for every matrix FLOP",
+            "of the run, with elementwise work free: no fp32 implementation of this arithmetic can pass them.", "",
             *_table(header, rows), ""]
+
+
+def _ceiling(ceiling: dict, part: str) -> str:
+    value = ceiling.get(f"speedup_{part}_at_fp32_peak")
+    return "-" if value is None else _s(value, 1) + "x"
 
 
 def stages_section(records: list[dict]) -> list[str]:
