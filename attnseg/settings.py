@@ -14,7 +14,7 @@ frozen dataclasses, validated when built, grouped by what reads them:
 
 Every interface derives from these fields, so a default is written once, here: the CLI's options
 (generated from the fields and their help, attnseg/cli/options.py), demo_webcam.py, the ROS 2 node's
-parameters (ros2/attnseg_ros/attnseg_ros/params.py), the Triton repository's streaming model and the
+parameters (attnseg/integrations/ros_params.py), the Triton repository's streaming model and the
 Ray actors. Interfaces with other needs start from a named preset (PRESETS) instead of new defaults.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .model.frontend import FrontEndMode  # noqa: F401
 class Device(Choice):
     CPU = "cpu"
     CUDA = "cuda"
+    AUTO = "auto"  # cuda when a CUDA device is present, else cpu (attnseg.engine.segmenter.resolve_device)
 
 
 class Backend(Choice):
@@ -322,8 +323,8 @@ class RaySettings:
 PRESETS: dict[str, dict[str, Any]] = {
     # live video on a laptop: the small ViT at a quarter of the paper's pixels (demo_webcam.py)
     "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240))},
-    # a robot with a GPU: the paper's model on CUDA (the ROS 2 node)
-    "robot": {"model": ModelSettings(device=Device.CUDA), "segment": SegmentConfig()},
+    # a robot: the paper's model on the device it has, CUDA when present (the ROS 2 node)
+    "robot": {"model": ModelSettings(device=Device.AUTO), "segment": SegmentConfig()},
     # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU
     "sample": {"model": ModelSettings(), "segment": SegmentConfig(resolution=(192, 256))},
     # `attnseg segment`, `batch` and `stream`: the fastest front-end with exact labels on the device at hand

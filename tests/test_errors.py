@@ -42,6 +42,8 @@ def test_the_library_raises_by_cause(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA device is available"):
             Segmenter.from_checkpoint(random_weights=True, device="cuda")
+    auto = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16", device="auto")
+    assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")  # the device the machine has
 
 
 def test_library_messages_speak_its_words_not_the_cli_flags():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -74,18 +73,18 @@ def test_the_demo_starts_from_the_live_preset():
 
 
 def test_the_ros_parameters_derive_from_the_settings():
-    sys.path.insert(0, str(ROOT / "ros2" / "attnseg_ros"))
-    from attnseg_ros.params import PARAMETERS, parameter_file
+    from attnseg.integrations.ros_params import PARAMETERS, parameter_file
 
     robot = PRESETS["robot"]
     defaults = {name: default for name, (default, _) in PARAMETERS.items()}
-    assert defaults["device"] == robot["model"].device == "cuda" and defaults["arch"] == robot["model"].arch
+    assert defaults["device"] == robot["model"].device == "auto" and defaults["arch"] == robot["model"].arch
+    assert defaults["random_weights"] is robot["model"].random_weights is False
     assert (defaults["height"], defaults["width"]) == robot["segment"].resolution
     for name in ("window", "memory", "max_age", "track_tokens"):
         assert defaults[name] == getattr(StreamConfig(), name)
     assert defaults["kernels"] == Kernels.AUTO and defaults["label_encoding"] == RosbagSettings().encoding
     shipped = (ROOT / "ros2" / "attnseg_ros" / "config" / "attnseg.yaml").read_text()
-    assert shipped == parameter_file(), "regenerate it: python -m attnseg_ros.params > config/attnseg.yaml"
+    assert shipped == parameter_file(), "regenerate it: python -m attnseg.integrations.ros_params > ros2/attnseg_ros/config/attnseg.yaml"
 
 
 def test_the_triton_repository_carries_every_stream_setting():

@@ -50,7 +50,7 @@ def _triton_repo(args, frontend, info, resolution, max_batch, stream: StreamConf
 
     repo_settings = read_settings(TritonRepoSettings, args)
     repo = export_triton_repo(frontend, out=args.out, resolution=resolution, normalization=args.normalization,
-                              max_batch=max_batch, device=args.device, stream=stream, plan=repo_settings.plan,
+                              max_batch=max_batch, device=next(frontend.parameters()).device.type, stream=stream, plan=repo_settings.plan,
                               trt_accelerator=repo_settings.trt_accelerator, max_cameras=repo_settings.max_cameras,
                               checkpoint_sha256=info.sha256)
     print(f"wrote Triton model repository {repo.path}: {', '.join(repo.models)}; every config.pbtxt parsed against "

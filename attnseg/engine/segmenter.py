@@ -29,7 +29,7 @@ from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
 from ..model.frontend import FrontEndMode
-from ..settings import Device, ModelSettings, SegmentConfig
+from ..settings import Device, ModelSettings, SegmentConfig, replace
 from .backends import BackendSpec, load_backend
 from .chunks import ChunkResult, FrameResult, iter_chunks
 from .frames import Clip, read_clip
@@ -42,14 +42,19 @@ log = logging.getLogger(__name__)
 MODEL = ModelSettings()
 
 
-def check_device(device: Device | str) -> None:
-    if Device.parse(device, "device") is Device.CUDA and not torch.cuda.is_available():
+def resolve_device(device: Device | str) -> Device:
+    """The device to run on: auto is cuda when a CUDA device is present, else cpu; cuda without one is refused."""
+    device = Device.parse(device, "device")
+    if device is Device.AUTO:
+        return Device.CUDA if torch.cuda.is_available() else Device.CPU
+    if device is Device.CUDA and not torch.cuda.is_available():
         raise DeviceError("device cuda asked for, but no CUDA device is available; run on the cpu")
+    return device
 
 
 def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
-    """The front-end these settings name, on their device (checked first); random weights announced loudly."""
-    check_device(model.device)
+    """The front-end these settings name, on their device (resolved first); random weights announced loudly."""
+    model = replace(model, device=resolve_device(model.device))
     frontend, info = build_frontend(**model.build_kwargs())
     if info.is_random:
         log.warning(RANDOM_BANNER)
@@ -117,6 +122,7 @@ class Segmenter:
     def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
         """Every setting is checked (device, resolution against the arch's patches) before any loading."""
         config.check_patches(model.patch_size)
+        model = replace(model, device=resolve_device(model.device))
         frontend, info = load_frontend(model)
         return cls(frontend, info, config, model.device.value)
 

@@ -1,7 +1,8 @@
 """Thin adapters to the systems users already run, each over the engine's public API, each optional.
 
-- ros_messages.py: sensor_msgs/Image and diagnostics fields as pure functions (the ROS 2 node in
-  ros2/attnseg_ros builds its messages from them).
+- ros_node.py: the ROS 2 node (`attnseg-ros2`; rclpy, `pip install 'attnseg[ros2]'`), its parameters in
+  ros_params.py, its work in ros_bridge.py (no ROS import), its messages' fields in ros_messages.py (pure
+  functions). ros2/attnseg_ros packages the same node for colcon.
 - rosbag.py: label maps into a rosbag2 without ROS (`rosbags`).
 - zeromq.py: a zero-copy ZeroMQ publisher of results, and its subscriber.
 - triton_model.py: the per-camera state of the Triton Inference Server model repository

@@ -9,7 +9,7 @@ Incoming frames older than `max_frame_age_s` (by their header stamp, against
 `clock_ns`) are dropped before any work; of the fresh ones only the newest
 waits while the engine is busy (a PushSource of capacity 1, then the
 streaming runtime's drop-oldest queue). Results come back on the engine's
-thread, each with the header its frame came with. ros2/attnseg_ros wraps
+thread, each with the header its frame came with. ros_node.py wraps
 this in an rclpy node; the tests drive it directly.
 """
 from __future__ import annotations
@@ -32,13 +32,14 @@ class SegmentationBridge:
         self.publish, self.max_frame_age_s, self.clock_ns = publish, max_frame_age_s, clock_ns
         self.source = PushSource(capacity=1, name="ros image topic")
         self.engine = StreamEngine(segmenter, config)
-        self.stale = 0
+        self.received = self.stale = 0
         self.error: StreamError | None = None
         self.thread = threading.Thread(target=self._run, args=(queue_size,), name="attnseg-ros-bridge", daemon=True)
         self.thread.start()
 
     def on_image(self, header: Any, stamp_ns: int, height: int, width: int, encoding: str, step: int, data) -> bool:
         """One incoming image; False when it was dropped as stale. A bad encoding raises ValueError."""
+        self.received += 1
         if is_stale(stamp_ns, self.clock_ns(), self.max_frame_age_s):
             self.stale += 1
             return False
@@ -55,9 +56,10 @@ class SegmentationBridge:
             log.error("attnseg stream ended: %s", err)
 
     def stats(self) -> dict:
-        """The runtime's StreamStats, with every kind of drop: stale, superseded while busy, queue."""
+        """The runtime's StreamStats, with the images received and every kind of drop: stale, superseded while
+        busy, queue."""
         stats = self.engine.stats.to_dict()
-        stats["frames_stale"] = self.stale
+        stats["frames_received"], stats["frames_stale"] = self.received, self.stale
         stats["frames_dropped"] += self.source.dropped + self.stale
         return stats
 

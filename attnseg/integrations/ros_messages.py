@@ -1,7 +1,7 @@
 """sensor_msgs/Image <-> numpy, as pure functions: no ROS import, so they are tested anywhere.
 
 The fields of a sensor_msgs/Image (height, width, encoding, is_bigendian, step,
-data) are built here as a plain dict; the ROS 2 node (ros2/attnseg_ros), the
+data) are built here as a plain dict; the ROS 2 node (ros_node.py), the
 rosbag2 writer and any other stack fill their own message class from it.
 
 Label maps go out as `mono16` (ids 0..65535, the default: viewable by rqt and
@@ -96,20 +96,35 @@ def is_stale(stamp_ns: int, now_ns: int, max_age_s: float) -> bool:
     return max_age_s > 0 and now_ns - stamp_ns > max_age_s * 1e9
 
 
-def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "", budget_ms: float = 1000.0) -> dict:
-    """diagnostic_msgs/DiagnosticStatus fields from StreamStats.to_dict(): OK, or WARN when p99 > budget.
+def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "", budget_ms: float = 1000.0,
+                   previous: dict | None = None) -> dict:
+    """diagnostic_msgs/DiagnosticStatus fields from SegmentationBridge.stats() (StreamStats.to_dict() and the
+    stale count); `previous` is the figures of the last report, so "since the last report" can be said.
 
-    level is 0 (OK), 1 (WARN) or 2 (ERROR: the stream ended by an error); values are (key, value) strings.
+    level 2 (ERROR): the stream ended by an error, or every frame received since the last report was stale
+    (older than max_frame_age: nothing can be segmented; check the camera's clock against this node's);
+    level 1 (WARN): latency p99 over the budget, or some frames since the last report were stale;
+    level 0 (OK) otherwise. Frames superseded while the engine is busy are the drop-oldest policy at work,
+    not a fault: they are counted in the values, and the latency says whether the engine keeps up.
+    values are (key, value) strings.
     """
     lat = stats.get("latency_ms", {})
     p99 = lat.get("p99")
+    before = previous or {}
+    stale = stats.get("frames_stale", 0) - before.get("frames_stale", 0)
+    received = stats.get("frames_received", 0) - before.get("frames_received", 0)
     if stats.get("end_reason") == EndReason.ERROR:
         level, message = 2, stats["ended_by"]
+    elif stale and stale == received:
+        level, message = 2, f"all {stale} frames since the last report were stale (older than max_frame_age)"
     elif p99 is not None and p99 > budget_ms:
         level, message = 1, f"latency p99 {p99:.0f} ms over the {budget_ms:.0f} ms budget"
+    elif stale:
+        level, message = 1, f"{stale} of {received} frames since the last report were stale"
     else:
         level, message = 0, "ok"
     values = [(f"latency_{k}_ms", f"{v:.1f}") for k, v in lat.items() if v is not None]
-    values += [(k, str(stats[k])) for k in ("fps", "frames_in", "frames_processed", "frames_dropped")
+    values += [(k, str(stats[k])) for k in ("fps", "frames_received", "frames_in", "frames_processed", "frames_dropped",
+                                         "frames_stale")
                if k in stats]
     return {"level": level, "name": name, "message": message, "hardware_id": hardware_id, "values": values}

@@ -85,3 +85,15 @@ def test_latency_diagnostics_levels():
     assert latency_status(stats, budget_ms=100)["level"] == 1
     assert latency_status({**stats, "ended_by": "error in front-end", "end_reason": "error"})["level"] == 2
     assert latency_status({"latency_ms": {"p50": None, "p95": None, "p99": None}})["level"] == 0
+
+
+def test_stale_frames_since_the_last_report_warn_and_all_stale_is_an_error():
+    stats = {"latency_ms": {"p99": 50.0}, "frames_received": 10, "frames_in": 10, "frames_processed": 10,
+             "frames_dropped": 0, "frames_stale": 0, "end_reason": "running"}
+    later = {**stats, "frames_received": 17, "frames_in": 14, "frames_processed": 14, "frames_stale": 3}
+    warn = latency_status(later, budget_ms=200, previous=stats)
+    assert warn["level"] == 1 and warn["message"] == "3 of 7 frames since the last report were stale"
+    all_stale = {**later, "frames_received": 23, "frames_stale": 9}  # 6 more, all stale
+    error = latency_status(all_stale, budget_ms=200, previous=later)
+    assert error["level"] == 2 and "all 6 frames" in error["message"] and ("frames_stale", "9") in error["values"]
+    assert latency_status(all_stale, budget_ms=200, previous=all_stale)["level"] == 0  # nothing new: no verdict
