@@ -8,15 +8,20 @@ Subscribes `image`; publishes `labels` (mono16 or 32SC1 track ids, the input's s
 publish_overlay) with the input's header (stamp and frame_id), and diagnostic_msgs/DiagnosticArray on
 /diagnostics (levels: attnseg.integrations.ros_messages.latency_status). QoS: best effort, depth 1 (a
 best-effort subscription takes both reliable and best-effort publishers; subscribers of `labels` must be
-best effort too), or reliable everywhere with `-p reliability:=reliable`. Parameters: ros_params.py (their
+best effort too), or reliable everywhere with `-p reliability:=reliable`. Over Fast DDS (the default
+middleware) the node runs with FASTDDS_PROFILE unless FASTDDS_DEFAULT_PROFILES_FILE is set: with Fast DDS's
+defaults, best-effort camera images between processes are mostly lost (see the profile's comment). Parameters: ros_params.py (their
 defaults are attnseg.settings' "robot" preset). The work is ros_bridge.SegmentationBridge; messages are
-filled from ros_messages. A bad parameter ends the node at start with one log line (exit status 2); SIGINT
-ends it with the frames already taken in segmented and the engine's thread joined.
+filled from ros_messages. A bad parameter ends the node at start with one log line (exit status 2); SIGINT or
+SIGTERM ends it with the frames already taken in segmented and published, and the engine's thread joined.
 """
 from __future__ import annotations
 
 import array
+import os
+import signal
 import sys
+from pathlib import Path
 
 try:  # ROS 2's Python client; without it only main() runs here, to say what to install
     import rclpy
@@ -25,6 +30,7 @@ try:  # ROS 2's Python client; without it only main() runs here, to say what to 
     from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 except ImportError:
     rclpy, Node = None, object
@@ -36,6 +42,16 @@ from ..optional import missing
 from .ros_bridge import SegmentationBridge
 from .ros_messages import label_image_fields, latency_status, rgb_image_fields
 from .ros_params import PARAMETERS, settings
+
+FASTDDS_PROFILE = Path(__file__).with_name("fastdds_large_images.xml")  # why: the file's own comment
+
+
+def use_large_image_transport() -> str | None:
+    """Point Fast DDS at FASTDDS_PROFILE (shared-memory segments that hold a camera image whole) unless the user
+    chose a profile or another middleware; the profile used, or None. Must run before rclpy.init."""
+    if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp").startswith("rmw_fastrtps"):
+        return os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))
+    return None
 
 
 def image_message(header, fields: dict) -> Image:
@@ -85,6 +101,8 @@ class AttnsegNode(Node):
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
 
     def _publish(self, header, result) -> None:
+        if not self.context.ok():  # shut down from outside while the last window was flushed
+            return
         self.labels_pub.publish(image_message(header, label_image_fields(result.labels, self.cfg.label_encoding)))
         if self.overlay_pub is not None:
             self.overlay_pub.publish(image_message(header, rgb_image_fields(overlay(result.image, result.labels))))
@@ -112,7 +130,13 @@ def main(args: list[str] | None = None) -> int:
     if reason:
         print(f"attnseg-ros2: {reason}", file=sys.stderr)
         return 2
-    rclpy.init(args=args)
+    profile = use_large_image_transport()
+    # SIGINT and SIGTERM raise KeyboardInterrupt here, not in rclpy's handler (which would shut the context
+    # down first): the frames already taken in are segmented and published, then ROS shuts down.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    if profile:
+        rclpy.logging.get_logger("attnseg").info(f"Fast DDS profile {profile}")
     node = None
     try:
         node = AttnsegNode()

@@ -310,6 +310,20 @@ def test_the_console_script_segments_remapped_topics_and_ends_cleanly_on_sigint(
     assert "stopped:" in out
 
 
+def test_fast_dds_gets_the_large_image_profile_unless_the_user_chose(monkeypatch):
+    from attnseg.integrations import ros_node
+
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("RMW_IMPLEMENTATION", raising=False)
+    assert ros_node.use_large_image_transport() == str(ros_node.FASTDDS_PROFILE)
+    assert "<segment_size>16777216</segment_size>" in ros_node.FASTDDS_PROFILE.read_text()
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/mine.xml")
+    assert ros_node.use_large_image_transport() == "/mine.xml"
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE")
+    monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")
+    assert ros_node.use_large_image_transport() is None and "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ
+
+
 def test_without_rclpy_the_script_says_what_to_install(monkeypatch, capsys):
     from attnseg.integrations import ros_node
 
