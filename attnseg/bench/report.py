@@ -14,6 +14,7 @@ is replaced whole. Record kinds, by name prefix:
 - long_video_*: memory and frames/s against a video's length (benchmarks/long_video.py);
 - chunked_vs_single_*: chunked runs against the single piece on DAVIS (benchmarks/chunked_vs_single.py);
 - certified_*: the certified clustering against the reference, per q/k gain (benchmarks/certified.py);
+- ros2_latency_*: the ROS 2 node through ROS against the bridge alone, per rate (benchmarks/ros2_latency.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
   records (CPU) are never rendered. With none, the section says that nothing is measured on a GPU.
 """
@@ -401,10 +402,41 @@ def certified_section(records: list[dict]) -> list[str]:
             "", *_table(header, rows), ""]
 
 
+def ros2_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        h, w = s["resolution"]
+        for rate, f in r["figures"].items():
+            ros, bridge, transport = f["ros"], f["bridge"], f["transport"]
+            node = ros["node"]
+            lat = lambda x: f"{_s(x['latency_ms']['p50'], 0)} / {_s(x['latency_ms']['p99'], 0)}"  # noqa: E731
+            rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}", rate,
+                         ros["published"], node.get("frames_processed", "-"),
+                         node.get("frames_dropped", 0) - node.get("frames_stale", 0), node.get("frames_stale", "-"),
+                         lat(ros), lat(bridge), _s(f["ros_cost_ms"].get("p50"), 0),
+                         f"{_s(transport['node_profile']['latency_ms']['p50'], 1)} ms, "
+                         f"{transport['node_profile']['received']}/{transport['node_profile']['published']}",
+                         f"{transport['fastdds_defaults']['received']}/{transport['fastdds_defaults']['published']}",
+                         _commit(r)])
+    header = ["Record", "Machine", "Model", "Rate", "Frames published", "Segmented", "Superseded (busy)", "Stale",
+              "Through ROS p50 / p99 (ms)", "Bridge alone p50 / p99 (ms)", "ROS cost p50 (ms)",
+              "Image transport p50, delivered", "Delivered with Fast DDS defaults", "Commit"]
+    s = records[0]["settings"]
+    return ["### The ROS 2 node (`benchmarks/ros2_latency.py`)", "",
+            f"`attnseg-ros2` as its own process, {s['frames']} frames at {s['frame_size'][0]}x{s['frame_size'][1]} "
+            f"{s['encoding']} published best effort with the current time as header stamp; latency = labels'",
+            "arrival - stamp, after a warm-up. The bridge alone is the node's work without ROS, in the same run.",
+            "Image transport: the same images between two processes without attnseg, with the node's Fast DDS",
+            "profile, and how many arrive with Fast DDS's default transports (large best-effort images mostly lost).",
+            "", *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
-            ("chunked_vs_single_", chunked_section), ("certified_", certified_section)]
+            ("chunked_vs_single_", chunked_section), ("certified_", certified_section),
+            ("ros2_latency_", ros2_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:
