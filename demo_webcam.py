@@ -1,22 +1,28 @@
-"""Live demo: segment a camera (or any source) and show the overlay with object ids, FPS and latency.
+"""Live demo: segment a camera (or any source) and show it live, on a web page or in a window.
 
-    python demo_webcam.py                          # camera 0, a window if there is a display
-    python demo_webcam.py --source clip.mp4 --realtime
+    python demo_webcam.py                          # camera 0: a window if there is a display, else the page
+    python demo_webcam.py --page                   # the page even with a display: http://127.0.0.1:8080/
+    python demo_webcam.py --source clip.mp4        # a file plays at its own frame rate, dropping what waits
     python demo_webcam.py --source synthetic:600 --random-weights
 
-Where there is no display, or OpenCV has no GUI (the headless wheel), the
-overlay is served as an MJPEG page on http://127.0.0.1:PORT/ (or written to
---video), and the demo says which. Ctrl-C (or q in the window) stops it.
+The page (attnseg.engine.live_view.LiveServer) shows the overlay scaled to the window, the figures (fps,
+capture-to-mask p50/p99, frames dropped, mode and weights), the objects with their colour and area,
+pause/resume, overlay opacity, and click-to-follow: click an object to show it alone; its mask is at
+/follow/mask.png. Where there is no display, or OpenCV has no GUI (the headless wheel), the page is served;
+the window shows the same figures in a line; --video writes the overlay instead. Files, folders and
+synthetic sources play in real time with drop-oldest by default (--no-realtime --drop wait: every frame),
+so the latency shown is a live one. Ctrl-C (or q in the window) stops it.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from attnseg.cli.options import add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
-from attnseg.engine.live_view import MjpegServer, annotate, gui_available
+from attnseg.engine.live_view import LiveServer, annotate, gui_available, readout
 from attnseg.engine.outputs import VideoSink
 from attnseg.engine.streaming import StreamEngine
 from attnseg.errors import AttnsegError
@@ -27,11 +33,12 @@ def parse(argv=None) -> argparse.Namespace:
     """The demo's own options, then every setting of attnseg.settings from the "live" preset (the small ViT)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N")
-    p.add_argument("--port", type=int, default=8080, help="MJPEG page port when there is no display (0: any)")
+    p.add_argument("--port", type=int, default=8080, help="port of the live page (0: any free one)")
+    p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
     add_model(p, defaults=PRESETS["live"], chunks=False)
     add_settings(p, StreamConfig)
-    add_settings(p, LiveSettings)
+    add_settings(p, LiveSettings, defaults=PRESETS["live"]["runtime"])
     return p.parse_args(argv)
 
 
@@ -39,21 +46,23 @@ def main(argv=None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="demo: %(message)s")
     try:
-        seg = Segmenter.from_settings(read_settings(ModelSettings, args), read_settings(SegmentConfig, args))
+        model, segment = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
+        seg = Segmenter.from_settings(model, segment)
         engine = StreamEngine(seg, read_settings(StreamConfig, args))
         results = engine.stream(args.source, read_settings(LiveSettings, args))
-        show, server, sink = _display(args)
+        info = run_info(seg, model, segment, args.source)
+        show, server, sink = _display(args, info)
         try:
             for r in results:
                 stats = engine.stats.to_dict()
-                frame = annotate(r.image, r.labels, f"{stats['fps']:.1f} fps | latency {r.latency * 1e3:.0f} ms "
-                                                    f"| {len(r.objects())} ids | dropped {stats['frames_dropped']}")
-                if show and show(frame):
-                    break
                 if server:
-                    server.publish(frame)
-                if sink:
-                    sink.write(frame)
+                    server.publish(r.image, r.labels, stats)
+                if show or sink:
+                    frame = annotate(r.image, r.labels, readout(stats, info))
+                    if show and show(frame):
+                        break
+                    if sink:
+                        sink.write(frame)
         finally:
             if server:
                 server.close()
@@ -65,25 +74,36 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         pass
     stats = engine.stats.to_dict()
-    print(f"demo: {stats['frames_processed']} frames, {stats['fps']:.2f} fps, latency p99 "
-          f"{stats['latency_ms']['p99']} ms, ended: {stats['ended_by']}", file=sys.stderr)
+    print(f"demo: {stats['frames_processed']} frames, {stats['fps']:.2f} fps, latency p50 "
+          f"{stats['latency_ms']['p50']} ms p99 {stats['latency_ms']['p99']} ms, dropped {stats['frames_dropped']}, "
+          f"ended: {stats['ended_by']}", file=sys.stderr)
     return 0
 
 
-def _display(args):
-    """(show(frame) -> quit?, MJPEG server, video sink): whichever this machine can do."""
+def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, source: str) -> dict:
+    """What stays fixed for the run, shown beside the figures."""
+    h, w = segment.resolution
+    weights = seg.weights
+    name = Path(weights.path).name if weights.path else ""
+    return {"mode": f"{seg.mode} {model.arch} {h}x{w} on {seg.device.type}",
+            "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source}
+
+
+def _display(args, info: dict):
+    """(show(frame) -> quit?, live page server, video sink): whichever was asked or this machine can do."""
     if args.video:
         print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
         return None, None, VideoSink(args.video, 24.0)
-    if gui_available():
+    if not args.page and gui_available():
         import cv2
 
         def show(frame):
             cv2.imshow("attnseg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
             return cv2.waitKey(1) & 0xFF == ord("q")
         return show, None, None
-    server = MjpegServer(args.port)
-    print(f"demo: no display or no OpenCV GUI: serving the overlay at {server.url}", file=sys.stderr, flush=True)
+    server = LiveServer(args.port, info=info)
+    why = "" if args.page else "no display or no OpenCV GUI: "
+    print(f"demo: {why}serving the live page at {server.url}", file=sys.stderr, flush=True)
     return None, server, None
 
 

@@ -322,7 +322,9 @@ class RaySettings:
 # Named starting points for interfaces whose users expect other defaults than the paper's.
 PRESETS: dict[str, dict[str, Any]] = {
     # live video on a laptop: the small ViT at a quarter of the paper's pixels (demo_webcam.py)
-    "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240))},
+    "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240)),
+             # a file or folder plays at its own frame rate and drops what the engine cannot take, as a camera
+             "runtime": LiveSettings(realtime=True, drop=DropPolicy.DROP_OLDEST)},
     # a robot: the paper's model on the device it has, CUDA when present (the ROS 2 node)
     "robot": {"model": ModelSettings(device=Device.AUTO), "segment": SegmentConfig()},
     # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU

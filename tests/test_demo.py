@@ -1,15 +1,24 @@
-"""demo_webcam.py without a camera: a synthetic source served as MJPEG, a video file, the no-camera error."""
+"""demo_webcam.py without a camera: the live page (in a real browser where chromium is installed), a video
+file, the no-camera error."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
-from attnseg.engine.live_view import MjpegServer, annotate
+from attnseg.engine.live_view import LiveServer, annotate
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
@@ -18,14 +27,10 @@ spec.loader.exec_module(demo)
 BASE = ["--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48"]
 
 
-def test_mjpeg_server_serves_the_latest_frame():
-    server = MjpegServer(port=0)
+def test_the_live_page_streams_mjpeg():
+    server = LiveServer(port=0)
     try:
-        server.publish(np.full((24, 32, 3), 200, dtype=np.uint8))
-        page = urllib.request.urlopen(server.url, timeout=5).read()
-        assert b"/stream" in page
-        jpeg = urllib.request.urlopen(server.url + "frame.jpg", timeout=5).read()
-        assert jpeg[:2] == b"\xff\xd8" and jpeg[-2:] == b"\xff\xd9"
+        server.publish(np.full((24, 32, 3), 200, dtype=np.uint8), np.zeros((24, 32), np.int32), {})
         with urllib.request.urlopen(server.url + "stream", timeout=5) as resp:
             assert resp.headers["Content-Type"].startswith("multipart/x-mixed-replace")
             head = resp.read(200)
@@ -37,16 +42,16 @@ def test_mjpeg_server_serves_the_latest_frame():
 def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, capsys):
     servers = []
 
-    class Recording(MjpegServer):
-        def __init__(self, port):
-            super().__init__(0)
+    class Recording(LiveServer):
+        def __init__(self, port, info):
+            super().__init__(0, info=info)
             servers.append(self)
 
-    monkeypatch.setattr(demo, "MjpegServer", Recording)
+    monkeypatch.setattr(demo, "LiveServer", Recording)
     monkeypatch.setattr(demo, "gui_available", lambda: False)
     code = []
     run = threading.Thread(target=lambda: code.append(demo.main(
-        ["--source", "synthetic:72", "--realtime", *BASE, "--port", "0"])))
+        ["--source", "synthetic:72", "--no-realtime", "--drop", "wait", *BASE, "--port", "0"])))
     run.start()
     deadline = time.monotonic() + 60
     while not (servers and servers[0].jpeg) and time.monotonic() < deadline:
@@ -56,7 +61,7 @@ def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, ca
     run.join(timeout=60)
     assert code == [0]
     err = capsys.readouterr().err
-    assert "serving the overlay at http://127.0.0.1:" in err and "72 frames" in err
+    assert "serving the live page at http://127.0.0.1:" in err and "72 frames" in err
 
 
 def test_demo_writes_a_video(tmp_path):
@@ -77,3 +82,77 @@ def test_annotate_writes_ids_and_readout():
     labels[20:50, 30:70] = 7
     out = annotate(image, labels, "10.0 fps")
     assert out.shape == image.shape and out[:18].any() and (out != image).any()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def start_demo(*args: str) -> tuple[subprocess.Popen, str, list[str]]:
+    """demo_webcam.py as a user starts it; its page's URL, and its stderr lines as they come."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "demo_webcam.py"), *args], stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "serving the live page at " in line:
+            url = line.split("serving the live page at ")[1].strip()
+            threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+            return proc, url, lines
+    raise AssertionError("the demo did not serve its page:\n" + "".join(lines))
+
+
+def test_the_live_page_in_a_real_browser(tmp_path):
+    """The page loads, frames advance, the figures change, pause holds the frame, clicking an object selects its
+    id and /follow/mask.png is that object's mask. Screenshots are kept ($ATTNSEG_SCREENSHOT_DIR, else tmp): the
+README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/images pytest tests/test_demo.py`."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    proc, url, lines = start_demo("--source", "synthetic:1200", "--page", "--port", "0", "--random-weights",
+                                  "--arch", "vit_small_16", "--resolution", "64", "96", "--qk-gain", "8")
+    shots = Path(os.environ.get("ATTNSEG_SCREENSHOT_DIR", tmp_path))
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 900, "height": 560})
+            page.goto(url, wait_until="domcontentloaded")  # an MJPEG <img> never finishes loading
+            frame = lambda: page.evaluate("Number(document.body.dataset.frame || -1)")  # noqa: E731
+            page.wait_for_function("Number(document.body.dataset.frame) >= 3", timeout=60000)
+            first, processed = frame(), page.inner_text("#processed")
+            page.wait_for_function(f"Number(document.body.dataset.frame) > {first + 3}", timeout=60000)
+            assert page.inner_text("#processed") != processed  # the figures change with the frames
+            assert "RANDOM WEIGHTS" in page.inner_text("#weights")
+            assert page.locator("#list li").count() >= 2
+            view = page.locator("#view").bounding_box()
+            assert view["width"] > 500  # the 320x240 stream, scaled to the window
+            page.screenshot(path=str(shots / "demo_page.png"))
+
+            page.click("#pause")
+            page.wait_for_function("document.querySelector('#pause').textContent === 'resume'")
+            held = json.loads(page.evaluate("fetch('/stats.json').then(r => r.text())"))
+            time.sleep(1.0)
+            assert json.loads(page.evaluate("fetch('/stats.json').then(r => r.text())"))["frame"] == held["frame"]
+
+            # a point inside a small object (not the largest), found from its mask, clicked on the page
+            target = min((o for o in held["objects"]), key=lambda o: o["area"])
+            req = page.request.post(url + "follow", data={"id": target["id"]})
+            mask = cv2.imdecode(np.frombuffer(page.request.get(url + "follow/mask.png").body(), np.uint8), 0)
+            page.request.post(url + "follow", data={"id": None})
+            ys, xs = np.nonzero(mask)
+            i = len(ys) // 2
+            page.mouse.click(view["x"] + (xs[i] + 0.5) / mask.shape[1] * view["width"],
+                             view["y"] + (ys[i] + 0.5) / mask.shape[0] * view["height"])
+            page.wait_for_function(f"document.querySelector('#following').textContent === 'id {target['id']}'")
+            followed = cv2.imdecode(np.frombuffer(page.request.get(url + "follow/mask.png").body(), np.uint8), 0)
+            assert req.ok and np.array_equal(followed, mask) and followed[ys[i], xs[i]] == 255
+            assert page.locator("#list li.followed").inner_text().startswith(f"id {target['id']}")
+
+            page.click("#pause")  # resume: frames advance again, the object still followed by its id
+            page.wait_for_function(f"Number(document.body.dataset.frame) > {held['frame'] + 2}", timeout=60000)
+            assert page.inner_text("#following") == f"id {target['id']}"
+            page.screenshot(path=str(shots / "demo_page_following.png"))
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0, "".join(lines)
+    assert (shots / "demo_page.png").stat().st_size > 10000 and (shots / "demo_page_following.png").is_file()

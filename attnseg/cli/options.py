@@ -49,7 +49,10 @@ def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), o
         kw: dict = {"dest": _dest(f), "help": argparse.SUPPRESS if meta.get("hidden") else help_text}
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         if kind is bool:
-            kw.update(action="store_false" if flag.startswith("--no-") else "store_true", default=default)
+            if flag.startswith("--no-"):
+                kw.update(action="store_false", default=default)
+            else:  # a default of True (a preset's) can still be turned off: --no-NAME
+                kw.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
         elif isinstance(kind, type) and issubclass(kind, Choice):
             aliases = list(getattr(kind, "_aliases", lambda: {})())
             kw.update(choices=[*kind.values(), *aliases], default=shown)

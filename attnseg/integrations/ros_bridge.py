@@ -63,7 +63,9 @@ class SegmentationBridge:
         stats["frames_dropped"] += self.source.dropped + self.stale
         return stats
 
-    def close(self, timeout: float = 30.0) -> None:
-        """End the stream: the frames already taken in still get their masks, then the thread ends."""
+    def close(self, timeout: float = 30.0) -> bool:
+        """End the stream: the frames already taken in still get their masks, then the thread ends; whether it
+        did within `timeout` seconds."""
         self.source.close()
         self.thread.join(timeout)
+        return not self.thread.is_alive()

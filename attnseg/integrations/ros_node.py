@@ -120,7 +120,7 @@ class AttnsegNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
-        self.bridge.close()
+        self.joined = self.bridge.close()  # the engine's thread ended
         super().destroy_node()
 
 
@@ -151,7 +151,8 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()  # the frames already taken in are segmented, the engine's thread joined
             stats = node.bridge.stats()
             rclpy.logging.get_logger("attnseg").info(
-                f"stopped: {stats['frames_processed']} frames segmented, {stats['frames_dropped']} dropped")
+                f"stopped: {stats['frames_processed']} frames segmented, {stats['frames_dropped']} dropped, "
+                f"engine thread {'joined' if node.joined else 'still running after 30 s'}")
         if rclpy.ok():
             rclpy.shutdown()
     return 0
