@@ -15,6 +15,7 @@ is replaced whole. Record kinds, by name prefix:
 - chunked_vs_single_*: chunked runs against the single piece on DAVIS (benchmarks/chunked_vs_single.py);
 - certified_*: the certified clustering against the reference, per q/k gain (benchmarks/certified.py);
 - ros2_latency_*: the ROS 2 node through ROS against the bridge alone, per rate (benchmarks/ros2_latency.py);
+- demo_latency_*: the live demo's latency on a video file, paced or queued (benchmarks/demo_latency.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
   records (CPU) are never rendered. With none, the section says that nothing is measured on a GPU.
 """
@@ -432,11 +433,30 @@ def ros2_section(records: list[dict]) -> list[str]:
             "", *_table(header, rows), ""]
 
 
+def demo_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        h, w = s["resolution"]
+        for mode, f in r["figures"].items():
+            for run in f["runs"]:
+                rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}",
+                             mode, _s(run["latency_ms"]["p50"], 0), _s(run["latency_ms"]["p99"], 0),
+                             _s(run["fps"], 1), run["frames_segmented"], run["frames_dropped"], _commit(r)])
+    header = ["Record", "Machine", "Model", "Source", "Capture to mask p50 (ms)", "p99 (ms)", "fps", "Segmented",
+              "Dropped", "Commit"]
+    s = records[0]["settings"]
+    return ["### The live demo on a video file (`benchmarks/demo_latency.py`)", "",
+            f"`{s['command']}` on {s['source']}, {s['checkpoint']}; each run to the end of the file, modes",
+            "alternating. Paced with drop-oldest is the demo's default; the other queues every frame.", "",
+            *_table(header, rows), ""]
+
+
 SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", compare_section),
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
             ("chunked_vs_single_", chunked_section), ("certified_", certified_section),
-            ("ros2_latency_", ros2_section)]
+            ("ros2_latency_", ros2_section), ("demo_latency_", demo_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:
