@@ -247,10 +247,12 @@ def test_every_camera_encoding_arrives_through_real_messages(ros):
 
 
 def test_closing_the_node_joins_the_engine_threads(ros):
+    before = set(threading.enumerate())  # other tests' streams may have left theirs
     rig = Rig()
+    started = {t.name for t in set(threading.enumerate()) - before}
     rig.close()
-    assert rig.node.joined
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("attnseg-")]
+    assert rig.node.joined and "attnseg-ros-bridge" in started
+    alive = [t.name for t in set(threading.enumerate()) - before if t.name.startswith("attnseg-")]
     assert alive == []
 
 
