@@ -137,11 +137,13 @@ README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/image
             req = page.request.post(url + "follow", data={"id": target["id"]})
             mask = cv2.imdecode(np.frombuffer(page.request.get(url + "follow/mask.png").body(), np.uint8), 0)
             page.request.post(url + "follow", data={"id": None})
+            page.wait_for_function("document.querySelector('#following').textContent === 'none'")  # its event came
             ys, xs = np.nonzero(mask)
             i = len(ys) // 2
             page.mouse.click(view["x"] + (xs[i] + 0.5) / mask.shape[1] * view["width"],
                              view["y"] + (ys[i] + 0.5) / mask.shape[0] * view["height"])
             page.wait_for_function(f"document.querySelector('#following').textContent === 'id {target['id']}'")
+            assert page.request.get(url + "stats.json").json()["following"] == target["id"]
             followed = cv2.imdecode(np.frombuffer(page.request.get(url + "follow/mask.png").body(), np.uint8), 0)
             assert req.ok and np.array_equal(followed, mask) and followed[ys[i], xs[i]] == 255
             assert page.locator("#list li.followed").inner_text().startswith(f"id {target['id']}")
