@@ -120,7 +120,8 @@ class AttnsegNode(Node):
         self.diag_pub.publish(msg)
 
     def destroy_node(self) -> None:
-        self.joined = self.bridge.close()  # the engine's thread ended
+        bridge = getattr(self, "bridge", None)  # absent when the constructor failed
+        self.joined = bridge.close() if bridge else True  # the engine's thread ended
         super().destroy_node()
 
 

@@ -106,7 +106,7 @@ def test_arbitrary_pickle_is_not_executed(tmp_path):
     assert not os.path.exists("/tmp/attnseg_pwned")
 
 
-@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage", b"junk\n"])
 def test_corrupt_files_are_refused(tmp_path, content):
     path = tmp_path / "corrupt.pth"
     path.write_bytes(content)
