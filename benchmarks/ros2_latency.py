@@ -100,21 +100,34 @@ def paced(rate: float, seconds: float, send) -> int:
         i += 1
 
 
+class Listener:
+    """A node in this process spun on its own thread, recording (arrival ns, header stamp ns) of the images on
+    `topic` (best effort) and, optionally, the /diagnostics messages."""
+
+    def __init__(self, name: str, topic: str, diagnostics: bool = False):
+        self.node = rclpy.create_node(name)
+        self.arrivals, self.diagnostics = [], []
+        self.node.create_subscription(Image, topic, lambda m: self.arrivals.append(
+            (time.time_ns(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)), qos_profile(False, 10))
+        if diagnostics:
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
 def run_ros(frames, params: dict, rate: float, seconds: float, warmup: float) -> dict:
     node = shutil.which("attnseg-ros2")
     args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
     proc = subprocess.Popen([node, "--ros-args", "-r", "image:=/camera/image_raw", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peer = rclpy.create_node("ros2_latency")
-    arrivals, diagnostics = [], []
-    peer.create_subscription(Image, "labels", lambda m: arrivals.append(
-        (time.time_ns(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)), qos_profile(False, 10))
-    peer.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-    pub = peer.create_publisher(Image, "/camera/image_raw", qos_profile(False, 1))
-    executor = SingleThreadedExecutor()
-    executor.add_node(peer)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    peer = Listener("ros2_latency", "labels", diagnostics=True)
+    arrivals, diagnostics = peer.arrivals, peer.diagnostics
+    pub = peer.node.create_publisher(Image, "/camera/image_raw", qos_profile(False, 1))
     try:
         end = time.monotonic() + 120
         while pub.get_subscription_count() == 0:
@@ -129,8 +142,7 @@ def run_ros(frames, params: dict, rate: float, seconds: float, warmup: float) ->
         out, _ = proc.communicate(timeout=60)
         if "Traceback" in out or os.environ.get("ATTNSEG_BENCH_VERBOSE"):
             print(out, file=sys.stderr)
-        executor.shutdown()
-        peer.destroy_node()
+        peer.close()
     counted = [(arrival - stamp) / 1e6 for arrival, stamp in arrivals if stamp >= t0 + warmup * 1e9]
     last = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
     return {"published": sent, "labels_received": len(arrivals), "latency_ms": percentiles(counted),
@@ -159,14 +171,7 @@ def run_bridge(frames, cfg, rate: float, seconds: float, warmup: float) -> dict:
 def run_transport(rate: float, seconds: float, profile: bool) -> dict:
     """Images from a publisher process (this script, --publish-only) to this one, no attnseg: what moving a
     camera image between processes costs, with the node's Fast DDS profile or Fast DDS's defaults."""
-    peer = rclpy.create_node(f"ros2_transport_{'profile' if profile else 'defaults'}")
-    arrivals = []
-    peer.create_subscription(Image, "echo", lambda m: arrivals.append(
-        (time.time_ns(), m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)), qos_profile(False, 10))
-    executor = SingleThreadedExecutor()
-    executor.add_node(peer)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
+    peer = Listener(f"ros2_transport_{'profile' if profile else 'defaults'}", "echo")
     env = dict(os.environ)
     if not profile:
         env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
@@ -174,11 +179,10 @@ def run_transport(rate: float, seconds: float, profile: bool) -> dict:
     out = subprocess.run([sys.executable, __file__, "--publish-only", str(rate), str(seconds), *flags], env=env,
                          capture_output=True, text=True, timeout=seconds + 120).stdout
     time.sleep(0.5)
-    executor.shutdown()
-    peer.destroy_node()
+    peer.close()
     sent = int(out.split()[-1])
-    return {"published": sent, "received": len(arrivals),
-            "latency_ms": percentiles([(a - s) / 1e6 for a, s in arrivals])}
+    return {"published": sent, "received": len(peer.arrivals),
+            "latency_ms": percentiles([(a - s) / 1e6 for a, s in peer.arrivals])}
 
 
 def publish_only(rate: float, seconds: float) -> None:

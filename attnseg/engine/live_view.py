@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .outputs import davis_palette, overlay
+from .outputs import boundary, davis_palette, overlay
 
 PAGE = Path(__file__).with_name("live_page.html")
 
@@ -72,10 +72,7 @@ def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int |
     mask = labels == following
     out = image.copy()
     out[mask] = (image[mask] * (1 - opacity) + np.asarray(colour_of(following)) * opacity).astype(np.uint8)
-    edge = np.zeros_like(mask)
-    edge[:-1] |= mask[:-1] != mask[1:]
-    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
-    out[edge] = 255
+    out[boundary(mask)] = 255
     _draw_ids(out, labels, [following])
     return out
 
@@ -106,6 +103,7 @@ class LiveServer:
         self.image: np.ndarray | None = None  # the frame shown, and its labels
         self.labels: np.ndarray | None = None
         self.stats: dict = {}
+        self.objects: list[dict] = []  # id, colour and area of each object in the frame shown
         self.frame = -1
         self.paused, self.opacity, self.following = False, 0.5, None
         self.closed = False
@@ -123,6 +121,9 @@ class LiveServer:
             self.stats = stats
             if not self.paused:
                 self.image, self.labels, self.frame = image, labels, self.frame + 1
+                ids, counts = np.unique(labels, return_counts=True)
+                self.objects = [{"id": int(i), "colour": colour_of(int(i)), "area": round(float(c) / labels.size, 4)}
+                                for i, c in zip(ids, counts)]
                 self._redraw()
             self.version += 1
             self.changed.notify_all()
@@ -140,12 +141,7 @@ class LiveServer:
     def state(self) -> dict:
         """The figures of the frame shown, as /events and /stats.json send them."""
         with self.changed:
-            stats, labels = self.stats, self.labels
-            objects = []
-            if labels is not None:
-                ids, counts = np.unique(labels, return_counts=True)
-                objects = [{"id": int(i), "colour": colour_of(int(i)), "area": round(float(c) / labels.size, 4)}
-                           for i, c in zip(ids, counts)]
+            stats, objects = self.stats, self.objects
             lat = stats.get("latency_ms", {})
             return {"frame": self.frame, "fps": stats.get("fps", 0.0),
                     "latency_ms": {"p50": lat.get("p50"), "p99": lat.get("p99")},

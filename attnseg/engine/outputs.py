@@ -83,14 +83,19 @@ def save_labels(dest: str | Path, labels: np.ndarray) -> None:
         np.save(f, labels.astype(np.int32))
 
 
+def boundary(mask: np.ndarray) -> np.ndarray:
+    """Pixels whose lower or right neighbour has another label (bool, mask's shape)."""
+    edge = np.zeros(mask.shape, dtype=bool)
+    edge[:-1] |= mask[:-1] != mask[1:]
+    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
+    return edge
+
+
 def overlay(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend the label colours over an RGB frame; label boundaries drawn dark."""
     colours = davis_palette()[(mask % 255) + 1]  # skip black so every label is visible
     out = (frame * (1 - alpha) + colours * alpha).astype(np.uint8)
-    edge = np.zeros(mask.shape, dtype=bool)
-    edge[:-1] |= mask[:-1] != mask[1:]
-    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
-    out[edge] = 0
+    out[boundary(mask)] = 0
     return out
 
 

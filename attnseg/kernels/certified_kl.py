@@ -28,6 +28,7 @@ import triton.language as tl
 from ..errors import SettingError
 from . import certified as C
 from .dispatch import interpreting
+from .kl import _check as check_rows
 from .kl import _cross_tile
 from .launch import Cost, launch
 
@@ -134,12 +135,7 @@ def candidate_configs(precision: str, shared_limit: int = 227 * 1024) -> list[di
 
 
 def _check(p: torch.Tensor, log_p: torch.Tensor, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if p.dim() != 2 or p.shape != log_p.shape:
-        raise SettingError(f"certified kernels: rows and their logs must be matching (n, m) matrices, got "
-                           f"{tuple(p.shape)} and {tuple(log_p.shape)}")
-    if precision not in PRECISIONS:
-        raise SettingError(f"certified kernels: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    return p.float().contiguous(), log_p.float().contiguous()
+    return check_rows(p, log_p, "certified kernels", precision, PRECISIONS)
 
 
 def _kappa(precision: str, m: int) -> float:

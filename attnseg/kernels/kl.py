@@ -150,12 +150,14 @@ KL_ARGMIN = {"BLOCK_N": 32, "BLOCK_C": 32, "BLOCK_K": 16, "num_warps": 8, "num_s
 PRECISIONS = ("ieee", "tf32")  # "ieee": fp32 products (the reference's partition); "tf32": tensor cores
 
 
-def _check(p: torch.Tensor, log_p: torch.Tensor, name: str, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _check(p: torch.Tensor, log_p: torch.Tensor, name: str, precision: str,
+           precisions=PRECISIONS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows and their logs as contiguous fp32 (n, m) matrices, and a known precision (certified_kl's too)."""
     if p.dim() != 2 or p.shape != log_p.shape:
         raise SettingError(f"{name}: rows and their logs must be matching (n, m) matrices, got "
                          f"{tuple(p.shape)} and {tuple(log_p.shape)}")
-    if precision not in PRECISIONS:
-        raise SettingError(f"{name}: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision not in precisions:
+        raise SettingError(f"{name}: precision must be one of {', '.join(precisions)}, got {precision!r}")
     return p.float().contiguous(), log_p.float().contiguous()
 
 
