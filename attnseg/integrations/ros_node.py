@@ -87,7 +87,7 @@ class AttnsegNode(Node):
                                          clock_ns=lambda: self.get_clock().now().nanoseconds)
         self.reported: dict | None = None  # the figures of the last /diagnostics message
         self.create_subscription(Image, "image", self._on_image, qos)
-        self.create_timer(cfg.diagnostics_period, self._diagnose)
+        self.diagnostics_timer = self.create_timer(cfg.diagnostics_period, self._diagnose)
         height, width = cfg.segment["resolution"]
         self.get_logger().info(
             f"attnseg ready: {segmenter.mode} {cfg.model['arch']} on {segmenter.device}, {height}x{width}, "

@@ -142,10 +142,6 @@ def test_every_frame_comes_back_with_its_header_and_the_labels_of_stream_engine(
         assert a.shape == (60, 80) and np.array_equal(a, b)  # bit for bit, track ids included
 
 
-def levels(rig: Rig) -> list[int]:
-    return [m.status[0].level[0] for m in rig.diagnostics]
-
-
 def values(msg) -> dict:
     return {kv.key: kv.value for kv in msg.status[0].values}
 
@@ -156,29 +152,37 @@ def test_stale_frames_and_bursts_are_dropped_and_diagnostics_go_ok_warn_error(ro
     # seconds apart in this test): the levels below come from the stale frames (latency: test_ros_messages)
     # Reliable with a deep history, so every frame sent reaches the node and the counts are exact (what
     # best effort may lose in transport never reaches the node to be counted: see the QoS test).
-    rig = Rig(max_frame_age=5.0, diagnostics_period=1.0, latency_budget_ms=1e6, reliability="reliable", qos_depth=50)
+    rig = Rig(max_frame_age=5.0, diagnostics_period=0.2, latency_budget_ms=1e6, reliability="reliable", qos_depth=50)
     try:
         rig.listen(reliable=True)
         pub = rig.publisher(reliable=True)
         wait_matched(pub)
+        wait_for(lambda: len(rig.diagnostics) >= 2, 10, "two reports from the node's timer")
+        # From here the test calls the timer's callback itself, once the frames it sent have all arrived: a
+        # report the timer fired between two sends would cover part of a group (a loaded host delays either).
+        rig.node.diagnostics_timer.cancel()
+        time.sleep(0.3)  # a report the timer already published is through
+        rig.node._diagnose()  # the baseline: the next report covers exactly what is sent after it
 
-        def after_next_report(send) -> DiagnosticArray:
-            """Send right after a report, so the next one covers exactly what was sent."""
-            seen = len(rig.diagnostics)
-            wait_for(lambda: len(rig.diagnostics) > seen, 10, "a diagnostics report")
+        def report_after(send, received: int, settle=lambda: None) -> DiagnosticArray:
             send()
+            wait_for(lambda: rig.node.bridge.stats()["frames_received"] == received, 30, f"{received} frames in")
+            settle()
             seen = len(rig.diagnostics)
-            wait_for(lambda: len(rig.diagnostics) > seen, 10, "the report after")
+            rig.node._diagnose()
+            wait_for(lambda: len(rig.diagnostics) > seen, 10, "the report")
             return rig.diagnostics[-1]
+
+        def labels_out() -> None:
+            time.sleep(1.0)  # the burst's last window is done; its labels are on their way
+            wait_for(lambda: rig.node.bridge.stats()["frames_processed"] == len(rig.labels), 30, "every label")
 
         fresh = lambda i: pub.publish(frame_message(frames[i], now_ns(rig)))  # noqa: E731
         stale = lambda i: pub.publish(frame_message(frames[i], now_ns(rig) - 60 * 10**9))  # noqa: E731
-        ok = after_next_report(lambda: [fresh(i) or time.sleep(0.05) for i in range(3)])
-        warn = after_next_report(lambda: [send(i) or time.sleep(0.05) for send, i in ((stale, 3), (stale, 4), (fresh, 5))])
-        error = after_next_report(lambda: [stale(i) or time.sleep(0.05) for i in range(6, 9)])
-        burst = after_next_report(lambda: [fresh(i) for i in range(9, 40)])  # 31 frames at once
-        time.sleep(1.0)  # the burst's last window is done; its labels are on their way
-        wait_for(lambda: rig.node.bridge.stats()["frames_processed"] == len(rig.labels), 30, "every label")
+        ok = report_after(lambda: [fresh(i) for i in range(3)], 3)
+        warn = report_after(lambda: [send(i) for send, i in ((stale, 3), (stale, 4), (fresh, 5))], 6)
+        error = report_after(lambda: [stale(i) for i in range(6, 9)], 9)
+        burst = report_after(lambda: [fresh(i) for i in range(9, 40)], 40, labels_out)  # 31 frames at once
         stats = rig.node.bridge.stats()
     finally:
         rig.close()
