@@ -1,7 +1,10 @@
 """The command line end to end."""
 from __future__ import annotations
 
+import io
 import json
+import logging
+import sys
 
 import numpy as np
 import pytest
@@ -349,3 +352,18 @@ def test_eval_scores_chunked_outputs(tmp_path, capsys):
                  "car-shadow", "--json", str(tmp_path / "scores.json")]) == 0
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert 0 <= scores["J"] <= 1 and scores["sequences"]["car-shadow"]["proposals"] >= 1
+
+
+def test_log_lines_follow_stderr_after_the_command_that_set_them_up(tmp_path, synthetic_folder, capsys):
+    """The library's log lines go to the sys.stderr of the moment: a host (or pytest) that replaced and closed
+    the one the command ran with still gets them, with no logging error."""
+    assert main(["segment", str(synthetic_folder), "--random-weights", "--arch", "vit_small_16",
+                 "--resolution", "32", "48", "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    swapped = sys.stderr
+    try:
+        sys.stderr = later = io.StringIO()
+        logging.getLogger("attnseg.engine").warning("a later line")
+    finally:
+        sys.stderr = swapped
+    assert later.getvalue() == "attnseg: a later line\n"
