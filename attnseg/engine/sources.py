@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError, SettingError
 from .frames import decode_frame, frame_files, open_capture
-from .synthetic import synthetic_clip
+from .synthetic import SyntheticClip
 
 
 @dataclass
@@ -127,7 +127,8 @@ class FolderSource:
 
 
 class ArraySource:
-    """Frames from memory (T, H, W, 3) uint8, or the synthetic clip; `live` and `fps` as asked."""
+    """Frames from memory (T, H, W, 3) uint8, or any sequence of (H, W, 3) uint8 frames (the synthetic clip,
+    made as it is read); `live` and `fps` as asked."""
 
     def __init__(self, frames: np.ndarray, *, fps: float = 24.0, realtime: bool = False, live: bool = False,
                  name: str = "arrays"):
@@ -195,8 +196,11 @@ def open_source(spec: str | int, *, realtime: bool = False, fps: float = 24.0,
     if "://" in text:
         return CaptureSource(text, live=True)
     if text.startswith("synthetic"):
-        count = int(text.partition(":")[2] or 300)
-        frames, _ = synthetic_clip(count, *size)
+        count = text.partition(":")[2] or "300"
+        if not count.isdigit():
+            raise InputError(f"source {text!r}: the frame count after 'synthetic:' must be a whole number, "
+                             f"got {count!r}")
+        frames = SyntheticClip(int(count), *size)  # made on reading, one at a time
         return ArraySource(frames, fps=fps, realtime=realtime, name=text)
     path = Path(text)
     if not path.exists():

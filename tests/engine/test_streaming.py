@@ -153,6 +153,23 @@ def test_bad_sources_and_settings_are_one_clear_error(tmp_path):
         src.read()
     with pytest.raises(ValueError, match="unknown drop policy"):
         next(engine().stream(ArraySource(frames(3)), drop="newest"))
+    with pytest.raises(ValueError, match="must be a whole number, got 'many'"):
+        open_source("synthetic:many")
+
+
+def test_a_synthetic_source_of_any_length_makes_its_frames_as_they_are_read():
+    from attnseg.bench.latency import rss_bytes
+    from attnseg.engine.synthetic import synthetic_clip
+
+    expected, _ = synthetic_clip(5, 60, 80)
+    src = open_source("synthetic:5", size=(60, 80))
+    got = [src.read() for _ in range(6)]
+    assert got[-1] is None and all(np.array_equal(f.image, e) for f, e in zip(got, expected))
+    before = rss_bytes()
+    src = open_source("synthetic:1000000", size=(240, 320))  # 230 GB, were it made up front
+    images = [src.read().image for _ in range(20)]
+    assert rss_bytes() - before < 50 * 2**20
+    assert images[0].shape == (240, 320, 3) and len(src.frames) == 1_000_000
 
 
 def test_long_stream_is_bounded():
