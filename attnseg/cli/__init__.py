@@ -32,25 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _StderrHandler(logging.StreamHandler):
-    """Writes to the sys.stderr of the moment, not the one there when the handler was made (a host or a test
-    runner that swaps sys.stderr and closes the old one would otherwise get a logging error)."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _ignored) -> None:
-        pass
-
-
 def _log_to_stderr(level: int) -> None:
     """The library's log lines (the random-weights banner, exports into the cache) go to this stderr."""
     logger = logging.getLogger("attnseg")
     for old in [h for h in logger.handlers if getattr(h, "attnseg_cli", False)]:
         logger.removeHandler(old)
-    handler = _StderrHandler()
+    # the handler behind logging.lastResort: it writes to the sys.stderr of the moment, not the one there when it
+    # was made (a host or a test runner that swaps sys.stderr and closes the old one would get a logging error)
+    handler = logging._StderrHandler()
     handler.attnseg_cli = True
     handler.setFormatter(logging.Formatter("attnseg: %(message)s"))
     logger.addHandler(handler)

@@ -8,8 +8,8 @@ class SyntheticClip:
     """The clip's frames made one at a time on indexing (memory stays one frame, whatever `num_frames`).
 
     A textured disc moves left to right and a textured square top to bottom over
-    a smooth, slowly drifting background. `clip[t]` is frame t, (H, W, 3) uint8 RGB; `clip.ids(t)` its
-    ground-truth ids (H, W) uint8 (0 = background).
+    a smooth, slowly drifting background. `clip[t]` is frame t, (H, W, 3) uint8 RGB; `clip.scene(t)` that
+    frame and its ground-truth ids (H, W) uint8 (0 = background).
     """
 
     def __init__(self, num_frames: int = 24, height: int = 240, width: int = 320, seed: int = 0):
@@ -24,7 +24,7 @@ class SyntheticClip:
     def __len__(self) -> int:
         return self.num_frames
 
-    def _scene(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+    def scene(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= t < self.num_frames:
             raise IndexError(f"frame {t} of a {self.num_frames}-frame clip")
         xx, yy, texture, height, width = self.xx, self.yy, self.texture, self.height, self.width
@@ -44,10 +44,7 @@ class SyntheticClip:
         return np.clip(img, 0, 255).astype(np.uint8), ids
 
     def __getitem__(self, t: int) -> np.ndarray:
-        return self._scene(t)[0]
-
-    def ids(self, t: int) -> np.ndarray:
-        return self._scene(t)[1]
+        return self.scene(t)[0]
 
 
 def synthetic_clip(num_frames: int = 24, height: int = 240, width: int = 320,
@@ -57,5 +54,5 @@ def synthetic_clip(num_frames: int = 24, height: int = 240, width: int = 320,
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     ids = np.empty((num_frames, height, width), dtype=np.uint8)
     for t in range(num_frames):
-        frames[t], ids[t] = clip._scene(t)
+        frames[t], ids[t] = clip.scene(t)
     return frames, ids
