@@ -10,6 +10,15 @@ from attnseg.model.clustering import (cluster_video, cluster_window, group_means
                                       merge_levels, neighbour_average, safe_log, self_kl_distance)
 
 
+def spec_distance(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """SPEC 6 term by term, in float64, independent of the implementation: D(p, q) = sum (p - q)(log p - log q)
+    between every row of p (n, c) and every row of q (m, c). log 0 = -inf: a term whose two entries are equal
+    is 0, and a zero against a positive entry makes D infinite (the distributions' supports differ)."""
+    p, q = p.double()[:, None, :], q.double()[None, :, :]
+    terms = (p - q) * (torch.log(p) - torch.log(q))
+    return torch.where(p == q, torch.zeros_like(terms), terms).sum(-1)
+
+
 def naive_leader_merge(adj: np.ndarray) -> np.ndarray:
     """The released code's loop, literally: one row at a time."""
     n = len(adj)
@@ -27,28 +36,23 @@ def naive_cluster_video(q, k, scale, ratio, tau, window=3):
     """SPEC 6 written as plainly as possible (full D2, per-row loops) on float64 distances."""
     keys = key_frame_indices(q.shape[0], ratio)
     windows = query_windows(q.shape[0], window)
-    affs = [affinity(q[w.start:w.stop], k[keys], scale) for w in windows]
-
-    def dist(p, q_):
-        p, q_ = p.double(), q_.double()
-        return kl_distance(p, safe_log(p), q_, safe_log(q_))
+    affs = [affinity(q[w.start:w.stop], k[keys], scale).prob.double() for w in windows]  # SPEC 5, tested apart
 
     cents = []
     for a in affs:
-        d1 = kl_distance(a.prob.double(), a.log_prob.double(), a.prob.double(), a.log_prob.double())
-        near = (d1 <= tau).double()
+        near = (spec_distance(a, a) <= tau).double()
         near.fill_diagonal_(1)
-        s = near @ a.prob.double()
+        s = near @ a
         s = s / s.sum(1, keepdim=True)
-        labels = naive_leader_merge((dist(s, s) <= tau).numpy())
+        labels = naive_leader_merge((spec_distance(s, s) <= tau).numpy())
         cents += [s[labels == g].mean(0) for g in range(labels.max() + 1)]
     c = torch.stack(cents)
     while True:
-        labels = naive_leader_merge((dist(c, c) <= tau).numpy())
+        labels = naive_leader_merge((spec_distance(c, c) <= tau).numpy())
         if labels.max() + 1 == len(c):
             break
         c = torch.stack([c[labels == g].mean(0) for g in range(labels.max() + 1)])
-    out = [kl_distance(c, safe_log(c), a.prob.double(), a.log_prob.double()).argmin(0) for a in affs]
+    out = [spec_distance(c, a).argmin(0) for a in affs]
     return torch.cat(out).view(q.shape[0], -1), len(c)
 
 
