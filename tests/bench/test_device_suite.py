@@ -47,7 +47,8 @@ def test_the_records_hold_what_the_gpu_run_must_report(suite):
         assert 0 <= impls["certified"]["certificate"]["recomputed_fraction"] <= 1
         assert impls["triton"]["parity"]["merge_labels_equal"] and impls["torch"]["cost_model"]["distances"]["flops"]
     variants = r["frontend"]["figures"]["variants"]
-    assert variants["eager fp32"]["label_agreement"] == 1.0 and variants["eager fp32"]["qk_relative_error"] == 0
+    # every variant against the first (eager fp32): bf16's rounding shows (the figure is a real comparison)
+    assert variants["bf16 autocast"]["qk_relative_error"] > 1e-4 and variants["eager fp32"]["clusters"] >= 1
     assert "CUDA" in variants["tf32"]["skipped"]
     assert variants["bf16 autocast"]["batch_4"]["frames_per_s"] > 0 and "error" not in variants["compiled"]
     assert variants["onnxruntime"]["qk_relative_error"] < 1e-4

@@ -88,6 +88,53 @@ def test_standard_keeps_the_20_largest_proposals(davis_root, tmp_path):
     assert s["J"] == pytest.approx(1.0)
 
 
+def test_the_paper_protocol_keeps_the_300_largest_proposals(davis_root, tmp_path):
+    for t in range(4):
+        lab = labels_for(t, False).astype(np.int32)
+        strips = lab[32:48].reshape(-1)  # below the objects: 1024 pixels
+        strips[:930] = 10 + np.arange(930) // 3  # 310 proposals of 3 pixels each, smaller than anything else
+        lab[32:48] = strips.reshape(16, W)
+        path = tmp_path / "res/seq" / f"{t:05d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(lab.astype(np.uint16)).save(path)  # 16-bit: ids above 255
+    s = evaluate(davis_root, tmp_path / "res", "paper").to_dict()["sequences"]["seq"]
+    assert s["proposals"] == 300 and s["dropped_proposals"] == 13  # 313 ids: 0, 3, 4 and 310 strips
+    assert s["J"] == pytest.approx(1.0)  # the objects' own proposals are among the largest
+
+
+def test_cli_background_is_not_a_proposal(davis_root, tmp_path, capsys):
+    """Label 0 covers object 1 and everything else; label 4 is object 2. Without --background, 0 is object 1's
+    proposal (J = its 400 pixels over the 2444 non-void pixels labelled 0); with it, object 1 has none (J = 0)."""
+    for t in range(4):
+        lab = np.zeros((H, W), dtype=np.uint8)
+        lab[10:30, 35:60] = 4
+        write_png(tmp_path / "res/seq" / f"{t:05d}.png", lab)
+    scores = {}
+    for flags in ([], ["--background", "0"]):
+        out = tmp_path / f"scores{len(flags)}.json"
+        assert main(["eval", "--davis-root", str(davis_root), "--results", str(tmp_path / "res"), "--json", str(out),
+                     *flags]) == 0
+        scores[len(flags)] = json.loads(out.read_text())
+    assert scores[0]["J"] == pytest.approx((400 / 2444 + 1) / 2) and scores[0]["sequences"]["seq"]["proposals"] == 2
+    assert scores[2]["J"] == pytest.approx(0.5) and scores[2]["sequences"]["seq"]["proposals"] == 1
+
+
+def test_cli_annotations_choose_the_folder(davis_root, tmp_path):
+    """auto prefers Annotations_unsupervised when present; --annotations Annotations takes the other."""
+    for t in range(4):
+        ann = np.zeros((H, W), dtype=np.uint8)
+        ann[10:30, 5:25] = 1  # object 1 only
+        write_png(davis_root / "Annotations_unsupervised/480p/seq" / f"{t:05d}.png", ann)
+    write_results(tmp_path / "res", swap=False)
+    objects = {}
+    for choice in ("auto", "Annotations_unsupervised", "Annotations"):
+        out = tmp_path / f"{choice}.json"
+        assert main(["eval", "--davis-root", str(davis_root), "--results", str(tmp_path / "res"), "--json", str(out),
+                     "--annotations", choice]) == 0
+        objects[choice] = json.loads(out.read_text())["sequences"]["seq"]["objects"]
+    assert objects == {"auto": 1, "Annotations_unsupervised": 1, "Annotations": 2}
+
+
 def test_binary_davis2016_annotations_are_one_object(tmp_path):
     ann = np.zeros((H, W), dtype=np.uint8)
     ann[5:20, 5:20] = 255
@@ -116,7 +163,9 @@ def test_cli_eval_prints_table_and_writes_json(davis_root, tmp_path, capsys):
     assert "protocol: paper" in text and "seq" in text
     data = json.loads(out.read_text())
     assert {"protocol", "J&F", "J", "F", "sequences"} <= data.keys()
-    assert 0 <= data["J"] <= 1 and set(data["sequences"]["seq"]) >= {"J", "F"}
+    # ids swap halfway, and the paper's protocol matches every frame anew: every object is found in every frame
+    assert data["J"] == pytest.approx(1.0) and data["F"] == pytest.approx(1.0)
+    assert data["sequences"]["seq"]["J"] == pytest.approx(1.0) and data["sequences"]["seq"]["proposals"] == 3
     assert main(["eval", "--davis-root", str(tmp_path / "nowhere"), "--results", str(tmp_path)]) == 2
 
 

@@ -120,8 +120,28 @@ def test_certified_is_chosen_by_name_and_its_cpu_product_by_measurement(monkeypa
     q, k = random_qk(4, 20, 4.0)
     got = clusterer("certified", DEVICE)(q, k, 48 ** -0.5, ratio=3)
     assert torch.equal(got.labels, cluster_video(q, k, 48 ** -0.5, ratio=3).labels)
-    dispatch._cpu_product.cache_clear()
-    assert dispatch._cpu_product("AVX2") == "fp32"  # never probed: bf16 is a scalar fallback there
-    assert dispatch._cpu_product("DEFAULT") == "fp32"
-    assert dispatch._cpu_product("AVX512") in ("bf16", "fp32")  # measured: depends on the host
     assert dispatch.fast_product("cuda") == "bf16"
+
+
+@pytest.mark.parametrize("capability,bf16,want,probed", [
+    ("AVX2", {}, "fp32", []),  # never probed: bf16 is a scalar fallback there
+    ("DEFAULT", {}, "fp32", []),
+    ("AVX512", {256: 0.4, 1024: 0.5}, "bf16", [256, 1024]),  # twice as fast at the clustering's size
+    ("AVX512", {256: 0.4, 1024: 0.6}, "fp32", [256, 1024]),  # faster, but not twice
+    ("AVX512", {256: 5.0, 1024: 0.1}, "fp32", [256]),  # emulated bf16: caught by the small gate, 1024 never run
+])
+def test_the_certified_cpu_product_follows_the_measurement(monkeypatch, capability, bf16, want, probed):
+    from attnseg.kernels import dispatch
+
+    calls = []
+
+    def seconds(n):
+        calls.append(n)
+        return {torch.float32: 1.0, torch.bfloat16: bf16[n]}
+
+    monkeypatch.setattr(dispatch, "_product_seconds", seconds)
+    dispatch._cpu_product.cache_clear()
+    try:
+        assert dispatch._cpu_product(capability) == want and calls == probed
+    finally:
+        dispatch._cpu_product.cache_clear()

@@ -60,6 +60,9 @@ def test_within_tau_rows_matches_reference(n, m):
     d64 = kl_distance(s[idx].double(), ls[idx].double(), s.double(), ls.double())
     wrong = got != want
     assert got.shape == (idx.numel(), n) and ((d64[wrong] - 1.0).abs() <= band(d64, s)).all()
+    # band() is wide where distances are large (rows with exact zeros): the count is what keeps ties honest. A
+    # disagreement needs an fp32 distance within rounding of tau; a few per thousand pairs would be a bug.
+    assert wrong.sum() <= max(1, wrong.numel() // 1000)
 
 
 @pytest.mark.parametrize("n,m,k", [(37, 45, 1), (70, 130, 37), (100, 64, 33), (3, 16, 70)])
@@ -74,6 +77,7 @@ def test_assign_matches_reference(n, m, k):
     d64 = kl_distance(cents.double(), safe_log(cents).double(), p.double(), lp.double())
     for i in (got != want).nonzero().flatten().tolist():  # only near-equal distances may swap
         assert abs(d64[got[i], i] - d64[want[i], i]) <= band(d64, p)
+    assert (got != want).sum() <= max(1, n // 100)  # two centroids within rounding of each other: rare
     if k > 2:
         assert (got != 2).all()  # centroid 2 duplicates centroid 0: never chosen
 
