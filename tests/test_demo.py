@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from attnseg.engine.live_view import LiveServer, annotate
+from tests.cli.helpers import video_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
@@ -67,7 +68,7 @@ def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, ca
 def test_demo_writes_a_video(tmp_path):
     out = tmp_path / "demo.mp4"
     assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(out)]) == 0
-    assert out.stat().st_size > 0
+    assert video_frames(out) == (9, (240, 320))  # every frame annotated, at the source's size
 
 
 def test_demo_without_a_camera_is_one_clear_error(capsys):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnseg.cli import main
 from attnseg.engine import SegmentConfig, Segmenter
 from attnseg.engine.batch import output_names, process_video, run_batch
 from attnseg.model import WeightsInfo
@@ -96,18 +95,3 @@ def test_colliding_names_and_foreign_folders_are_refused(tmp_path):
     record = process_video(segmenter(), videos[0], tmp_path / "out" / "clip0")
     assert record["status"] == "failed" and "not an attnseg result" in record["error"]
     assert (tmp_path / "out" / "clip0" / "mine.txt").read_text() == "keep me"
-
-
-def test_cli_batch(tmp_path, capsys):
-    videos = make_videos(tmp_path / "in", count=2, frames=3)
-    args = ["batch", *videos, "--out", str(tmp_path / "out"), "--random-weights", "--arch", "vit_small_16",
-            "--resolution", "32", "48", "--summary-json", str(tmp_path / "s.json")]
-    assert main(args) == 0
-    assert "batch: 2 done, 0 skipped" in capsys.readouterr().out
-    assert main(args) == 0
-    assert "batch: 0 done, 2 skipped" in capsys.readouterr().out
-    assert [r["status"] for r in json.loads((tmp_path / "s.json").read_text())] == ["skipped", "skipped"]
-    (tmp_path / "bad.mp4").write_bytes(b"junk")
-    assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:]]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == "attnseg: error: 1 video(s) failed (see above); re-run the same command to retry them"

@@ -51,6 +51,26 @@ def test_a_file_is_processed_whole_and_in_order():
     assert set(results[0].objects()) == set(np.unique(results[0].labels))
 
 
+def test_the_stream_equals_the_offline_result_where_the_two_coincide():
+    """SPEC 9c, agreement with the offline result on the same clip. One window of 3 frames against one key frame
+    (ratio 10), where the offline later levels merge nothing (checked): the stream's memory, window and tracks then
+    do the offline pipeline's work exactly, so every token's id is its offline cluster + 1 (stream ids count
+    from 1), through the runtime's threads and batches."""
+    from attnseg.engine.preprocess import preprocess
+    from attnseg.engine.synthetic import synthetic_clip
+    from attnseg.model import cluster_video
+
+    clip, _ = synthetic_clip(3, 96, 128)
+    seg = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16", qk_gain=8.0,
+                                    config=SegmentConfig(resolution=(64, 96), ratio=10))
+    offline = seg.segment_video(clip)
+    q, k = seg.run_frontend(preprocess(clip, (64, 96)))
+    levels = cluster_video(q, k, seg.frontend.scale, ratio=10)
+    assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
+    stream = StreamEngine(seg, StreamConfig(window=3, ratio=10)).stream(ArraySource(clip), warm_up=False)
+    assert np.array_equal(np.stack([r.patch_labels for r in stream]), offline.labels + 1)
+
+
 def test_a_live_source_faster_than_the_engine_drops_stale_frames():
     """200 fps in, ~20 fps out: frames are dropped and counted, latency stays bounded (no backlog)."""
     eng = engine(delay=0.05)

@@ -1,0 +1,23 @@
+"""`attnseg sample`: the README's main job."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from attnseg.cli import main
+from tests.cli.helpers import video_frames
+
+
+def test_sample_offline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
+    code = main(["sample", "--out-dir", str(tmp_path / "s"), "--frames", "6", "--arch", "vit_small_16",
+                 "--resolution", "32", "48", "--offline"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "not cached; put" in err and "RANDOM WEIGHTS" in err
+    assert len(list((tmp_path / "s" / "labels").glob("*.png"))) == 6
+    assert video_frames(tmp_path / "s" / "overlay.mp4") == (6, (240, 320))
+    stats = json.loads((tmp_path / "s" / "stats.json").read_text())
+    assert stats["frames"] == 6 and stats["weights"] == "random"
+    assert np.load(tmp_path / "s" / "labels.npy").shape == (6, 2, 3)  # 32x48 at patch 16

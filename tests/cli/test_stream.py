@@ -1,0 +1,97 @@
+"""`attnseg stream`: its outputs, a rosbag2 and ZeroMQ, and a missing camera."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attnseg.cli import main
+from tests.cli.helpers import free_port, video_frames
+
+
+def test_stream_writes_everything(tmp_path, capsys):
+    out, stats_path = tmp_path / "labels", tmp_path / "stats.json"
+    code = main(["stream", "synthetic:10", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                 "--out", str(out), "--overlay", str(tmp_path / "o.mp4"), "--save-labels", str(tmp_path / "l.npy"),
+                 "--stats-json", str(stats_path)])
+    assert code == 0
+    assert "streamed 10/10 frames (0 dropped)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(10)]
+    assert np.load(tmp_path / "l.npy").shape == (10, 2, 3)
+    stats = json.loads(stats_path.read_text())
+    assert {"p50", "p95", "p99"} <= set(stats["latency_ms"]) and stats["frames_in"] == stats["frames_processed"] == 10
+    assert stats["frames_dropped"] == 0 and stats["fps"] > 0 and stats["ended_by"] == "end of source"
+    assert video_frames(tmp_path / "o.mp4") == (10, (240, 320))  # synthetic:N is 240x320
+
+
+def test_stream_from_a_missing_camera_is_one_line(tmp_path, capsys):
+    code = main(["stream", "9", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                 "--stats-json", str(tmp_path / "s.json")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("attnseg: error:") and "cannot open camera 9" in err[-1]
+
+
+def test_segment_and_stream_write_rosbags_that_read_back_bit_exactly(tmp_path, synthetic_folder, capsys):
+    pytest.importorskip("rosbags", reason="rosbags not installed (pip install 'attnseg[ros]')")
+    from attnseg.integrations.rosbag import read_images, read_label_bag
+
+    model = ["--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48", "--qk-gain", "4", "--tau", "0.001"]
+    assert main(["segment", str(synthetic_folder), *model, "--out", str(tmp_path / "png"),
+                 "--rosbag", str(tmp_path / "seg.bag"), "--rosbag-overlay", "--rosbag-encoding", "32SC1",
+                 "--frame-id", "cam7"]) == 0
+    bag = read_label_bag(tmp_path / "seg.bag")
+    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "png").iterdir())]
+    assert len(bag) == len(pngs) == 7 and {f for _, f, _ in bag} == {"cam7"}
+    assert all(np.array_equal(labels, png) for (_, _, labels), png in zip(bag, pngs))
+    assert len({np.unique(png).size for png in pngs} - {1}) > 0  # more than one id somewhere: a real check
+    stamps = np.diff([t for t, _, _ in bag])
+    assert (np.abs(stamps - 1e9 / 24) <= 1).all()  # a folder plays at 24 fps
+    assert len(read_images(tmp_path / "seg.bag", "/attnseg/overlay")) == 7
+
+    assert main(["stream", "synthetic:8", *model, "--out", str(tmp_path / "live"),
+                 "--rosbag", str(tmp_path / "live.bag"), "--rosbag-storage", "mcap"]) == 0
+    bag = read_label_bag(tmp_path / "live.bag")
+    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "live").iterdir())]
+    assert len(bag) == 8 and all(np.array_equal(labels, png) for (_, _, labels), png in zip(bag, pngs))
+    assert all(np.diff([t for t, _, _ in bag]) > 0)
+
+    code = main(["segment", str(synthetic_folder), *model, "--rosbag", str(tmp_path / "seg.bag")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1] == f"attnseg: error: rosbag {tmp_path / 'seg.bag'} already exists; " \
+                                    "remove it or choose another path"
+
+
+def test_stream_publishes_over_zeromq(tmp_path, capsys):
+    pytest.importorskip("zmq", reason="pyzmq not installed (pip install 'attnseg[zmq]')")
+    import threading
+
+    from attnseg.integrations.zeromq import ZmqSubscriber
+
+    port = free_port()
+    received = []
+    sub = ZmqSubscriber(f"tcp://127.0.0.1:{port}")
+
+    done = threading.Event()
+
+    def listen():  # until the stream is over and nothing more arrives
+        while (msg := sub.recv(timeout=0.5)) is not None or not done.is_set():
+            if msg is not None:
+                received.append(msg)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    code = main(["stream", "synthetic:12", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                 "--realtime", "--zmq", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "png")])
+    done.set()
+    listener.join(timeout=30)
+    sub.close()
+    assert code == 0 and f"publishing results on tcp://127.0.0.1:{port}" in capsys.readouterr().err
+    # PUB/SUB: a subscriber misses what was sent before it joined; the rest arrive whole and in order
+    ids = [m.header["frame_id"] for m in received]
+    assert len(ids) >= 6 and ids == sorted(ids) and ids[-1] == 11
+    for m in received:
+        png = np.asarray(Image.open(tmp_path / "png" / f"{m.header['frame_id']:06d}.png"))
+        assert np.array_equal(m.labels, png) and m.header["latency_ms"] > 0
+        assert m.header["objects"] == np.unique(png).size
