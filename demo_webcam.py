@@ -5,7 +5,7 @@
     python demo_webcam.py --source clip.mp4        # a file plays at its own frame rate, dropping what waits
     python demo_webcam.py --source synthetic:600 --random-weights
 
-The page (attnseg.engine.live_view.LiveServer) shows the overlay scaled to the window, the figures (fps,
+The page (attnseg.view.LiveServer) shows the overlay scaled to the window, the figures (fps,
 capture-to-mask p50/p99, frames dropped, mode and weights), the objects with their colour and area,
 pause/resume, overlay opacity, and click-to-follow: click an object to show it alone; its mask is at
 /follow/mask.png. Where there is no display, or OpenCV has no GUI (the headless wheel), the page is served;
@@ -18,15 +18,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from attnseg.cli.options import add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
-from attnseg.engine.live_view import LiveServer, annotate, gui_available, readout
-from attnseg.engine.outputs import VideoSink
-from attnseg.engine.streaming import StreamEngine
+from attnseg.engine.outputs import Sink, Sinks, VideoSink
+from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
-from attnseg.settings import PRESETS, LiveSettings, ModelSettings, SegmentConfig, StreamConfig
+from attnseg.settings import PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
+from attnseg.view import LiveServer, annotate, gui_available, readout
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -38,7 +39,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
     add_model(p, defaults=PRESETS["live"], chunks=False)
     add_settings(p, StreamConfig)
-    add_settings(p, LiveSettings, defaults=PRESETS["live"]["runtime"])
+    add_settings(p, RuntimeSettings, defaults=PRESETS["live"]["runtime"])
     return p.parse_args(argv)
 
 
@@ -48,32 +49,24 @@ def main(argv=None) -> int:
     try:
         model, segment = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
         seg = Segmenter.from_settings(model, segment)
-        engine = StreamEngine(seg, read_settings(StreamConfig, args))
-        results = engine.stream(args.source, read_settings(LiveSettings, args))
+        runtime = StreamRuntime(seg, read_settings(StreamConfig, args))
+        results = runtime.stream(args.source, read_settings(RuntimeSettings, args))
         info = run_info(seg, model, segment, args.source)
-        show, server, sink = _display(args, info)
+        window, sinks = _display(args, info)
+        wall_offset = time.time_ns() - time.monotonic_ns()
         try:
             for r in results:
-                stats = engine.stats.to_dict()
-                if server:
-                    server.publish(r.image, r.labels, stats)
-                if show or sink:
-                    frame = annotate(r.image, r.labels, readout(stats, info))
-                    if show and show(frame):
-                        break
-                    if sink:
-                        sink.write(frame)
+                sinks.write(r.output_frame(wall_offset, runtime.stats.to_dict()))
+                if window and window.quit:
+                    break
         finally:
-            if server:
-                server.close()
-            if sink:
-                sink.close()
+            sinks.close()
     except (AttnsegError, OSError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
-    stats = engine.stats.to_dict()
+    stats = runtime.stats.to_dict()
     print(f"demo: {stats['frames_processed']} frames, {stats['fps']:.2f} fps, latency p50 "
           f"{stats['latency_ms']['p50']} ms p99 {stats['latency_ms']['p99']} ms, dropped {stats['frames_dropped']}, "
           f"ended: {stats['ended_by']}", file=sys.stderr)
@@ -89,22 +82,38 @@ def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, sourc
             "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source}
 
 
-def _display(args, info: dict):
-    """(show(frame) -> quit?, live page server, video sink): whichever was asked or this machine can do."""
-    if args.video:
-        print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
-        return None, None, VideoSink(args.video, 24.0)
-    if not args.page and gui_available():
+class Window:
+    """The annotated overlay in an OpenCV window; `quit` once q was pressed there."""
+
+    def __init__(self, info: dict):
+        self.info, self.quit = info, False
+
+    def write(self, frame) -> None:
         import cv2
 
-        def show(frame):
-            cv2.imshow("attnseg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-            return cv2.waitKey(1) & 0xFF == ord("q")
-        return show, None, None
+        shown = annotate(frame.image, frame.mask, readout(frame.stats, self.info))
+        cv2.imshow("attnseg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+        self.quit = cv2.waitKey(1) & 0xFF == ord("q")
+
+    def close(self) -> None:
+        pass
+
+
+def _display(args, info: dict):
+    """(the window or None, the outputs): the overlay video, the window or the live page, whichever was asked or
+    this machine can do, fed through the output fan-out (attnseg.engine.outputs)."""
+    if args.video:
+        print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
+        video = Sink(VideoSink(args.video, 24.0),
+                     lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info))))
+        return None, Sinks([video])
+    if not args.page and gui_available():
+        window = Window(info)
+        return window, Sinks([Sink(window, Window.write)])
     server = LiveServer(args.port, info=info)
     why = "" if args.page else "no display or no OpenCV GUI: "
     print(f"demo: {why}serving the live page at {server.url}", file=sys.stderr, flush=True)
-    return None, server, None
+    return None, Sinks([Sink(server, LiveServer.write)])
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ library's own words (the CLI maps each to `attnseg: error: ...` and exit code 2)
     ├── ExportError        an artifact that cannot be built, read or trusted
     ├── OutputError        an output that cannot be written (it exists, or is closed)
     ├── StreamError        a stage of the streaming runtime failed
+    ├── SourceDisconnected a live source lost its device or connection mid-stream
     └── EvalError          annotations or results that cannot be scored
 
-Each also derives from the builtin the library raised before (ValueError, RuntimeError, ImportError),
+Each also derives from the builtin the library raised before (ValueError, RuntimeError, ImportError,
+ConnectionError),
 so `except ValueError` in existing callers keeps working.
 """
 from __future__ import annotations
@@ -57,6 +59,10 @@ class OutputError(AttnsegError, ValueError):
 
 class StreamError(AttnsegError, RuntimeError):
     """A stage of the streaming runtime failed; the message names the stage and the cause."""
+
+
+class SourceDisconnected(AttnsegError, ConnectionError):
+    """A live source lost its device or connection mid-stream (the runtime ends the stream or reconnects)."""
 
 
 class EvalError(AttnsegError, ValueError):

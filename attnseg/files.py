@@ -1,5 +1,6 @@
-"""Atomic file writes, for every output and artifact: a temporary name beside the file, then one rename;
-and `measured_once`, the cache of choices made by measurement (kernels and backend `auto`).
+"""Atomic file writes, for every output and artifact: a temporary name beside the file, then one rename
+(`write_json` for records and summaries); and `measured_once`, the cache of choices made by measurement
+(kernels and backend `auto`).
 
 An interrupted run never leaves a half-written file under the real name, and
 files finished before a failure are kept.
@@ -46,6 +47,11 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
 def write_atomic(dest: str | Path, data: bytes | str) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def write_json(dest: str | Path, obj) -> None:
+    """`obj` as indented JSON, atomically."""
+    write_atomic(dest, json.dumps(obj, indent=1) + "\n")
 
 
 def measured_once(path: Path, key: dict, measure: Callable[[], dict[str, float]], what: str

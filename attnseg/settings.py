@@ -1,125 +1,135 @@
 """Every setting of attnseg in one place: its type, default, valid values and help.
 
-States are enums (`Backend.EAGER`, `DropPolicy.WAIT`, `EndReason.STALLED`, ...), not strings parsed
-back; each is also a `str`, so `Backend.EAGER == "eager"` and JSON writes "eager". Settings are
+The ground floor: this file imports only the states (attnseg.states) and the errors, and everything else
+reads it downward, the model included. States are enums (`Backend.EAGER`, `DropPolicy.WAIT`, ...), each also
+a `str`, so `Backend.EAGER == "eager"` and JSON writes "eager"; they are named here too. Settings are
 frozen dataclasses, validated when built, grouped by what reads them:
 
-    ModelSettings     the weights, the ViT and the device (Segmenter.from_checkpoint)
-    SegmentConfig     how a clip is segmented: resolution, key frames, tau, front-end backend, kernels
+    PAPER             what the method fixes (SPEC 2-6): the defaults below start from it
+    ViTConfig, STConfig, VIT_PRESETS   the model's architecture presets (SPEC 3, 4)
+    ModelSettings     the weights, the ViT and the device (Segmenter.from_settings)
+    SegmentConfig     how a clip is segmented: resolution, key frames, tau, front-end backend, kernels, chunks
     StreamConfig      the streaming algorithm: window, key-frame memory, track linking
-    LiveSettings      the streaming runtime: drop policy, queues, disconnects, stalls
+    RuntimeSettings   the streaming runtime: drop policy, queues, disconnects, stalls
     RosbagSettings    rosbag2 output topics and encodings
+    RosNodeSettings   the ROS 2 node's own parameters (QoS, stale frames, diagnostics)
     ExportSettings    exported artifacts; TritonRepoSettings: the Triton model repository
     RaySettings       batches on a Ray cluster
 
 Every interface derives from these fields, so a default is written once, here: the CLI's options
 (generated from the fields and their help, attnseg/cli/options.py), demo_webcam.py, the ROS 2 node's
-parameters (attnseg/integrations/ros_params.py), the Triton repository's streaming model and the
-Ray actors. Interfaces with other needs start from a named preset (PRESETS) instead of new defaults.
+parameters (attnseg/integrations/ros_params.py), the Triton repository's streaming model, the Ray actors and
+the latency suite. Interfaces with other needs start from a named preset (PRESETS) instead of new defaults.
 """
 from __future__ import annotations
 
-import dataclasses
+import functools
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from .choice import Choice
 from .errors import SettingError
-from .model.build import WeightsSource  # noqa: F401 - the model's own states, named here with all the others
-from .model.config import PAPER, vit_config
-from .model.frontend import FrontEndMode  # noqa: F401
+from .states import (  # noqa: F401
+    Backend,
+    BagStorage,
+    Choice,
+    Device,
+    DropPolicy,
+    EndReason,
+    FrontEndMode,
+    Kernels,
+    LabelEncoding,
+    Normalization,
+    OnDisconnect,
+    Precision,
+    Reliability,
+    WeightsSource,
+)
 
 
-class Device(Choice):
-    CPU = "cpu"
-    CUDA = "cuda"
-    AUTO = "auto"  # cuda when a CUDA device is present, else cpu (attnseg.engine.segmenter.resolve_device)
+@dataclass(frozen=True)
+class PaperSettings:
+    """The paper's settings (SPEC 2, 5, 6): every default below that the method fixes."""
+
+    arch: str = "vit_small_8"
+    resolution: tuple[int, int] = (320, 480)  # frames resized to (H, W) before the ViT
+    ratio: int = 10  # a key frame every `ratio` frames
+    tau: float = 1.0  # the symmetric-KL threshold
+    window: int = 3  # query frames clustered together
+    normalization: Normalization = Normalization.KINETICS  # the statistics the evaluation feeds
 
 
-class Backend(Choice):
-    """How the front-end runs (attnseg.engine.backends)."""
+PAPER = PaperSettings()
 
-    AUTO = "auto"  # the fastest with exact labels on the device at hand (attnseg.engine.backends)
-    EAGER = "eager"  # the reference module
-    COMPILED = "compiled"  # torch.compile
-    ONNXRUNTIME = "onnxruntime"  # exported artifacts (attnseg.export)
-    TENSORRT = "tensorrt"
-    AOTI = "aoti"
+# (mean, std) per channel, RGB (SPEC 2): what the evaluation feeds, and what the backbone was trained with
+NORMALIZATION: dict[Normalization, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    Normalization.KINETICS: ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
+    Normalization.IMAGENET: ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
 
-    @staticmethod
-    def _aliases() -> dict[str, str]:
-        return {"torch": "eager"}
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """A DINO ViT: patch size, width, depth, heads (SPEC 3)."""
+
+    name: str
+    patch_size: int
+    embed_dim: int
+    depth: int = 12
+    num_heads: int = 6
+    mlp_ratio: int = 4
+    pretrained_grid: int = 28  # side of the positional-embedding grid (224 / patch)
+    ln_eps: float = 1e-6
 
     @property
-    def exported(self) -> bool:
-        return self in (Backend.ONNXRUNTIME, Backend.TENSORRT, Backend.AOTI)
+    def head_dim(self) -> int:
+        return self.embed_dim // self.num_heads
 
 
-class Kernels(Choice):
-    """Which clustering implementation runs (attnseg.kernels.dispatch)."""
+@dataclass(frozen=True)
+class STConfig:
+    """The spatio-temporal block: LayerNorm + q/k, 8 heads of 48 (SPEC 4)."""
 
-    AUTO = "auto"  # on CUDA the fastest of the three, measured; the reference elsewhere
-    TORCH = "torch"  # the reference
-    TRITON = "triton"  # fp32 Triton kernels
-    CERTIFIED = "certified"  # fast low-precision products, every decision certified (attnseg.kernels.certified)
+    dim: int = 384
+    num_heads: int = 8
+    mlp_ratio: int = 4
+    ln_eps: float = 1e-5
 
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.num_heads
 
-class Normalization(Choice):
-    KINETICS = "kinetics"  # what the paper's evaluation feeds (SPEC 2)
-    IMAGENET = "imagenet"  # what it was trained with
-
-
-class Precision(Choice):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
+    @property
+    def scale(self) -> float:
+        return self.head_dim ** -0.5
 
 
-class Mode(Choice):
-    """How a clip is segmented."""
-
-    OFFLINE = "offline"  # the paper's pipeline: key frames over the whole clip
-
-
-class DropPolicy(Choice):
-    """What a full frame queue does (attnseg.engine.streaming)."""
-
-    DROP_OLDEST = "drop-oldest"  # live sources: a stale frame is dropped and counted
-    WAIT = "wait"  # files: capture waits, nothing is lost
+VIT_PRESETS: dict[str, ViTConfig] = {
+    "vit_small_8": ViTConfig("vit_small_8", patch_size=8, embed_dim=384, num_heads=6, pretrained_grid=28),
+    "vit_small_16": ViTConfig("vit_small_16", patch_size=16, embed_dim=384, num_heads=6, pretrained_grid=14),
+    "vit_base_8": ViTConfig("vit_base_8", patch_size=8, embed_dim=768, num_heads=12, pretrained_grid=28),
+    "vit_base_16": ViTConfig("vit_base_16", patch_size=16, embed_dim=768, num_heads=12, pretrained_grid=14),
+}
 
 
-class OnDisconnect(Choice):
-    END = "end"
-    RECONNECT = "reconnect"
+def vit_config(name: str) -> ViTConfig:
+    """The preset called `name`, or a SettingError naming the valid ones."""
+    try:
+        return VIT_PRESETS[name]
+    except KeyError:
+        raise SettingError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None
 
 
-class EndReason(Choice):
-    """Why a stream ended (StreamStats.end_reason; StreamStats.ended_by adds the detail)."""
-
-    RUNNING = "running"
-    END_OF_SOURCE = "end of source"
-    MAX_FRAMES = "max frames"
-    DISCONNECTED = "source disconnected"
-    STALLED = "source stalled"
-    ERROR = "error"
-    STOPPED = "stopped by the consumer"
-
-
-class LabelEncoding(Choice):
-    """sensor_msgs/Image encodings of a label map."""
-
-    MONO16 = "mono16"  # ids up to 65535
-    INT32 = "32SC1"
-
-
-class BagStorage(Choice):
-    SQLITE3 = "sqlite3"
-    MCAP = "mcap"
+# Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
+SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
+AUTO_CHUNK = 120  # a longer video is cut into balanced chunks of at most this many frames
+MEMORY_SHARE = 0.8  # of the memory available, what one piece may plan to use
 
 
 def setting(default: Any = None, help: str = "", **cli: Any) -> Any:
     """A dataclass field (immutable default) with its help and, optionally, how the CLI spells it: flag,
-    nargs, metavar, hidden, group="weights" (one of a mutually exclusive set), choices="arch" (the ViTs)."""
+    aliases (former flags), nargs, metavar, hidden, group="weights" (one of a mutually exclusive set),
+    choices="arch" (the ViTs)."""
     return field(default=default, metadata={"help": help, **cli})
 
 
@@ -179,14 +189,14 @@ class SegmentConfig:
     ratio: int = setting(PAPER.ratio, "a key frame every RATIO frames")
     tau: float = setting(PAPER.tau, "symmetric-KL threshold of the clustering")
     window: int = setting(PAPER.window, "query frames clustered together")
-    normalization: Normalization = setting(Normalization(PAPER.normalization), "input statistics: kinetics "
+    normalization: Normalization = setting(PAPER.normalization, "input statistics: kinetics "
                                            "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
     backend: Backend = setting(Backend.EAGER, "front-end: auto (the fastest with exact labels here: on a CPU "
                                "eager or onnxruntime, measured once), eager (= torch), compiled (torch.compile), or "
                                "an exported form: onnxruntime, tensorrt, aoti")
-    engine: str | None = setting(None, "artifact of `attnseg export` for an exported backend (default: built "
-                                 "once into the cache and reused)")
+    artifact: str | None = setting(None, "file of `attnseg export` for an exported backend (default: built once "
+                                   "into the cache and reused)", aliases=("--engine",))
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
                                           "fp16)")
     threads: int | None = setting(None, "onnxruntime intra-op threads")
@@ -195,7 +205,8 @@ class SegmentConfig:
                                "(bf16 products with exact recomputation where they cannot decide)")
     chunk: int | None = setting(None, "frames per chunk of a long video, its ids linked across chunks by the KL "
                                 "threshold; 0: the whole video in one piece, refused when it cannot fit in memory "
-                                "(default: one piece up to 150 frames, else balanced chunks of at most 120)")
+                                f"(default: one piece up to {SINGLE_PIECE_MAX} frames, else balanced chunks of at "
+                                f"most {AUTO_CHUNK})")
     link_max_age: int = setting(4, "chunks a lost object keeps its id (chunked videos)")
     link_tokens: int = setting(64, "query tokens kept per object to link chunks (its appearance)")
 
@@ -206,9 +217,9 @@ class SegmentConfig:
         if self.link_max_age < 0:
             raise SettingError(f"link_max_age must be >= 0, got {self.link_max_age}")
         _positive(self, "link_tokens")
-        if (self.engine or self.precision) and not self.backend.exported:
+        if (self.artifact or self.precision) and not self.backend.exported:
             exported = ", ".join(b.value for b in Backend if b.exported)
-            raise SettingError(f"engine and precision apply to the exported backends ({exported}), "
+            raise SettingError(f"artifact and precision apply to the exported backends ({exported}), "
                                f"not {self.backend}")
         _positive(self, "ratio", "window", "batch_size")
         if self.tau < 0:
@@ -246,8 +257,8 @@ class StreamConfig:
 
 
 @dataclass(frozen=True)
-class LiveSettings:
-    """The streaming runtime around the algorithm (attnseg.engine.streaming.StreamEngine.stream)."""
+class RuntimeSettings:
+    """The streaming runtime around the algorithm (attnseg.engine.streaming.StreamRuntime.stream)."""
 
     realtime: bool = setting(False, "play a file or folder at its own FPS (else: as fast as possible, nothing "
                                     "dropped)")
@@ -283,6 +294,25 @@ class RosbagSettings:
 
     def __post_init__(self):
         _choices(self, encoding=LabelEncoding, storage=BagStorage)
+
+
+@dataclass(frozen=True)
+class RosNodeSettings:
+    """The ROS 2 node's own parameters (attnseg.integrations.ros_params); the engine's come from the settings
+    above."""
+
+    publish_overlay: bool = setting(False, "also publish the colour overlay (rgb8) on `overlay`")
+    reliability: Reliability = setting(Reliability.BEST_EFFORT, "QoS reliability of the subscription and "
+                                                                 "publishers: best_effort or reliable")
+    qos_depth: int = setting(1, "QoS history depth")
+    max_frame_age: float = setting(0.5, "seconds: an image whose header stamp is older is dropped unprocessed "
+                                        "(0: never)")
+    latency_budget_ms: float = setting(1000.0, "diagnostics turn WARN when the p99 latency (arrival to labels) "
+                                               "exceeds this")
+    diagnostics_period: float = setting(1.0, "seconds between /diagnostics messages")
+
+    def __post_init__(self):
+        _choices(self, reliability=Reliability)
 
 
 @dataclass(frozen=True)
@@ -325,16 +355,41 @@ PRESETS: dict[str, dict[str, Any]] = {
     "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240)),
              # a file or folder plays at its own frame rate and drops what the engine cannot take, as a camera;
              # one frame waits, not two: p99 860-915 ms instead of 1.05-1.29 s (benchmarks/demo_latency.py)
-             "runtime": LiveSettings(realtime=True, drop=DropPolicy.DROP_OLDEST, queue_size=1)},
+             "runtime": RuntimeSettings(realtime=True, drop=DropPolicy.DROP_OLDEST, queue_size=1)},
     # a robot: the paper's model on the device it has, CUDA when present (the ROS 2 node)
     "robot": {"model": ModelSettings(device=Device.AUTO), "segment": SegmentConfig()},
     # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU
     "sample": {"model": ModelSettings(), "segment": SegmentConfig(resolution=(192, 256))},
     # `attnseg segment`, `batch` and `stream`: the fastest front-end with exact labels on the device at hand
     "cli": {"model": ModelSettings(), "segment": SegmentConfig(backend=Backend.AUTO)},
+    # `attnseg bench`: the reference front-end and clustering at a size a small CPU times in minutes
+    "bench": {"model": ModelSettings(arch="vit_small_8"),
+              "segment": SegmentConfig(resolution=(160, 256), backend=Backend.EAGER, kernels=Kernels.TORCH)},
 }
 
 
-def replace(settings, **changes):
-    """dataclasses.replace, validated again."""
-    return dataclasses.replace(settings, **changes)
+def _former_engine(init):
+    """SegmentConfig(engine=...) and config.engine still work, with a DeprecationWarning: it is `artifact` now."""
+    def warn():
+        warnings.warn("SegmentConfig's engine is deprecated: the setting is called artifact", DeprecationWarning,
+                      stacklevel=3)
+
+    @functools.wraps(init)
+    def __init__(self, *args, engine: str | None = None, **kwargs):
+        if engine is not None:
+            warn()
+            kwargs.setdefault("artifact", engine)
+        init(self, *args, **kwargs)
+    return __init__, property(lambda self: warn() or self.artifact)
+
+
+SegmentConfig.__init__, SegmentConfig.engine = _former_engine(SegmentConfig.__init__)
+_RENAMED = {"LiveSettings": "RuntimeSettings"}  # former names, kept working with a DeprecationWarning
+
+
+def __getattr__(name: str):
+    if name in _RENAMED:
+        warnings.warn(f"attnseg.settings.{name} is deprecated: it is called {_RENAMED[name]}", DeprecationWarning,
+                      stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

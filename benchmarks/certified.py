@@ -64,13 +64,13 @@ def main() -> None:
     for gain in args.gains:
         with torch.no_grad():
             seg.frontend.st.qk.weight.copy_(weight * gain)  # = the random checkpoint built with qk_gain=gain
-        q, k = seg.query_keys(clip, StageTimer(seg.device))
-        ref, ref_s = timed(q, k, seg.frontend.scale, REFERENCE_OPS, args.repeats)
+        q, k = seg.encode(clip.frames, StageTimer(seg.device))
+        ref, ref_s = timed(q, k, seg.scale, REFERENCE_OPS, args.repeats)
         row = {"qk_gain": gain, "clusters": ref.num_clusters, "level1_clusters": ref.level1_clusters,
                "reference_seconds": round(ref_s, 4), "certified": {}}
         for name in args.precisions:
             ops = certified_ops(name)
-            got, secs = timed(q, k, seg.frontend.scale, ops, args.repeats)
+            got, secs = timed(q, k, seg.scale, ops, args.repeats)
             tally = ops.tally.as_dict()
             runs = args.repeats
             row["certified"][name] = {

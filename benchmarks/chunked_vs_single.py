@@ -35,7 +35,7 @@ from compare_labels import matched_agreement  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
-from attnseg.eval.tracking import id_agreement, id_switches  # noqa: E402
+from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
 
 
 def clips():

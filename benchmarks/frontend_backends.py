@@ -32,7 +32,7 @@ from attnseg.bench.costs import StageCosts  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.backends import BackendSpec, load_backend  # noqa: E402
+from attnseg.engine.backends import load_backend  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.export import FORMATS  # noqa: E402
 from attnseg.export.exporter import FORMAT_OF_BACKEND  # noqa: E402
@@ -59,8 +59,8 @@ def flops_per_frame(frontend, resolution, device) -> int:
 def build(variant, frontend, resolution, device, threads):
     backend, precision = VARIANTS[variant]
     start = time.perf_counter()
-    run = load_backend(backend, frontend, device, BackendSpec(tuple(resolution), precision=precision,
-                                                              threads=threads))
+    config = SegmentConfig(resolution=tuple(resolution), backend=backend, precision=precision, threads=threads)
+    run = load_backend(config, frontend, device)
     return run, time.perf_counter() - start
 
 

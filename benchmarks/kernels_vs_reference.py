@@ -22,7 +22,7 @@ from common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.window import measure_window, parity  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.frames import Clip, read_clip  # noqa: E402
+from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
 from attnseg.kernels import triton_ops  # noqa: E402
@@ -41,8 +41,8 @@ def window_qk(resolution, key_frames: int, device: str, qk_gain: float):
         source = "synthetic"
     seg = Segmenter.from_checkpoint(random_weights=True, device=device, qk_gain=qk_gain,
                                     config=SegmentConfig(resolution=tuple(resolution), kernels="torch"))
-    q, k = seg.query_keys(Clip(frames, [f"{i:05d}" for i in range(len(frames))]), StageTimer(device))
-    return q[:3], k[3:3 + key_frames], seg.frontend.scale, source
+    q, k = seg.encode(frames, StageTimer(device))
+    return q[:3], k[3:3 + key_frames], seg.scale, source
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from attnseg.bench.report import load_records, readme_section, render, results_markdown
+from report import load_records, readme_section, render, results_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

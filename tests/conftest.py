@@ -14,7 +14,7 @@ if not torch.cuda.is_available():  # Triton kernels run on this CPU through the 
 
 from attnseg.model.build import init_random_  # noqa: E402
 from attnseg.model.checkpoints import expected_st_shapes  # noqa: E402
-from attnseg.model.config import vit_config  # noqa: E402
+from attnseg.settings import vit_config  # noqa: E402
 from attnseg.model.vit import DinoViT  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -102,26 +102,26 @@ def davis_small_qk():
     """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain), on the
     device the kernel tests use."""
     from attnseg.engine import SegmentConfig, Segmenter
-    from attnseg.engine.frames import Clip, read_clip
+    from attnseg.engine.frames import read_clip
     from attnseg.engine.timing import StageTimer
 
     full = read_clip(davis_frames("blackswan"))
-    clip = Clip(full.frames[:10], full.names[:10])
+    frames = full.frames[:10]
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # where the kernel tests run
 
-    def query_keys(qk_gain: float):
+    def encode(qk_gain: float):
         seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(48, 80), kernels="torch"),
                                         qk_gain=qk_gain, device=device)
-        return seg.query_keys(clip, StageTimer())
+        return seg.encode(frames, StageTimer())
 
-    return query_keys
+    return encode
 
 
 def tiny_frontend(seed: int = 0, st: bool = True):
     """A 2-block ViT-S/16 front-end with the paper's ST block: quick to export and compile."""
     from attnseg.model import FrontEnd
-    from attnseg.model.config import STConfig, ViTConfig
+    from attnseg.settings import STConfig, ViTConfig
     from attnseg.model.st_block import STBlock
 
     backbone = DinoViT(ViTConfig("tiny_s16", patch_size=16, embed_dim=384, depth=2, num_heads=6, pretrained_grid=14))

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.engine.live_view import LiveServer, annotate
+from attnseg.view import LiveServer, annotate
 from tests.cli.helpers import video_frames
 
 ROOT = Path(__file__).resolve().parents[1]

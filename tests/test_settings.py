@@ -11,9 +11,9 @@ import pytest
 from attnseg.cli import build_parser
 from attnseg.cli.options import read_settings
 from attnseg.errors import SettingError
-from attnseg.settings import (CHUNK_FIELDS, PRESETS, Backend, DropPolicy, EndReason, ExportSettings, Kernels, LiveSettings,
-                              ModelSettings, RaySettings, RosbagSettings, SegmentConfig, StreamConfig,
-                              TritonRepoSettings)
+from attnseg.settings import (CHUNK_FIELDS, PRESETS, Backend, DropPolicy, EndReason, ExportSettings, Kernels,
+                              ModelSettings, RaySettings, RosbagSettings, RosNodeSettings, RuntimeSettings,
+                              SegmentConfig, StreamConfig, TritonRepoSettings)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def dests(command: str) -> set[str]:
 
 @pytest.mark.parametrize("command,classes", [
     ("segment", (ModelSettings, SegmentConfig, RosbagSettings)),
-    ("stream", (ModelSettings, SegmentConfig, StreamConfig, LiveSettings, RosbagSettings)),
+    ("stream", (ModelSettings, SegmentConfig, StreamConfig, RuntimeSettings, RosbagSettings)),
     ("batch", (ModelSettings, SegmentConfig, RaySettings)),
     ("export", (ModelSettings, ExportSettings, TritonRepoSettings, StreamConfig))])
 def test_every_setting_is_reachable_from_the_cli(command, classes):
@@ -50,14 +50,14 @@ def test_cli_defaults_are_the_settings_defaults():
     assert PRESETS["cli"]["segment"] == SegmentConfig(backend="auto")
     assert read_settings(SegmentConfig, parse("segment", "clip.mp4")) == PRESETS["cli"]["segment"]
     assert read_settings(StreamConfig, args) == StreamConfig()
-    assert read_settings(LiveSettings, args) == LiveSettings()
+    assert read_settings(RuntimeSettings, args) == RuntimeSettings()
     assert read_settings(ModelSettings, args) == ModelSettings()
     assert read_settings(RosbagSettings, args) == RosbagSettings()
     shared = read_settings(StreamConfig, parse("stream", "0", "--tau", "2", "--window", "5", "--track-tokens", "9"))
     assert (shared.tau, shared.window, shared.track_tokens) == (2.0, 5, 9)  # a stream's tau is one flag for both
     assert read_settings(SegmentConfig, parse("stream", "0", "--tau", "2")).tau == 2.0
-    assert read_settings(LiveSettings, parse("stream", "0", "--no-warm-up", "--drop", "wait")) == \
-        LiveSettings(warm_up=False, drop=DropPolicy.WAIT)
+    assert read_settings(RuntimeSettings, parse("stream", "0", "--no-warm-up", "--drop", "wait")) == \
+        RuntimeSettings(warm_up=False, drop=DropPolicy.WAIT)
 
 
 def test_the_demo_starts_from_the_live_preset():
@@ -83,6 +83,8 @@ def test_the_ros_parameters_derive_from_the_settings():
     for name in ("window", "memory", "max_age", "track_tokens"):
         assert defaults[name] == getattr(StreamConfig(), name)
     assert defaults["kernels"] == Kernels.AUTO and defaults["label_encoding"] == RosbagSettings().encoding
+    for f in dataclasses.fields(RosNodeSettings):  # the node's own parameters too
+        assert defaults[f.name] == getattr(RosNodeSettings(), f.name)
     shipped = (ROOT / "ros2" / "attnseg_ros" / "config" / "attnseg.yaml").read_text()
     assert shipped == parameter_file(), "regenerate it: python -m attnseg.integrations.ros_params > ros2/attnseg_ros/config/attnseg.yaml"
 
@@ -103,7 +105,7 @@ def test_states_are_enums_that_read_and_write_as_their_values():
     assert config.backend is Backend.EAGER and config.kernels is Kernels.TRITON
     assert json.loads(json.dumps({"b": config.backend})) == {"b": "eager"} and f"{config.kernels}" == "triton"
     with pytest.raises(SettingError, match="unknown drop policy 'newest'; choose from drop-oldest, wait"):
-        LiveSettings(drop="newest")
+        RuntimeSettings(drop="newest")
     with pytest.raises(SettingError, match="choose one weight source"):
         ModelSettings(checkpoint="a.pth", random_weights=True)
     with pytest.raises(SettingError, match="unknown arch"):
@@ -126,3 +128,51 @@ def test_exported_backends_match_the_export_table():
     from attnseg.export.exporter import FORMAT_OF_BACKEND
 
     assert {b.value for b in Backend if b.exported} == set(FORMAT_OF_BACKEND)
+
+
+def test_the_ground_floor_imports_nothing_above_it():
+    """settings.py (and states.py) import only the errors and each other; the model imports only the ground floor:
+    defaults are read downward, never back up."""
+    import ast
+
+    package = ROOT / "attnseg"
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = path.parent.relative_to(ROOT).parts[:len(path.parent.relative_to(ROOT).parts) - node.level + 1]
+                names.add(".".join([*base, *(node.module or "").split(".")]).strip("."))
+        return names
+
+    ground = {"attnseg.settings", "attnseg.states", "attnseg.errors", "attnseg.files", "attnseg.optional"}
+    for name in ("settings.py", "states.py"):
+        assert imported(package / name) <= ground, name
+    for path in (package / "model").glob("*.py"):
+        assert all(m in ground or m.startswith("attnseg.model") for m in imported(path)), path.name
+
+
+def test_former_names_still_work_and_say_so(capsys):
+    import attnseg.settings as settings
+
+    with pytest.warns(DeprecationWarning, match="RuntimeSettings"):
+        assert settings.LiveSettings is RuntimeSettings
+    with pytest.warns(DeprecationWarning, match="artifact"):
+        config = SegmentConfig(backend="onnxruntime", engine="fe.onnx")
+    assert config.artifact == "fe.onnx" and config == SegmentConfig(backend="onnxruntime", artifact="fe.onnx")
+    with pytest.warns(DeprecationWarning, match="artifact"):
+        assert config.engine == "fe.onnx"
+    assert dataclasses.replace(config, tau=2.0).artifact == "fe.onnx"  # no engine field to carry along
+    for flag in ("--engine", "--artifact"):
+        args = parse("segment", "clip.mp4", "--backend", "onnxruntime", flag, "fe.onnx")
+        assert read_settings(SegmentConfig, args).artifact == "fe.onnx"
+
+
+def test_the_former_ros_parameter_engine_is_read_as_artifact():
+    from attnseg.integrations.ros_params import parameter_file, settings
+
+    assert settings({"random_weights": True, "backend": "onnxruntime", "engine": "fe.onnx"}).segment["artifact"] == \
+        "fe.onnx"
+    assert settings({"random_weights": True, "backend": "onnxruntime", "artifact": "a.onnx"}).segment["artifact"] == \
+        "a.onnx"
+    assert "    engine:" not in parameter_file()  # declared for old launch files, not advertised

@@ -12,33 +12,45 @@ written as JPEGs, so decoding is real) with warm-up and repeats, and records:
 `compare` runs the reference pipeline and the configured engine on the same
 clip in one process and records the per-stage and end-to-end ratios.
 
-A new backend or kernel set joins by adding its row to engine.backends.BACKENDS
-or kernels.KERNELS: the suite takes names, not code.
+A configuration is typed settings (ModelSettings and SegmentConfig from the
+"bench" preset of attnseg.settings, a few fields changed), so a new backend or
+kernel set joins the suite by its Backend or Kernels name, not by code here.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..engine import SegmentConfig, Segmenter
+from ..engine import Segmenter
 from ..engine.synthetic import synthetic_clip
+from ..settings import PRESETS, Backend, Kernels
 from .costs import count_costs, fraction_of_peak
 from .latency import measure
 from .records import write_record
 
+BENCH = PRESETS["bench"]  # the suite's defaults: vit_small_8 at 160x256, eager front-end, the reference clustering
 
-@dataclass(frozen=True)
+
 class BenchConfig:
-    arch: str = "vit_small_8"
-    resolution: tuple[int, int] = (160, 256)
-    device: str = "cpu"
-    backend: str = "eager"
-    kernels: str = "torch"
-    batch_size: int = 8
+    """One configuration: the "bench" preset's ModelSettings and SegmentConfig with the given fields changed
+    (each validated as the settings are)."""
+
+    def __init__(self, *, arch: str | None = None, resolution: tuple[int, int] | None = None, device: str | None = None,
+                 backend: str | None = None, kernels: str | None = None, batch_size: int | None = None):
+        given = lambda **fields: {k: v for k, v in fields.items() if v is not None}  # noqa: E731
+        self.model = dataclasses.replace(BENCH["model"], **given(arch=arch, device=device))
+        self.segment = dataclasses.replace(BENCH["segment"], **given(resolution=resolution, backend=backend,
+                                                                     kernels=kernels, batch_size=batch_size))
+
+    arch = property(lambda self: self.model.arch)
+    device = property(lambda self: self.model.device.value)
+    resolution = property(lambda self: self.segment.resolution)
+    backend = property(lambda self: self.segment.backend.value)
+    kernels = property(lambda self: self.segment.kernels.value)
+    batch_size = property(lambda self: self.segment.batch_size)
 
     @property
     def name(self) -> str:
@@ -46,10 +58,11 @@ class BenchConfig:
         return f"{self.device}_{self.backend}_{self.kernels}_{self.arch}_{h}x{w}_b{self.batch_size}"
 
     def settings(self) -> dict:
-        return {**dataclasses.asdict(self), "resolution": list(self.resolution)}
+        return {"arch": self.arch, "resolution": list(self.resolution), "device": self.device, "backend": self.backend,
+                "kernels": self.kernels, "batch_size": self.batch_size}
 
 
-REFERENCE = {"backend": "eager", "kernels": "torch"}
+REFERENCE = {"backend": Backend.EAGER, "kernels": Kernels.TORCH}
 
 
 def default_configs(device: str) -> list[BenchConfig]:
@@ -62,10 +75,8 @@ def default_configs(device: str) -> list[BenchConfig]:
 
 
 def build(cfg: BenchConfig, checkpoint: str | None, qk_gain: float) -> Segmenter:
-    seg_cfg = SegmentConfig(resolution=cfg.resolution, batch_size=cfg.batch_size, backend=cfg.backend,
-                            kernels=cfg.kernels)
-    return Segmenter.from_checkpoint(checkpoint, random_weights=checkpoint is None, arch=cfg.arch,
-                                     config=seg_cfg, device=cfg.device, qk_gain=qk_gain)
+    model = dataclasses.replace(cfg.model, checkpoint=checkpoint, random_weights=checkpoint is None, qk_gain=qk_gain)
+    return Segmenter.from_settings(model, cfg.segment)
 
 
 def reference_of(segmenter: Segmenter) -> Segmenter:

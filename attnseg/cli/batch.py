@@ -5,9 +5,9 @@ import logging
 
 from ..engine.segmenter import RANDOM_BANNER, Segmenter
 from ..errors import AttnsegError
+from ..files import write_json
 from ..settings import PRESETS, ModelSettings, RaySettings, SegmentConfig
 from .options import add_model, add_settings, read_settings
-from .outputs import write_json
 
 log = logging.getLogger("attnseg")
 

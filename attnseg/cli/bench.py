@@ -46,9 +46,10 @@ def run(args) -> int:
     axes = (args.arch, args.resolution, args.backend, args.kernels, args.batch_size)
     if any(axes):
         d = BenchConfig()
-        configs = [BenchConfig(a, tuple(r), device, b, k, n) for a, r, b, k, n in itertools.product(
-            args.arch or [d.arch], args.resolution or [d.resolution], args.backend or [d.backend],
-            args.kernels or [d.kernels], args.batch_size or [d.batch_size])]
+        axes = itertools.product(args.arch or [d.arch], args.resolution or [d.resolution], args.backend or [d.backend],
+                                 args.kernels or [d.kernels], args.batch_size or [d.batch_size])
+        configs = [BenchConfig(arch=a, resolution=tuple(r), device=device, backend=b, kernels=k, batch_size=n)
+                   for a, r, b, k, n in axes]
     else:
         configs = default_configs(device)
     peaks = None if args.no_cost_model else measure_peaks(device)

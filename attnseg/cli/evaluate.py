@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..eval.davis import PROTOCOLS
-from .outputs import write_json
+from ..files import write_json
 
 PROTOCOL_NAMES = {"standard": "standard DAVIS unsupervised (one matching per sequence, <= 20 proposals)",
                   "paper": "paper (every cluster a proposal, matching per frame, <= 300)"}

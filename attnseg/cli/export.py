@@ -41,7 +41,7 @@ def run(args) -> int:
     print(f"exported {meta.arch} {meta.mode} {meta.resolution[0]}x{meta.resolution[1]} {meta.precision} "
           f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
           f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
-          f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --engine {result.path}`")
+          f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --artifact {result.path}`")
     return 0
 
 

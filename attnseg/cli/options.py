@@ -1,7 +1,9 @@
-"""CLI options generated from the settings' fields (attnseg.settings), and read back into them.
+"""CLI options generated from the settings' fields (attnseg.settings), and read back into them; and the
+outputs a segmenting command writes.
 
     add_settings(parser, SegmentConfig)              # --resolution H W, --ratio, --tau, ... with their help
     config = read_settings(SegmentConfig, args)      # the dataclass, validated
+    outputs = read_outputs(args)                     # what --out, --save-labels, --overlay, --rosbag ask for
 
 A field's flag is its name with dashes (or the `flag` its metadata names); its default, valid values
 and help come from the field. An interface with other defaults passes a preset instance as `defaults`.
@@ -15,6 +17,7 @@ import types
 import typing
 from enum import Enum
 
+from ..engine.outputs import Outputs
 from ..settings import CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, SegmentConfig
 
 
@@ -66,7 +69,7 @@ def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), o
 
             kw["choices"] = sorted(VIT_PRESETS)
         target = weights_group if meta.get("group") == "weights" and weights_group is not None else parser
-        target.add_argument(flag, **kw)
+        target.add_argument(flag, *meta.get("aliases", ()), **kw)
 
 
 def read_settings(cls, args: argparse.Namespace, **changes):
@@ -97,3 +100,21 @@ def add_outputs(parser) -> None:
                                          "(sensor_msgs/Image; needs attnseg[ros])")
     parser.add_argument("--rosbag-overlay", action="store_true", help="also the overlay, on the overlay topic (rgb8)")
     add_settings(parser, RosbagSettings)
+
+
+def read_outputs(args: argparse.Namespace) -> Outputs:
+    """The outputs add_outputs' flags ask for; the rosbag2 is opened when the outputs are (an existing path fails
+    before any work)."""
+    return Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
+                   bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
+                   bag_overlay=args.rosbag_overlay)
+
+
+def open_rosbag(args: argparse.Namespace):
+    """The rosbag2 sink of --rosbag (needs attnseg[ros])."""
+    from ..integrations.rosbag import RosbagSink
+
+    settings = read_settings(RosbagSettings, args)
+    return RosbagSink(args.rosbag, topic=settings.topic, encoding=settings.encoding,
+                      overlay_topic=settings.overlay_topic if args.rosbag_overlay else None,
+                      storage=settings.storage, frame_id=settings.frame_id)

@@ -2,14 +2,15 @@
 main job: no dataset needed)."""
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
+from ..engine.outputs import Outputs
 from ..errors import WeightsUnavailableError
 from ..files import atomic_path
 from ..model import VIT_PRESETS
-from ..settings import PRESETS, ModelSettings, replace
+from ..settings import PRESETS, ModelSettings
 from . import segment
 
 SAMPLE = PRESETS["sample"]
@@ -44,10 +45,8 @@ def run(args) -> int:
     except WeightsUnavailableError as e:
         print(f"attnseg: {e}", file=sys.stderr)
         model = ModelSettings(arch=args.arch, random_weights=True)
-    config = replace(SAMPLE["segment"], resolution=tuple(args.resolution))
-    outputs = argparse.Namespace(input=str(frames_dir), out=str(out / "labels"), overlay=str(out / "overlay.mp4"),
-                                 save_labels=str(out / "labels.npy"), stats_json=str(out / "stats.json"),
-                                 no_progress=False, rosbag=None, rosbag_overlay=False, chunk_log=None, resume=False)
-    code = segment.segment(outputs, model, config)
+    config = dataclasses.replace(SAMPLE["segment"], resolution=tuple(args.resolution))
+    outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4")
+    code = segment.segment(str(frames_dir), outputs, model, config, stats_json=str(out / "stats.json"))
     print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")
     return code

@@ -1,8 +1,8 @@
 """`attnseg segment INPUT`: the paper's offline pipeline on a video file or a folder of frames, any length.
 
 Frames stream from the input and every output is written as its frames' labels become final
-(attnseg.engine.writing): a clip of up to 150 frames is one piece, exactly the paper's pipeline; a longer
-video is cut into chunks whose ids are linked (attnseg.engine.chunks). Ctrl-C or a failure keeps every
+(attnseg.engine.runs): a clip of up to 150 frames is one piece, exactly the paper's pipeline; a longer
+video is cut into chunks whose ids are linked (attnseg.engine.offline). Ctrl-C or a failure keeps every
 finished frame, and `--resume` continues an interrupted run.
 """
 from __future__ import annotations
@@ -13,17 +13,17 @@ import sys
 
 from ..engine import Segmenter
 from ..engine.frames import FrameReader
-from ..engine.writing import Outputs, check_writable, segment_to_files
-from ..settings import PRESETS, Mode, ModelSettings, SegmentConfig
-from .options import add_model, add_outputs, read_settings
-from .outputs import describe_mode, open_rosbag, write_json
+from ..engine.outputs import Outputs
+from ..engine.runs import check_writable, segment_to_files
+from ..files import write_json
+from ..settings import PRESETS, ModelSettings, SegmentConfig
+from .options import add_model, add_outputs, read_outputs, read_settings
 
 
 def add(sub) -> None:
     p = sub.add_parser("segment", help="segment a video file or a folder of frames, of any length")
     p.add_argument("input", help="video file or folder of frames (sorted by name)")
     add_model(p, defaults=PRESETS["cli"])
-    p.add_argument("--mode", default=Mode.OFFLINE.value, choices=Mode.values(), help="offline: the paper's pipeline")
     add_outputs(p)
     p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "
                                        "clusters, ids so far, seconds and frames/s from decoding to labels (writing "
@@ -36,25 +36,25 @@ def add(sub) -> None:
 def run(args) -> int:
     model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
     config.check_patches(model.patch_size)  # every setting before any decoding or loading
-    return segment(args, model, config)
+    return segment(args.input, read_outputs(args), model, config, stats_json=args.stats_json,
+                   chunk_log=args.chunk_log, resume=args.resume, progress=not args.no_progress)
 
 
-def segment(args, model: ModelSettings, config: SegmentConfig) -> int:
-    """Segment args.input with these settings and write what args asks for."""
-    reader = FrameReader(args.input)  # first: a missing or unopenable input fails before any weights load
-    outputs = Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
-                      bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
-                      bag_overlay=args.rosbag_overlay)
+def segment(source: str, outputs: Outputs, model: ModelSettings, config: SegmentConfig, *,
+            stats_json: str | None = None, chunk_log: str | None = None, resume: bool = False,
+            progress: bool = True) -> int:
+    """Segment `source` with these settings into `outputs`, and say what was done."""
+    reader = FrameReader(source)  # first: a missing or unopenable input fails before any weights load
     check_writable(outputs)  # before the weights load
     segmenter = Segmenter.from_settings(model, config)
-    print(describe_mode(segmenter.mode), file=sys.stderr)
+    print(segmenter.mode.description, file=sys.stderr)
     with contextlib.ExitStack() as stack:
-        log = stack.enter_context(open(args.chunk_log, "a")) if args.chunk_log else None
-        stats = segment_to_files(segmenter, reader, outputs, resume=args.resume,
-                                 progress=not args.no_progress and sys.stderr.isatty(),
-                                 on_chunk=(lambda record: print(json.dumps(record), file=log, flush=True)) if log else None)
-    if args.stats_json:
-        write_json(args.stats_json, stats)
+        log = stack.enter_context(open(chunk_log, "a")) if chunk_log else None
+        on_chunk = (lambda record: print(json.dumps(record), file=log, flush=True)) if log else None
+        stats = segment_to_files(segmenter, reader, outputs, resume=resume, progress=progress and sys.stderr.isatty(),
+                                 on_chunk=on_chunk)
+    if stats_json:
+        write_json(stats_json, stats)
     stages = " ".join(f"{k} {stats[k]:.2f}s" for k in ("decode", "preprocess", "backbone", "affinity", "clustering",
                                                         "linking", "output") if k in stats)
     pieces = "one piece" if stats["chunks"] <= 1 and not stats["resumed_at"] else \

@@ -3,17 +3,14 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
-
-from ..engine import Segmenter, save_labels
-from ..engine.outputs import VideoSink, overlay, write_label_png
-from ..engine.streaming import StreamEngine
+from ..engine import Segmenter
+from ..engine.outputs import Sink
+from ..engine.streaming import StreamRuntime
 from ..errors import StreamError
-from ..settings import PRESETS, LiveSettings, ModelSettings, SegmentConfig, StreamConfig
-from .options import add_model, add_outputs, add_settings, read_settings
-from .outputs import describe_mode, open_publisher, open_rosbag, write_json
+from ..files import write_json
+from ..settings import PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
+from .options import add_model, add_outputs, add_settings, read_outputs, read_settings
 
 
 def add(sub) -> None:
@@ -21,7 +18,7 @@ def add(sub) -> None:
     p.add_argument("source", help="camera index (0), video file, rtsp:// or http:// URL, frame folder, synthetic:N")
     add_model(p, defaults=PRESETS["cli"], chunks=False)
     add_settings(p, StreamConfig)  # window, ratio and tau are the segment options' own flags
-    add_settings(p, LiveSettings)
+    add_settings(p, RuntimeSettings)
     p.add_argument("--zmq", metavar="ADDRESS", help="publish every result over ZeroMQ PUB, e.g. tcp://*:5555 "
                                                     "(needs attnseg[zmq]; reader: examples/zmq_subscriber.py)")
     add_outputs(p)
@@ -30,48 +27,31 @@ def add(sub) -> None:
 
 def run(args) -> int:
     model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
-    stream_config, live = read_settings(StreamConfig, args), read_settings(LiveSettings, args)
+    stream_config, runtime_settings = read_settings(StreamConfig, args), read_settings(RuntimeSettings, args)
     config.check_patches(model.patch_size)
     segmenter = Segmenter.from_settings(model, config)
-    engine = StreamEngine(segmenter, stream_config)
-    publisher = open_publisher(args)  # first: a busy address fails before any file is started
-    bag = open_rosbag(args)
-    sink = VideoSink(args.overlay, 24.0) if args.overlay else None
-    labels, ids = [], set()
+    runtime = StreamRuntime(segmenter, stream_config)
+    outputs = read_outputs(args)
+    if args.zmq:
+        outputs.extra.append(lambda: open_publisher(args.zmq))
+    sinks = outputs.open(fps=24.0)  # a busy address or an existing bag fails here, before any file is made
+    ids: set[int] = set()
     wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
     failure, announced = None, False
     try:
-        for r in engine.stream(args.source, live):
+        for r in runtime.stream(args.source, runtime_settings):
             if not announced:  # once the source delivers: a bad source ends in its one error line
-                print(describe_mode(segmenter.mode), file=sys.stderr)
+                print(segmenter.mode.description, file=sys.stderr)
                 announced = True
-            present = np.unique(r.patch_labels)  # ids counted per patch: cheap
-            shown = overlay(r.image, r.labels) if sink or (bag and args.rosbag_overlay) else None
-            if args.out:
-                write_label_png(Path(args.out) / f"{r.frame_id:06d}.png", r.labels)
-            if sink:
-                sink.write(shown)
-            stamp = wall_offset + round(r.timestamp * 1e9)
-            if bag:
-                bag.write(stamp, r.labels, shown if args.rosbag_overlay else None)
-            if publisher:
-                publisher.publish(r.frame_id, stamp, r.labels, latency_ms=round(r.latency * 1e3, 3),
-                                  objects=len(present))
-            if args.save_labels:
-                labels.append(r.patch_labels)
-            ids.update(present.tolist())
+            frame = r.output_frame(wall_offset)
+            sinks.write(frame)
+            ids.update(frame.present.tolist())
     except StreamError as err:
         failure = err
     finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
-        if sink:
-            sink.close()
-        if bag:
-            bag.close()
-        if publisher:
-            publisher.close()
-        if args.save_labels and labels:
-            save_labels(args.save_labels, np.stack(labels))
-        stats = {**engine.stats.to_dict(), "objects": len(ids), "backend": segmenter.backend, "mode": segmenter.mode}
+        sinks.close()
+        stats = {**runtime.stats.to_dict(), "objects": len(ids), "backend": segmenter.backend,
+                 "mode": segmenter.mode}
         if args.stats_json:
             write_json(args.stats_json, stats)
     lat = stats["latency_ms"]
@@ -81,3 +61,12 @@ def run(args) -> int:
     if failure:
         raise failure
     return 0
+
+
+def open_publisher(address: str) -> Sink:
+    """The ZeroMQ publisher of --zmq, as an output of the stream."""
+    from ..integrations.zeromq import ZmqPublisher
+
+    publisher = ZmqPublisher(address)
+    print(f"publishing results on {publisher.address} (topic 'attnseg')", file=sys.stderr)
+    return Sink(publisher, ZmqPublisher.write)

@@ -4,7 +4,7 @@
         record["video"], record["status"]           # done | skipped | failed
 
 out/<name>/ holds labels/*.png, labels.npy and result.json (its stats), written
-as the frames' labels become final (attnseg.engine.writing: any length, long
+as the frames' labels become final (attnseg.engine.runs: any length, long
 videos in linked chunks, bounded memory, so a long video never brings down a
 worker or a Ray actor); it is
 built under a hidden temporary name and renamed into place as a whole, so
@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import InputError
+from .outputs import Outputs
+from .runs import segment_to_files
 from .segmenter import Segmenter
-from .writing import Outputs, segment_to_files
 
 RESULT = "result.json"
 

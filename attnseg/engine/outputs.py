@@ -1,53 +1,171 @@
-"""Writing results: DAVIS-style PNG label maps, .npy labels, overlay videos.
+"""What a run writes, and the one fan-out that writes it, offline and live.
 
-Every file is written atomically (attnseg.files: a temporary file in the same
-folder, then one rename), so an interrupted run never leaves a half-written file behind,
-and files written before a failure are kept. Whole clips (write_label_pngs,
-save_labels, write_overlay_video) or frame by frame, as a long video's labels
-become final (LabelPngs, NpyFrames, VideoSink): those publish what they hold
-when closed, also after a failure.
+    sinks = Outputs(out="masks/", labels="labels.npy", overlay="overlay.mp4").open(fps=24.0)
+    sinks.write(OutputFrame(index, name, labels, mask, stamp_ns, image=rgb))   # every frame, as it is final
+    sinks.close()                                                               # publishes every output
+
+`Outputs` names the outputs of a run (each optional): a PNG label map per frame (DAVIS palette), the (T, h, w)
+int32 .npy labels, the overlay video, a rosbag2, and any other sink a face adds (the ZeroMQ publisher of
+`attnseg stream`, the live page of the demo). `Sinks` takes each frame to each of them in order: `attnseg
+segment`, `batch` and the Python API through attnseg.engine.runs, `attnseg stream` and the demo from the
+streaming runtime's results. A frame's overlay is drawn once, and only when a sink shows it.
+
+Every file is written atomically (attnseg.files: a temporary file in the same folder, then one rename), so an
+interrupted run never leaves a half-written file, and the frames written before a failure are kept: closing
+publishes what each output holds, also after a failure, and an OSError names the file it concerns.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import struct
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..files import atomic_path, publish, temp_beside
+from .drawing import davis_palette, overlay
 
 log = logging.getLogger(__name__)
 
 
-def davis_palette() -> np.ndarray:
-    """The 256-colour palette of DAVIS/PASCAL VOC annotations, (256, 3) uint8."""
-    palette = np.zeros((256, 3), dtype=np.uint8)
-    for i in range(256):
-        c, rgb = i, [0, 0, 0]
-        for j in range(8):
-            for ch in range(3):
-                rgb[ch] |= ((c >> ch) & 1) << (7 - j)
-            c >>= 3
-        palette[i] = rgb
-    return palette
+@dataclass
+class OutputFrame:
+    """One segmented frame, as the outputs take it."""
+
+    index: int  # its number in the video, or its id in the stream
+    name: str  # the stem of its PNG
+    labels: np.ndarray  # (h, w) int32 ids per patch
+    mask: np.ndarray  # (H0, W0) int32 ids at the frame's size
+    stamp_ns: int = 0  # wall-clock stamp of its messages (rosbag2, ZeroMQ)
+    image: np.ndarray | None = None  # (H0, W0, 3) uint8 RGB: what the overlay is drawn on
+    latency: float | None = None  # seconds from capture (a stream)
+    stats: dict | None = None  # the streaming runtime's figures at this frame (the live page)
+
+    @functools.cached_property
+    def overlay(self) -> np.ndarray:
+        return overlay(self.image, self.mask)
+
+    @functools.cached_property
+    def present(self) -> np.ndarray:
+        """The ids in this frame (counted per patch: cheap)."""
+        return np.unique(self.labels)
 
 
-def upsample_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(T, h, w) patch labels -> (T, H0, W0) with nearest-neighbour upsampling."""
-    t = torch.from_numpy(np.ascontiguousarray(labels)).float()[:, None]
-    return F.interpolate(t, size=size, mode="nearest")[:, 0].to(torch.int32).numpy()
+@dataclass
+class Sink:
+    """One output: its writer, how a frame reaches it, and the file its errors name."""
+
+    writer: Any  # has close()
+    put: Callable[[Any, OutputFrame], None]
+    path: Callable[[OutputFrame], Any] = lambda frame: None
+    needs_images: bool = False
+
+    def write(self, frame: OutputFrame) -> None:
+        with _naming(self.path(frame)):
+            self.put(self.writer, frame)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
-def label_maps(ids: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """One frame's track ids per patch (h*w,) -> (patch ids (h, w) int32, label map (H0, W0) at the frame's size)."""
-    patch = ids.view(*grid).to(torch.int32).cpu().numpy()
-    return patch, upsample_labels(patch[None], size)[0]
+class Sinks:
+    """The fan-out: each frame to every sink, in order; `close()` publishes every output with what it holds, the
+    first failure raised after all were tried."""
 
+    def __init__(self, sinks: Sequence[Sink]):
+        self.sinks, self.written = list(sinks), 0
+
+    @property
+    def needs_images(self) -> bool:
+        return any(s.needs_images for s in self.sinks)
+
+    def write(self, frame: OutputFrame) -> None:
+        for sink in self.sinks:
+            sink.write(frame)
+        self.written += 1
+
+    def close(self) -> None:
+        failure = None
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except OSError as err:
+                failure = failure or err
+        if failure:
+            raise failure
+
+
+@dataclass
+class Outputs:
+    """What a run writes; each is optional."""
+
+    out: str | Path | None = None  # folder: one PNG label map per frame
+    labels: str | Path | None = None  # (T, h, w) int32 .npy
+    overlay: str | Path | None = None  # overlay video
+    bag: Callable[[], object] | None = None  # opens the rosbag2 sink (attnseg.integrations.rosbag.RosbagSink)
+    bag_path: str | Path | None = None
+    bag_overlay: bool = False  # the overlay into the bag too
+    extra: list[Callable[[], Sink]] = field(default_factory=list)  # more sinks (ZeroMQ, the page), written last
+
+    def paths(self) -> list[Path]:
+        return [Path(p) for p in (self.out, self.labels, self.overlay, self.bag_path) if p]
+
+    def state_dir(self) -> Path | None:
+        """Where a resumable run keeps its state: a hidden folder beside the first output."""
+        paths = self.paths()
+        return paths[0].parent / f".{paths[0].name}.attnseg-run" if paths else None
+
+    @property
+    def needs_images(self) -> bool:
+        return bool(self.overlay) or (self.bag is not None and self.bag_overlay)
+
+    def open(self, fps: float, keep_pngs: bool = False) -> Sinks:
+        """The sinks, opened. They are written in the order PNGs, .npy, overlay, bag, extra ones, but opened the
+        other way round: what can fail for a reason of its own (a busy address, an existing bag) fails before any
+        file is made. `keep_pngs`: PNGs already written stay (a resumed run)."""
+        files: list[Sink] = []
+        bag: list[Sink] = []
+        extra: list[Sink] = []
+        try:
+            for open_sink in self.extra:
+                extra.append(open_sink())
+            if self.bag:
+                bag.append(Sink(self.bag(), self._to_bag, lambda f: self.bag_path, needs_images=self.bag_overlay))
+            if self.out:
+                folder = Path(self.out)
+                files.append(Sink(LabelPngs(folder, keep_existing=keep_pngs), lambda w, f: w.write(f.name, f.mask),
+                                  lambda f: folder / f"{f.name}.png"))
+            if self.labels:
+                files.append(Sink(NpyFrames(self.labels), lambda w, f: w.write(f.labels), lambda f: self.labels))
+            if self.overlay:
+                files.append(Sink(VideoSink(self.overlay, fps), lambda w, f: w.write(f.overlay), lambda f: self.overlay,
+                                  needs_images=True))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                Sinks(files + bag + extra).close()
+            raise
+        return Sinks(files + bag + extra)
+
+    def _to_bag(self, bag, frame: OutputFrame) -> None:
+        bag.write(frame.stamp_ns, frame.mask, frame.overlay if self.bag_overlay else None)
+
+
+@contextlib.contextmanager
+def _naming(path):
+    """An OSError raised in the block names `path` when it names no file itself (PIL, OpenCV)."""
+    try:
+        yield
+    except OSError as err:
+        if not err.filename and path:
+            err.filename = str(path)
+        raise
+
+
+# -- the writers ------------------------------------------------------------------------------------------------
 
 def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None = None) -> None:
     """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale when `wide`
@@ -65,101 +183,22 @@ def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None =
         img.save(tmp, format="PNG")
 
 
-def write_label_pngs(out_dir: str | Path, masks: np.ndarray, names: Sequence[str]) -> list[Path]:
-    out_dir = Path(out_dir)
-    wide = masks.max(initial=0) > 255  # one format for the whole clip
-    if wide:
-        log.warning("more than 256 labels: PNGs are 16-bit grayscale, not palette images")
-    paths = []
-    for mask, name in zip(masks, names):
-        path = out_dir / f"{name}.png"
-        write_label_png(path, mask, wide)
-        paths.append(path)
-    return paths
-
-
-def save_labels(dest: str | Path, labels: np.ndarray) -> None:
-    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
-        np.save(f, labels.astype(np.int32))
-
-
-def boundary(mask: np.ndarray) -> np.ndarray:
-    """Pixels whose lower or right neighbour has another label (bool, mask's shape)."""
-    edge = np.zeros(mask.shape, dtype=bool)
-    edge[:-1] |= mask[:-1] != mask[1:]
-    edge[:, :-1] |= mask[:, :-1] != mask[:, 1:]
-    return edge
-
-
-def overlay(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend the label colours over an RGB frame; label boundaries drawn dark."""
-    colours = davis_palette()[(mask % 255) + 1]  # skip black so every label is visible
-    out = (frame * (1 - alpha) + colours * alpha).astype(np.uint8)
-    out[boundary(mask)] = 0
-    return out
-
-
-def write_overlay_video(dest: str | Path, frames: np.ndarray, masks: np.ndarray, fps: float) -> None:
-    import cv2
-
-    height, width = frames.shape[1:3]
-    with atomic_path(dest) as tmp:
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not writer.isOpened():
-            raise OSError(f"OpenCV cannot write video {dest} (try a .mp4 or .avi name)")
-        try:
-            for frame, mask in zip(frames, masks):
-                writer.write(cv2.cvtColor(overlay(frame, mask), cv2.COLOR_RGB2BGR))
-        finally:
-            writer.release()
-
-
-class VideoSink:
-    """An overlay video written frame by frame (streaming); `close()` publishes what was written.
-
-    The file is built under a temporary name and moved into place on close, so a
-    reader never sees a half-written file and a stream that fails keeps its video so far.
-    """
-
-    def __init__(self, dest: str | Path, fps: float):
-        self.dest, self.fps = Path(dest), fps or 24.0
-        self.tmp, self.writer, self.frames = temp_beside(self.dest), None, 0
-
-    def write(self, rgb: np.ndarray) -> None:
-        import cv2
-
-        if self.writer is None:
-            height, width = rgb.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self.writer.isOpened():
-                raise OSError(f"OpenCV cannot write video {self.dest} (try a .mp4 or .avi name)")
-        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        self.frames += 1
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-        if self.frames:
-            publish(self.tmp, self.dest)
-        self.tmp.unlink(missing_ok=True)
-
-
 class LabelPngs:
     """One PNG label map per frame into a folder, each written atomically as it comes.
 
     A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
-    (a long video's ids grow): readers of either get the ids themselves. `keep_existing` skips frames already
-    written (a resumed run)."""
+    (a long video's ids grow): readers of either get the ids themselves. `wide` fixes one format for every frame
+    (a whole clip's). `keep_existing` skips frames already written (a resumed run)."""
 
-    def __init__(self, folder: str | Path, keep_existing: bool = False):
-        self.folder, self.keep_existing, self.warned = Path(folder), keep_existing, False
+    def __init__(self, folder: str | Path, keep_existing: bool = False, wide: bool | None = None):
+        self.folder, self.keep_existing, self.wide, self.warned = Path(folder), keep_existing, wide, False
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, name: str, mask: np.ndarray) -> None:
         path = self.folder / f"{name}.png"
         if self.keep_existing and path.is_file():
             return
-        wide = mask.max(initial=0) > 255
+        wide = mask.max(initial=0) > 255 if self.wide is None else self.wide
         if wide and not self.warned:
             log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images", name)
             self.warned = True
@@ -213,3 +252,62 @@ class NpyFrames:
             with contextlib.suppress(OSError):  # a full disk fails the close too; the temporary file still goes
                 file.close()
             self.tmp.unlink(missing_ok=True)
+
+
+class VideoSink:
+    """A video written frame by frame; `close()` publishes what was written.
+
+    The file is built under a temporary name and moved into place on close, so a
+    reader never sees a half-written file and a run that fails keeps its video so far.
+    """
+
+    def __init__(self, dest: str | Path, fps: float):
+        self.dest, self.fps = Path(dest), fps or 24.0
+        self.tmp, self.writer, self.frames = temp_beside(self.dest), None, 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            height, width = rgb.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise OSError(f"OpenCV cannot write video {self.dest} (try a .mp4 or .avi name)")
+        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        if self.frames:
+            publish(self.tmp, self.dest)
+        self.tmp.unlink(missing_ok=True)
+
+
+# -- a whole clip at once (a SegmentationResult's arrays), through the same writers --------------------------------
+
+def write_label_pngs(out_dir: str | Path, masks: np.ndarray, names: Sequence[str]) -> list[Path]:
+    """One PNG per frame, one format for the whole clip (16-bit grayscale when any id is above 255)."""
+    pngs = LabelPngs(out_dir, wide=bool(masks.max(initial=0) > 255))
+    for mask, name in zip(masks, names):
+        pngs.write(name, mask)
+    return [Path(out_dir) / f"{name}.png" for name in names[:len(masks)]]
+
+
+def save_labels(dest: str | Path, labels: np.ndarray) -> None:
+    """(T, h, w) labels as an int32 .npy."""
+    npy = NpyFrames(dest)
+    try:
+        for frame in labels:
+            npy.write(frame)
+    finally:
+        npy.close()
+
+
+def write_overlay_video(dest: str | Path, frames: np.ndarray, masks: np.ndarray, fps: float) -> None:
+    video = VideoSink(dest, fps)
+    try:
+        for frame, mask in zip(frames, masks):
+            video.write(overlay(frame, mask))
+    finally:
+        video.close()

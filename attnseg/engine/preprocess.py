@@ -6,16 +6,12 @@ Inference uses the Kinetics-400 statistics; training used ImageNet's.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 import torch
 
-from ..model.config import PAPER
-from ..settings import Normalization
-
-NORMALIZATION = {
-    "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
+from ..settings import NORMALIZATION, PAPER, Normalization
 
 
 def normalization(name: Normalization | str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -23,8 +19,9 @@ def normalization(name: Normalization | str) -> tuple[tuple[float, ...], tuple[f
     return NORMALIZATION[Normalization.parse(name)]
 
 
-def preprocess(frames: np.ndarray, size: tuple[int, int], norm: str = PAPER.normalization) -> torch.Tensor:
-    """(T, H0, W0, 3) uint8 RGB -> (T, 3, H, W) float32 normalized."""
+def preprocess(frames: np.ndarray | Sequence[np.ndarray], size: tuple[int, int], norm: str = PAPER.normalization
+               ) -> torch.Tensor:
+    """(T, H0, W0, 3) uint8 RGB (an array, or a sequence of frames) -> (T, 3, H, W) float32 normalized."""
     import cv2
 
     height, width = size

@@ -1,25 +1,27 @@
-"""The offline, paper-faithful pipeline: clip -> front-end -> affinity -> clustering -> masks.
+"""The Segmenter: a front-end with its backend and a clustering with its kernels, and the steps every path calls.
 
     seg = Segmenter.from_checkpoint("checkpoint_dino-s-8.pth")
-    result = seg.segment_video("clip.mp4")      # or a folder of frames, or arrays
+    result = seg.segment_video("clip.mp4")      # or a folder of frames, or arrays: one piece, in memory
     result.labels   # (T, h, w) int32 patch labels
     result.masks    # (T, H0, W0) int32 label maps at the original frame size
 
-    for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.chunks)
+    for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.offline)
         frame.index, frame.labels, frame.mask
 
-A frame's path: read_clip (decode) -> preprocess (resize, normalize) ->
-FrontEnd (DINO keys -> ST q/k, run by a backend: eager or compiled) ->
-cluster_video (windows of 3 frames vs key frames; level 1, later levels,
-assignment; the `kernels` choice picks its implementation) -> upsample_labels.
+The steps, one method each, called by the offline path (offline.py), the streaming runtime (streaming.py),
+the Ray actors and the latency suite:
+- `encode(frames)` / `encode_batches(frames)`: frames -> q, k (preprocess, batches, the backend, timing;
+  attnseg.engine.encode);
+- `cluster(q, k)`: the paper's clustering of a clip (attnseg.model.cluster_video with the chosen kernels);
+- `stream_segmenter(config)`: the streaming algorithm with this segmenter's scale and kernels, and
+  `chunk_linker()`: the tracker that links a long video's chunks.
+`scale` (the affinity's temperature) and `grid` (patches per column and row) describe its output.
 """
 from __future__ import annotations
 
-import functools
+import dataclasses
 import logging
-import time
-from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -27,19 +29,19 @@ import torch
 from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
-from ..model import FrontEnd, WeightsInfo, build_frontend, cluster_video
-from ..model.frontend import FrontEndMode
-from ..settings import Device, ModelSettings, SegmentConfig, replace
-from .backends import BackendSpec, load_backend
-from .chunks import ChunkResult, FrameResult, iter_chunks
-from .frames import Clip, read_clip
-from .outputs import upsample_labels
-from .preprocess import preprocess
-from .timing import StageTimer
+from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
+from ..settings import Device, FrontEndMode, ModelSettings, SegmentConfig, StreamConfig
+from .backends import load_backend
+from .encode import encode_batches
+from .offline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
+from .stream_segmenter import StreamSegmenter
+from .timing import Timer, untimed
+from .tracking import Tracker
 
 log = logging.getLogger(__name__)
 
 MODEL = ModelSettings()
+RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
 
 
 def resolve_device(device: Device | str) -> Device:
@@ -54,37 +56,11 @@ def resolve_device(device: Device | str) -> Device:
 
 def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
     """The front-end these settings name, on their device (resolved first); random weights announced loudly."""
-    model = replace(model, device=resolve_device(model.device))
+    model = dataclasses.replace(model, device=resolve_device(model.device))
     frontend, info = build_frontend(**model.build_kwargs())
     if info.is_random:
         log.warning(RANDOM_BANNER)
     return frontend, info
-
-
-RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
-
-
-@dataclass
-class SegmentationResult:
-    labels: np.ndarray  # (T, h, w) int32
-    masks: np.ndarray  # (T, H0, W0) int32
-    num_clusters: int
-    mode: str  # "st" or "dino-only"
-    weights: WeightsInfo
-    names: list[str]
-    fps: float
-    timings: dict[str, float] = field(default_factory=dict)
-    backend: str = "eager"
-    kernels: str = "torch"
-
-    def stats(self) -> dict:
-        """A flat JSON-ready summary: mode, backend, clusters, seconds per stage."""
-        used = int(len(np.unique(self.labels)))
-        return {
-            "mode": self.mode, "backend": self.backend, "kernels": self.kernels, "weights": self.weights.source,
-            "frames": int(len(self.labels)), "clusters": self.num_clusters, "clusters_used": used,
-            **{k: round(v, 6) for k, v in self.timings.items()},
-        }
 
 
 class Segmenter:
@@ -94,19 +70,15 @@ class Segmenter:
         self.frontend = frontend.to(self.device).eval()
         self.weights = weights
         self.config = config
-        self.frontend.backbone.grid(*config.resolution)  # refuse a resolution the patches do not tile
-        spec = BackendSpec(tuple(config.resolution), config.normalization, config.engine, config.precision,
-                           config.threads, weights.sha256, config.batch_size)
-        self.run_frontend = load_backend(config.backend, self.frontend, self.device, spec)
+        self.grid = self.frontend.backbone.grid(*config.resolution)  # refuses a resolution the patches do not tile
+        self.run_frontend = load_backend(config, self.frontend, self.device, weights.sha256)
         self.backend = self.run_frontend.backend  # what runs: auto's choice, or the backend asked for
-        self.kernels = resolve(config.kernels, self.device, self.probe())  # "torch" or "triton"
+        self.kernels = resolve(config.kernels, self.device, self.probe())  # "torch", "triton" or "certified"
         self.ops = cluster_ops(self.kernels, self.device)  # the clustering arithmetic, offline and live
-        self.cluster_video = functools.partial(cluster_video, ops=self.ops)
 
     def probe(self) -> Probe:
         """The window `--kernels auto` is timed on: this resolution, heads and window, 4 key frames."""
-        grid = self.frontend.backbone.grid(*self.config.resolution)
-        return Probe(tokens=grid[0] * grid[1], window=self.config.window, heads=self.frontend.num_heads,
+        return Probe(tokens=self.grid[0] * self.grid[1], window=self.config.window, heads=self.frontend.num_heads,
                      head_dim=self.frontend.head_dim, tau=self.config.tau)
 
     @classmethod
@@ -122,7 +94,7 @@ class Segmenter:
     def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
         """Every setting is checked (device, resolution against the arch's patches) before any loading."""
         config.check_patches(model.patch_size)
-        model = replace(model, device=resolve_device(model.device))
+        model = dataclasses.replace(model, device=resolve_device(model.device))
         frontend, info = load_frontend(model)
         return cls(frontend, info, config, model.device.value)
 
@@ -130,49 +102,51 @@ class Segmenter:
     def mode(self) -> FrontEndMode:
         return self.frontend.mode
 
+    @property
+    def scale(self) -> float:
+        """The affinity's softmax temperature: head_dim ** -0.5."""
+        return self.frontend.scale
+
+    # -- the steps ---------------------------------------------------------------------------------------------
+
     @torch.inference_mode()
-    def query_keys(self, clip: Clip, timer: StageTimer, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame q, k (T, heads, h*w, d), front-end run in batches of frames."""
-        qs, ks = [], []
-        step = self.config.batch_size
-        for start in range(0, len(clip), step):
-            with timer("preprocess"):
-                images = preprocess(clip.frames[start:start + step], self.config.resolution,
-                                    self.config.normalization).to(self.device)
-            with timer("backbone"):
-                q, k = self.run_frontend(images)
-            qs.append(q)
-            ks.append(k)
-            if progress:
-                progress.update(len(images))
+    def encode_batches(self, frames: Iterable[np.ndarray], timer: Timer = untimed
+                       ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """q, k (b, heads, h*w, d) of each batch of config.batch_size frames (H0, W0, 3) uint8 RGB, as they come."""
+        cfg = self.config
+        yield from encode_batches(frames, self.run_frontend, resolution=cfg.resolution,
+                                  normalization=cfg.normalization, device=self.device, batch_size=cfg.batch_size,
+                                  timer=timer)
+
+    def encode(self, frames: Iterable[np.ndarray], timer: Timer = untimed) -> tuple[torch.Tensor, torch.Tensor]:
+        """q, k (T, heads, h*w, d) of the frames, the front-end run in batches of config.batch_size."""
+        qs, ks = zip(*self.encode_batches(frames, timer))
         return torch.cat(qs), torch.cat(ks)
 
     @torch.inference_mode()
-    def segment_video(self, source, *, progress: bool = False) -> SegmentationResult:
-        """Segment a whole clip offline (paper-faithful). `source`: path or RGB uint8 frames."""
-        timer = StageTimer(self.device)
-        start = time.perf_counter()
-        with timer("decode"):
-            clip = read_clip(source)
-        bar = _progress_bar(2 * len(clip), progress)
-        q, k = self.query_keys(clip, timer, bar)
+    def cluster(self, q: torch.Tensor, k: torch.Tensor, timer: Timer = untimed, progress=None) -> ClusterResult:
+        """The paper's clustering of a clip's q, k (k: every frame's, or the key frames' only)."""
         cfg = self.config
-        result = self.cluster_video(q, k, self.frontend.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window,
-                               timer=timer, progress=bar.update if bar else None)
-        grid = self.frontend.backbone.grid(*cfg.resolution)
-        labels = result.labels.view(len(clip), *grid).to(torch.int32).cpu().numpy()
-        with timer("upsample"):
-            masks = upsample_labels(labels, clip.frames.shape[1:3])
-        if bar:
-            bar.close()
-        timings = dict(timer.seconds)
-        timings["total"] = time.perf_counter() - start
-        return SegmentationResult(labels, masks, result.num_clusters, self.mode, self.weights,
-                                  clip.names, clip.fps, timings, self.backend, self.kernels)
+        return cluster_video(q, k, self.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window, timer=timer,
+                             progress=progress, ops=self.ops)
 
+    def stream_segmenter(self, config: StreamConfig = StreamConfig()) -> StreamSegmenter:
+        """The streaming algorithm (windows against a rolling key-frame memory, tracked ids) on this clustering."""
+        return StreamSegmenter(self.scale, config, self.ops)
+
+    def chunk_linker(self) -> Tracker:
+        """The tracker that links a long video's chunks: ids from 0, the segmentation's tau, ages in chunks."""
+        cfg = self.config
+        return Tracker(cfg.tau, cfg.link_max_age, cfg.link_tokens, self.ops, first_id=0)
+
+    # -- the offline faces (attnseg.engine.offline) ---------------------------------------------------------------
+
+    def segment_video(self, source, *, progress: bool = False) -> SegmentationResult:
+        """Segment a whole clip offline (paper-faithful), in memory. `source`: path or RGB uint8 frames."""
+        return segment_clip(self, source, progress=progress)
 
     def iter_chunks(self, source, **kwargs) -> Iterator[ChunkResult]:
-        """A video of any length chunk by chunk, ids linked across chunks (attnseg.engine.chunks.iter_chunks)."""
+        """A video of any length chunk by chunk, ids linked across chunks (attnseg.engine.offline.iter_chunks)."""
         return iter_chunks(self, source, **kwargs)
 
     def iter_video(self, source, *, chunk: int | None = None) -> Iterator[FrameResult]:
@@ -180,14 +154,6 @@ class Segmenter:
         piece gives segment_video's labels; longer ones are chunked (config.chunk, or `chunk` frames)."""
         for part in iter_chunks(self, source, chunk=chunk):
             yield from part.frames()
-
-
-def _progress_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="frame", desc="segment", leave=False)
 
 
 def segment_video(source, *, segmenter: Segmenter | None = None, progress: bool = False,

@@ -8,8 +8,8 @@
     source = PushSource(); source.push(image, tag)    # frames handed in by a host system (ROS, a robot)
 
 A source's `read()` returns the next Frame, or None at the end of the stream;
-a live source that loses its device raises SourceDisconnected (the runtime
-then ends the stream or reconnects, per its setting). `live` sources are
+a live source that loses its device raises SourceDisconnected (attnseg.errors; the
+runtime then ends the stream or reconnects, per its setting). `live` sources are
 those whose frames go stale: the runtime drops their old frames rather than
 queue them; the others (files, folders, synthetic) make it wait.
 """
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import InputError, SettingError
+from ..errors import InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
 from .frames import decode_frame, frame_files, open_capture
 from .synthetic import SyntheticClip
 
@@ -35,10 +35,6 @@ class Frame:
     timestamp: float  # time.monotonic() at capture
     image: np.ndarray  # (H, W, 3) uint8 RGB
     tag: Any = None  # the host system's own reference (a ROS header), handed back with the frame's result
-
-
-class SourceDisconnected(ConnectionError):
-    """A live source lost its device or connection mid-stream."""
 
 
 class FrameSource(Protocol):

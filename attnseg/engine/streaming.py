@@ -1,16 +1,18 @@
 """The streaming runtime: a source's frames through threads and bounded queues to tracked masks.
 
-    engine = StreamEngine(Segmenter.from_checkpoint(...), StreamConfig())
-    for result in engine.stream("0"):          # webcam 0; or a file, URL, folder, 'synthetic:N'
+    runtime = StreamRuntime(Segmenter.from_checkpoint(...), StreamConfig())
+    for result in runtime.stream("0"):          # webcam 0; or a file, URL, folder, 'synthetic:N'
         result.frame_id, result.timestamp, result.labels, result.objects(), result.latency
-    engine.stats.to_dict()
+    runtime.stats.to_dict()
 
-Threads, each stage feeding the next through a bounded queue:
-  capture (decode)  -> frames   -> features (preprocess + front-end, on every
+StreamConfig configures the algorithm (the Segmenter's stream_segmenter: windows against a rolling key-frame
+memory, tracked ids); RuntimeSettings (attnseg.settings) configure this runtime around it. Threads, each stage
+feeding the next through a bounded queue:
+  capture (decode)  -> frames   -> features (Segmenter.encode: preprocess + front-end, on every
   frame already waiting, up to batch_size: one for a live camera that keeps
   up, a batch when a file is read faster than it is segmented)
                     -> features -> windows (affinity + clustering + tracking +
-  upsampling)       -> results  -> the consumer (outputs).
+  upsampling)       -> results  -> the consumer (the outputs: StreamResult.output_frame feeds the fan-out).
 On a CPU the two compute stages take turns (one lock): each already uses every
 core through torch's thread pool, and running both at once oversubscribes them
 (docs/streaming.md has the measurement, streaming against offline in one run).
@@ -34,21 +36,21 @@ import dataclasses
 import queue
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
-from ..errors import StreamError
-from ..settings import DropPolicy, EndReason, LiveSettings, OnDisconnect
-from .online import OnlineSegmenter, StreamConfig
-from .outputs import label_maps
-from .preprocess import preprocess
+from ..errors import SourceDisconnected, StreamError
+from ..settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
+from .masks import label_maps
+from .outputs import OutputFrame
 from .segmenter import Segmenter
-from .sources import Frame, FrameSource, SourceDisconnected, open_source
+from .sources import Frame, FrameSource, open_source
 
-LIVE = LiveSettings()  # the runtime's defaults (attnseg.settings)
+RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
 _END = object()
 
 
@@ -65,6 +67,12 @@ class StreamResult:
     def objects(self) -> dict[int, np.ndarray]:
         """Per-object boolean masks at frame size, by track id."""
         return {int(i): self.labels == i for i in np.unique(self.labels)}
+
+    def output_frame(self, wall_offset_ns: int, stats: dict | None = None) -> OutputFrame:
+        """This result as the outputs take it (attnseg.engine.outputs): named by its id, stamped with its
+        capture time on the wall clock (time.time_ns() - time.monotonic_ns() at the stream's start)."""
+        return OutputFrame(self.frame_id, f"{self.frame_id:06d}", self.patch_labels, self.labels,
+                           wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats)
 
 
 @dataclass
@@ -104,7 +112,7 @@ class _Failure:
         self.stage, self.error = stage, error
 
 
-class StreamEngine:
+class StreamRuntime:
     def __init__(self, segmenter: Segmenter, config: StreamConfig = StreamConfig()):
         self.segmenter, self.config = segmenter, config
         self.stats = StreamStats()
@@ -121,25 +129,24 @@ class StreamEngine:
         specialization), tracker included. Returns the number of windows clustered.
         """
         seg, cfg = self.segmenter, self.config
-        images = torch.zeros(1, 3, *seg.config.resolution, device=seg.device)
-        q, k = seg.run_frontend(images)
+        q, k = seg.encode(np.zeros((1, *seg.config.resolution, 3), dtype=np.uint8))  # a frame of the ViT's size
         if not (seg.kernels == "triton" or (seg.kernels == "certified" and seg.device.type == "cuda")):
             return 0  # nothing to compile: the reference, or the certified path's PyTorch products on a CPU
         gen = torch.Generator(device=seg.device).manual_seed(0)
-        online = OnlineSegmenter(seg.frontend.scale, dataclasses.replace(cfg, ratio=cfg.window), seg.ops)
+        stream = seg.stream_segmenter(dataclasses.replace(cfg, ratio=cfg.window))
         windows = 0
-        while len(online.keys) < cfg.memory or not windows:  # a key frame every window: memory 1, 2, ...
+        while len(stream.keys) < cfg.memory or not windows:  # a key frame every window: memory 1, 2, ...
             for _ in range(cfg.window):
                 noise = torch.randn(q.shape[1:], device=seg.device, generator=gen)
-                windows += bool(online.push(q[0] + noise, k[0] + noise))
+                windows += bool(stream.push(q[0] + noise, k[0] + noise))
         return windows
 
-    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, live: LiveSettings = LIVE,
+    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, live: RuntimeSettings = RUNTIME,
                **changes) -> Iterator[StreamResult]:
         """Segment `source` live; yields one StreamResult per processed frame, in order.
 
-        `live`: the runtime's settings (attnseg.settings.LiveSettings); keywords change single ones
-        (`stream(src, queue_size=4, warm_up=False)`). Warm-up (StreamEngine.warm_up) runs before the
+        `live`: the runtime's settings (attnseg.settings.RuntimeSettings); keywords change single ones
+        (`stream(src, queue_size=4, warm_up=False)`). Warm-up (StreamRuntime.warm_up) runs before the
         source is opened."""
         live = dataclasses.replace(live, **changes) if changes else live
         realtime, warm_up, queue_size = live.realtime, live.warm_up, live.queue_size
@@ -266,10 +273,8 @@ class StreamEngine:
                         carry = None
                     else:
                         break
-                with self._compute:
-                    images = preprocess(np.stack([f.image for f in batch]), seg.config.resolution,
-                                        seg.config.normalization)
-                    q, k = seg.run_frontend(images.to(seg.device))
+                with self._compute:  # at most batch_size frames: one front-end call
+                    q, k = seg.encode([f.image for f in batch])
                 for i, frame in enumerate(batch):
                     _put(out, (frame, q[i], k[i]), stop)
         except BaseException as err:  # noqa: BLE001
@@ -278,13 +283,12 @@ class StreamEngine:
     @torch.inference_mode()
     def _windows(self, inp, out, stop):
         seg = self.segmenter
-        online = OnlineSegmenter(seg.frontend.scale, self.config, seg.ops)
-        grid = seg.frontend.backbone.grid(*seg.config.resolution)
+        stream = seg.stream_segmenter(self.config)
         waiting: list[Frame] = []
 
         def emit(maps):
             for frame, ids in zip(waiting, maps):
-                patch, labels = label_maps(ids, grid, frame.image.shape[:2])
+                patch, labels = label_maps(ids, seg.grid, frame.image.shape[:2])
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
                                        frame.image, frame.tag), stop)
             waiting.clear()
@@ -294,7 +298,7 @@ class StreamEngine:
                 item = inp.get()
                 if item is _END:
                     with self._compute:
-                        maps = online.flush()
+                        maps = stream.flush()
                     emit(maps)
                     _put(out, _END, stop, force=True)
                     return
@@ -304,7 +308,7 @@ class StreamEngine:
                 frame, q, k = item
                 waiting.append(frame)
                 with self._compute:
-                    maps = online.push(q, k)
+                    maps = stream.push(q, k)
                 if maps:
                     emit(maps)
         except BaseException as err:  # noqa: BLE001
@@ -335,5 +339,13 @@ def _drain(q: queue.Queue) -> None:
 def stream(source, *, segmenter: Segmenter | None = None, config: StreamConfig = StreamConfig(),
            **stream_kwargs) -> Iterator[StreamResult]:
     """One-call API: `for r in stream("0", segmenter=seg): ...`."""
-    return StreamEngine(segmenter or Segmenter.from_checkpoint(), config).stream(source, **stream_kwargs)
+    return StreamRuntime(segmenter or Segmenter.from_checkpoint(), config).stream(source, **stream_kwargs)
+
+
+class StreamEngine(StreamRuntime):
+    """Deprecated: the streaming runtime is called StreamRuntime ("engine" names the package)."""
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn("StreamEngine is deprecated: it is called StreamRuntime", DeprecationWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)
 

@@ -1,7 +1,9 @@
 """Wall time per pipeline stage, synchronized on CUDA so GPU work is counted where it runs.
 
-The stage being timed is also published in `current_stage`, so a profiler
-(attnseg.bench.costs) can attribute the operations it sees to a stage.
+A timer is called with a stage's name and times the block it opens: `StageTimer` sums the seconds per stage;
+`untimed` times nothing (a stream's steps, whose latency is measured from capture instead). The stage being
+timed is also published in `current_stage`, so a profiler (attnseg.bench.costs) can attribute the operations
+it sees to a stage.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from collections import defaultdict
 from typing import Iterator
 
 import torch
+
+from ..model.clustering import Timer, untimed  # noqa: F401 - the timers the model's steps take
 
 current_stage: contextvars.ContextVar[str | None] = contextvars.ContextVar("attnseg_stage", default=None)
 

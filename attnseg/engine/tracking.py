@@ -16,7 +16,7 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
 - A track unseen for more than `max_age` windows is forgotten (bounded
   memory); until then it can be re-found (short occlusions).
 
-The chunked offline pipeline (attnseg.engine.chunks) links the clusters of
+The chunked offline pipeline (attnseg.engine.offline) links the clusters of
 successive chunks with the same Tracker, one chunk per update, ids from 0 so
 that a chunk covering the whole clip keeps the paper's cluster numbers.
 """

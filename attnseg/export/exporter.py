@@ -23,8 +23,7 @@ import torch
 from ..errors import DeviceError, ExportError, MissingDependency, SettingError
 from ..files import write_atomic
 from ..model import FrontEnd
-from ..model.config import PAPER
-from ..settings import ExportSettings
+from ..settings import PAPER, ExportSettings
 from . import aoti_export, onnx_export, tensorrt_export
 from .metadata import ArtifactMeta, check_identity, identity_of, sidecar
 from .static import StaticFrontEnd

@@ -19,19 +19,22 @@ import threading
 import time
 from typing import Any, Callable
 
-from ..engine import Segmenter, StreamConfig, StreamEngine, StreamError, StreamResult
+from ..engine import Segmenter, StreamConfig, StreamError, StreamResult, StreamRuntime
 from ..engine.sources import PushSource
+from ..settings import RosNodeSettings
 from .ros_messages import is_stale, rgb_from_fields
 
 log = logging.getLogger(__name__)
+NODE = RosNodeSettings()  # the node's defaults (attnseg.settings)
 
 
 class SegmentationBridge:
     def __init__(self, segmenter: Segmenter, config: StreamConfig, publish: Callable[[Any, StreamResult], None], *,
-                 max_frame_age_s: float = 0.5, clock_ns: Callable[[], int] = time.time_ns, queue_size: int = 1):
+                 max_frame_age_s: float = NODE.max_frame_age, clock_ns: Callable[[], int] = time.time_ns,
+                 queue_size: int = 1):
         self.publish, self.max_frame_age_s, self.clock_ns = publish, max_frame_age_s, clock_ns
         self.source = PushSource(capacity=1, name="ros image topic")
-        self.engine = StreamEngine(segmenter, config)
+        self.runtime = StreamRuntime(segmenter, config)
         self.received = self.stale = 0
         self.error: StreamError | None = None
         self.thread = threading.Thread(target=self._run, args=(queue_size,), name="attnseg-ros-bridge", daemon=True)
@@ -48,7 +51,7 @@ class SegmentationBridge:
 
     def _run(self, queue_size: int) -> None:
         try:
-            for result in self.engine.stream(self.source, drop="drop-oldest", queue_size=queue_size,
+            for result in self.runtime.stream(self.source, drop="drop-oldest", queue_size=queue_size,
                                              stall_timeout=None):
                 self.publish(result.tag, result)
         except StreamError as err:
@@ -58,7 +61,7 @@ class SegmentationBridge:
     def stats(self) -> dict:
         """The runtime's StreamStats, with the images received and every kind of drop: stale, superseded while
         busy, queue."""
-        stats = self.engine.stats.to_dict()
+        stats = self.runtime.stats.to_dict()
         stats["frames_received"], stats["frames_stale"] = self.received, self.stale
         stats["frames_dropped"] += self.source.dropped + self.stale
         return stats

@@ -29,14 +29,19 @@ try:  # ROS 2's Python client; without it only main() runs here, to say what to 
     from rclpy.exceptions import ParameterException
     from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+    from rclpy.qos import (
+        HistoryPolicy,
+        QoSProfile,
+        ReliabilityPolicy,
+        qos_profile_sensor_data,
+    )
     from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image
 except ImportError:
     rclpy, Node = None, object
 
 from ..engine import SegmentConfig, Segmenter, StreamConfig
-from ..engine.outputs import overlay
+from ..engine.drawing import overlay
 from ..errors import AttnsegError
 from ..optional import missing
 from .ros_bridge import SegmentationBridge

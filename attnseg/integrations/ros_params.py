@@ -3,9 +3,10 @@ without ROS (the node itself: ros_node.py).
 
 The engine's parameters are derived from attnseg.settings (their defaults from the "robot" preset: the
 paper's model on the device the machine has, official DINO weights from the cache unless a checkpoint or
-random weights are asked for, and the help of each field), so no default is written here twice; only the
-node's own (QoS, stale frames, diagnostics) are declared below. ROS parameters are scalars: the
-resolution is `height` and `width`, an unset optional setting is "".
+random weights are asked for, and the help of each field), and the node's own (QoS, stale frames,
+diagnostics) from RosNodeSettings there, so no default is written here. ROS parameters are scalars: the
+resolution is `height` and `width`, an unset optional setting is "". `engine` is the former name of
+`artifact`: still read, with a warning.
 Topics are not parameters: remap them (`--ros-args -r image:=/camera/image_raw`).
 
     python -m attnseg.integrations.ros_params > ros2/attnseg_ros/config/attnseg.yaml   # the shipped file
@@ -13,11 +14,14 @@ Topics are not parameters: remap them (`--ros-args -r image:=/camera/image_raw`)
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import SettingError
-from ..settings import PRESETS, ModelSettings, RosbagSettings, SegmentConfig, StreamConfig
+from ..settings import PRESETS, ModelSettings, Reliability, RosbagSettings, RosNodeSettings, SegmentConfig, StreamConfig
+
+log = logging.getLogger(__name__)
 
 ROBOT = PRESETS["robot"]
 ENGINE_FIELDS = {  # parameter name -> (settings class, field, default instance)
@@ -26,18 +30,12 @@ ENGINE_FIELDS = {  # parameter name -> (settings class, field, default instance)
     "arch": (ModelSettings, "arch", ROBOT["model"]),
     "device": (ModelSettings, "device", ROBOT["model"]),
     **{name: (SegmentConfig, name, ROBOT["segment"]) for name in
-       ("backend", "engine", "precision", "kernels", "normalization", "tau", "ratio")},
+       ("backend", "artifact", "precision", "kernels", "normalization", "tau", "ratio")},
     **{name: (StreamConfig, name, StreamConfig()) for name in ("window", "memory", "max_age", "track_tokens")},
     "label_encoding": (RosbagSettings, "encoding", RosbagSettings()),
 }
-NODE_PARAMETERS: dict[str, tuple[object, str]] = {  # the node's own: name -> (default, description)
-    "publish_overlay": (False, "also publish the colour overlay (rgb8) on `overlay`"),
-    "reliability": ("best_effort", "QoS reliability of the subscription and publishers: best_effort or reliable"),
-    "qos_depth": (1, "QoS history depth"),
-    "max_frame_age": (0.5, "seconds: an image whose header stamp is older is dropped unprocessed (0: never)"),
-    "latency_budget_ms": (1000.0, "diagnostics turn WARN when the p99 latency (arrival to labels) exceeds this"),
-    "diagnostics_period": (1.0, "seconds between /diagnostics messages"),
-}
+NODE_FIELDS = {f.name: (RosNodeSettings, f.name, RosNodeSettings()) for f in dataclasses.fields(RosNodeSettings)}
+RENAMED = {"engine": "artifact"}  # former parameter names, still read (with a warning)
 
 
 def _scalar(value):
@@ -47,20 +45,22 @@ def _scalar(value):
     return "" if value is None else value
 
 
-def _engine_parameters() -> dict[str, tuple[object, str]]:
+def _parameters() -> dict[str, tuple[object, str]]:
     params = {}
-    for name, (cls, field_name, defaults) in ENGINE_FIELDS.items():
+    for name, (cls, field_name, defaults) in {**ENGINE_FIELDS, **NODE_FIELDS}.items():
         help_text = next(f for f in dataclasses.fields(cls) if f.name == field_name).metadata.get("help", "")
         params[name] = (_scalar(getattr(defaults, field_name)), help_text)
         if name == "arch":  # the resolution, as two scalar parameters, after the arch
             height, width = ROBOT["segment"].resolution
             params["height"] = (height, "input height fed to the ViT (a multiple of the patch size)")
             params["width"] = (width, "input width fed to the ViT")
+    for old, new in RENAMED.items():
+        params[old] = (params[new][0], f"former name of {new}")
     return params
 
 
 # name: (default, description); the type of the default is the parameter's type
-PARAMETERS: dict[str, tuple[object, str]] = {**_engine_parameters(), **NODE_PARAMETERS}
+PARAMETERS: dict[str, tuple[object, str]] = _parameters()
 
 
 @dataclass(frozen=True)
@@ -86,21 +86,26 @@ def settings(values: dict) -> NodeSettings:
     for name, (default, _) in PARAMETERS.items():
         if type(v[name]) is not type(default) and not (isinstance(default, float) and isinstance(v[name], int)):
             raise SettingError(f"parameter {name} must be {type(default).__name__}, got {v[name]!r}")
-    if v["reliability"] not in ("best_effort", "reliable"):
-        raise SettingError(f"reliability must be best_effort or reliable, got {v['reliability']!r}")
+    if v["reliability"] not in Reliability.values():
+        raise SettingError(f"reliability must be {' or '.join(Reliability.values())}, got {v['reliability']!r}")
+    for old, new in RENAMED.items():
+        if v[old] != PARAMETERS[old][0]:
+            log.warning("parameter %s is deprecated: it is called %s", old, new)
+            v[new] = v[new] if v[new] != PARAMETERS[new][0] else v[old]
     encodings = [e.value for e in type(RosbagSettings().encoding)]
     if v["label_encoding"] not in encodings:
         raise SettingError(f"label_encoding must be {' or '.join(encodings)}, got {v['label_encoding']!r}")
     segment = {"resolution": (v["height"], v["width"]), "ratio": v["ratio"], "tau": float(v["tau"]),
                "normalization": v["normalization"], "backend": v["backend"], "kernels": v["kernels"],
-               "engine": v["engine"] or None, "precision": v["precision"] or None}
+               "artifact": v["artifact"] or None, "precision": v["precision"] or None}
     stream = {"window": v["window"], "ratio": v["ratio"], "memory": v["memory"], "tau": float(v["tau"]),
               "max_age": v["max_age"], "track_tokens": v["track_tokens"]}
     model = {"checkpoint": v["checkpoint"] or None, "random_weights": v["random_weights"], "arch": v["arch"],
              "device": v["device"]}
     ModelSettings(**model)  # one weight source, a known arch and device: refused here, before any loading
     return NodeSettings(segment, stream, model, v["label_encoding"], v["publish_overlay"],
-                        v["reliability"] == "reliable", v["qos_depth"], float(v["max_frame_age"]),
+                        Reliability.parse(v["reliability"]) is Reliability.RELIABLE, v["qos_depth"],
+                        float(v["max_frame_age"]),
                         float(v["latency_budget_ms"]), float(v["diagnostics_period"]))
 
 
@@ -116,7 +121,8 @@ def parameter_file() -> str:
              "# generated by `python -m attnseg.integrations.ros_params` from attnseg.settings: edit the values you "
              "change",
              "attnseg:", "  ros__parameters:"]
-    lines += [f"    {name}: {show(default)}  # {text}" for name, (default, text) in PARAMETERS.items()]
+    lines += [f"    {name}: {show(default)}  # {text}" for name, (default, text) in PARAMETERS.items()
+              if name not in RENAMED]
     return "\n".join(lines) + "\n"
 
 

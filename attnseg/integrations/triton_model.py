@@ -2,9 +2,10 @@
 
 Triton's sequence batcher gives each camera's requests, in order and to one
 model instance, with START / END / CORRID controls; this model keeps one
-OnlineSegmenter (key-frame memory, waiting frames, tracks) per correlation id.
+StreamSegmenter (key-frame memory, waiting frames, tracks) per correlation id.
 The front-end runs in its own Triton model, called through BLS with the
-frames of every request in the batch at once, so cameras share its batches.
+frames of every request in the batch at once, so cameras share its batches:
+the engine's one front-end step (attnseg.engine.encode) with BLS as its backend.
 `triton_python_backend_utils` exists only inside Triton; it is imported when
 the server initializes the model. The tests drive this class with a stand-in
 for that module and the repository's own ONNX front-end.
@@ -17,16 +18,16 @@ import json
 import numpy as np
 import torch
 
-from ..engine.online import OnlineSegmenter
-from ..engine.outputs import label_maps
-from ..engine.preprocess import preprocess
+from ..engine.encode import encode_batches
+from ..engine.masks import label_maps
+from ..engine.stream_segmenter import StreamSegmenter
 from ..errors import InputError
 from ..kernels import cluster_ops
 from ..settings import StreamConfig
 
 
 class _Sequence:
-    def __init__(self, online: OnlineSegmenter):
+    def __init__(self, online: StreamSegmenter):
         self.online = online
         self.pending: list[tuple[int, tuple[int, int]]] = []  # (frame index, frame size) awaiting a window
         self.frames = 0
@@ -73,24 +74,28 @@ class TritonPythonModel:
                 "corrid": int(get(request, "CORRID").as_numpy().reshape(-1)[0])}
 
     def _frontend(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """q, k of every frame of the batch: one BLS request to the front-end model."""
-        images = torch.cat([preprocess(f[None], self.resolution, self.normalization) for f in frames])
+        """q, k of every frame of the batch, in one batch: one BLS request to the front-end model."""
+        ((q, k),) = encode_batches(frames, self._bls, resolution=self.resolution, normalization=self.normalization,
+                                   device=torch.device("cpu"), batch_size=len(frames))
+        return q.to(self.device), k.to(self.device)
+
+    def _bls(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The front-end model, called through BLS: normalized images in, q and k out."""
         request = self.pb.InferenceRequest(model_name=self.frontend_model, requested_output_names=["q", "k"],
                                            inputs=[self.pb.Tensor("images", images.numpy())])
         response = request.exec()
         if response.has_error():
             raise self.pb.TritonModelException(f"front-end model {self.frontend_model}: "
                                                f"{response.error().message()}")
-        out = [torch.from_dlpack(self.pb.get_output_tensor_by_name(response, name).to_dlpack())
-               for name in ("q", "k")]
-        return out[0].to(self.device), out[1].to(self.device)
+        q, k = (torch.from_dlpack(self.pb.get_output_tensor_by_name(response, name).to_dlpack()) for name in ("q", "k"))
+        return q, k
 
     @torch.inference_mode()
     def _step(self, x: dict, q: torch.Tensor, k: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """One frame of one camera; the label maps and frame indices of the frames it completes."""
         corrid = x["corrid"]
         if x["start"]:
-            self.sequences[corrid] = _Sequence(OnlineSegmenter(self.scale, self.stream, self.ops))
+            self.sequences[corrid] = _Sequence(StreamSegmenter(self.scale, self.stream, self.ops))
         seq = self.sequences.get(corrid)
         if seq is None:
             raise InputError(f"sequence {corrid} has no state: its first request must carry START")

@@ -72,7 +72,22 @@ def decode(parts: list) -> ZmqResult:
     return ZmqResult(header, labels.reshape(h, w), overlay)
 
 
-class ZmqPublisher:
+class _Socket:
+    """A ZeroMQ socket's end: close(), and a context manager that closes it."""
+
+    socket: object
+
+    def close(self) -> None:
+        self.socket.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ZmqPublisher(_Socket):
     def __init__(self, address: str = "tcp://*:5555", *, topic: bytes = b"attnseg", hwm: int = 4,
                  connect: bool = False):
         zmq = _zmq()
@@ -100,17 +115,14 @@ class ZmqPublisher:
         self.socket.send_multipart(parts, copy=False)  # the arrays' buffers go out as they are
         self.sent += 1
 
-    def close(self) -> None:
-        self.socket.close()
-
-    def __enter__(self) -> ZmqPublisher:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def write(self, frame) -> None:
+        """An OutputFrame of a stream (the output fan-out, attnseg.engine.outputs): its label map, latency and
+        number of ids."""
+        self.publish(frame.index, frame.stamp_ns, frame.mask, objects=len(frame.present),
+                     latency_ms=None if frame.latency is None else round(frame.latency * 1e3, 3))
 
 
-class ZmqSubscriber:
+class ZmqSubscriber(_Socket):
     def __init__(self, address: str = "tcp://localhost:5555", *, topic: bytes = b"attnseg"):
         zmq = _zmq()
         self.socket = zmq.Context.instance().socket(zmq.SUB)
@@ -125,12 +137,3 @@ class ZmqSubscriber:
         if not self.poller.poll(None if timeout is None else int(timeout * 1000)):
             return None
         return decode(self.socket.recv_multipart(copy=False))
-
-    def close(self) -> None:
-        self.socket.close()
-
-    def __enter__(self) -> ZmqSubscriber:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

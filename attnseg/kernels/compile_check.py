@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..model.config import STConfig, vit_config
+from ..settings import STConfig, vit_config
 from .launch import Launch, recording
 
 

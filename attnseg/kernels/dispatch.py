@@ -1,4 +1,5 @@
-"""Which implementation runs: the PyTorch reference, the Triton kernels or the certified ones.
+"""Which implementation runs: the PyTorch reference, the Triton kernels or the certified ones, and the
+ClusterOps table of each (`cluster_ops(name, device)`: what the engine passes to the clustering).
 
 `--kernels` / SegmentConfig.kernels:
 - "torch": the reference (attnseg.model), everywhere.
@@ -32,14 +33,13 @@ import torch
 
 from ..errors import DeviceError
 from ..files import measured_once
-from ..model.config import PAPER
+from ..model.clustering import REFERENCE_OPS, ClusterOps
 from ..model.weights import cache_dir
 from ..optional import importable
-from ..settings import Kernels
+from ..settings import PAPER, Kernels
 
 log = logging.getLogger(__name__)
 
-CHOICES = tuple(Kernels.values())
 DISABLE_ENV = "ATTNSEG_DISABLE_TRITON"
 _warned: set[str] = set()
 
@@ -125,7 +125,6 @@ def time_window(name: str, probe: Probe, device: torch.device, repeats: int = 2)
     """Best seconds of one window (affinity, level 1, assignment) through `name`'s ops, after a warm-up
     (which compiles the kernels). q, k are seeded noise with peaked attention: hundreds of clusters."""
     from ..model.clustering import cluster_window
-    from . import cluster_ops
 
     ops = cluster_ops(name, device)
     gen = torch.Generator(device=device).manual_seed(0)
@@ -181,3 +180,43 @@ def resolve(name: Kernels | str, device: torch.device | str, probe: Probe | None
         _warned.add(reason)
         log.warning("kernels auto: using the PyTorch reference: %s", reason)
     return Kernels.TORCH
+
+
+# -- the tables ---------------------------------------------------------------------------------------------
+
+def triton_ops(precision: str = "ieee") -> ClusterOps:
+    """The ClusterOps table of the Triton kernels (imports Triton)."""
+    from . import affinity, kl, merge
+
+    return ClusterOps(affinity=functools.partial(affinity.affinity, precision=precision),
+                      within_tau=functools.partial(kl.within_tau, precision=precision),
+                      within_tau_rows=functools.partial(kl.within_tau_rows_triton, precision=precision),
+                      assign=functools.partial(kl.assign, precision=precision),
+                      merge=merge.leader_merge)
+
+
+def certified_table(device: torch.device | str = "cpu") -> ClusterOps:
+    """The certified ClusterOps table on `device`: the Triton kernels (bf16 tensor cores) on CUDA, else
+    PyTorch products in the precision this host multiplies fastest (dispatch.fast_product: measured)."""
+    from .certified import Tally, WindowRows, certified_ops
+
+    device = torch.device(device)
+    if device.type == "cuda" and triton_unavailable(device) is None:
+        from . import certified_kl, merge
+
+        tally = Tally()
+        return ClusterOps(affinity=triton_ops().affinity,
+                          within_tau=functools.partial(certified_kl.within_tau, precision="bf16", tally=tally),
+                          within_tau_rows=functools.partial(certified_kl.within_tau_rows, precision="bf16",
+                                                            tally=tally, window=WindowRows()),
+                          assign=functools.partial(certified_kl.assign, precision="bf16", tally=tally),
+                          merge=merge.leader_merge, tally=tally)
+    return certified_ops(fast_product(device))
+
+
+def cluster_ops(name: str, device: torch.device | str = "cpu") -> ClusterOps:
+    """The ClusterOps table that `name` ('auto', 'torch', 'triton' or 'certified') picks on `device`."""
+    choice = resolve(name, device)
+    if choice == "certified":
+        return certified_table(device)
+    return REFERENCE_OPS if choice == "torch" else triton_ops()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import SettingError
-from .config import PAPER
+from ..settings import PAPER
 
 LOG_SAFE_MIN = 1e-30  # well above float32's smallest normal (1.2e-38): log() is exact to rounding here
 

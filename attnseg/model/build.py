@@ -12,23 +12,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..choice import Choice
 from ..errors import SettingError
+from ..settings import PAPER, STConfig, vit_config
+from ..states import WeightsSource
 from .checkpoints import Weights, read_checkpoint, st_state_dict, validate
-from .config import PAPER, STConfig, vit_config
 from .frontend import FrontEnd
 from .st_block import STBlock
 from .vit import DinoViT
 from .weights import dino_weights as cached_dino_weights
 
 log = logging.getLogger(__name__)
-
-
-class WeightsSource(Choice):
-    CHECKPOINT = "checkpoint"
-    DINO_WEIGHTS = "dino-weights"
-    DINO_CACHE = "dino-cache"
-    RANDOM = "random"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from .config import VIT_PRESETS, STConfig, ViTConfig
+from ..settings import VIT_PRESETS, STConfig, ViTConfig
 
 ENCODER_PREFIX = "encoder."
 ST_PREFIX = "temporal_transformer.0."

@@ -38,13 +38,14 @@ import numpy as np
 import torch
 
 from ..errors import SettingError
+from ..settings import PAPER
 from .affinity import Affinity, affinity, key_frame_indices, query_windows
-from .config import PAPER
 
-Timer = Callable[[str], ContextManager]
+Timer = Callable[[str], ContextManager]  # timer("stage") times the block it opens (attnseg.engine.timing)
 
 
-def _no_timer(_stage: str) -> ContextManager:
+def untimed(stage: str) -> ContextManager:
+    """A timer that times nothing."""
     return contextlib.nullcontext()
 
 
@@ -225,7 +226,7 @@ class ClusterResult:
 
 
 def cluster_video(q: torch.Tensor, k: torch.Tensor, scale: float, *, ratio: int = PAPER.ratio, tau: float = PAPER.tau,
-                  window: int = PAPER.window, timer: Timer = _no_timer, cache_bytes: int = 2 << 30,
+                  window: int = PAPER.window, timer: Timer = untimed, cache_bytes: int = 2 << 30,
                   progress: Callable[[int], None] | None = None, ops: ClusterOps = REFERENCE_OPS) -> ClusterResult:
     """Cluster a whole clip offline. q, k: (T, heads, N, d) for every frame.
 

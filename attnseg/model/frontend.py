@@ -10,16 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..choice import Choice
+from ..states import FrontEndMode
 from .st_block import STBlock
 from .vit import DinoViT
-
-
-class FrontEndMode(Choice):
-    """What the front-end computes q, k with."""
-
-    ST = "st"  # the paper's spatio-temporal block on DINO's keys
-    DINO_ONLY = "dino-only"  # the last DINO block's own q, k: no ST checkpoint, not the paper's method
 
 
 class FrontEnd(nn.Module):

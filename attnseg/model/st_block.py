@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import STConfig
+from ..settings import STConfig
 
 
 class STBlock(nn.Module):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SettingError
-from .config import ViTConfig
+from ..settings import ViTConfig
 
 
 class PatchEmbed(nn.Module):

@@ -19,7 +19,7 @@ def test_export_then_segment_with_the_engine(tmp_path, synthetic_folder, capsys)
     assert "exported vit_small_16 st 32x48 fp32 as onnx" in out and "--backend onnxruntime" in out
     assert engine.is_file() and engine.with_name("fe.onnx.data").is_file()
     labels = {}
-    for backend in (["--backend", "torch"], ["--backend", "onnxruntime", "--engine", str(engine)]):
+    for backend in (["--backend", "torch"], ["--backend", "onnxruntime", "--artifact", str(engine)]):
         npy = tmp_path / f"{backend[1]}.npy"
         assert main(["segment", str(synthetic_folder), *base, *backend, "--save-labels", str(npy),
                      "--stats-json", str(tmp_path / "s.json")]) == 0
@@ -28,7 +28,7 @@ def test_export_then_segment_with_the_engine(tmp_path, synthetic_folder, capsys)
     assert np.array_equal(labels["torch"], labels["onnxruntime"])
     # the same engine for another resolution: one line, naming the mismatch
     code = main(["segment", str(synthetic_folder), "--random-weights", "--arch", "vit_small_16",
-                 "--resolution", "48", "64", "--backend", "onnxruntime", "--engine", str(engine)])
+                 "--resolution", "48", "64", "--backend", "onnxruntime", "--artifact", str(engine)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("attnseg: error:") and "resolution 32x48 (this run: 48x64)" in err[-1]
 

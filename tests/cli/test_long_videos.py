@@ -90,7 +90,7 @@ def without_dac_override() -> None:
 
 
 def test_unwritable_outputs_and_one_piece_that_cannot_fit_fail_before_any_work(tmp_path, capsys, monkeypatch):
-    from attnseg.engine import chunks
+    from attnseg.engine import planning
 
     video = write_avi(tmp_path / "v.avi", 30)
     (tmp_path / "file").write_text("")
@@ -104,7 +104,7 @@ def test_unwritable_outputs_and_one_piece_that_cannot_fit_fail_before_any_work(t
     out, err = run.communicate(timeout=120)
     assert run.returncode == 2 and err.strip().splitlines()[-1] == \
         f"attnseg: error: cannot write {tmp_path}/ro/l.npy: Permission denied", err
-    monkeypatch.setattr(chunks, "memory_available", lambda device: 1 << 20)
+    monkeypatch.setattr(planning, "memory_available", lambda device: 1 << 20)
     assert main(["segment", str(video), *LONG[:-3], "--chunk", "0", "--save-labels", str(tmp_path / "l.npy")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("attnseg: error: one piece of 30 frames needs about ") and "use chunk = 120" in err

@@ -3,12 +3,16 @@ import pytest
 import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.backends import BACKENDS, BackendSpec, ExactFp32, PaddedBatches, load_backend
+from attnseg.engine.backends import BACKENDS, ExactFp32, PaddedBatches, load_backend
 from attnseg.export import FORMATS, export
 from attnseg.export.exporter import FORMAT_OF_BACKEND
 from tests.conftest import tiny_frontend
 
 RES = (32, 48)
+
+
+def config(backend: str = "eager", **changes) -> SegmentConfig:
+    return SegmentConfig(resolution=RES, backend=backend, **changes)
 
 
 def _unavailable(name: str) -> str | None:
@@ -21,7 +25,7 @@ def test_backend_matches_the_eager_front_end(name, engine_cache):
         pytest.skip(f"{name} cannot run here: {_unavailable(name)}")
     frontend = tiny_frontend()
     images = torch.randn(2, 3, *RES)
-    run = load_backend(name, frontend, torch.device("cpu"), BackendSpec(RES))
+    run = load_backend(config(name), frontend, torch.device("cpu"))
     with torch.inference_mode():
         want, got = frontend(images), run(images)
     for w, g in zip(want, got):
@@ -31,7 +35,7 @@ def test_backend_matches_the_eager_front_end(name, engine_cache):
         built = list((engine_cache / "engines").iterdir())
         assert built and all("tiny_s16_st_32x48_kinetics" in p.name for p in built)
         stamp = [p.stat().st_mtime_ns for p in built]
-        load_backend(name, frontend, torch.device("cpu"), BackendSpec(RES))
+        load_backend(config(name), frontend, torch.device("cpu"))
         assert [p.stat().st_mtime_ns for p in built] == stamp
 
 
@@ -39,10 +43,10 @@ def test_an_engine_for_another_front_end_is_refused(tmp_path):
     pytest.importorskip("onnxruntime")
     path = export(tiny_frontend(seed=3), format="onnx", resolution=RES, out=tmp_path / "other.onnx").path
     with pytest.raises(ValueError, match="exported for another front-end: weights"):
-        load_backend("onnxruntime", tiny_frontend(), torch.device("cpu"), BackendSpec(RES, engine=str(path)))
+        load_backend(config("onnxruntime", artifact=str(path)), tiny_frontend(), torch.device("cpu"))
     with pytest.raises(ValueError, match="built in fp32, not the bf16 asked for"):
-        load_backend("onnxruntime", tiny_frontend(seed=3), torch.device("cpu"),
-                     BackendSpec(RES, engine=str(path), precision="bf16"))
+        load_backend(config("onnxruntime", artifact=str(path), precision="bf16"), tiny_frontend(seed=3),
+                     torch.device("cpu"))
 
 
 def test_unknown_backend_or_kernels_are_refused():
@@ -51,7 +55,7 @@ def test_unknown_backend_or_kernels_are_refused():
     with pytest.raises(ValueError, match="unknown kernels 'cuda'"):
         SegmentConfig(kernels="cuda")
     with pytest.raises(ValueError, match="apply to the exported backends"):
-        SegmentConfig(backend="eager", engine="fe.onnx")
+        SegmentConfig(backend="eager", artifact="fe.onnx")
     assert SegmentConfig(backend="torch").backend == "eager"
 
 
@@ -80,7 +84,7 @@ def test_fp32_runners_turn_tf32_off_for_the_call_and_restore_it():
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
-    assert isinstance(load_backend("eager", tiny_frontend(), torch.device("cpu"), BackendSpec(RES)), ExactFp32)
+    assert isinstance(load_backend(config("eager"), tiny_frontend(), torch.device("cpu")), ExactFp32)
 
 
 def test_partial_batches_are_padded_to_one_compiled_shape():
@@ -113,7 +117,7 @@ def test_cuda_fp32_front_end_equals_the_cpu_one():
     images = torch.randn(2, 3, *RES)
     with torch.inference_mode():
         want = frontend(images)
-        got = load_backend("eager", frontend.cuda(), torch.device("cuda"), BackendSpec(RES))(images.cuda())
+        got = load_backend(config("eager"), frontend.cuda(), torch.device("cuda"))(images.cuda())
     for w, g in zip(want, got):
         assert (g.cpu() - w).abs().max() / w.abs().max() < 1e-5
 
@@ -123,25 +127,25 @@ def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one
     from attnseg.errors import ExportError
     from attnseg.settings import Backend
 
-    frontend, spec, cpu = tiny_frontend(), BackendSpec(RES), torch.device("cpu")
+    frontend, cpu = tiny_frontend(), torch.device("cpu")
     if _unavailable("onnxruntime"):
         pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
     timed, time_batch = [], backends.time_batch
-    monkeypatch.setattr(backends, "time_batch", lambda run, spec: timed.append(run) or (0.1 if timed[1:] else 0.2))
-    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME  # measured faster here
+    monkeypatch.setattr(backends, "time_batch", lambda run, config: timed.append(run) or (0.1 if timed[1:] else 0.2))
+    assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # measured faster here
     assert len(timed) == 2 and (engine_cache / "backend_auto.json").is_file()
-    monkeypatch.setattr(backends, "time_batch", lambda run, spec: 1 / 0)
-    assert load_backend("auto", frontend, cpu, spec).backend is Backend.ONNXRUNTIME  # remembered: not timed again
+    monkeypatch.setattr(backends, "time_batch", lambda run, config: 1 / 0)
+    assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # remembered: not timed again
     runners = {Backend.EAGER: "eager runner", Backend.ONNXRUNTIME: "onnx runner"}
-    slower_onnx = lambda run, spec: 0.1 if run == "eager runner" else 0.2  # noqa: E731
-    assert backends.faster(runners, frontend, BackendSpec(RES, batch_size=3), slower_onnx) is Backend.EAGER
-    assert time_batch(frontend, BackendSpec(RES, batch_size=2)) > 0  # a real batch, timed
-    assert backends._auto(frontend, torch.device("cuda"), spec).backend is Backend.EAGER  # none measured faster
+    slower_onnx = lambda run, config: 0.1 if run == "eager runner" else 0.2  # noqa: E731
+    assert backends.faster(runners, frontend, config(batch_size=3), slower_onnx) is Backend.EAGER
+    assert time_batch(frontend, config(batch_size=2)) > 0  # a real batch, timed
+    assert backends._auto(frontend, torch.device("cuda"), config("auto"), None).backend is Backend.EAGER  # none measured faster
     said = []  # what the backend logs (caplog depends on the handlers other tests leave behind)
     monkeypatch.setattr(backends.log, "info", lambda msg, *args: said.append(msg % args))
     monkeypatch.setattr(backends.log, "warning", lambda msg, *args: said.append(msg % args))
     monkeypatch.setattr(backends, "importable", lambda name: name != "onnxruntime")
-    assert load_backend("auto", frontend, cpu, spec).backend is Backend.EAGER
+    assert load_backend(config("auto"), frontend, cpu).backend is Backend.EAGER
     (line,) = said
     assert line.startswith("backend auto: eager (onnxruntime not installed")
     monkeypatch.setattr(backends, "importable", lambda name: True)
@@ -152,7 +156,7 @@ def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one
         return build
     monkeypatch.setattr(backends, "_exported", broken)
     said.clear()
-    assert load_backend("auto", frontend, cpu, spec).backend is Backend.EAGER
+    assert load_backend(config("auto"), frontend, cpu).backend is Backend.EAGER
     (line,) = said
     assert "could not be built: no exporter for this graph" in line
 

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnseg.engine.outputs import (atomic_path, davis_palette, save_labels, upsample_labels, write_label_pngs,
-                                    write_overlay_video)
+from attnseg.engine.drawing import davis_palette
 from attnseg.engine.frames import read_clip
+from attnseg.engine.masks import upsample_labels
+from attnseg.engine.outputs import save_labels, write_label_pngs, write_overlay_video
+from attnseg.files import atomic_path
 
 
 def test_davis_palette_starts_like_davis():

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.online import StreamConfig
+from attnseg.settings import StreamConfig
 from attnseg.engine.sources import ArraySource, Frame, SourceDisconnected, open_source
-from attnseg.engine.streaming import StreamEngine, StreamError
+from attnseg.engine.streaming import StreamRuntime, StreamError
 from attnseg.model import WeightsInfo
 from tests.conftest import tiny_frontend
 
@@ -18,7 +18,7 @@ RES = (32, 48)
 
 
 def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, calls: list | None = None,
-           **config) -> StreamEngine:
+           **config) -> StreamRuntime:
     """A stream engine on the tiny front-end; batch_size 1: one front-end call per frame (as a live camera that
     keeps up), so `fail_at` names a frame; `calls` collects each call's batch size."""
     seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=batch_size))
@@ -32,7 +32,7 @@ def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, 
         return run(images)
 
     seg.run_frontend = slow
-    return StreamEngine(seg, StreamConfig(**config))
+    return StreamRuntime(seg, StreamConfig(**config))
 
 
 def frames(n: int, seed: int = 0) -> np.ndarray:
@@ -65,9 +65,9 @@ def test_the_stream_equals_the_offline_result_where_the_two_coincide():
                                     config=SegmentConfig(resolution=(64, 96), ratio=10))
     offline = seg.segment_video(clip)
     q, k = seg.run_frontend(preprocess(clip, (64, 96)))
-    levels = cluster_video(q, k, seg.frontend.scale, ratio=10)
+    levels = cluster_video(q, k, seg.scale, ratio=10)
     assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
-    stream = StreamEngine(seg, StreamConfig(window=3, ratio=10)).stream(ArraySource(clip), warm_up=False)
+    stream = StreamRuntime(seg, StreamConfig(window=3, ratio=10)).stream(ArraySource(clip), warm_up=False)
     assert np.array_equal(np.stack([r.patch_labels for r in stream]), offline.labels + 1)
 
 
@@ -258,7 +258,7 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
         return affinity(q, k, scale)
 
     seg.ops = dataclasses.replace(seg.ops, affinity=spy)
-    eng = StreamEngine(seg, StreamConfig(memory=3))
+    eng = StreamRuntime(seg, StreamConfig(memory=3))
     assert eng.warm_up() == 3 and {1, 2, 3} <= set(memories)
 
     warm_up = eng.warm_up
@@ -278,10 +278,24 @@ def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(engine_cache):
     """The runtime's device work on CUDA: warm-up, kernels as auto measures them, every frame in order,
     and device memory after 90 frames what it was after 30 (nothing grows with the stream)."""
     seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES), device="cuda")
-    eng = StreamEngine(seg, StreamConfig(memory=3))
+    eng = StreamRuntime(seg, StreamConfig(memory=3))
     memory = {}
     for i, r in enumerate(eng.stream(ArraySource(frames(90))), 1):
         assert r.frame_id == i - 1
         if i in (30, 90):
             memory[i] = torch.cuda.memory_allocated()
     assert len(memory) == 2 and memory[90] - memory[30] < 2**20
+
+
+def test_the_former_name_of_the_runtime_still_works_and_says_so():
+    import attnseg
+    from attnseg.engine.streaming import StreamEngine
+
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
+    with pytest.warns(DeprecationWarning, match="StreamRuntime"):
+        old = attnseg.StreamEngine(seg, StreamConfig())
+    assert isinstance(old, StreamRuntime) and StreamEngine is attnseg.StreamEngine
+    new = StreamRuntime(seg, StreamConfig())
+    clip = frames(4)
+    got = [r.labels for r in old.stream(ArraySource(clip), warm_up=False)]
+    assert all(np.array_equal(a, r.labels) for a, r in zip(got, new.stream(ArraySource(clip), warm_up=False)))

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 
 from google.protobuf import json_format  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamEngine  # noqa: E402
+from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime  # noqa: E402
 from attnseg.engine.sources import ArraySource  # noqa: E402
 from attnseg.export.triton_repo import export_triton_repo, validate_repository  # noqa: E402
 from attnseg.model import WeightsInfo  # noqa: E402
@@ -160,7 +160,7 @@ def test_two_cameras_keep_separate_state_and_match_the_streaming_runtime(repo, m
     assert model.sequences == {}  # END freed both cameras' state
     seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
     for c, clip in clips.items():
-        want = [r.labels for r in StreamEngine(seg, StreamConfig(**STREAM)).stream(ArraySource(clip), drop="wait")]
+        want = [r.labels for r in StreamRuntime(seg, StreamConfig(**STREAM)).stream(ArraySource(clip), drop="wait")]
         assert sorted(got[c]) == list(range(len(clip)))
         assert all(np.array_equal(got[c][i], w) for i, w in enumerate(want))
         assert max(np.unique(w).size for w in want) > 1

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamEngine
+from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime
 from attnseg.engine.sources import ArraySource
 from attnseg.integrations.ros_bridge import SegmentationBridge
 from attnseg.integrations.ros_messages import label_image_fields, labels_from_fields
@@ -51,7 +51,7 @@ def test_headers_come_back_with_their_frames_and_labels_match_the_runtime():
         assert (image[0] == header["seq"]).all() and header["frame_id"] == "cam"  # the frame's own header
     # the same processed frames, through the plain runtime: the same label maps, bit for bit
     processed = clip[seqs]
-    want = [r.labels for r in StreamEngine(segmenter(), CONFIG).stream(ArraySource(processed), drop="wait")]
+    want = [r.labels for r in StreamRuntime(segmenter(), CONFIG).stream(ArraySource(processed), drop="wait")]
     got = [labels_from_fields(**{k: f[k] for k in ("height", "width", "encoding", "is_bigendian", "step", "data")})
            for _, f, _ in published]
     assert len(want) == len(got) and all(np.array_equal(w, g) for w, g in zip(want, got))

@@ -32,7 +32,7 @@ from rclpy.qos import ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamEngine  # noqa: E402
+from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime  # noqa: E402
 from attnseg.engine.sources import ArraySource  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.integrations.ros_messages import labels_from_fields  # noqa: E402
@@ -113,8 +113,8 @@ def test_every_frame_comes_back_with_its_header_and_the_labels_of_stream_engine(
     try:
         rig.listen(reliable=True)
         through = []  # frames through the front-end: the next one is sent when the last is in, so none is dropped
-        run = rig.node.bridge.engine.segmenter.run_frontend
-        rig.node.bridge.engine.segmenter.run_frontend = lambda images: (through.append(len(images)), run(images))[1]
+        run = rig.node.bridge.runtime.segmenter.run_frontend
+        rig.node.bridge.runtime.segmenter.run_frontend = lambda images: (through.append(len(images)), run(images))[1]
         pub = rig.publisher(reliable=True)
         wait_matched(pub)
         wait_for(lambda: rig.node.labels_pub.get_subscription_count() == 1, 20, "the labels subscriber")
@@ -135,7 +135,7 @@ def test_every_frame_comes_back_with_its_header_and_the_labels_of_stream_engine(
 
     cfg = settings({**SMALL, "max_frame_age": 0.0})
     seg = Segmenter.from_checkpoint(config=SegmentConfig(**{**cfg.segment, "batch_size": 1}), **cfg.model)
-    expected = [r.labels for r in StreamEngine(seg, StreamConfig(**cfg.stream)).stream(
+    expected = [r.labels for r in StreamRuntime(seg, StreamConfig(**cfg.stream)).stream(
         ArraySource(frames), drop="wait", warm_up=False)]
     assert len(expected) == len(got)
     for a, b in zip(got, expected):

@@ -1,16 +1,23 @@
 """The clustering with the Triton ops table: the reference's partition, and the dispatch rules."""
+import functools
 import json
 
 import pytest
 import torch
 
-from attnseg.kernels import clusterer
+from attnseg.kernels import cluster_ops
 from attnseg.kernels.dispatch import resolve
 from attnseg.model import cluster_video
+from attnseg.model.clustering import REFERENCE_OPS
 
 triton = pytest.importorskip("triton")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 pytestmark = pytest.mark.cuda  # the device suite runs these on the GPU
+
+
+def clusterer(name: str, device: str):
+    """cluster_video as the kernels `name` run it on `device`."""
+    return functools.partial(cluster_video, ops=cluster_ops(name, device))
 
 
 def random_qk(frames: int, tokens: int, gain: float, seed: int = 0):
@@ -56,7 +63,7 @@ def test_dispatch(monkeypatch):
     with pytest.raises(ValueError, match="disabled by ATTNSEG_DISABLE_TRITON"):
         resolve("triton", DEVICE)
     assert resolve("auto", "cuda") == "torch"  # falls back, warning once
-    assert clusterer("auto", "cuda") is cluster_video
+    assert cluster_ops("auto", "cuda") is REFERENCE_OPS
     with pytest.raises(ValueError, match="choose from auto, torch, triton, certified"):
         resolve("cuda", "cpu")
 

@@ -46,8 +46,8 @@ def test_default_parameters_build_valid_engine_configs():
 
 def test_parameters_map_onto_the_engine():
     s = settings({"checkpoint": "/ckpt.pth", "height": 256, "width": 384, "tau": 2, "window": 4,
-                  "reliability": "reliable", "backend": "onnxruntime", "engine": "/fe.onnx"})
-    assert SegmentConfig(**s.segment).resolution == (256, 384) and s.segment["engine"] == "/fe.onnx"
+                  "reliability": "reliable", "backend": "onnxruntime", "artifact": "/fe.onnx"})
+    assert SegmentConfig(**s.segment).resolution == (256, 384) and s.segment["artifact"] == "/fe.onnx"
     assert StreamConfig(**s.stream).window == 4 and s.stream["tau"] == 2.0 and s.reliable
     assert s.model["checkpoint"] == "/ckpt.pth" and not s.model["random_weights"]
     assert settings({"random_weights": True}).model["random_weights"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from attnseg.bench.report import BEGIN, END, load_records, readme_section, render, replace_section, results_markdown
+from report import BEGIN, END, load_records, readme_section, render, replace_section, results_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

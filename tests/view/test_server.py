@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.engine.live_view import LiveServer, colour_of, draw, readout
+from attnseg.engine.drawing import colour_of
+from attnseg.view import LiveServer, draw, readout
 
 INFO = {"mode": "st vit_small_16 64x96 on cpu", "weights": "random", "random_weights": True, "source": "synthetic:9"}
 STATS = {"fps": 12.5, "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "frames_in": 10,

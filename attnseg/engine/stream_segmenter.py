@@ -1,10 +1,13 @@
 """The streaming algorithm, synchronous: frames' q, k in, tracked label maps out (docs/streaming.md).
 
-    online = OnlineSegmenter(scale, StreamConfig(), ops)
-    for frame_q, frame_k in features:                  # (heads, N, d) each, one frame at a time
-        for labels in online.push(frame_q, frame_k):   # (N,) track ids, once a window completes
+    stream = segmenter.stream_segmenter(StreamConfig())   # = StreamSegmenter(scale, StreamConfig(), ops)
+    for frame_q, frame_k in features:                      # (heads, N, d) each, one frame at a time
+        for labels in stream.push(frame_q, frame_k):       # (N,) track ids, once a window completes
             ...
-    for labels in online.flush(): ...                  # the last, short window
+    for labels in stream.flush(): ...                      # the last, short window
+
+StreamConfig configures it; the streaming runtime (streaming.py: threads, queues, drop policy, configured by
+RuntimeSettings) runs it on a source, and the Triton Inference Server model keeps one per camera.
 
 Per window of `window` frames: the paper's level 1 (affinity against the key
 frames in memory, neighbour averaging, leader merge) and the assignment of
@@ -25,7 +28,7 @@ from ..settings import StreamConfig
 from .tracking import Tracker
 
 
-class OnlineSegmenter:
+class StreamSegmenter:
     def __init__(self, scale: float, config: StreamConfig = StreamConfig(), ops: ClusterOps = REFERENCE_OPS):
         self.scale, self.config, self.ops = scale, config, ops
         self.keys: deque[torch.Tensor] = deque(maxlen=config.memory)

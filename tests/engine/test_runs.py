@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.engine import writing
 from attnseg.engine.outputs import LabelPngs, NpyFrames
 from attnseg.engine.synthetic import synthetic_clip
-from attnseg.engine.writing import Outputs, segment_to_files
+from attnseg.engine.outputs import Outputs
+from attnseg.engine.runs import segment_to_files
 from attnseg.errors import InputError, OutputError, SettingError
-from tests.engine.test_chunks import sharp_segmenter
+from tests.engine.test_offline import sharp_segmenter
 
 FRAMES = synthetic_clip(14, 60, 80)[0]
 
@@ -168,7 +168,7 @@ def test_state_lives_beside_the_first_output(tmp_path):
     assert Outputs(labels=tmp_path / "l.npy").state_dir() == tmp_path / ".l.npy.attnseg-run"
     assert Outputs(out=tmp_path / "png", labels=tmp_path / "l.npy").state_dir() == tmp_path / ".png.attnseg-run"
     assert Outputs().state_dir() is None
-    assert writing.Outputs(overlay="o.mp4").needs_images
+    assert Outputs(overlay="o.mp4").needs_images
 
 
 def test_progress_shows_frames_per_second_and_time_left(tmp_path, capsys):

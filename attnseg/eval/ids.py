@@ -1,4 +1,4 @@
-"""Scores for tracked label maps against a reference (the offline result, or known ids).
+"""Id scores of tracked label maps against a reference (the offline result, or known ids).
 
 - `id_agreement`: ids matched one to one over the WHOLE clip (Hungarian on
   clip-level IoU), then the mean IoU of the reference's objects with their

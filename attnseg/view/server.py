@@ -1,4 +1,4 @@
-"""Showing a stream: a live web page, or the overlay with its figures in a window.
+"""The live page: a stream's overlay, figures and objects over HTTP, with pause, opacity and click-to-follow.
 
 `LiveServer` serves, on localhost:
 - `/`: the page (live_page.html): the overlay scaled to the window, a panel with fps, capture-to-mask
@@ -10,85 +10,22 @@
   the object under that point) or {"id": n} or {"id": null}; `/follow/mask.png`: the followed object's
   mask alone (0/255) in the frame shown. Object ids are the streaming runtime's persistent track ids, so a
   followed object stays followed from frame to frame.
-`annotate` draws the overlay, each object's id at its centre and a readout line (`readout`): the window
-mode's view, with the same figures as the page.
+It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` publishes an
+OutputFrame's image, label map and figures. The drawing is attnseg.view.display's.
 """
 from __future__ import annotations
 
 import json
-import os
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 
-from .outputs import boundary, davis_palette, overlay
+from ..engine.drawing import colour_of
+from .display import draw
 
-PAGE = Path(__file__).with_name("live_page.html")
-
-
-def readout(stats: dict, info: dict) -> str:
-    """The figures of the page as one line: fps, capture-to-mask p50/p99, drops, mode, weights."""
-    lat = stats.get("latency_ms", {})
-    ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
-    weights = "RANDOM WEIGHTS" if info.get("random_weights") else info.get("weights", "")
-    return (f"{stats.get('fps', 0.0):.1f} fps | p50 {ms(lat.get('p50'))} ms p99 {ms(lat.get('p99'))} ms | "
-            f"dropped {stats.get('frames_dropped', 0)} | {info.get('mode', '')} | {weights}")
-
-
-def _draw_ids(out: np.ndarray, labels: np.ndarray, ids) -> None:
-    import cv2
-
-    for obj in ids:
-        ys, xs = np.nonzero(labels == obj)
-        if xs.size:
-            cv2.putText(out, str(int(obj)), (int(xs.mean()) - 6, int(ys.mean()) + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-
-
-def annotate(image: np.ndarray, labels: np.ndarray, line: str) -> np.ndarray:
-    import cv2
-
-    out = overlay(image, labels)
-    _draw_ids(out, labels, np.unique(labels))
-    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), -1)
-    cv2.putText(out, line, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
-
-
-def colour_of(obj: int) -> list[int]:
-    """The overlay's colour of an id (attnseg.engine.outputs.overlay)."""
-    return [int(c) for c in davis_palette()[(obj % 255) + 1]]
-
-
-def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int | None) -> np.ndarray:
-    """The page's view: every object blended at `opacity`, or only the followed one (outlined)."""
-    if following is None:
-        out = overlay(image, labels, alpha=opacity)
-        _draw_ids(out, labels, np.unique(labels))
-        return out
-    mask = labels == following
-    out = image.copy()
-    out[mask] = (image[mask] * (1 - opacity) + np.asarray(colour_of(following)) * opacity).astype(np.uint8)
-    out[boundary(mask)] = 255
-    _draw_ids(out, labels, [following])
-    return out
-
-
-def gui_available() -> bool:
-    """A display to draw on and an OpenCV built with a GUI backend."""
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return False
-    import cv2
-
-    try:
-        cv2.namedWindow("attnseg-probe", cv2.WINDOW_NORMAL)
-        cv2.destroyWindow("attnseg-probe")
-        return True
-    except cv2.error:
-        return False
+PAGE = Path(__file__).with_name("page.html")
 
 
 class LiveServer:
@@ -114,6 +51,10 @@ class LiveServer:
         self.thread.start()
 
     # -- fed by the demo ---------------------------------------------------------------------------------
+
+    def write(self, frame) -> None:
+        """An OutputFrame of a stream (attnseg.engine.outputs): its image, label map and the runtime's figures."""
+        self.publish(frame.image, frame.mask, frame.stats or {})
 
     def publish(self, image: np.ndarray, labels: np.ndarray, stats: dict) -> None:
         """A new result (RGB image, its labels, StreamStats.to_dict()): shown unless paused; figures always."""

@@ -4,12 +4,12 @@
     summary = segment_to_files(segmenter, "long.mp4", Outputs(...), resume=True)   # after Ctrl-C or a crash
 
 The path `attnseg segment` and `attnseg batch` run. Frames stream from the
-input (FrameReader), chunk by chunk through attnseg.engine.chunks, and every
-frame is written as soon as its chunk is done: a PNG per frame, the .npy
-labels, the overlay video (its frames decoded a second time, never kept) and
-the rosbag2. A failure (Ctrl-C, a video that breaks mid-way, a full disk)
-keeps every frame written: the incremental files are published with what
-they hold.
+input (FrameReader), chunk by chunk through the offline pipeline
+(attnseg.engine.offline.iter_chunks), and every frame goes through the output
+fan-out (attnseg.engine.outputs) as soon as its chunk is done: a PNG per frame,
+the .npy labels, the overlay video (its frames decoded a second time, never
+kept) and the rosbag2. A failure (Ctrl-C, a video that breaks mid-way, a full
+disk) keeps every frame written: the outputs are published with what they hold.
 
 Resuming: beside the first output a hidden folder (RunState) keeps the patch
 labels and names of the finished chunks and the linker's state after the
@@ -21,7 +21,6 @@ uninterrupted run's. The folder is removed when a run completes.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import json
@@ -29,7 +28,6 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -38,36 +36,14 @@ import torch
 
 from ..errors import InputError, OutputError, SettingError
 from ..files import temp_beside, write_atomic
-from .chunks import ChunkResult, FrameResult, iter_chunks, plan_chunk
 from .frames import FrameReader
-from .outputs import LabelPngs, NpyFrames, VideoSink, overlay, upsample_labels
+from .masks import upsample_labels
+from .offline import ChunkResult, iter_chunks, progress_bar
+from .outputs import OutputFrame, Outputs
+from .planning import plan_chunk
 from .timing import StageTimer, peak_resident_bytes, resident_bytes
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Outputs:
-    """What a run writes; each is optional."""
-
-    out: str | Path | None = None  # folder: one PNG label map per frame
-    labels: str | Path | None = None  # (T, h, w) int32 .npy
-    overlay: str | Path | None = None  # overlay video
-    bag: Callable[[], object] | None = None  # opens the rosbag2 sink (attnseg.integrations.rosbag.RosbagSink)
-    bag_path: str | Path | None = None
-    bag_overlay: bool = False  # the overlay into the bag too
-
-    def paths(self) -> list[Path]:
-        return [Path(p) for p in (self.out, self.labels, self.overlay, self.bag_path) if p]
-
-    def state_dir(self) -> Path | None:
-        """Where a resumable run keeps its state: a hidden folder beside the first output."""
-        paths = self.paths()
-        return paths[0].parent / f".{paths[0].name}.attnseg-run" if paths else None
-
-    @property
-    def needs_images(self) -> bool:
-        return bool(self.overlay) or (self.bag is not None and self.bag_overlay)
 
 
 class RunState:
@@ -144,7 +120,7 @@ def fingerprint(segmenter, reader: FrameReader, chunk: int, outputs: Outputs) ->
             "input size": stat.st_size if stat and reader.path.is_file() else None,
             "input time": stat.st_mtime_ns if stat else None, "settings": config,
             "weights": segmenter.weights.sha256, "chunk length": chunk, "device": str(segmenter.device),
-            "patch grid": list(segmenter.frontend.backbone.grid(*segmenter.config.resolution)),
+            "patch grid": list(segmenter.grid),
             "outputs": [str(p.resolve()) for p in outputs.paths()]}
 
 
@@ -159,48 +135,29 @@ def check_writable(outputs: Outputs) -> None:
             raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-class _Writers:
-    """The open outputs of one run, written frame by frame, all closed (published) whatever happens."""
+class _Frames:
+    """Each finished frame through the fan-out, with its image from a second decoding pass when a sink draws on
+    it, and its stamp: frame i at i / fps after the first run's start."""
 
-    def __init__(self, outputs: Outputs, reader: FrameReader, fps: float, stamp0: int, keep_pngs: bool):
-        self.outputs, self.written = outputs, 0
-        self.bag = outputs.bag() if outputs.bag else None  # first: an existing bag path fails before any file opens
-        self.pngs = LabelPngs(outputs.out, keep_existing=keep_pngs) if outputs.out else None
-        self.npy = NpyFrames(outputs.labels) if outputs.labels else None
-        self.video = VideoSink(outputs.overlay, fps) if outputs.overlay else None
-        self.images = reader.frames() if outputs.needs_images else None  # a second decoding pass, in step
-        self.stamp0, self.period = stamp0, 1e9 / (fps or 24.0)  # frame i at i / fps after the first run's start
+    def __init__(self, outputs: Outputs, reader: FrameReader, stamp0: int, keep_pngs: bool):
+        self.sinks = outputs.open(reader.info.fps, keep_pngs=keep_pngs)
+        self.images = reader.frames() if self.sinks.needs_images else None  # in step with the labels
+        self.stamp0, self.period = stamp0, 1e9 / (reader.info.fps or 24.0)
+
+    @property
+    def written(self) -> int:
+        return self.sinks.written
 
     def write(self, index: int, name: str, labels: np.ndarray, mask: np.ndarray) -> None:
-        shown = overlay(next(self.images)[1], mask) if self.images else None
-        with _naming(self.outputs.out and Path(self.outputs.out) / f"{name}.png"):
-            if self.pngs:
-                self.pngs.write(name, mask)
-        with _naming(self.outputs.labels):
-            if self.npy:
-                self.npy.write(labels)
-        with _naming(self.outputs.overlay):
-            if self.video:
-                self.video.write(shown)
-        with _naming(self.outputs.bag_path):
-            if self.bag:
-                self.bag.write(self.stamp0 + round(index * self.period), mask,
-                               shown if self.outputs.bag_overlay else None)
-        self.written += 1
+        image = next(self.images)[1] if self.images else None
+        self.sinks.write(OutputFrame(index, name, labels, mask, self.stamp0 + round(index * self.period), image))
 
     def close(self) -> None:
-        """Publish every output with what it holds; the first failure is raised after all were tried."""
-        failure = None
-        for writer in (self.pngs, self.npy, self.video, self.bag):
-            try:
-                if writer is not None:
-                    writer.close()
-            except OSError as err:
-                failure = failure or err
-        if self.images is not None:
-            self.images.close()
-        if failure:
-            raise failure
+        try:
+            self.sinks.close()
+        finally:
+            if self.images is not None:
+                self.images.close()
 
 
 def _open_state(outputs: Outputs, identity: dict, resume: bool) -> tuple[RunState | None, dict | None]:
@@ -225,17 +182,6 @@ def _chunk_record(chunk: ChunkResult) -> dict:
             "rss_mb": round(resident_bytes() / 2**20, 1)}
 
 
-@contextlib.contextmanager
-def _naming(path):
-    """An OSError raised in the block names `path` when it names no file itself (PIL, OpenCV)."""
-    try:
-        yield
-    except OSError as err:
-        if not err.filename and path:
-            err.filename = str(path)
-        raise
-
-
 def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = False, progress: bool = False,
                      on_chunk: Callable[[dict], None] | None = None) -> dict:
     """Segment `source` (a path, a FrameReader or arrays) into `outputs`; a flat JSON-ready summary: frames,
@@ -250,12 +196,12 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     start = state.frames if state else 0
     timer = StageTimer(segmenter.device)
     began = time.perf_counter()
-    bar = _progress_bar(reader.info.count, start, progress)
+    bar = progress_bar(reader.info.count, start, progress, "segment")
     chunks: list[dict] = []
     ids, finished = (link["next_id"] if link else 0), False
     if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
         shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
-    writers = _Writers(outputs, reader, reader.info.fps, state.info["stamp0"] if state else time.time_ns(), resume)
+    writers = _Frames(outputs, reader, state.info["stamp0"] if state else time.time_ns(), resume)
     try:
         if start:
             with timer("output"):
@@ -333,12 +279,4 @@ def _frame_size(reader: FrameReader) -> tuple[int, int]:
         frames.close()
 
 
-def _progress_bar(total: int | None, done: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=done, unit="frame", desc="segment", leave=False, dynamic_ncols=True)
-
-
-__all__ = ["Outputs", "RunState", "FrameResult", "segment_to_files"]
+__all__ = ["Outputs", "RunState", "segment_to_files"]

@@ -1,0 +1,73 @@
+"""Drawing a stream's results for a person: the page's view and the window's, with the same figures.
+
+- `readout(stats, info)`: the figures as one line (fps, capture-to-mask p50/p99, drops, mode, weights).
+- `annotate(image, labels, line)`: the overlay, each object's id at its centre and the readout line: the window's
+  view, and the demo's --video.
+- `draw(image, labels, opacity, following)`: the page's view, every object or only the followed one.
+- `gui_available()`: whether a window can open here.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from ..engine.drawing import boundary, colour_of, overlay
+
+
+def readout(stats: dict, info: dict) -> str:
+    """The figures of the page as one line: fps, capture-to-mask p50/p99, drops, mode, weights."""
+    lat = stats.get("latency_ms", {})
+    ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    weights = "RANDOM WEIGHTS" if info.get("random_weights") else info.get("weights", "")
+    return (f"{stats.get('fps', 0.0):.1f} fps | p50 {ms(lat.get('p50'))} ms p99 {ms(lat.get('p99'))} ms | "
+            f"dropped {stats.get('frames_dropped', 0)} | {info.get('mode', '')} | {weights}")
+
+
+def _draw_ids(out: np.ndarray, labels: np.ndarray, ids) -> None:
+    import cv2
+
+    for obj in ids:
+        ys, xs = np.nonzero(labels == obj)
+        if xs.size:
+            cv2.putText(out, str(int(obj)), (int(xs.mean()) - 6, int(ys.mean()) + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def annotate(image: np.ndarray, labels: np.ndarray, line: str) -> np.ndarray:
+    import cv2
+
+    out = overlay(image, labels)
+    _draw_ids(out, labels, np.unique(labels))
+    cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), -1)
+    cv2.putText(out, line, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int | None) -> np.ndarray:
+    """The page's view: every object blended at `opacity`, or only the followed one (outlined)."""
+    if following is None:
+        out = overlay(image, labels, alpha=opacity)
+        _draw_ids(out, labels, np.unique(labels))
+        return out
+    mask = labels == following
+    out = image.copy()
+    out[mask] = (image[mask] * (1 - opacity) + np.asarray(colour_of(following)) * opacity).astype(np.uint8)
+    out[boundary(mask)] = 255
+    _draw_ids(out, labels, [following])
+    return out
+
+
+def gui_available() -> bool:
+    """A display to draw on and an OpenCV built with a GUI backend."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    import cv2
+
+    try:
+        cv2.namedWindow("attnseg-probe", cv2.WINDOW_NORMAL)
+        cv2.destroyWindow("attnseg-probe")
+        return True
+    except cv2.error:
+        return False
