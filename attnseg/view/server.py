@@ -1,7 +1,7 @@
 """The live page: a stream's overlay, figures and objects over HTTP, with pause, opacity and click-to-follow.
 
 `LiveServer` serves, on localhost:
-- `/`: the page (live_page.html): the overlay scaled to the window, a panel with fps, capture-to-mask
+- `/`: the page (page.html): the overlay scaled to the window, a panel with fps, capture-to-mask
   p50/p99, frames dropped, the mode and weights (random ones flagged), the objects with their colour and
   area, pause/resume, overlay opacity, and click-to-follow;
 - `/stream` (MJPEG, multipart/x-mixed-replace) and `/frame.jpg`: the overlay as drawn for the page;
