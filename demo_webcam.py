@@ -27,7 +27,7 @@ from attnseg.engine.outputs import Sink, Sinks, VideoSink
 from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
 from attnseg.settings import PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
-from attnseg.view import LiveServer, annotate, gui_available, readout
+from attnseg.view import LiveServer, Window, annotate, gui_available, readout
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -80,23 +80,6 @@ def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, sourc
     name = Path(weights.path).name if weights.path else ""
     return {"mode": f"{seg.mode} {model.arch} {h}x{w} on {seg.device.type}",
             "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source}
-
-
-class Window:
-    """The annotated overlay in an OpenCV window; `quit` once q was pressed there."""
-
-    def __init__(self, info: dict):
-        self.info, self.quit = info, False
-
-    def write(self, frame) -> None:
-        import cv2
-
-        shown = annotate(frame.image, frame.mask, readout(frame.stats, self.info))
-        cv2.imshow("attnseg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
-        self.quit = cv2.waitKey(1) & 0xFF == ord("q")
-
-    def close(self) -> None:
-        pass
 
 
 def _display(args, info: dict):

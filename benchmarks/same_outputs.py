@@ -115,7 +115,7 @@ def _bag(folder: Path) -> list:
 
 def compare(a: Path, b: Path) -> list[str]:
     """What differs between the two output trees (nothing: an empty list)."""
-    names = {p.relative_to(a) for p in a.rglob("*") if p.is_file()} | {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    names = {p.relative_to(root) for root in (a, b) for p in root.rglob("*") if p.is_file()}
     bags = {rel.parent for rel in names if rel.name == "metadata.yaml"}
     problems = []
     for rel in sorted(names):

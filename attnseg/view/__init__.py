@@ -4,7 +4,7 @@ The page is served on localhost by `LiveServer`, fed one OutputFrame per result 
 (attnseg.engine.outputs); the window and the demo's --video draw with `annotate`. Both show the same figures:
 fps, capture-to-mask latency, drops, the mode and the weights. demo_webcam.py is their command line.
 """
-from .display import annotate, draw, gui_available, readout
+from .display import Window, annotate, draw, gui_available, readout
 from .server import LiveServer
 
-__all__ = ["LiveServer", "annotate", "draw", "gui_available", "readout"]
+__all__ = ["LiveServer", "Window", "annotate", "draw", "gui_available", "readout"]

@@ -4,6 +4,7 @@
 - `annotate(image, labels, line)`: the overlay, each object's id at its centre and the readout line: the window's
   view, and the demo's --video.
 - `draw(image, labels, opacity, following)`: the page's view, every object or only the followed one.
+- `Window`: the annotated overlay in an OpenCV window, an output of the fan-out (attnseg.engine.outputs).
 - `gui_available()`: whether a window can open here.
 """
 from __future__ import annotations
@@ -57,6 +58,24 @@ def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int |
     out[boundary(mask)] = 255
     _draw_ids(out, labels, [following])
     return out
+
+
+class Window:
+    """The annotated overlay in an OpenCV window, frame by frame; `quit` once q was pressed there."""
+
+    def __init__(self, info: dict):
+        self.info, self.quit = info, False
+
+    def write(self, frame) -> None:
+        """An OutputFrame of a stream: its image and label map, with the runtime's figures in a line."""
+        import cv2
+
+        shown = annotate(frame.image, frame.mask, readout(frame.stats or {}, self.info))
+        cv2.imshow("attnseg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+        self.quit = cv2.waitKey(1) & 0xFF == ord("q")
+
+    def close(self) -> None:
+        pass
 
 
 def gui_available() -> bool:
