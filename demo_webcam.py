@@ -26,7 +26,7 @@ from attnseg.engine import Segmenter
 from attnseg.engine.outputs import Sink, Sinks, VideoSink
 from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
-from attnseg.settings import PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
+from attnseg.settings import DEFAULT_FPS, PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
 from attnseg.view import LiveServer, Window, annotate, gui_available, readout
 
 
@@ -87,7 +87,7 @@ def _display(args, info: dict):
     this machine can do, fed through the output fan-out (attnseg.engine.outputs)."""
     if args.video:
         print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
-        video = Sink(VideoSink(args.video, 24.0),
+        video = Sink(VideoSink(args.video, DEFAULT_FPS),
                      lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info))))
         return None, Sinks([video])
     if not args.page and gui_available():

@@ -120,6 +120,10 @@ def vit_config(name: str) -> ViTConfig:
         raise SettingError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None
 
 
+# The frame rate of frames that do not say theirs: folders, arrays, a video whose header lacks it, a stream's
+# overlay video and its rosbag2 stamps
+DEFAULT_FPS = 24.0
+
 # Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
 AUTO_CHUNK = 120  # a longer video is cut into balanced chunks of at most this many frames

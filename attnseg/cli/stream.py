@@ -9,7 +9,7 @@ from ..engine.outputs import Sink
 from ..engine.streaming import StreamRuntime
 from ..errors import StreamError
 from ..files import write_json
-from ..settings import PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
+from ..settings import DEFAULT_FPS, PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
 from .options import add_model, add_outputs, add_settings, read_outputs, read_settings
 
 
@@ -34,7 +34,7 @@ def run(args) -> int:
     outputs = read_outputs(args)
     if args.zmq:
         outputs.extra.append(lambda: open_publisher(args.zmq))
-    sinks = outputs.open(fps=24.0)  # a busy address or an existing bag fails here, before any file is made
+    sinks = outputs.open(fps=DEFAULT_FPS)  # a busy address or an existing bag fails here, before any file is made
     ids: set[int] = set()
     wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
     failure, announced = None, False

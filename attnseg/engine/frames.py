@@ -20,6 +20,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..settings import DEFAULT_FPS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -30,7 +31,7 @@ class Clip:
 
     frames: np.ndarray
     names: list[str]
-    fps: float = 24.0
+    fps: float = DEFAULT_FPS
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -133,15 +134,15 @@ class FrameReader:
                 raise InputError(f"input not found: {self.path}")
             if self.path.is_dir():
                 self.files = frame_files(self.path)
-                self.info = VideoInfo(len(self.files), 24.0, str(self.path))
+                self.info = VideoInfo(len(self.files), DEFAULT_FPS, str(self.path))
             else:
                 self.info = self._probe_video()
         elif isinstance(source, Clip):
             self.info = VideoInfo(len(source), source.fps, "frames")
         elif isinstance(source, (np.ndarray, Sequence)):
-            self.info = VideoInfo(len(source), 24.0, "frames")
+            self.info = VideoInfo(len(source), DEFAULT_FPS, "frames")
         else:
-            self.info = VideoInfo(None, 24.0, "frames")  # an iterator: read once, count unknown
+            self.info = VideoInfo(None, DEFAULT_FPS, "frames")  # an iterator: read once, count unknown
             self._used = False
 
     def _probe_video(self) -> VideoInfo:
@@ -152,7 +153,7 @@ class FrameReader:
             if not cap.isOpened():
                 raise InputError(f"cannot open video {self.path} (unsupported or corrupt file)")
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            fps = cap.get(cv2.CAP_PROP_FPS) or 24.0
+            fps = cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
         finally:
             cap.release()
         return VideoInfo(count if count > 0 else None, float(fps), str(self.path))

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..files import atomic_path, publish, temp_beside
+from ..settings import DEFAULT_FPS
 from .drawing import davis_palette, overlay
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,7 @@ class VideoSink:
     """
 
     def __init__(self, dest: str | Path, fps: float):
-        self.dest, self.fps = Path(dest), fps or 24.0
+        self.dest, self.fps = Path(dest), fps or DEFAULT_FPS
         self.tmp, self.writer, self.frames = temp_beside(self.dest), None, 0
 
     def write(self, rgb: np.ndarray) -> None:

@@ -36,6 +36,7 @@ import torch
 
 from ..errors import InputError, OutputError, SettingError
 from ..files import temp_beside, write_atomic
+from ..settings import DEFAULT_FPS
 from .frames import FrameReader
 from .masks import upsample_labels
 from .offline import ChunkResult, iter_chunks, progress_bar
@@ -142,7 +143,7 @@ class _Frames:
     def __init__(self, outputs: Outputs, reader: FrameReader, stamp0: int, keep_pngs: bool):
         self.sinks = outputs.open(reader.info.fps, keep_pngs=keep_pngs)
         self.images = reader.frames() if self.sinks.needs_images else None  # in step with the labels
-        self.stamp0, self.period = stamp0, 1e9 / (reader.info.fps or 24.0)
+        self.stamp0, self.period = stamp0, 1e9 / (reader.info.fps or DEFAULT_FPS)
 
     @property
     def written(self) -> int:

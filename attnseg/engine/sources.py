@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
+from ..settings import DEFAULT_FPS
 from .frames import decode_frame, frame_files, open_capture
 from .synthetic import SyntheticClip
 
@@ -107,7 +108,7 @@ class FolderSource:
 
     live = False
 
-    def __init__(self, path: Path, *, fps: float = 24.0, realtime: bool = False):
+    def __init__(self, path: Path, *, fps: float = DEFAULT_FPS, realtime: bool = False):
         self.files = frame_files(path)
         self.name, self.fps, self.index = str(path), fps, 0
         self.counter = _Counter(fps, realtime)
@@ -126,7 +127,7 @@ class ArraySource:
     """Frames from memory (T, H, W, 3) uint8, or any sequence of (H, W, 3) uint8 frames (the synthetic clip,
     made as it is read); `live` and `fps` as asked."""
 
-    def __init__(self, frames: np.ndarray, *, fps: float = 24.0, realtime: bool = False, live: bool = False,
+    def __init__(self, frames: np.ndarray, *, fps: float = DEFAULT_FPS, realtime: bool = False, live: bool = False,
                  name: str = "arrays"):
         self.frames, self.fps, self.live, self.name = frames, fps, live, name
         self.index = 0
@@ -183,7 +184,7 @@ class PushSource:
             self.ready.notify_all()
 
 
-def open_source(spec: str | int, *, realtime: bool = False, fps: float = 24.0,
+def open_source(spec: str | int, *, realtime: bool = False, fps: float = DEFAULT_FPS,
                 size: tuple[int, int] = (240, 320)) -> FrameSource:
     """A source from a CLI string: a camera index, a URL, 'synthetic[:N]', a folder or a video file."""
     text = str(spec)
