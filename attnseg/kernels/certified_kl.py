@@ -27,10 +27,9 @@ import triton.language as tl
 
 from ..errors import SettingError
 from . import certified as C
-from .dispatch import interpreting
 from .kl import _check as check_rows
 from .kl import _cross_tile
-from .launch import Cost, launch
+from .launch import Cost, interpreting, launch
 
 PRECISIONS = ("ieee", "tf32", "tf32x3", "bf16", "bf16x3")
 CERTIFIED = {"ieee": "fp32", "tf32": "tf32", "tf32x3": "tf32x3", "bf16": "bf16", "bf16x3": "bf16x3"}  # bound rows

@@ -37,15 +37,12 @@ from ..model.clustering import REFERENCE_OPS, ClusterOps
 from ..model.weights import cache_dir
 from ..optional import importable
 from ..settings import PAPER, Kernels
+from .launch import interpreting
 
 log = logging.getLogger(__name__)
 
 DISABLE_ENV = "ATTNSEG_DISABLE_TRITON"
 _warned: set[str] = set()
-
-
-def interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
 
 def triton_unavailable(device: torch.device) -> str | None:

@@ -17,8 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+
+
+def interpreting() -> bool:
+    """Whether Triton runs its kernels in the interpreter (TRITON_INTERPRET=1, set before its first import)."""
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
