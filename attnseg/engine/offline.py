@@ -175,10 +175,11 @@ def _front_end(segmenter, frames: Iterator, length: int, timer: Timer, broken: l
             size[:] = size or item[1].shape[:2]
             yield item[1]
 
+    first = 0  # the batch's first frame, counted in the chunk
     for q, k in segmenter.encode_batches(decoded(), timer):
-        first = sum(len(x) for x in qs)
         qs.append(q.contiguous())  # its own storage: q and k are views of one projection
         ks.extend(k[i].clone() for i in range(len(q)) if (first + i) % ratio == 0)
+        first += len(q)
         if progress:
             progress(len(q))
     if not names:
