@@ -247,7 +247,11 @@ CHUNK_FIELDS = ("chunk", "link_max_age", "link_tokens")  # offline only: a live 
 class StreamConfig:
     """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames."""
 
-    window: int = setting(PAPER.window, "frames clustered together (a frame's mask waits for its window)")
+    window: int = setting(PAPER.window, "frames clustered together: the newest with its predecessors (causal), or "
+                                        "a fixed window whose frames wait for its last")
+    causal: bool = setting(True, "each frame's labels leave as soon as it is clustered, in a window of itself and "
+                                 "its already-segmented predecessors (off: the paper's fixed windows)",
+                           flag="--no-causal")
     ratio: int = setting(PAPER.ratio, "a key frame every RATIO processed frames")
     memory: int = setting(4, "key frames kept in the rolling memory (the oldest leaves)")
     tau: float = setting(PAPER.tau, "symmetric-KL threshold: level 1 and track linking")
@@ -276,6 +280,8 @@ class RuntimeSettings:
     max_frames: int | None = setting(None, "stop after this many captured frames")
     warm_up: bool = setting(True, "compile before the first frame (front-end, and with Triton every window "
                                   "shape)", flag="--no-warm-up")
+    carry: bool = setting(True, "a frame the engine cannot take gets the last labels carried to it by optical flow, "
+                                "flagged as carried (live sources)", flag="--no-carry")
 
     def __post_init__(self):
         _choices(self, drop=DropPolicy, on_disconnect=OnDisconnect)

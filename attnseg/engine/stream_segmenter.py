@@ -9,13 +9,15 @@
 StreamConfig configures it; the streaming runtime (streaming.py: threads, queues, drop policy, configured by
 RuntimeSettings) runs it on a source, and the Triton Inference Server model keeps one per camera.
 
-Per window of `window` frames: the paper's level 1 (affinity against the key
-frames in memory, neighbour averaging, leader merge) and the assignment of
-every token to its nearest window centroid, then Tracker links the window's
-clusters to persistent ids. Key frames: every `ratio`-th frame (the first
-included) joins a memory of at most `memory` key frames, the oldest leaving.
-Work and memory per frame are bounded by window, memory, and the tracks
-alive in the last `max_age` windows, whatever the stream's length.
+Causal (the default): every frame is clustered as soon as it is pushed, in a window of itself and its
+`window - 1` predecessors (the paper's level 1 against the key frames in memory: affinity, neighbour averaging,
+leader merge), and only its own tokens are assigned to the window's centroids and linked by Tracker to
+persistent ids; push returns its labels at once. Not causal (the paper's fixed windows): a window is
+clustered when its `window`-th frame arrives, and every frame of it gets its labels then.
+Key frames: every `ratio`-th frame (the first included) joins a memory of at most `memory` key frames, the
+oldest leaving. A track unseen for `max_age` windows of frames (max_age * window frames) is forgotten either
+way. Work and memory per frame are bounded by window, memory, and the tracks alive, whatever the stream's
+length.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from collections import deque
 
 import torch
 
+from ..model.affinity import Affinity
 from ..model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
 from ..settings import StreamConfig
 from .tracking import Tracker
@@ -33,20 +36,44 @@ class StreamSegmenter:
         self.scale, self.config, self.ops = scale, config, ops
         self.keys: deque[torch.Tensor] = deque(maxlen=config.memory)
         self.queries: list[torch.Tensor] = []
+        self.rows: list = []  # causal: the window's affinity rows (Affinity per frame) over the current memory
         self.frames_seen = 0
-        self.tracker = Tracker(config.tau, config.max_age, config.track_tokens, ops)
+        # a track lives max_age windows of frames: causal, a window is clustered every frame
+        max_age = config.max_age * config.window if config.causal else config.max_age
+        self.tracker = Tracker(config.tau, max_age, config.track_tokens, ops)
 
     def push(self, q: torch.Tensor, k: torch.Tensor) -> list[torch.Tensor]:
-        """Add one frame's q, k (heads, N, d); the label maps (N,) of a window it completes, else []."""
+        """Add one frame's q, k (heads, N, d); the label maps (N,) it completes: causal, its own; else those of
+        the window it completes, or []."""
         if self.frames_seen % self.config.ratio == 0:
             self.keys.append(k)
+            self.rows = []  # a new memory: every frame's affinity rows change
         self.frames_seen += 1
         self.queries.append(q)
+        if self.config.causal:
+            self.queries = self.queries[-self.config.window:]
+            return [self._newest()]
         return self.flush() if len(self.queries) == self.config.window else []
 
+    def _newest(self) -> torch.Tensor:
+        """The newest frame's ids: its window of predecessors clustered, its own tokens assigned and linked."""
+        memory = torch.stack(list(self.keys))
+        # a frame's rows are computed once per memory, frame by frame (the window's rows are their stack)
+        rows = lambda frames: [self.ops.affinity(q[None], memory, self.scale) for q in frames]  # noqa: E731
+        keep = len(self.queries) - 1  # the predecessors
+        if len(self.rows) < keep:  # the memory changed
+            self.rows = rows(self.queries[:keep])
+        self.rows = self.rows[len(self.rows) - keep:] + rows(self.queries[-1:])
+        newest = self.rows[-1]
+        aff = Affinity(torch.cat([r.prob for r in self.rows]), torch.cat([r.log_prob for r in self.rows]))
+        centroids = cluster_window(aff, self.config.tau, self.ops)
+        labels = self.ops.assign(newest.prob, newest.log_prob, centroids)
+        used, labels = torch.unique(labels, return_inverse=True)  # only centroids the frame has become ids
+        return self.tracker.update(self.queries[-1].transpose(0, 1), labels, centroids[used], memory, self.scale)
+
     def flush(self) -> list[torch.Tensor]:
-        """Segment the frames waiting (a short last window); one (N,) id map per frame."""
-        if not self.queries:
+        """Segment the frames waiting (a short last window); one (N,) id map per frame. Causal: nothing waits."""
+        if not self.queries or self.config.causal:
             return []
         q = torch.stack(self.queries)  # (w, heads, N, d)
         self.queries = []

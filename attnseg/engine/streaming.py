@@ -126,7 +126,7 @@ class StreamRuntime:
         The front-end runs once on a frame of this resolution (a compiled or exported backend builds
         its graph for batch 1). With the Triton kernels, a window is clustered against a memory of
         1, 2, ... `memory` key frames (every key-column count the stream meets, each a new kernel
-        specialization), tracker included. Returns the number of windows clustered.
+        specialization), tracker included. Returns the number of windows clustered (causal: one a frame).
         """
         seg, cfg = self.segmenter, self.config
         q, k = seg.encode(np.zeros((1, *seg.config.resolution, 3), dtype=np.uint8))  # a frame of the ViT's size

@@ -15,6 +15,9 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
   1 and are never reused.
 - A track unseen for more than `max_age` windows is forgotten (bounded
   memory); until then it can be re-found (short occlusions).
+- A track's re-expression is kept while neither its queries nor the key memory change (live, the memory
+  changes every `ratio` frames and most tracks are not seen in a given window): only new and changed
+  tracks are re-expressed, the same rows one by one as in a whole batch (tests/engine/test_tracking.py).
 
 The chunked offline pipeline (attnseg.engine.offline) links the clusters of
 successive chunks with the same Tracker, one chunk per update, ids from 0 so
@@ -47,6 +50,8 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = first_id
         self.window = -1
+        self._memory: torch.Tensor | None = None  # the key memory the kept re-expressions are over
+        self._protos: dict[int, torch.Tensor] = {}  # track id -> its mean attention row over _memory
 
     def state_dict(self) -> dict:
         """Everything the next update depends on (tensors on the CPU), for a resumed run."""
@@ -56,6 +61,7 @@ class Tracker:
     def load_state_dict(self, state: dict, device: torch.device | str = "cpu") -> None:
         self.next_id, self.window = int(state["next_id"]), int(state["window"])
         self.tracks = [Track(int(t["id"]), t["queries"].to(device), int(t["last_seen"])) for t in state["tracks"]]
+        self._memory, self._protos = None, {}
 
     def update(self, queries: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor,
                memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
@@ -75,6 +81,8 @@ class Tracker:
             if sizes[cluster]:
                 self._remember(ids_of_cluster[cluster], members, by_id)
         self.tracks = [t for t in self.tracks if self.window - t.last_seen <= self.max_age]
+        alive = {t.id for t in self.tracks}
+        self._protos = {i: p for i, p in self._protos.items() if i in alive}
         return torch.tensor(ids_of_cluster, dtype=torch.long, device=labels.device)[labels]
 
     def _link(self, centroids: torch.Tensor, memory_keys: torch.Tensor, scale: float) -> list[int]:
@@ -95,11 +103,22 @@ class Tracker:
         return ids
 
     def _over_memory(self, memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
-        """Each track's mean attention row over the memory's key tokens: (tracks, m), in as few affinities as
-        fit AFFINITY_BUDGET entries (a chunk's memory holds many key frames, and hundreds of tracks may live)."""
+        """Each track's mean attention row over the memory's key tokens: (tracks, m); those not kept are
+        computed in as few affinities as fit AFFINITY_BUDGET entries (a chunk's memory holds many key frames,
+        and hundreds of tracks may live)."""
+        if self._memory is None or self._memory.shape != memory_keys.shape or not torch.equal(self._memory,
+                                                                                               memory_keys):
+            self._memory, self._protos = memory_keys, {}
+        missing = [t for t in self.tracks if t.id not in self._protos]
+        if missing:
+            for track, proto in zip(missing, self._express(missing, memory_keys, scale)):
+                self._protos[track.id] = proto
+        return torch.stack([self._protos[t.id] for t in self.tracks])
+
+    def _express(self, tracks: list[Track], memory_keys: torch.Tensor, scale: float) -> torch.Tensor:
         columns = memory_keys.shape[0] * memory_keys.shape[2]
         means, group, rows = [], [], 0  # rows: the group's query tokens, counted as it grows
-        for track in self.tracks + [None]:
+        for track in tracks + [None]:
             if group and (track is None or (rows + track.queries.shape[0]) * columns > AFFINITY_BUDGET):
                 queries = torch.cat([t.queries for t in group])  # (sum t, heads, d)
                 sizes = torch.tensor([t.queries.shape[0] for t in group])
@@ -117,6 +136,7 @@ class Tracker:
             pick = torch.linspace(0, queries.shape[0] - 1, self.tokens, device=queries.device).round().long()
             queries = queries[pick]
         queries = queries.clone()
+        self._protos.pop(track_id, None)  # its appearance changes: re-expressed at the next link
         t = by_id.get(track_id)
         if t is not None:
             if t.last_seen == self.window:  # a second cluster of this window took this id
