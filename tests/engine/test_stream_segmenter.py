@@ -96,7 +96,7 @@ def test_kept_track_re_expressions_change_no_id():
     for causal in (True, False):
         maps, expressed = [], []
         for tracker_class in (Tracker, Uncached):
-            stream = StreamSegmenter(D ** -0.5, StreamConfig(ratio=3, memory=4, causal=causal))
+            stream = StreamSegmenter(D ** -0.5, StreamConfig(ratio=9, memory=4, causal=causal))
             stream.tracker.__class__ = tracker_class
             count, express = [0], stream.tracker._express
             stream.tracker._express = lambda tracks, *a: count.__setitem__(0, count[0] + len(tracks)) or express(
