@@ -16,3 +16,11 @@ def label_maps(ids: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) 
     """One frame's ids per patch (h*w,) -> (patch ids (h, w) int32, label map (H0, W0) at the frame's size)."""
     patch = ids.view(*grid).to(torch.int32).cpu().numpy()
     return patch, upsample_labels(patch[None], size)[0]
+
+
+def sample_grid(labels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """A label map (H0, W0) read at the centres of a (h, w) grid of cells: (h, w) int32."""
+    (h, w), (big_h, big_w) = grid, labels.shape
+    rows = ((np.arange(h) + 0.5) * big_h / h).astype(np.int64)
+    cols = ((np.arange(w) + 0.5) * big_w / w).astype(np.int64)
+    return np.ascontiguousarray(labels[rows[:, None], cols[None, :]], dtype=np.int32)

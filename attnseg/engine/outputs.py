@@ -45,6 +45,9 @@ class OutputFrame:
     image: np.ndarray | None = None  # (H0, W0, 3) uint8 RGB: what the overlay is drawn on
     latency: float | None = None  # seconds from capture (a stream)
     stats: dict | None = None  # the streaming runtime's figures at this frame (the live page)
+    captured: float | None = None  # time.monotonic() at capture (a stream): displays measure from here
+    carried: bool = False  # labels carried by optical flow, not segmented (a stream)
+    grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (default: labels)
 
     @functools.cached_property
     def overlay(self) -> np.ndarray:

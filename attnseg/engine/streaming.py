@@ -45,12 +45,14 @@ import torch
 
 from ..errors import SourceDisconnected, StreamError
 from ..settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
-from .masks import label_maps
+from .carry import Carrier
+from .masks import label_maps, sample_grid
 from .outputs import OutputFrame
 from .segmenter import Segmenter
 from .sources import Frame, FrameSource, open_source
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
+CARRY_QUEUE = 64  # carrying: frames waiting for the front-end at most (more: the oldest is lost, counted dropped)
 _END = object()
 
 
@@ -60,9 +62,18 @@ class StreamResult:
     timestamp: float  # capture time (time.monotonic())
     labels: np.ndarray  # (H0, W0) int32 track ids at the frame's size
     patch_labels: np.ndarray  # (h, w) int32 track ids per patch
-    latency: float  # seconds from capture to this result
+    latency: float  # seconds from capture to this result being made (the engine's latency)
     image: np.ndarray  # (H0, W0, 3) uint8 RGB, the frame itself
     tag: Any = None  # the source's reference for this frame (PushSource: what the host pushed with it)
+    carried: bool = False  # labels carried by optical flow from the last segmented frame, not segmented
+    coarse: np.ndarray | None = None  # carried: the small map `labels` is the nearest upsampling of
+    delivered: float | None = None  # time.monotonic() when the iterator handed it to its consumer
+
+    @property
+    def grid_labels(self) -> np.ndarray:
+        """The coarsest map whose nearest-neighbour upsampling is `labels`: the patch labels of a segmented frame,
+        the flow-sized map of a carried one (a display counts areas on it: attnseg.view.render)."""
+        return self.patch_labels if self.coarse is None else self.coarse
 
     def objects(self) -> dict[int, np.ndarray]:
         """Per-object boolean masks at frame size, by track id."""
@@ -72,18 +83,21 @@ class StreamResult:
         """This result as the outputs take it (attnseg.engine.outputs): named by its id, stamped with its
         capture time on the wall clock (time.time_ns() - time.monotonic_ns() at the stream's start)."""
         return OutputFrame(self.frame_id, f"{self.frame_id:06d}", self.patch_labels, self.labels,
-                           wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats)
+                           wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats,
+                           captured=self.timestamp, carried=self.carried, grid=self.grid_labels)
 
 
 @dataclass
 class StreamStats:
     frames_in: int = 0
     frames_processed: int = 0
-    frames_dropped: int = 0
+    frames_dropped: int = 0  # neither segmented nor carried
+    frames_carried: int = 0
     reconnects: int = 0
     end_reason: EndReason = EndReason.RUNNING
     end_detail: str = ""  # the disconnect's error, the stall's length, the failed stage
-    latencies: list = field(default_factory=list)  # seconds, a bounded reservoir (the last 10000)
+    latencies: list = field(default_factory=list)  # seconds, capture to result made (the last 10000)
+    delivered: list = field(default_factory=list)  # seconds, capture to the consumer (the last 10000)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -98,13 +112,29 @@ class StreamStats:
         return f"{self.end_reason} ({self.end_detail})" if self.end_detail else str(self.end_reason)
 
     def to_dict(self) -> dict:
-        lat = np.asarray(self.latencies) * 1e3
+        """latency_ms: capture to the consumer (the iterator hands the result over); engine_latency_ms: capture
+        to the result made. fps: segmented frames a second; shown_fps: segmented and carried."""
         wall = (self.finished or time.monotonic()) - self.started
-        pct = {f"p{p}": round(float(np.percentile(lat, p)), 2) if lat.size else None for p in (50, 95, 99)}
-        return {"latency_ms": pct, "frames_in": self.frames_in, "frames_processed": self.frames_processed,
-                "frames_dropped": self.frames_dropped, "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
+        return {"latency_ms": percentiles(self.delivered), "engine_latency_ms": percentiles(self.latencies),
+                "frames_in": self.frames_in, "frames_processed": self.frames_processed,
+                "frames_carried": self.frames_carried, "frames_dropped": self.frames_dropped,
+                "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
+                "shown_fps": round((self.frames_processed + self.frames_carried) / wall, 3) if wall else 0.0,
                 "reconnects": self.reconnects, "ended_by": self.ended_by, "end_reason": self.end_reason.value,
                 "seconds": round(wall, 3)}
+
+
+def percentiles(seconds: list) -> dict:
+    """p50, p95, p99 of latencies in seconds, as milliseconds (None when there are none)."""
+    ms = np.asarray(seconds) * 1e3
+    return {f"p{p}": round(float(np.percentile(ms, p)), 2) if ms.size else None for p in (50, 95, 99)}
+
+
+class _Carry:
+    """A frame the front-end skipped for a newer one: it is given carried labels, in its place in the order."""
+
+    def __init__(self, frame: Frame):
+        self.frame = frame
 
 
 class _Failure:
@@ -161,16 +191,19 @@ class StreamRuntime:
         self.stats = stats = StreamStats()
         stop = threading.Event()
         batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
-        frames = queue.Queue(maxsize=queue_size if drop is DropPolicy.DROP_OLDEST else max(queue_size, batch))
-        features, results = (queue.Queue(maxsize=queue_size) for _ in range(2))
+        # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
+        carry = live.carry and drop is DropPolicy.DROP_OLDEST
+        frames = queue.Queue(maxsize=CARRY_QUEUE if carry else queue_size if drop is DropPolicy.DROP_OLDEST
+                             else max(queue_size, batch))
+        features, results = (queue.Queue(maxsize=queue_size + (CARRY_QUEUE if carry else 0)) for _ in range(2))
         workers = [
             threading.Thread(target=self._capture, name="attnseg-capture", daemon=True,
                              args=(src, reopen, frames, drop, stop, live.on_disconnect, live.reconnect_attempts,
                                    live.max_frames)),
             threading.Thread(target=self._features, name="attnseg-features", daemon=True,
-                             args=(frames, features, stop, live.stall_timeout)),
+                             args=(frames, features, stop, live.stall_timeout, carry)),
             threading.Thread(target=self._windows, name="attnseg-windows", daemon=True,
-                             args=(features, results, stop)),
+                             args=(features, results, stop, carry)),
         ]
         for w in workers:
             w.start()
@@ -182,9 +215,15 @@ class StreamRuntime:
                 if isinstance(item, _Failure):
                     stats.end(EndReason.ERROR, item.stage)
                     raise StreamError(f"{item.stage} failed: {item.error}") from item.error
-                stats.frames_processed += 1
-                stats.latencies.append(item.latency)
-                del stats.latencies[:-10000]
+                item.delivered = time.monotonic()
+                if item.carried:
+                    stats.frames_carried += 1
+                else:
+                    stats.frames_processed += 1
+                    stats.latencies.append(item.latency)
+                    del stats.latencies[:-10000]
+                stats.delivered.append(item.delivered - item.timestamp)
+                del stats.delivered[:-10000]
                 yield item
         finally:
             stop.set()
@@ -243,13 +282,13 @@ class StreamRuntime:
             src.close()
 
     @torch.inference_mode()
-    def _features(self, inp, out, stop, stall_timeout):
+    def _features(self, inp, out, stop, stall_timeout, carrying):
         seg = self.segmenter
-        carry = None  # a frame of another size, taken while batching: the next batch starts with it
+        held = None  # taken from the queue but not into this batch: the next batch starts with it
         try:
             while not stop.is_set():
-                if carry is not None:
-                    item, carry = carry, None
+                if held is not None:
+                    item, held = held, None
                 else:
                     try:
                         item = inp.get(timeout=0.2 if stall_timeout is None else stall_timeout)
@@ -262,17 +301,26 @@ class StreamRuntime:
                 if item is _END or isinstance(item, _Failure):
                     _put(out, item, stop)
                     return
+                if carrying:  # the newest frame waiting is segmented; the older ones go on, in order, to be carried
+                    while held is None:
+                        try:
+                            newer = inp.get_nowait()
+                        except queue.Empty:
+                            break
+                        if isinstance(newer, Frame) and newer.image.shape == item.image.shape:
+                            _put(out, _Carry(item), stop)
+                            item = newer
+                        else:
+                            held = newer
                 batch = [item]
-                while len(batch) < seg.config.batch_size:  # every frame already waiting, none awaited
+                while held is None and len(batch) < seg.config.batch_size:  # every frame already waiting
                     try:
-                        carry = inp.get_nowait()
+                        held = inp.get_nowait()
                     except queue.Empty:
                         break
-                    if isinstance(carry, Frame) and carry.image.shape == item.image.shape:
-                        batch.append(carry)
-                        carry = None
-                    else:
-                        break
+                    if isinstance(held, Frame) and held.image.shape == item.image.shape:
+                        batch.append(held)
+                        held = None
                 with self._compute:  # at most batch_size frames: one front-end call
                     q, k = seg.encode([f.image for f in batch])
                 for i, frame in enumerate(batch):
@@ -281,14 +329,17 @@ class StreamRuntime:
             _put(out, _Failure("front-end", err), stop)
 
     @torch.inference_mode()
-    def _windows(self, inp, out, stop):
+    def _windows(self, inp, out, stop, carrying):
         seg = self.segmenter
         stream = seg.stream_segmenter(self.config)
+        carrier = Carrier() if carrying else None
         waiting: list[Frame] = []
 
         def emit(maps):
             for frame, ids in zip(waiting, maps):
                 patch, labels = label_maps(ids, seg.grid, frame.image.shape[:2])
+                if carrier is not None:
+                    carrier.segmented(frame.image, labels)
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
                                        frame.image, frame.tag), stop)
             waiting.clear()
@@ -296,6 +347,16 @@ class StreamRuntime:
         try:
             while True:
                 item = inp.get()
+                if isinstance(item, _Carry):  # skipped by the front-end: the last segmented labels, moved to it
+                    moved = carrier.carry(item.frame.image) if not waiting else None
+                    if moved is None:  # nothing segmented yet, or a window still open (not causal)
+                        self.stats.frames_dropped += 1
+                        continue
+                    frame, (coarse, labels) = item.frame, moved
+                    _put(out, StreamResult(frame.id, frame.timestamp, labels, sample_grid(labels, seg.grid),
+                                           time.monotonic() - frame.timestamp, frame.image, frame.tag, carried=True,
+                                           coarse=coarse), stop)
+                    continue
                 if item is _END:
                     with self._compute:
                         maps = stream.flush()

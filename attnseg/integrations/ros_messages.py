@@ -103,12 +103,12 @@ def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "",
 
     level 2 (ERROR): the stream ended by an error, or every frame received since the last report was stale
     (older than max_frame_age: nothing can be segmented; check the camera's clock against this node's);
-    level 1 (WARN): latency p99 over the budget, or some frames since the last report were stale;
+    level 1 (WARN): latency p99 (header stamp to published) over the budget, or some frames since the last report were stale;
     level 0 (OK) otherwise. Frames superseded while the engine is busy are the drop-oldest policy at work,
     not a fault: they are counted in the values, and the latency says whether the engine keeps up.
     values are (key, value) strings.
     """
-    lat = stats.get("latency_ms", {})
+    lat = stats.get("publish_latency_ms") or stats.get("latency_ms", {})  # header stamp to published, when known
     p99 = lat.get("p99")
     before = previous or {}
     stale = stats.get("frames_stale", 0) - before.get("frames_stale", 0)
@@ -124,7 +124,9 @@ def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "",
     else:
         level, message = 0, "ok"
     values = [(f"latency_{k}_ms", f"{v:.1f}") for k, v in lat.items() if v is not None]
-    values += [(k, str(stats[k])) for k in ("fps", "frames_received", "frames_in", "frames_processed", "frames_dropped",
-                                         "frames_stale")
+    values += [(f"engine_latency_{k}_ms", f"{v:.1f}") for k, v in stats.get("engine_latency_ms", {}).items()
+               if v is not None]
+    values += [(k, str(stats[k])) for k in ("fps", "frames_received", "frames_in", "frames_processed", "frames_carried",
+                                         "frames_dropped", "frames_stale")
                if k in stats]
     return {"level": level, "name": name, "message": message, "hardware_id": hardware_id, "values": values}

@@ -4,8 +4,10 @@
     attnseg-ros2 --ros-args -r image:=/camera/image_raw -p checkpoint:=/path/ckpt.pth
     ros2 run attnseg_ros attnseg_node --ros-args ...   # the same node, from ros2/attnseg_ros after colcon build
 
-Subscribes `image`; publishes `labels` (mono16 or 32SC1 track ids, the input's size), `overlay` (rgb8, when
-publish_overlay) with the input's header (stamp and frame_id), and diagnostic_msgs/DiagnosticArray on
+Subscribes `image`; publishes `labels` (mono16 or 32SC1 track ids, the input's size) of the frames it segments,
+`carried_labels` (the same format) of the frames it had no time for, the last labels moved to them by optical
+flow (`carry`, on by default: every fresh frame gets labels on one of the two), `overlay` (rgb8, when
+publish_overlay, segmented frames) with the input's header (stamp and frame_id), and diagnostic_msgs/DiagnosticArray on
 /diagnostics (levels: attnseg.integrations.ros_messages.latency_status). QoS: best effort, depth 1 (a
 best-effort subscription takes both reliable and best-effort publishers; subscribers of `labels` must be
 best effort too), or reliable everywhere with `-p reliability:=reliable`. Over Fast DDS (the default
@@ -85,10 +87,11 @@ class AttnsegNode(Node):
         qos = qos_profile(cfg.reliable, cfg.qos_depth)
         segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**cfg.segment), **cfg.model)
         self.labels_pub = self.create_publisher(Image, "labels", qos)
+        self.carried_pub = self.create_publisher(Image, "carried_labels", qos) if cfg.carry else None
         self.overlay_pub = self.create_publisher(Image, "overlay", qos) if cfg.publish_overlay else None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.bridge = SegmentationBridge(segmenter, StreamConfig(**cfg.stream), self._publish,
-                                         max_frame_age_s=cfg.max_frame_age,
+                                         max_frame_age_s=cfg.max_frame_age, carry=cfg.carry,
                                          clock_ns=lambda: self.get_clock().now().nanoseconds)
         self.reported: dict | None = None  # the figures of the last /diagnostics message
         self.create_subscription(Image, "image", self._on_image, qos)
@@ -108,7 +111,11 @@ class AttnsegNode(Node):
     def _publish(self, header, result) -> None:
         if not self.context.ok():  # shut down from outside while the last window was flushed
             return
-        self.labels_pub.publish(image_message(header, label_image_fields(result.labels, self.cfg.label_encoding)))
+        labels = image_message(header, label_image_fields(result.labels, self.cfg.label_encoding))
+        if result.carried:  # moved by optical flow from the last segmented frame, not segmented
+            self.carried_pub.publish(labels)
+            return
+        self.labels_pub.publish(labels)
         if self.overlay_pub is not None:
             self.overlay_pub.publish(image_message(header, rgb_image_fields(overlay(result.image, result.labels))))
 

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import SettingError
-from ..settings import PRESETS, ModelSettings, Reliability, RosbagSettings, RosNodeSettings, SegmentConfig, StreamConfig
+from ..settings import (
+    PRESETS,
+    ModelSettings,
+    Reliability,
+    RosbagSettings,
+    RosNodeSettings,
+    RuntimeSettings,
+    SegmentConfig,
+    StreamConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +40,9 @@ ENGINE_FIELDS = {  # parameter name -> (settings class, field, default instance)
     "device": (ModelSettings, "device", ROBOT["model"]),
     **{name: (SegmentConfig, name, ROBOT["segment"]) for name in
        ("backend", "artifact", "precision", "kernels", "normalization", "tau", "ratio")},
-    **{name: (StreamConfig, name, StreamConfig()) for name in ("window", "memory", "max_age", "track_tokens")},
+    **{name: (StreamConfig, name, StreamConfig()) for name in ("window", "causal", "memory", "max_age",
+                                                                "track_tokens")},
+    "carry": (RuntimeSettings, "carry", RuntimeSettings()),
     "label_encoding": (RosbagSettings, "encoding", RosbagSettings()),
 }
 NODE_FIELDS = {f.name: (RosNodeSettings, f.name, RosNodeSettings()) for f in dataclasses.fields(RosNodeSettings)}
@@ -75,6 +86,7 @@ class NodeSettings:
     max_frame_age: float
     latency_budget_ms: float
     diagnostics_period: float
+    carry: bool  # frames the engine cannot take get carried labels (published on carried_labels)
 
 
 def settings(values: dict) -> NodeSettings:
@@ -98,7 +110,7 @@ def settings(values: dict) -> NodeSettings:
     segment = {"resolution": (v["height"], v["width"]), "ratio": v["ratio"], "tau": float(v["tau"]),
                "normalization": v["normalization"], "backend": v["backend"], "kernels": v["kernels"],
                "artifact": v["artifact"] or None, "precision": v["precision"] or None}
-    stream = {"window": v["window"], "ratio": v["ratio"], "memory": v["memory"], "tau": float(v["tau"]),
+    stream = {"window": v["window"], "causal": v["causal"], "ratio": v["ratio"], "memory": v["memory"], "tau": float(v["tau"]),
               "max_age": v["max_age"], "track_tokens": v["track_tokens"]}
     model = {"checkpoint": v["checkpoint"] or None, "random_weights": v["random_weights"], "arch": v["arch"],
              "device": v["device"]}
@@ -106,7 +118,7 @@ def settings(values: dict) -> NodeSettings:
     return NodeSettings(segment, stream, model, v["label_encoding"], v["publish_overlay"],
                         Reliability.parse(v["reliability"]) is Reliability.RELIABLE, v["qos_depth"],
                         float(v["max_frame_age"]),
-                        float(v["latency_budget_ms"]), float(v["diagnostics_period"]))
+                        float(v["latency_budget_ms"]), float(v["diagnostics_period"]), v["carry"])
 
 
 def parameter_file() -> str:

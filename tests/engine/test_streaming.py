@@ -67,20 +67,43 @@ def test_the_stream_equals_the_offline_result_where_the_two_coincide():
     q, k = seg.run_frontend(preprocess(clip, (64, 96)))
     levels = cluster_video(q, k, seg.scale, ratio=10)
     assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
-    stream = StreamRuntime(seg, StreamConfig(window=3, ratio=10)).stream(ArraySource(clip), warm_up=False)
+    stream = StreamRuntime(seg, StreamConfig(window=3, ratio=10, causal=False)).stream(ArraySource(clip), warm_up=False)
     assert np.array_equal(np.stack([r.patch_labels for r in stream]), offline.labels + 1)
 
 
 def test_a_live_source_faster_than_the_engine_drops_stale_frames():
-    """200 fps in, ~20 fps out: frames are dropped and counted, latency stays bounded (no backlog)."""
+    """200 fps in, ~20 fps out, nothing carried: frames are dropped and counted, latency stays bounded (no
+    backlog)."""
     eng = engine(delay=0.05)
-    results = list(eng.stream(ArraySource(frames(120), fps=200, live=True), queue_size=2))
+    results = list(eng.stream(ArraySource(frames(120), fps=200, live=True), queue_size=2, carry=False))
     stats = eng.stats.to_dict()
-    assert stats["frames_dropped"] > 50
+    assert stats["frames_dropped"] > 50 and stats["frames_carried"] == 0 and not any(r.carried for r in results)
     assert stats["frames_processed"] + stats["frames_dropped"] == stats["frames_in"] == 120
     ids = [r.frame_id for r in results]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    # each frame waits at most: 2 queued frames + its window's 2 later frames, ~0.05 s each, plus slack
+    # each frame waits at most: 2 queued frames and its own work, ~0.05 s each, plus slack
+    assert stats["latency_ms"]["p99"] < 1000
+
+
+def test_frames_the_engine_cannot_take_get_carried_labels_in_order_and_flagged():
+    """The same source with carrying (the default): every frame after the first segmented one comes out, in
+    order; the skipped ones flagged as carried, with the last segmented frame's ids moved to them."""
+    eng = engine(delay=0.05)
+    results = list(eng.stream(ArraySource(frames(120), fps=200, live=True), queue_size=2))
+    stats = eng.stats.to_dict()
+    ids = [r.frame_id for r in results]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    carried = [r for r in results if r.carried]
+    assert stats["frames_carried"] == len(carried) > 50 and stats["frames_processed"] == len(results) - len(carried)
+    assert stats["frames_processed"] + stats["frames_carried"] + stats["frames_dropped"] == stats["frames_in"] == 120
+    assert ids == list(range(ids[0], 120))  # nothing lost after the first segmented frame
+    last_segmented = {}
+    for r in results:
+        if r.carried:
+            assert r.labels.shape == (40, 56) and r.patch_labels.shape == (2, 3) and r.coarse is not None
+            assert set(np.unique(r.labels)) <= set(np.unique(last_segmented.labels))  # ids it had, moved
+        else:
+            last_segmented = r
     assert stats["latency_ms"]["p99"] < 1000
 
 
