@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         runtime = StreamRuntime(seg, read_settings(StreamConfig, args))
         results = runtime.stream(args.source, read_settings(RuntimeSettings, args))
         info = run_info(seg, model, segment, args.source)
-        window, sinks = _display(args, info)
+        window, server, sinks = _display(args, info)
         wall_offset = time.time_ns() - time.monotonic_ns()
         try:
             for r in results:
@@ -61,14 +61,19 @@ def main(argv=None) -> int:
                     break
         finally:
             sinks.close()
+            display = (window or server).display_stats() if (window or server) else None
     except (AttnsegError, OSError) as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass
     stats = runtime.stats.to_dict()
-    print(f"demo: {stats['frames_processed']} frames, {stats['fps']:.2f} fps, latency p50 "
-          f"{stats['latency_ms']['p50']} ms p99 {stats['latency_ms']['p99']} ms, dropped {stats['frames_dropped']}, "
+    lat, engine = stats["latency_ms"], stats["engine_latency_ms"]
+    shown = (f", capture to display p50 {display['p50']} ms p99 {display['p99']} ms ({display['painted']} painted)"
+             if display else "")
+    print(f"demo: {stats['frames_processed']} frames segmented, {stats['frames_carried']} carried, "
+          f"{stats['fps']:.2f} fps, capture to mask p50 {engine['p50']} ms p99 {engine['p99']} ms, to the demo p50 "
+          f"{lat['p50']} ms p99 {lat['p99']} ms{shown}, dropped {stats['frames_dropped']}, of {stats['frames_in']}, "
           f"ended: {stats['ended_by']}", file=sys.stderr)
     return 0
 
@@ -83,20 +88,20 @@ def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, sourc
 
 
 def _display(args, info: dict):
-    """(the window or None, the outputs): the overlay video, the window or the live page, whichever was asked or
-    this machine can do, fed through the output fan-out (attnseg.engine.outputs)."""
+    """(the window or None, the page or None, the outputs): the overlay video, the window or the live page,
+    whichever was asked or this machine can do, fed through the output fan-out (attnseg.engine.outputs)."""
     if args.video:
         print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
         video = Sink(VideoSink(args.video, DEFAULT_FPS),
-                     lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info))))
-        return None, Sinks([video])
+                     lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info), f.grid)))
+        return None, None, Sinks([video])
     if not args.page and gui_available():
         window = Window(info)
-        return window, Sinks([Sink(window, Window.write)])
+        return window, None, Sinks([Sink(window, Window.write)])
     server = LiveServer(args.port, info=info)
     why = "" if args.page else "no display or no OpenCV GUI: "
     print(f"demo: {why}serving the live page at {server.url}", file=sys.stderr, flush=True)
-    return None, Sinks([Sink(server, LiveServer.write)])
+    return None, server, Sinks([Sink(server, LiveServer.write)])
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, ca
         ["--source", "synthetic:72", "--no-realtime", "--drop", "wait", *BASE, "--port", "0"])))
     run.start()
     deadline = time.monotonic() + 60
-    while not (servers and servers[0].jpeg) and time.monotonic() < deadline:
+    while not (servers and servers[0].shown is not None) and time.monotonic() < deadline:
         time.sleep(0.05)
     jpeg = urllib.request.urlopen(servers[0].url + "frame.jpg", timeout=5).read()
     assert jpeg[:2] == b"\xff\xd8"

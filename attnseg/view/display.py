@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
-from ..engine.drawing import boundary, colour_of, overlay
+from ..engine.streaming import percentiles
+from .render import layout, render
 
 
 def readout(stats: dict, info: dict) -> str:
@@ -23,41 +25,26 @@ def readout(stats: dict, info: dict) -> str:
     ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
     weights = "RANDOM WEIGHTS" if info.get("random_weights") else info.get("weights", "")
     return (f"{stats.get('fps', 0.0):.1f} fps | p50 {ms(lat.get('p50'))} ms p99 {ms(lat.get('p99'))} ms | "
-            f"dropped {stats.get('frames_dropped', 0)} | {info.get('mode', '')} | {weights}")
+            f"carried {stats.get('frames_carried', 0)} dropped {stats.get('frames_dropped', 0)} | "
+            f"{info.get('mode', '')} | {weights}")
 
 
-def _draw_ids(out: np.ndarray, labels: np.ndarray, ids) -> None:
+def annotate(image: np.ndarray, labels: np.ndarray, line: str, grid: np.ndarray | None = None) -> np.ndarray:
+    """The overlay, each object's id at its centre and the readout line (`grid`: the small map `labels` is the
+    nearest upsampling of, e.g. the patch labels: the work is done on it, attnseg.view.render)."""
     import cv2
 
-    for obj in ids:
-        ys, xs = np.nonzero(labels == obj)
-        if xs.size:
-            cv2.putText(out, str(int(obj)), (int(xs.mean()) - 6, int(ys.mean()) + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (255, 255, 255), 1, cv2.LINE_AA)
-
-
-def annotate(image: np.ndarray, labels: np.ndarray, line: str) -> np.ndarray:
-    import cv2
-
-    out = overlay(image, labels)
-    _draw_ids(out, labels, np.unique(labels))
+    out = draw(image, labels, 0.5, None, grid)
     cv2.rectangle(out, (0, 0), (out.shape[1], 18), (0, 0, 0), -1)
     cv2.putText(out, line, (4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
-def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int | None) -> np.ndarray:
+def draw(image: np.ndarray, labels: np.ndarray, opacity: float, following: int | None,
+         grid: np.ndarray | None = None) -> np.ndarray:
     """The page's view: every object blended at `opacity`, or only the followed one (outlined)."""
-    if following is None:
-        out = overlay(image, labels, alpha=opacity)
-        _draw_ids(out, labels, np.unique(labels))
-        return out
-    mask = labels == following
-    out = image.copy()
-    out[mask] = (image[mask] * (1 - opacity) + np.asarray(colour_of(following)) * opacity).astype(np.uint8)
-    out[boundary(mask)] = 255
-    _draw_ids(out, labels, [following])
-    return out
+    grid = labels if grid is None else grid
+    return render(image, grid, layout(grid.shape, labels.shape), opacity, following)
 
 
 class Window:
@@ -65,14 +52,23 @@ class Window:
 
     def __init__(self, info: dict):
         self.info, self.quit = info, False
+        self.painted: list[float] = []  # seconds from capture to shown in the window (the last 10000)
 
     def write(self, frame) -> None:
         """An OutputFrame of a stream: its image and label map, with the runtime's figures in a line."""
         import cv2
 
-        shown = annotate(frame.image, frame.mask, readout(frame.stats or {}, self.info))
+        shown = annotate(frame.image, frame.mask, readout(frame.stats or {}, self.info),
+                         frame.grid if frame.grid is not None else frame.labels)
         cv2.imshow("attnseg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
-        self.quit = cv2.waitKey(1) & 0xFF == ord("q")
+        self.quit = cv2.waitKey(1) & 0xFF == ord("q")  # the window is drawn here
+        if frame.captured is not None:
+            self.painted.append(time.monotonic() - frame.captured)
+            del self.painted[:-10000]
+
+    def display_stats(self) -> dict:
+        """Capture to shown in the window: p50, p95, p99 (ms) and the frames shown."""
+        return {**percentiles(self.painted), "painted": len(self.painted)}
 
     def close(self) -> None:
         pass

@@ -1,95 +1,160 @@
 """The live page: a stream's overlay, figures and objects over HTTP, with pause, opacity and click-to-follow.
 
 `LiveServer` serves, on localhost:
-- `/`: the page (page.html): the overlay scaled to the window, a panel with fps, capture-to-mask
-  p50/p99, frames dropped, the mode and weights (random ones flagged), the objects with their colour and
+- `/`: the page (page.html): the overlay scaled to the window, a panel with the segmented and shown frames a
+  second, capture-to-display p50/p99 (as the browser reports its paints) beside the engine's capture-to-mask,
+  frames carried and dropped, the mode and weights (random ones flagged), the objects with their colour and
   area, pause/resume, overlay opacity, and click-to-follow;
-- `/stream` (MJPEG, multipart/x-mixed-replace) and `/frame.jpg`: the overlay as drawn for the page;
+- `/frame.jpg?after=N`: the overlay of the newest frame, waiting for one later than N (X-Frame names it,
+  X-Carried says whether its labels were carried); `POST /shown` {"frame": N}: the page has painted frame N
+  (capture to then is its display latency); `/stream` (MJPEG, multipart/x-mixed-replace) for other clients;
 - `/events` (Server-Sent Events) and `/stats.json`: the figures, once per frame;
 - `POST /control` {"paused": bool, "opacity": 0..1}; `POST /follow` {"x", "y"} (fractions of the image:
   the object under that point) or {"id": n} or {"id": null}; `/follow/mask.png`: the followed object's
   mask alone (0/255) in the frame shown. Object ids are the streaming runtime's persistent track ids, so a
   followed object stays followed from frame to frame.
-It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` publishes an
-OutputFrame's image, label map and figures. The drawing is attnseg.view.display's.
+It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` keeps an OutputFrame
+(constant time: the stream never waits for the page); what a viewer asks for is counted and drawn from the
+frame's grid labels when asked, once per frame (attnseg.view.render).
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
+from urllib.parse import parse_qs, urlsplit
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 
 from ..engine.drawing import colour_of
-from .display import draw
+from ..engine.outputs import OutputFrame
+from ..engine.streaming import percentiles
+from .render import layout, objects, render
 
 PAGE = Path(__file__).with_name("page.html")
+CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
+JPEG_QUALITY = 80
 
 
 class LiveServer:
     """The live page and its endpoints over HTTP on `host` (port 0: any free port); `info` is what stays fixed
-    for the run (mode, weights, random_weights, source). Feed it with publish() once per result."""
+    for the run (mode, weights, random_weights, source). Feed it with write() once per result: that only keeps
+    the frame (a slow or absent viewer costs the stream nothing); the drawing and the JPEG are made when a viewer
+    asks, once per frame however many ask (attnseg.view.render)."""
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", info: dict | None = None):
         self.info = dict(info or {})
         self.changed = threading.Condition()
         self.version = 0  # bumps with every change the page should see
-        self.jpeg: bytes | None = None
-        self.image: np.ndarray | None = None  # the frame shown, and its labels
-        self.labels: np.ndarray | None = None
+        self.view_version = 0  # bumps when the view changes without a new frame (pause, opacity, follow)
+        self.shown = None  # the OutputFrame shown (kept while paused)
         self.stats: dict = {}
-        self.objects: list[dict] = []  # id, colour and area of each object in the frame shown
-        self.frame = -1
         self.paused, self.opacity, self.following = False, 0.5, None
         self.closed = False
+        self.captured: dict[int, tuple[float, bool]] = {}  # frame -> (capture time, carried), the last CAPTURES
+        self.painted: list[float] = []  # seconds from capture to painted in a browser (the last 10000)
+        self.frames_painted = self.carried_painted = 0
+        self._counted: tuple | None = None  # (frame, its objects): counted once per frame
+        self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
+        self._drawing = threading.Lock()
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="attnseg-live-page", daemon=True)
         self.thread.start()
 
-    # -- fed by the demo ---------------------------------------------------------------------------------
+    # -- fed by the stream ---------------------------------------------------------------------------------
 
     def write(self, frame) -> None:
-        """An OutputFrame of a stream (attnseg.engine.outputs): its image, label map and the runtime's figures."""
-        self.publish(frame.image, frame.mask, frame.stats or {})
-
-    def publish(self, image: np.ndarray, labels: np.ndarray, stats: dict) -> None:
-        """A new result (RGB image, its labels, StreamStats.to_dict()): shown unless paused; figures always."""
+        """An OutputFrame of a stream (attnseg.engine.outputs): kept as the frame to show unless paused; its
+        figures always. Constant time: nothing is drawn here."""
         with self.changed:
-            self.stats = stats
+            self.stats = frame.stats or {}
             if not self.paused:
-                self.image, self.labels, self.frame = image, labels, self.frame + 1
-                ids, counts = np.unique(labels, return_counts=True)
-                self.objects = [{"id": int(i), "colour": colour_of(int(i)), "area": round(float(c) / labels.size, 4)}
-                                for i, c in zip(ids, counts)]
-                self._redraw()
+                self.shown = frame
+                if frame.captured is not None:
+                    self.captured[frame.index] = (frame.captured, frame.carried)
+                    if len(self.captured) > CAPTURES:
+                        del self.captured[next(iter(self.captured))]
             self.version += 1
             self.changed.notify_all()
 
-    def _redraw(self) -> None:
+    def publish(self, image: np.ndarray, labels: np.ndarray, stats: dict) -> None:
+        """A result given as its RGB image, label map and figures (no grid: the map itself is the grid)."""
+        index = self.shown.index + 1 if self.shown is not None else 0
+        self.write(OutputFrame(index, str(index), labels, labels, image=image, stats=stats))
+
+    # -- drawn when a viewer asks ----------------------------------------------------------------------------
+
+    def view(self, jpeg: bool = True) -> tuple[OutputFrame | None, list[dict], bytes | None]:
+        """(the frame shown, its objects, its overlay as a JPEG when asked): each counted and drawn once per
+        frame (and view: opacity, follow), however many viewers ask."""
         import cv2
 
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(draw(self.image, self.labels, self.opacity, self.following),
-                                                    cv2.COLOR_RGB2BGR))
-        if ok:
-            self.jpeg = buf.tobytes()
+        with self.changed:
+            frame, opacity, following = self.shown, self.opacity, self.following
+        if frame is None:
+            return None, [], None
+        with self._drawing:
+            grid = frame.grid if frame.grid is not None else frame.labels
+            lay = layout(grid.shape, frame.mask.shape)
+            if self._counted is None or self._counted[0] is not frame:
+                shown = objects(grid, lay)
+                for o in shown:
+                    o["colour"] = colour_of(o["id"])
+                self._counted = (frame, shown)
+            shown = self._counted[1]
+            if not jpeg:
+                return frame, shown, None
+            drawn = self._drawn
+            if drawn is None or drawn[0] is not frame or drawn[1:3] != (opacity, following):
+                out = render(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), grid, lay, opacity, following, shown,
+                             bgr=True)
+                jpeg_bytes = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+                self._drawn = drawn = (frame, opacity, following, jpeg_bytes)
+            return frame, shown, drawn[3]
+
+    def display_stats(self) -> dict:
+        """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
+        with self.changed:
+            return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted}
+
+    def painted_frame(self, index: int) -> bool:
+        """A browser reports that it painted frame `index`: capture to now is its display latency."""
+        with self.changed:
+            known = self.captured.pop(index, None)  # each frame counted once
+            if known is None:
+                return False
+            self.painted.append(time.monotonic() - known[0])
+            del self.painted[:-10000]
+            self.frames_painted += 1
+            self.carried_painted += known[1]
+            return True
 
     # -- what the page reads and changes --------------------------------------------------------------------
 
     def state(self) -> dict:
         """The figures of the frame shown, as /events and /stats.json send them."""
+        frame, shown, _ = self.view(jpeg=False)
         with self.changed:
-            stats, objects = self.stats, self.objects
-            lat = stats.get("latency_ms", {})
-            return {"frame": self.frame, "fps": stats.get("fps", 0.0),
+            stats = self.stats
+            lat, engine, display = (stats.get("latency_ms", {}), stats.get("engine_latency_ms", {}),
+                                    percentiles(self.painted))
+            return {"frame": frame.index if frame is not None else -1,
+                    "carried": bool(frame is not None and frame.carried),
+                    "fps": stats.get("fps", 0.0), "shown_fps": stats.get("shown_fps", 0.0),
                     "latency_ms": {"p50": lat.get("p50"), "p99": lat.get("p99")},
-                    **{k: stats.get(k, 0) for k in ("frames_in", "frames_processed", "frames_dropped")},
+                    "engine_latency_ms": {"p50": engine.get("p50"), "p99": engine.get("p99")},
+                    "display_latency_ms": {"p50": display["p50"], "p99": display["p99"]},
+                    "frames_painted": self.frames_painted, "carried_painted": self.carried_painted,
+                    **{k: stats.get(k, 0) for k in ("frames_in", "frames_processed", "frames_carried",
+                                                    "frames_dropped")},
                     **{k: self.info.get(k) for k in ("mode", "weights", "random_weights", "source")},
-                    "objects": objects, "following": self.following,
-                    "following_present": any(o["id"] == self.following for o in objects),
+                    "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)} for o in shown],
+                    "following": self.following,
+                    "following_present": any(o["id"] == self.following for o in shown),
                     "paused": self.paused, "opacity": self.opacity}
 
     def control(self, paused: bool | None = None, opacity: float | None = None) -> None:
@@ -103,9 +168,9 @@ class LiveServer:
     def follow(self, obj: int | None = None, *, x: float | None = None, y: float | None = None) -> int | None:
         """Follow `obj`, or the object at (x, y) (fractions of the frame shown), or nobody (obj None, no point)."""
         with self.changed:
-            if x is not None and y is not None and self.labels is not None:
-                h, w = self.labels.shape
-                obj = int(self.labels[min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))])
+            if x is not None and y is not None and self.shown is not None:
+                h, w = self.shown.mask.shape
+                obj = int(self.shown.mask[min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))])
             self.following = None if obj is None else int(obj)
             self._changed()
             return self.following
@@ -113,14 +178,13 @@ class LiveServer:
     def followed_mask(self) -> np.ndarray | None:
         """The followed object's mask (uint8 0/255) in the frame shown; None when nobody is followed."""
         with self.changed:
-            if self.following is None or self.labels is None:
+            if self.following is None or self.shown is None:
                 return None
-            return (self.labels == self.following).astype(np.uint8) * 255
+            return (self.shown.mask == self.following).astype(np.uint8) * 255
 
     def _changed(self) -> None:
-        if self.image is not None:
-            self._redraw()
         self.version += 1
+        self.view_version += 1
         self.changed.notify_all()
 
     def wait(self, seen: int, timeout: float) -> int:
@@ -128,6 +192,13 @@ class LiveServer:
         with self.changed:
             self.changed.wait_for(lambda: self.version != seen or self.closed, timeout=timeout)
             return self.version
+
+    def wait_frame(self, after: int, timeout: float) -> None:
+        """Wait up to `timeout` s for a frame shown later than frame `after` (or a changed view of it)."""
+        with self.changed:
+            seen = self.view_version
+            self.changed.wait_for(lambda: self.closed or (self.shown is not None and self.shown.index > after)
+                                  or (self.view_version != seen and self.shown is not None), timeout=timeout)
 
     def close(self) -> None:
         with self.changed:
@@ -152,9 +223,7 @@ class LiveServer:
                 elif path == "/stats.json":
                     self._send(json.dumps(server.state()).encode(), "application/json")
                 elif path == "/frame.jpg":
-                    if server.jpeg is None:
-                        server.wait(server.version, timeout=10)
-                    self._send(server.jpeg, "image/jpeg") if server.jpeg else self.send_error(503, "no frame yet")
+                    self._frame()
                 elif path == "/follow/mask.png":
                     self._mask()
                 elif path == "/events":
@@ -171,11 +240,25 @@ class LiveServer:
                         server.control(body.get("paused"), body.get("opacity"))
                     elif self.path == "/follow":
                         server.follow(body.get("id"), x=body.get("x"), y=body.get("y"))
+                    elif self.path == "/shown":
+                        counted = server.painted_frame(int(body["frame"]))
+                        return self._send(json.dumps({"counted": counted}).encode(), "application/json")
                     else:
                         return self.send_error(404)
-                except (ValueError, TypeError, AttributeError) as err:
+                except (ValueError, TypeError, AttributeError, KeyError) as err:
                     return self.send_error(400, str(err))
                 self._send(json.dumps(server.state()).encode(), "application/json")
+
+            def _frame(self):
+                """The overlay as a JPEG; ?after=N waits (up to 10 s) for a frame later than N. Headers name the
+                frame (X-Frame) and whether its labels were carried (X-Carried)."""
+                query = parse_qs(urlsplit(self.path).query)
+                after = int(query.get("after", ["-1"])[0])
+                server.wait_frame(after, timeout=10.0)
+                frame, _, jpeg = server.view()
+                if jpeg is None:
+                    return self.send_error(503, "no frame yet")
+                self._send(jpeg, "image/jpeg", {"X-Frame": str(frame.index), "X-Carried": str(int(frame.carried))})
 
             def _mask(self):
                 import cv2
@@ -211,7 +294,7 @@ class LiveServer:
                 try:
                     while not server.closed:
                         seen = server.wait(seen, timeout=1.0)
-                        jpeg = server.jpeg
+                        _, _, jpeg = server.view()
                         if jpeg is None or jpeg is last:
                             continue
                         last = jpeg
@@ -221,9 +304,11 @@ class LiveServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            def _send(self, body: bytes, kind: str):
+            def _send(self, body: bytes, kind: str, headers: dict | None = None):
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cache-Control", "no-store")
                 self.end_headers()

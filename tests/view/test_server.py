@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from attnseg.engine.drawing import colour_of
+from attnseg.engine.outputs import OutputFrame
 from attnseg.view import LiveServer, draw, readout
 
 INFO = {"mode": "st vit_small_16 64x96 on cpu", "weights": "random", "random_weights": True, "source": "synthetic:9"}
@@ -46,7 +48,7 @@ def test_the_page_and_its_figures(server):
     image = np.full((40, 60, 3), 90, dtype=np.uint8)
     server.publish(image, labels_map(), STATS)
     page = get(server, "/").decode()
-    assert "/events" in page and "/stream" in page and "/follow" in page and "opacity" in page
+    assert "/events" in page and "/frame.jpg" in page and "/shown" in page and "/follow" in page and "opacity" in page
     state = json.loads(get(server, "/stats.json"))
     assert state["frame"] == 0 and state["fps"] == 12.5 and state["latency_ms"] == {"p50": 300.0, "p99": 700.0}
     assert state["frames_dropped"] == 1 and state["random_weights"] and state["mode"] == INFO["mode"]
@@ -103,3 +105,63 @@ def test_draw_follow_shows_only_the_followed_object_and_readout_has_the_page_fig
     assert (out[inside] != image[inside]).any()
     line = readout(STATS, INFO)
     assert "12.5 fps" in line and "p50 300 ms p99 700 ms" in line and "dropped 1" in line and "RANDOM" in line
+
+
+def frame_at(index: int, captured: float, carried: bool = False) -> OutputFrame:
+    labels = labels_map()
+    grid = labels[::10, ::10].copy()  # 4 x 6 cells of 10 x 10 pixels: labels is its nearest upsampling
+    return OutputFrame(index, str(index), grid, labels, image=np.zeros((40, 60, 3), np.uint8), stats=STATS,
+                       captured=captured, carried=carried, grid=grid)
+
+
+def test_writing_draws_nothing_and_viewers_share_one_drawing_per_frame(server, monkeypatch):
+    import threading
+
+    from attnseg.view import server as module
+
+    drawn = []
+    real = module.render
+    monkeypatch.setattr(module, "render", lambda *a, **k: drawn.append(1) or real(*a, **k))
+    for i in range(200):  # a stream with nobody watching: nothing drawn, nothing encoded
+        server.write(frame_at(i, time.monotonic()))
+    assert drawn == [] and json.loads(get(server, "/stats.json"))["frame"] == 199 and drawn == []
+    bodies = []
+    viewers = [threading.Thread(target=lambda: bodies.append(get(server, "/frame.jpg"))) for _ in range(8)]
+    for v in viewers:
+        v.start()
+    for v in viewers:
+        v.join()
+    assert len(bodies) == 8 and len(set(bodies)) == 1 and drawn == [1]  # eight viewers, one drawing
+    post(server, "/control", {"opacity": 0.2})
+    get(server, "/frame.jpg")
+    assert drawn == [1, 1]  # a new view of the same frame is drawn again, once
+
+
+def test_the_browser_s_paint_reports_give_capture_to_display(server):
+    start = time.monotonic()
+    server.write(frame_at(5, start - 0.050, carried=True))
+    with urllib.request.urlopen(server.url + "frame.jpg?after=4", timeout=5) as resp:
+        assert resp.headers["X-Frame"] == "5" and resp.headers["X-Carried"] == "1"
+    assert post(server, "/shown", {"frame": 5})["counted"]
+    assert not post(server, "/shown", {"frame": 5})["counted"]  # a frame is counted once
+    assert not post(server, "/shown", {"frame": 99})["counted"]  # never written
+    state = json.loads(get(server, "/stats.json"))
+    assert state["frames_painted"] == 1 and state["carried_painted"] == 1 and state["carried"]
+    assert 50 <= state["display_latency_ms"]["p50"] < 50 + (time.monotonic() - start) * 1e3 + 1
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        post(server, "/shown", {"frame": "five"})
+
+
+def test_a_viewer_waiting_for_a_newer_frame_gets_it_as_soon_as_it_is_written(server):
+    import threading
+
+    server.write(frame_at(0, time.monotonic()))
+    got = []
+    waiting = threading.Thread(target=lambda: got.append(
+        urllib.request.urlopen(server.url + "frame.jpg?after=0", timeout=5).headers["X-Frame"]))
+    waiting.start()
+    time.sleep(0.3)
+    assert got == []  # frame 0 is shown: it waits for a newer one
+    server.write(frame_at(1, time.monotonic()))
+    waiting.join(5)
+    assert got == ["1"]
