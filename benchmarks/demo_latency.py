@@ -1,22 +1,29 @@
-"""The live demo's capture-to-mask latency on a video file, as a user runs it: paced with drop-oldest (the
-demo's default) against every frame queued (--no-realtime --drop wait), in the same run.
+"""The live demo as a user sees it: the DAVIS frames of ../shared played as a paced 30 fps camera, the demo's
+page open in Chromium (playwright drives it), every figure measured where it lands, in one run per mode:
 
-The file: the DAVIS clips of ../shared (all five, 300 frames at 480x854) written as one 24 fps video, else
-the synthetic clip at that size. Each mode runs `python demo_webcam.py --source FILE --page --port 0` (the
-"live" preset: vit_small_16 at 160x240) to the end of the file and reads the demo's closing line: frames
-segmented, fps, latency p50/p99 and frames dropped. The latency is the streaming runtime's: from the moment
-a frame is read (at its time in the file, when paced) to its mask.
+- frames shown: the frames the browser painted (the page reports each paint: attnseg/view/page.html) over the
+  camera frames from the first painted to the last (the browser starts after the demo);
+- segmented frames a second (carried ones are not counted there), frames carried, dropped;
+- capture to display: from a frame's due time in the paced file to the browser's paint report (p50, p99);
+  capture to mask: to the result made, the engine's own latency.
+
+Modes, alternated: this commit's defaults (causal windows, carried frames) and the paper's fixed windows with
+nothing carried (--no-causal --no-carry), the mode before them, as the ratio's baseline; `--before CHECKOUT`
+also runs an older checkout's demo (its closing line: fps and capture-to-mask, its page open likewise).
 
     python benchmarks/demo_latency.py
-Record: demo_latency_cpu_vit_small_16_160x240.json.
+Record: demo_latency_cpu_vit_small_16_160x240.json (needs playwright and Debian's chromium).
 """
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +32,24 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DAVIS_FRAMES, write_record  # noqa: E402
 
-from attnseg.bench.load import QK_GAIN, paper_checkpoint  # noqa: E402
+from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SUMMARY = re.compile(r"demo: (\d+) frames, ([\d.]+) fps, latency p50 ([\d.]+) ms p99 ([\d.]+) ms, dropped (\d+)")
-MODES = {"paced, drop-oldest (default)": [], "every frame queued": ["--no-realtime", "--drop", "wait"]}
+LIVE_QK_GAIN = 5.0  # tens of clusters per window on the DAVIS clips (benchmarks/live_quality.py)
+MODES = {"causal, carried (default)": [], "paper windows, nothing carried": ["--no-causal", "--no-carry"]}
+FIGURES = {  # the demo's closing line
+    "frames_segmented": r"demo: (\d+) frames segmented", "frames_carried": r"(\d+) carried,",
+    "fps": r"carried, ([\d.]+) fps", "mask_p50": r"capture to mask p50 ([\d.]+) ms", "mask_p99": r"to mask p50 [\d.]+ ms p99 ([\d.]+) ms",
+    "display_p50": r"capture to display p50 ([\d.]+) ms", "display_p99": r"to display p50 [\d.]+ ms p99 ([\d.]+) ms",
+    "painted": r"\((\d+) painted", "first": r"of frames (\d+)-", "last": r"of frames \d+-(\d+)",
+    "frames_dropped": r"dropped (\d+),", "frames_in": r"of (\d+), ended",
+}
+BEFORE = re.compile(r"demo: (\d+) frames, ([\d.]+) fps, latency p50 ([\d.]+) ms p99 ([\d.]+) ms, dropped (\d+)")
 
 
-def write_video(path: Path, fps: float) -> str:
+def write_video(path: Path, fps: float, loops: int) -> str:
     import cv2
 
     clips = sorted(DAVIS_FRAMES.iterdir()) if DAVIS_FRAMES.is_dir() else []
@@ -42,48 +57,90 @@ def write_video(path: Path, fps: float) -> str:
         list(synthetic_clip(num_frames=300, height=480, width=854)[0])
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for f in frames:
-        writer.write(cv2.cvtColor(cv2.resize(f, (w, h)), cv2.COLOR_RGB2BGR))
+    for _ in range(loops):
+        for f in frames:
+            writer.write(cv2.cvtColor(cv2.resize(f, (w, h)), cv2.COLOR_RGB2BGR))
     writer.release()
-    return f"{len(frames)} frames of {', '.join(c.name for c in clips) or 'the synthetic clip'} at {fps:g} fps"
+    names = ", ".join(c.name for c in clips) or "the synthetic clip"
+    return f"{len(frames) * loops} frames ({names}, {loops}x) at {w}x{h}, {fps:g} fps"
 
 
-def run(video: Path, checkpoint: Path, extra: list[str]) -> dict:
-    out = subprocess.run([sys.executable, str(ROOT / "demo_webcam.py"), "--source", str(video), "--page", "--port",
-                          "0", "--checkpoint", str(checkpoint), *extra], capture_output=True, text=True, timeout=900)
-    match = SUMMARY.search(out.stderr)
-    if not match:
-        raise RuntimeError(f"no summary from the demo:\n{out.stderr}")
-    frames, fps, p50, p99, dropped = match.groups()
-    return {"frames_segmented": int(frames), "fps": float(fps), "latency_ms": {"p50": float(p50), "p99": float(p99)},
-            "frames_dropped": int(dropped)}
+def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: str, cwd: Path) -> dict:
+    """The demo on the file with its page open in Chromium until the file ends; the closing line's figures."""
+    from playwright.sync_api import sync_playwright
+
+    proc = subprocess.Popen([sys.executable, str(demo), "--source", str(video), "--page", "--port", "0",
+                             "--checkpoint", str(checkpoint), *extra], cwd=cwd, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 300
+    url = None
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        url = next((m.group(1) for m in (re.search(r"(http://\S+)", line) for line in lines) if m), None)
+        time.sleep(0.05)
+    if url is None:
+        proc.kill()
+        raise RuntimeError("the demo did not serve its page:\n" + "".join(lines))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(url, wait_until="domcontentloaded")
+        proc.wait(timeout=900)
+        browser.close()
+    reader.join(5)
+    text = "".join(lines)
+    found = {k: re.search(pattern, text) for k, pattern in FIGURES.items()}
+    if found["frames_segmented"] is None:
+        match = BEFORE.search(text)  # an older checkout's closing line
+        if not match:
+            raise RuntimeError(f"no closing line from the demo:\n{text}")
+        segmented, fps, p50, p99, dropped = match.groups()
+        return {"frames_segmented": int(segmented), "fps": float(fps), "mask_p50": float(p50),
+                "mask_p99": float(p99), "frames_dropped": int(dropped)}
+    out = {k: (float(m.group(1)) if "." in m.group(1) or k.endswith(("p50", "p99", "fps")) else int(m.group(1)))
+           for k, m in found.items() if m}
+    if "painted" in out and "first" in out:
+        out["shown_fraction"] = round(out["painted"] / (out["last"] - out["first"] + 1), 4)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fps", type=float, default=24.0, help="the file's frame rate")
+    ap.add_argument("--fps", type=float, default=30.0, help="the camera's frame rate")
+    ap.add_argument("--loops", type=int, default=2, help="times the 300 DAVIS frames play")
     ap.add_argument("--repeats", type=int, default=2, help="runs per mode, alternating")
+    ap.add_argument("--before", type=Path, help="an older checkout whose demo also runs (its closing line only)")
+    ap.add_argument("--name", default="demo_latency_cpu_vit_small_16_160x240")
     args = ap.parse_args()
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("needs Debian's chromium (apt-get install chromium) and playwright (pip install playwright)")
+    modes = {m: (ROOT / "demo_webcam.py", extra, ROOT) for m, extra in MODES.items()}
+    if args.before:
+        modes[f"checkout {args.before.name} (its defaults)"] = (args.before / "demo_webcam.py", [], args.before)
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "davis.mp4"
-        source = write_video(video, args.fps)
-        checkpoint = paper_checkpoint(Path(tmp), "vit_small_16", QK_GAIN)
-        runs = {mode: [] for mode in MODES}
+        source = write_video(video, args.fps, args.loops)
+        checkpoint = paper_checkpoint(Path(tmp), "vit_small_16", LIVE_QK_GAIN)
+        runs = {mode: [] for mode in modes}
         for _ in range(args.repeats):
-            for mode, extra in MODES.items():
-                runs[mode].append(run(video, checkpoint, extra))
-                r = runs[mode][-1]
-                print(f"{mode}: p50 {r['latency_ms']['p50']:.0f} ms, p99 {r['latency_ms']['p99']:.0f} ms, "
-                      f"{r['fps']:.1f} fps, {r['frames_segmented']} segmented, {r['frames_dropped']} dropped",
-                      flush=True)
-    figures = {mode: {"runs": rs, "latency_ms_p50_median": float(np.median([r["latency_ms"]["p50"] for r in rs])),
-                      "latency_ms_p99_median": float(np.median([r["latency_ms"]["p99"] for r in rs]))}
+            for mode, (demo, extra, cwd) in modes.items():
+                runs[mode].append(run(demo, video, checkpoint, extra, chromium, cwd))
+                print(f"{mode}: {runs[mode][-1]}", flush=True)
+    figures = {mode: {"runs": rs, "median": {k: float(np.median([r[k] for r in rs])) for k in rs[0]
+                                              if all(k in r for r in rs)}}
                for mode, rs in runs.items()}
-    settings = {"source": source, "command": "python demo_webcam.py --source FILE --page --port 0 --checkpoint CKPT",
-                "arch": "vit_small_16", "resolution": [160, 240], "checkpoint": f"paper-format random, q/k x{QK_GAIN:g}",
+    base, now = (figures[m]["median"] for m in MODES)
+    figures["ratios"] = {"fps": round(now["fps"] / base["fps"], 2),
+                         "display_p50": round(now["display_p50"] / base["display_p50"], 3),
+                         "shown_fraction": round(now["shown_fraction"] / base["shown_fraction"], 2)}
+    settings = {"source": source, "command": "python demo_webcam.py --source FILE --page --port 0 --checkpoint CKPT "
+                "[--no-causal --no-carry], the page open in Chromium", "arch": "vit_small_16",
+                "resolution": [160, 240], "checkpoint": f"paper-format random, q/k x{LIVE_QK_GAIN:g}",
                 "repeats": args.repeats, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                 "threads": torch.get_num_threads()}
-    print(f"wrote {write_record('demo_latency_cpu_vit_small_16_160x240', settings, figures)}")
+    print(f"wrote {write_record(args.name, settings, figures)}")
 
 
 if __name__ == "__main__":

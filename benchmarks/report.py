@@ -26,8 +26,9 @@ import os
 from pathlib import Path
 
 from sections import (STAGES, _config, _p50, authors_section, certified_section, chunked_section,  # noqa: F401
-                      compare_section, compile_section, cost_section, crosscheck_section, demo_section, device_section,
+                      compare_section, compile_section, cost_section, crosscheck_section, device_section,
                       kernels_section, latency_section, long_video_section, ros2_section, stages_section)
+from sections_live import demo_section, live_quality_section, page_section  # noqa: E402
 
 from attnseg.errors import InputError
 from attnseg.files import atomic_path
@@ -53,7 +54,8 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
             ("chunked_vs_single_", chunked_section), ("certified_", certified_section),
-            ("ros2_latency_", ros2_section), ("demo_latency_", demo_section)]
+            ("ros2_latency_", ros2_section), ("demo_latency_", demo_section), ("page_work_", page_section),
+            ("live_quality_", live_quality_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:

@@ -1,13 +1,16 @@
 """Capture-to-labels latency through ROS 2: the attnseg-ros2 node as a user runs it, camera frames published
 at fixed rates, against the same work without ROS (the bridge alone) in the same run.
 
-Per rate (--rates, Hz), three measurements on the same frames (a DAVIS clip at 480x854 rgb8 from
+Per rate (--rates, Hz), these measurements on the same frames (a DAVIS clip at 480x854 rgb8 from
 ../shared, cycled; else the synthetic clip at that size):
 - "ros": `attnseg-ros2` started as its own process (console script, --ros-args, a paper-format checkpoint
   read by the real loader), this process publishing sensor_msgs/Image with the current time in the header
-  stamp and subscribing to `labels` and /diagnostics: latency = arrival of the labels - header stamp (one
-  clock: same machine); frames published, labels received, and the node's own counts of frames processed,
-  superseded while busy, and stale, from its last /diagnostics message;
+  stamp and subscribing to `labels`, `carried_labels` and /diagnostics: latency = arrival of the labels -
+  header stamp (one clock: same machine), segmented and carried apart and together; frames published, labels
+  received, and the node's own counts of frames processed, carried, superseded while busy, and stale, from its
+  last /diagnostics message;
+- "ros_paper_windows": the same with `-p causal:=false -p carry:=false` (fixed windows, nothing carried: the
+  node's mode before them), the ratio's baseline;
 - "bridge": SegmentationBridge (the node's work, no ROS) in this process, frames pushed at the same rate:
   latency = its publish callback - the stamp;
 - "transport": the same images from a publisher process to this one, no attnseg: what moving a 480x854 rgb8
@@ -122,10 +125,11 @@ class Listener:
 
 def run_ros(frames, params: dict, rate: float, seconds: float, warmup: float) -> dict:
     node = shutil.which("attnseg-ros2")
-    args = [a for k, v in params.items() for a in ("-p", f"{k}:={v}")]
+    args = [a for k, v in params.items() for a in ("-p", f"{k}:={str(v).lower() if isinstance(v, bool) else v}")]
     proc = subprocess.Popen([node, "--ros-args", "-r", "image:=/camera/image_raw", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     peer = Listener("ros2_latency", "labels", diagnostics=True)
+    carried = Listener("ros2_latency_carried", "carried_labels")
     arrivals, diagnostics = peer.arrivals, peer.diagnostics
     pub = peer.node.create_publisher(Image, "/camera/image_raw", qos_profile(False, 1))
     try:
@@ -143,11 +147,17 @@ def run_ros(frames, params: dict, rate: float, seconds: float, warmup: float) ->
         if "Traceback" in out or os.environ.get("ATTNSEG_BENCH_VERBOSE"):
             print(out, file=sys.stderr)
         peer.close()
-    counted = [(arrival - stamp) / 1e6 for arrival, stamp in arrivals if stamp >= t0 + warmup * 1e9]
+        carried.close()
+    after = t0 + warmup * 1e9
+    segmented = [(arrival - stamp) / 1e6 for arrival, stamp in arrivals if stamp >= after]
+    moved = [(arrival - stamp) / 1e6 for arrival, stamp in carried.arrivals if stamp >= after]
     last = {kv.key: kv.value for kv in diagnostics[-1].status[0].values} if diagnostics else {}
-    return {"published": sent, "labels_received": len(arrivals), "latency_ms": percentiles(counted),
-            "node": {k: int(last[k]) for k in ("frames_received", "frames_processed", "frames_dropped", "frames_stale")
-                     if k in last},
+    return {"published": sent, "labels_received": len(arrivals), "carried_received": len(carried.arrivals),
+            "latency_ms": percentiles(segmented + moved), "segmented_latency_ms": percentiles(segmented),
+            "carried_latency_ms": percentiles(moved),
+            "labelled_fraction": round((len(segmented) + len(moved)) / max(1, round(seconds * rate)), 4),
+            "node": {k: int(last[k]) for k in ("frames_received", "frames_processed", "frames_carried",
+                                               "frames_dropped", "frames_stale") if k in last},
             "exit_status": proc.returncode, "traceback": "Traceback" in out}
 
 
@@ -231,13 +241,18 @@ def main() -> None:
         for rate in args.rates:
             print(f"{rate:g} Hz: ros, bridge, transport ...", flush=True)
             ros = run_ros(frames, params, rate, args.seconds, args.warmup)
+            before = run_ros(frames, {**params, "causal": False, "carry": False}, rate, args.seconds, args.warmup)
             bridge = run_bridge(frames, cfg, rate, args.seconds, args.warmup)
             transport = {"node_profile": run_transport(rate, args.seconds, True),
                          "fastdds_defaults": run_transport(rate, args.seconds, False)}
             cost = {p: round(ros["latency_ms"][p] - bridge["latency_ms"][p], 1)
                     for p in ("p50", "p99") if ros["latency_ms"][p] is not None and bridge["latency_ms"][p] is not None}
-            figures[f"{rate:g}Hz"] = {"ros": ros, "bridge": bridge, "transport": transport, "ros_cost_ms": cost}
-            print(f"  ros p50/p99 {ros['latency_ms']['p50']}/{ros['latency_ms']['p99']} ms, bridge "
+            ratio = {p: round(ros["latency_ms"][p] / before["latency_ms"][p], 3) for p in ("p50", "p99")
+                     if ros["latency_ms"][p] and before["latency_ms"][p]}
+            figures[f"{rate:g}Hz"] = {"ros": ros, "ros_paper_windows": before, "latency_ratio_to_paper_windows": ratio,
+                                      "bridge": bridge, "transport": transport, "ros_cost_ms": cost}
+            print(f"  ros p50/p99 {ros['latency_ms']['p50']}/{ros['latency_ms']['p99']} ms ({ros['labelled_fraction']} "
+                  f"labelled), paper windows {before['latency_ms']['p50']}/{before['latency_ms']['p99']} ms, bridge "
                   f"{bridge['latency_ms']['p50']}/{bridge['latency_ms']['p99']} ms, transport "
                   f"{transport['node_profile']['latency_ms']['p50']} ms; labels {ros['labels_received']} of {ros['published']}",
                   flush=True)

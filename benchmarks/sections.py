@@ -374,21 +374,3 @@ def ros2_section(records: list[dict]) -> list[str]:
             "Image transport: the same images between two processes without attnseg, with the node's Fast DDS",
             "profile, and how many arrive with Fast DDS's default transports (large best-effort images mostly lost).",
             "", *_table(header, rows), ""]
-
-def demo_section(records: list[dict]) -> list[str]:
-    rows = []
-    for r in records:
-        s = r["settings"]
-        h, w = s["resolution"]
-        for mode, f in r["figures"].items():
-            for run in f["runs"]:
-                rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}",
-                             mode, _s(run["latency_ms"]["p50"], 0), _s(run["latency_ms"]["p99"], 0),
-                             _s(run["fps"], 1), run["frames_segmented"], run["frames_dropped"], _commit(r)])
-    header = ["Record", "Machine", "Model", "Source", "Capture to mask p50 (ms)", "p99 (ms)", "fps", "Segmented",
-              "Dropped", "Commit"]
-    s = records[0]["settings"]
-    return ["### The live demo on a video file (`benchmarks/demo_latency.py`)", "",
-            f"`{s['command']}` on {s['source']}, {s['checkpoint']}; each run to the end of the file, modes",
-            "alternating. Paced with drop-oldest is the demo's default; the other queues every frame.", "",
-            *_table(header, rows), ""]

@@ -6,7 +6,7 @@ import time
 
 from ..engine import Segmenter
 from ..engine.outputs import Sink
-from ..engine.streaming import StreamRuntime
+from ..engine.streaming import StreamRuntime, percentiles
 from ..errors import StreamError
 from ..files import write_json
 from ..settings import DEFAULT_FPS, PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
@@ -37,7 +37,7 @@ def run(args) -> int:
     sinks = outputs.open(fps=DEFAULT_FPS)  # a busy address or an existing bag fails here, before any file is made
     ids: set[int] = set()
     wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
-    failure, announced = None, False
+    failure, announced, written = None, False, []
     try:
         for r in runtime.stream(args.source, runtime_settings):
             if not announced:  # once the source delivers: a bad source ends in its one error line
@@ -45,19 +45,22 @@ def run(args) -> int:
                 announced = True
             frame = r.output_frame(wall_offset)
             sinks.write(frame)
+            written.append(time.monotonic() - r.timestamp)  # capture to written: where this command delivers
+            del written[:-10000]
             ids.update(frame.present.tolist())
     except StreamError as err:
         failure = err
     finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
         sinks.close()
-        stats = {**runtime.stats.to_dict(), "objects": len(ids), "backend": segmenter.backend,
-                 "mode": segmenter.mode}
+        stats = {**runtime.stats.to_dict(), "written_latency_ms": percentiles(written), "objects": len(ids),
+                 "backend": segmenter.backend, "mode": segmenter.mode}
         if args.stats_json:
             write_json(args.stats_json, stats)
-    lat = stats["latency_ms"]
-    print(f"streamed {stats['frames_processed']}/{stats['frames_in']} frames ({stats['frames_dropped']} dropped), "
-          f"{stats['fps']:.2f} fps, latency p50 {lat['p50']} ms p99 {lat['p99']} ms, {len(ids)} object ids; "
-          f"ended: {stats['ended_by']}")
+    engine, out = stats["engine_latency_ms"], stats["written_latency_ms"]
+    print(f"streamed {stats['frames_processed']}/{stats['frames_in']} frames segmented ({stats['frames_carried']} "
+          f"carried, {stats['frames_dropped']} dropped), {stats['fps']:.2f} fps, capture to mask p50 {engine['p50']} "
+          f"ms p99 {engine['p99']} ms, to the outputs p50 {out['p50']} ms p99 {out['p99']} ms, {len(ids)} object "
+          f"ids; ended: {stats['ended_by']}")
     if failure:
         raise failure
     return 0

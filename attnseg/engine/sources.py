@@ -49,7 +49,8 @@ class FrameSource(Protocol):
 
 
 class _Counter:
-    """Frame ids and capture timestamps, plus optional pacing to the nominal FPS."""
+    """Frame ids and capture timestamps, plus optional pacing to the nominal FPS: a paced frame's capture time is
+    its due time (when a camera would have delivered it), however late it was decoded."""
 
     def __init__(self, fps: float, realtime: bool):
         self.next_id = 0
@@ -64,7 +65,7 @@ class _Counter:
             due = self.start + self.next_id * self.period
             if due > now:
                 time.sleep(due - now)
-                now = time.monotonic()
+            now = due
         frame = Frame(self.next_id, now, image)
         self.next_id += 1
         return frame

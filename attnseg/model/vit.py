@@ -70,6 +70,12 @@ class Block(nn.Module):
         q, k, _ = self.attn.split_qkv(self.norm1(x))
         return q, k
 
+    def key(self, x: torch.Tensor) -> torch.Tensor:
+        """This block's own k of its input, (B, N, D) heads concatenated: the k rows of qkv alone (the same
+        numbers as query_key's k: tests/model/test_vit.py)."""
+        d = x.shape[-1]
+        return F.linear(self.norm1(x), self.attn.qkv.weight[d:2 * d], self.attn.qkv.bias[d:2 * d])
+
 
 def interpolate_pos_embed(pos_embed: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
     """Resize a (1, 1 + g0*g0, D) positional embedding for a (grid_h, grid_w) patch grid.
@@ -134,9 +140,9 @@ class DinoViT(nn.Module):
         return x
 
     def forward(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, 3, H, W) normalized images -> (B, gh*gw, D) keys, heads concatenated, CLS dropped."""
-        _, k = self.blocks[-1].query_key(self.last_block_input(images, pos_embed))
-        return k[:, :, 1:].transpose(1, 2).flatten(2)
+        """(B, 3, H, W) normalized images -> (B, gh*gw, D) keys, heads concatenated, CLS dropped. The last
+        block's q, v, attention and MLP are never computed: nothing reads them (SPEC 3)."""
+        return self.blocks[-1].key(self.last_block_input(images, pos_embed))[:, 1:]
 
     def last_query_key(self, images: torch.Tensor,
                        pos_embed: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -56,6 +56,7 @@ class LiveServer:
         self.captured: dict[int, tuple[float, bool]] = {}  # frame -> (capture time, carried), the last CAPTURES
         self.painted: list[float] = []  # seconds from capture to painted in a browser (the last 10000)
         self.frames_painted = self.carried_painted = 0
+        self.first_painted = self.last_painted = None  # frame indices
         self._counted: tuple | None = None  # (frame, its objects): counted once per frame
         self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
         self._drawing = threading.Lock()
@@ -119,7 +120,8 @@ class LiveServer:
     def display_stats(self) -> dict:
         """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
         with self.changed:
-            return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted}
+            return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted,
+                    "first": self.first_painted, "last": self.last_painted}
 
     def painted_frame(self, index: int) -> bool:
         """A browser reports that it painted frame `index`: capture to now is its display latency."""
@@ -131,6 +133,8 @@ class LiveServer:
             del self.painted[:-10000]
             self.frames_painted += 1
             self.carried_painted += known[1]
+            self.first_painted = index if self.first_painted is None else self.first_painted
+            self.last_painted = index
             return True
 
     # -- what the page reads and changes --------------------------------------------------------------------

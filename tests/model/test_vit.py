@@ -102,6 +102,18 @@ def test_backbone_keys_match_einsum_formulation(arch, size):
     torch.testing.assert_close(keys, _einsum_keys(model, images), rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_the_last_block_s_keys_alone_are_its_query_key_s_bit_for_bit(batch):
+    """The backbone computes only the k rows of its last qkv (q, v and the rest are never read): the same float32
+    numbers as the whole projection's k, at the live preset's size (10 x 15 patches)."""
+    model = random_frontend("vit_small_16", seed=5).backbone
+    images = torch.randn(batch, 3, 160, 240, generator=torch.Generator().manual_seed(batch))
+    with torch.inference_mode():
+        x = model.last_block_input(images)
+        _, k = model.blocks[-1].query_key(x)
+        assert torch.equal(model(images), k[:, :, 1:].transpose(1, 2).flatten(2))
+
+
 @pytest.mark.parametrize("arch", ["vit_small_8", "vit_small_16", "vit_base_8", "vit_base_16"])
 def test_presets_shapes(arch):
     cfg = vit_config(arch)

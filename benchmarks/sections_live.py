@@ -1,0 +1,76 @@
+"""The live sections of docs/results.md: the demo in a browser, the page's work, what causal windows and carried
+frames cost in labels (records demo_latency_*, page_work_*, live_quality_*)."""
+from __future__ import annotations
+
+from sections import _commit, _s, _table, machine_label
+
+
+def demo_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        h, w = s["resolution"]
+        for mode, f in r["figures"].items():
+            if mode == "ratios":
+                continue
+            for run in f["runs"]:
+                if "latency_ms" in run:  # a record of the page before paint reports: capture to mask only
+                    rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}",
+                                 mode, "-", "-", "-", _s(run["latency_ms"]["p50"], 0), _s(run["latency_ms"]["p99"], 0),
+                                 _s(run["fps"], 1), run["frames_segmented"], "-", run["frames_dropped"], _commit(r)])
+                    continue
+                shown = run.get("shown_fraction")
+                rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}",
+                             mode, "-" if shown is None else f"{100 * shown:.0f}%", _s(run.get("display_p50"), 0),
+                             _s(run.get("display_p99"), 0), _s(run.get("mask_p50"), 0), _s(run.get("mask_p99"), 0),
+                             _s(run["fps"], 1), run["frames_segmented"], run.get("frames_carried", "-"),
+                             run.get("frames_dropped", "-"), _commit(r)])
+    header = ["Record", "Machine", "Model", "Mode", "Frames shown", "Capture to display p50 (ms)", "p99 (ms)",
+              "Capture to mask p50 (ms)", "p99 (ms)", "Segmented fps", "Segmented", "Carried", "Dropped", "Commit"]
+    s = records[-1]["settings"]
+    return ["### The live demo in a browser (`benchmarks/demo_latency.py`)", "",
+            f"`{s['command']}` on {s['source']}, {s['checkpoint']}; modes alternating. Frames shown: frames the",
+            "browser reported painted over the camera frames from its first paint to its last; capture to display:",
+            "from a frame's due time in the paced file to the page's paint report. Older records (no paint",
+            "reports) give capture to mask only.", "", *_table(header, rows), ""]
+
+
+def page_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s = r["settings"]
+        for grid, f in r["figures"].items():
+            rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", grid, f["objects"],
+                         _s(f["now_ms"]["median"], 2), _s(f["now_ms"]["p90"], 2), _s(f["before_ms"]["median"], 1),
+                         f"{f['speedup']:g}x", _commit(r)])
+    header = ["Record", "Machine", "Grid labels", "Objects", "Page work now, median (ms)", "p90 (ms)",
+              "Before, median (ms)", "Speed-up", "Commit"]
+    s = records[-1]["settings"]
+    return ["### The live page's work per frame (`benchmarks/page_work.py`)", "",
+            f"A {s['frame'][0]}x{s['frame'][1]} frame with {s['objects']} objects: counting them, drawing the overlay",
+            "and encoding its JPEG, from the grid labels (now) against the same work on the full-size map (before),",
+            "one OpenCV thread, in one run.", "", *_table(header, rows), ""]
+
+
+def live_quality_section(records: list[dict]) -> list[str]:
+    out = []
+    for r in records:
+        s, f = r["settings"], r["figures"]
+        rows = [[clip, c["frames"], f"{c['ids']['causal']} / {c['ids']['windows']} / {c['ids']['offline']}",
+                 _s(c["ids_per_window_median"], 0), _s(c["causal_vs_windows"]["mean_iou"], 3),
+                 _s(c["causal_vs_offline"]["mean_iou"], 3), _s(c["windows_vs_offline"]["mean_iou"], 3),
+                 _s(c["causal_vs_windows"]["id_switches_per_100_frames"], 1),
+                 f"{_s(c['clustering_ms_per_frame']['causal'], 1)} / {_s(c['clustering_ms_per_frame']['windows'], 1)}"]
+                for clip, c in f["causal"].items()]
+        header = ["Clip", "Frames", "Ids causal / windows / offline", "Ids per window", "mIoU causal vs windows",
+                  "causal vs offline", "windows vs offline", "Switches /100 frames (causal vs windows)",
+                  "Clustering ms/frame causal / windows"]
+        carry = [[d, _s(m["carried_J"], 3), _s(m["copied_J"], 3)] for d, m in f["carry"]["mean"].items()]
+        out += ["### Causal windows and carried frames, in labels (`benchmarks/live_quality.py`)", "",
+                f"{machine_label(r)}, {s['cpu_capability']}, commit {_commit(r)}. {s['arch']} at "
+                f"{s['resolution'][0]}x{s['resolution'][1]}, {s['checkpoint']}, on {', '.join(s['clips'])}; patch-level",
+                "labels of the same front-end output; mIoU after one id matching over each clip (attnseg.eval.ids).", "",
+                *_table(header, rows), "",
+                f"Carrying ({s['carry']}), J of the foreground against the annotation there, mean over the clips:", "",
+                *_table(["Carried to", "J carried by flow", "J copied unmoved"], carry), ""]
+    return out
