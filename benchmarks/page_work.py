@@ -2,7 +2,7 @@
 encoding its JPEG, from the grid labels (attnseg.view.render: what LiveServer does now) against the same work on
 the full-size label map (two np.unique, a mask and nonzero per object, a float blend: what it did before), in
 one run. Grids: the live preset's patches (10x15 at 160x240), a finer patch grid (30x53) and a carried frame's
-flow-sized map (135x240).
+flow-sized map (68x120).
 
     python benchmarks/page_work.py
 Record: page_work_cpu_480x854.json.
@@ -76,7 +76,7 @@ def main() -> None:
     rng = np.random.default_rng(1)
     image = cv2.GaussianBlur(rng.integers(0, 255, (*SIZE, 3), dtype=np.uint8), (0, 0), 2)
     figures = {}
-    for shape in ((10, 15), (30, 53), (135, 240)):
+    for shape in ((10, 15), (30, 53), (68, 120)):
         grid = grid_of(shape, args.objects)
         labels = upsample_labels(grid[None], SIZE)[0]
         assert (render(image, grid, layout(shape, SIZE), 0.5, None, shown=[])[boundary(labels)] == 0).all()

@@ -31,6 +31,7 @@ from .. import export
 from ..errors import ExportError
 from ..files import measured_once
 from ..model import FrontEnd
+from ..model.vit import interpolate_pos_embed
 from ..model.weights import cache_dir
 from ..optional import importable, installed_version
 from ..settings import Backend, SegmentConfig
@@ -40,7 +41,15 @@ log = logging.getLogger(__name__)
 
 
 def _eager(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
-    return frontend
+    """The reference front-end, with its positional embedding interpolated once for the resolution (SPEC 3),
+    not at every call."""
+    backbone = frontend.backbone
+    pos_embed = interpolate_pos_embed(backbone.pos_embed, *backbone.grid(*config.resolution)).detach()
+
+    def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        same = images.shape[-2:] == tuple(config.resolution)  # other sizes (a test's own frames) as before
+        return frontend(images, pos_embed if same else None)
+    return run
 
 
 def _compiled(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:

@@ -6,7 +6,7 @@
 
 Optical flow (OpenCV's DIS, ultrafast preset) runs on small grey images (CARRY_WIDTH pixels wide) from the
 new frame to the last segmented one, so every small pixel knows where it came from; it takes the label found
-there. The result is that small map (`coarse`) and its nearest-neighbour upsampling to the frame's size
+there (every CARRY_STRIDE-th of them). The result is that small map (`coarse`) and its nearest-neighbour upsampling to the frame's size
 (`labels`), the same relation a segmented frame's patch labels have to its label map. Carried labels are an
 estimate, never a segmentation: the streaming runtime flags them (StreamResult.carried). What carrying costs in
 accuracy: benchmarks/carry_quality.py (ground-truth masks carried 1-4 frames on the DAVIS clips).
@@ -18,6 +18,8 @@ import numpy as np
 from .masks import upsample_labels
 
 CARRY_WIDTH = 240  # pixels across the grey images the flow is computed on
+CARRY_STRIDE = 2  # the carried map takes every 2nd of their pixels (blocks of ~7 frame pixels at 854 wide): a
+# finer grid than a segmented frame's patches, and light for the page (attnseg.view.render)
 
 
 class Carrier:
@@ -34,7 +36,7 @@ class Carrier:
 
         h, w = image.shape[:2]
         size = (min(self.width, w), max(1, round(h * min(self.width, w) / w)))
-        return cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+        return cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
 
     def segmented(self, image: np.ndarray, labels: np.ndarray) -> None:
         """The newest segmented frame: what later frames are carried from."""
@@ -49,7 +51,8 @@ class Carrier:
         flow = self.flow.calc(grey, self.grey, None)  # new -> segmented: where each small pixel came from
         h, w = grey.shape
         big_h, big_w = self.labels.shape
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        ys, xs = np.mgrid[0:h:CARRY_STRIDE, 0:w:CARRY_STRIDE].astype(np.float32)
+        flow = flow[::CARRY_STRIDE, ::CARRY_STRIDE]
         # the small pixel's centre, moved, in the full-size map's pixels
         src_y = np.clip(((ys + flow[..., 1] + 0.5) * (big_h / h)).astype(np.int64), 0, big_h - 1)
         src_x = np.clip(((xs + flow[..., 0] + 0.5) * (big_w / w)).astype(np.int64), 0, big_w - 1)

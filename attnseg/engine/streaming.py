@@ -148,6 +148,11 @@ class StreamRuntime:
         self.stats = StreamStats()
         # CPU: front-end and clustering take turns on the cores; a GPU overlaps them
         self._compute = threading.Lock() if segmenter.device.type == "cpu" else contextlib.nullcontext()
+        # CPU: a frame's clustering goes before the next front-end call (the lock alone lets the front-end take
+        # the cores again and again while clustered frames wait): frames handed to clustering, not yet clustered
+        self._turns = segmenter.device.type == "cpu"
+        self._clustered = threading.Condition()
+        self._unclustered = 0
 
     @torch.inference_mode()
     def warm_up(self) -> int:
@@ -189,6 +194,7 @@ class StreamRuntime:
         src = reopen() if reopen else source
         drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
         self.stats = stats = StreamStats()
+        self._unclustered = 0
         stop = threading.Event()
         batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
         # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
@@ -301,6 +307,10 @@ class StreamRuntime:
                 if item is _END or isinstance(item, _Failure):
                     _put(out, item, stop)
                     return
+                if self._turns:  # the frames handed over are clustered first; then the newest frame is taken
+                    with self._clustered:
+                        while self._unclustered and not stop.is_set():
+                            self._clustered.wait(0.1)
                 if carrying:  # the newest frame waiting is segmented; the older ones go on, in order, to be carried
                     while held is None:
                         try:
@@ -323,6 +333,8 @@ class StreamRuntime:
                         held = None
                 with self._compute:  # at most batch_size frames: one front-end call
                     q, k = seg.encode([f.image for f in batch])
+                with self._clustered:
+                    self._unclustered += len(batch)
                 for i, frame in enumerate(batch):
                     _put(out, (frame, q[i], k[i]), stop)
         except BaseException as err:  # noqa: BLE001
@@ -370,6 +382,9 @@ class StreamRuntime:
                 waiting.append(frame)
                 with self._compute:
                     maps = stream.push(q, k)
+                with self._clustered:
+                    self._unclustered -= 1
+                    self._clustered.notify()
                 if maps:
                     emit(maps)
         except BaseException as err:  # noqa: BLE001
