@@ -120,7 +120,8 @@ README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/image
             page.wait_for_function("Number(document.body.dataset.frame) >= 3", timeout=60000)
             first, processed = frame(), page.inner_text("#processed")
             page.wait_for_function(f"Number(document.body.dataset.frame) > {first + 3}", timeout=60000)
-            assert page.inner_text("#processed") != processed  # the figures change with the frames
+            page.wait_for_function(f"document.querySelector('#processed').textContent !== '{processed}'",
+                                   timeout=60000)  # the figures change with the frames (carried ones between)
             assert "RANDOM WEIGHTS" in page.inner_text("#weights")
             assert page.locator("#list li").count() >= 2
             view = page.locator("#view").bounding_box()
