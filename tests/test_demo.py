@@ -123,6 +123,10 @@ README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/image
             page.wait_for_function(f"document.querySelector('#processed').textContent !== '{processed}'",
                                    timeout=60000)  # the figures change with the frames (carried ones between)
             assert "RANDOM WEIGHTS" in page.inner_text("#weights")
+            # the page reports its paints: capture to display is measured in the browser, beside the engine's
+            page.wait_for_function("document.querySelector('#p50').textContent.endsWith(' ms')", timeout=60000)
+            painted = page.request.get(url + "stats.json").json()
+            assert painted["frames_painted"] > 0 and painted["display_latency_ms"]["p50"] > 0
             assert page.locator("#list li").count() >= 2
             view = page.locator("#view").bounding_box()
             assert view["width"] > 500  # the 320x240 stream, scaled to the window
