@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..model.clustering import REFERENCE_OPS, ClusterOps, group_means, kl_distance, safe_log
+from ..model.clustering import REFERENCE_OPS, ClusterOps, attention_rows, group_means, kl_distance, safe_log
 from ..settings import StreamConfig
 
 STREAM = StreamConfig()  # the defaults (attnseg.settings)
@@ -123,7 +123,7 @@ class Tracker:
                 queries = torch.cat([t.queries for t in group])  # (sum t, heads, d)
                 sizes = torch.tensor([t.queries.shape[0] for t in group])
                 owner = torch.repeat_interleave(torch.arange(len(group)), sizes)
-                prob = self.ops.affinity(queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale).prob  # 1 'frame'
+                prob = attention_rows(self.ops, queries.permute(1, 0, 2).unsqueeze(0), memory_keys, scale)  # 1 'frame'
                 means.append(group_means(prob, owner.to(prob.device), len(group)))
                 group, rows = [], 0
             if track is not None:

@@ -350,7 +350,7 @@ def exact_argmin(prob, log_prob, cent, log_c, rows: torch.Tensor, cand: torch.Te
 def certified_ops(name: str = "bf16", *, emulate: bool = False, tally: Tally | None = None) -> ClusterOps:
     """The ClusterOps table whose decisions are certified, computing products in precision `name`."""
     cert = Certifier(precision(name), emulate, tally or Tally())
-    return ClusterOps(affinity=REFERENCE_OPS.affinity,
+    return ClusterOps(affinity=REFERENCE_OPS.affinity, attention=REFERENCE_OPS.attention,
                       within_tau=functools.partial(within_tau, cert),
                       within_tau_rows=functools.partial(within_tau_rows, cert),
                       assign=functools.partial(assign, cert),

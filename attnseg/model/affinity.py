@@ -75,16 +75,9 @@ def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int | 
     Heads are still added one by one in order, as without blocking.
     """
     qh, kh = _heads_first(q.float()), _heads_first(k.float())
-    heads, n, m = qh.shape[0], qh.shape[1], kh.shape[1]
+    heads, m = qh.shape[0], kh.shape[1]
     chunk_elems = chunk_elems or CHUNK_ELEMS.get(q.device.type, CHUNK_ELEMS["cpu"])
-    kt = kh.transpose(1, 2).contiguous()
-    prob = torch.zeros(n, m, dtype=torch.float32, device=q.device)
-    step = max(1, chunk_elems // max(m, 1))
-    for start in range(0, n, step):
-        block = prob[start:start + step]
-        for h in range(heads):
-            block += torch.softmax((qh[h, start:start + step] @ kt[h]).mul_(scale), dim=-1)
-    prob /= heads
+    prob = _mean_softmax(qh, kh, scale, chunk_elems)
     log_prob = torch.log(prob)
     rows = (prob < LOG_SAFE_MIN).any(dim=1).nonzero().squeeze(1)
     step = max(1, chunk_elems // max(heads * m, 1))
@@ -93,6 +86,26 @@ def affinity(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int | 
         logits = torch.einsum("hnd,hmd->hnm", qh[:, block], kh) * scale
         log_prob[block] = torch.logsumexp(logits.log_softmax(dim=-1), dim=0) - math.log(heads)
     return Affinity(prob, log_prob)
+
+
+def affinity_prob(q: torch.Tensor, k: torch.Tensor, scale: float, chunk_elems: int | None = None) -> torch.Tensor:
+    """affinity(q, k, scale).prob, the same numbers, without the logs (for a caller that never reads them)."""
+    chunk_elems = chunk_elems or CHUNK_ELEMS.get(q.device.type, CHUNK_ELEMS["cpu"])
+    return _mean_softmax(_heads_first(q.float()), _heads_first(k.float()), scale, chunk_elems)
+
+
+def _mean_softmax(qh: torch.Tensor, kh: torch.Tensor, scale: float, chunk_elems: int) -> torch.Tensor:
+    """The head-mean softmax rows (n, m) of qh (H, n, d) against kh (H, m, d), a block of rows at a time."""
+    heads, n, m = qh.shape[0], qh.shape[1], kh.shape[1]
+    kt = kh.transpose(1, 2).contiguous()
+    prob = torch.zeros(n, m, dtype=torch.float32, device=qh.device)
+    step = max(1, chunk_elems // max(m, 1))
+    for start in range(0, n, step):
+        block = prob[start:start + step]
+        for h in range(heads):
+            block += torch.softmax((qh[h, start:start + step] @ kt[h]).mul_(scale), dim=-1)
+    prob /= heads
+    return prob
 
 
 def affinity_ref(q: torch.Tensor, k: torch.Tensor, scale: float) -> Affinity:

@@ -39,7 +39,7 @@ import torch
 
 from ..errors import SettingError
 from ..settings import PAPER
-from .affinity import Affinity, affinity, key_frame_indices, query_windows
+from .affinity import Affinity, affinity, affinity_prob, key_frame_indices, query_windows
 
 Timer = Callable[[str], ContextManager]  # timer("stage") times the block it opens (attnseg.engine.timing)
 
@@ -164,6 +164,7 @@ class ClusterOps:
     """The arithmetic of the clustering, swappable as a whole (see attnseg.kernels)."""
 
     affinity: Callable = affinity  # (q, k, scale) -> Affinity
+    attention: Callable | None = None  # (q, k, scale) -> affinity's prob alone (None: affinity(...).prob)
     within_tau: Callable = within_tau_matrix  # (p, log_p, tau) -> bool (n, n)
     within_tau_rows: Callable = within_tau_rows  # (idx, s, log_s, e_s, tau) -> bool (len(idx), n)
     assign: Callable = assign_rows  # (prob, log_prob, centroids) -> (n,) labels
@@ -171,7 +172,12 @@ class ClusterOps:
     tally: object | None = None  # what a certified table counts (attnseg.kernels.certified.Tally)
 
 
-REFERENCE_OPS = ClusterOps()
+REFERENCE_OPS = ClusterOps(attention=affinity_prob)
+
+
+def attention_rows(ops: ClusterOps, q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """The affinity's prob rows alone, from the table's own attention where it has one (no logs computed)."""
+    return ops.attention(q, k, scale) if ops.attention is not None else ops.affinity(q, k, scale).prob
 
 
 def cluster_window(aff: Affinity, tau: float, ops: ClusterOps = REFERENCE_OPS) -> torch.Tensor:

@@ -8,7 +8,7 @@
 - `/frame.jpg?after=N`: the overlay of the newest frame, waiting for one later than N (X-Frame names it,
   X-Carried says whether its labels were carried); `POST /shown` {"frame": N}: the page has painted frame N
   (capture to then is its display latency); `/stream` (MJPEG, multipart/x-mixed-replace) for other clients;
-- `/events` (Server-Sent Events) and `/stats.json`: the figures, once per frame;
+- `/events` (Server-Sent Events, at most EVENTS_PER_S) and `/stats.json`: the figures;
 - `POST /control` {"paused": bool, "opacity": 0..1}; `POST /follow` {"x", "y"} (fractions of the image:
   the object under that point) or {"id": n} or {"id": null}; `/follow/mask.png`: the followed object's
   mask alone (0/255) in the frame shown. Object ids are the streaming runtime's persistent track ids, so a
@@ -36,6 +36,7 @@ from .render import layout, objects, render
 PAGE = Path(__file__).with_name("page.html")
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
 JPEG_QUALITY = 80
+EVENTS_PER_S = 5.0  # figures sent to a page at most this often
 
 
 class LiveServer:
@@ -277,7 +278,7 @@ class LiveServer:
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
-                seen = -1
+                seen, sent = -1, 0.0
                 try:
                     while not server.closed:
                         version = server.wait(seen, timeout=5.0)
@@ -286,6 +287,11 @@ class LiveServer:
                         else:
                             seen = version
                             self.wfile.write(b"data: " + json.dumps(server.state()).encode() + b"\n\n")
+                            self.wfile.flush()
+                            # the panel at most EVENTS_PER_S: a browser that redraws it 30 times a second
+                            # takes the cores the stream needs (the frames themselves are not held back)
+                            time.sleep(max(0.0, sent + 1 / EVENTS_PER_S - time.monotonic()))
+                            sent = time.monotonic()
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass

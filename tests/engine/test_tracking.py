@@ -93,23 +93,36 @@ def test_scores_on_a_known_case():
 
 
 def test_all_tracks_are_re_expressed_in_one_affinity_per_window():
-    """The window's own affinity plus one for every live track together: not one launch per track."""
+    """The window's own affinity plus one attention (rows without logs) for every live track together: not one
+    launch per track, and no logs the tracker never reads."""
     import dataclasses
 
     from attnseg.model.clustering import REFERENCE_OPS
 
-    calls = []
+    calls, attention = [], []
 
     def counting(q, k, scale):
         calls.append(q.shape[2])
         return REFERENCE_OPS.affinity(q, k, scale)
 
-    ops = dataclasses.replace(REFERENCE_OPS, affinity=counting)
+    def rows_only(q, k, scale):
+        attention.append(q.shape[2])
+        return REFERENCE_OPS.attention(q, k, scale)
+
+    ops = dataclasses.replace(REFERENCE_OPS, affinity=counting, attention=rows_only)
     online = StreamSegmenter(D ** -0.5, StreamConfig(ratio=3, memory=4, causal=False), ops)
     per_window = []
     for q, k in features(scene(30)):
-        before = len(calls)
+        before = len(calls), len(attention)
         if online.push(q, k):
-            per_window.append(len(calls) - before)
-    assert per_window[0] == 1 and set(per_window[1:]) == {2}  # the first window has no track yet
-    assert len(online.tracker.tracks) >= 3
+            per_window.append((len(calls) - before[0], len(attention) - before[1]))
+    assert per_window[0] == (1, 0) and set(per_window[1:]) == {(1, 1)}  # the first window has no track yet
+
+
+def test_attention_rows_are_the_affinity_s_prob_bit_for_bit():
+    from attnseg.model.affinity import affinity, affinity_prob
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(1, 8, 900, D, generator=g) * 4, torch.randn(4, 8, 48, D, generator=g) * 4
+    for chunk in (None, 1000):  # one block, and many
+        assert torch.equal(affinity_prob(q, k, D ** -0.5, chunk), affinity(q, k, D ** -0.5, chunk).prob)
