@@ -353,24 +353,30 @@ def ros2_section(records: list[dict]) -> list[str]:
         h, w = s["resolution"]
         for rate, f in r["figures"].items():
             ros, bridge, transport = f["ros"], f["bridge"], f["transport"]
-            node = ros["node"]
             lat = lambda x: f"{_s(x['latency_ms']['p50'], 0)} / {_s(x['latency_ms']['p99'], 0)}"  # noqa: E731
-            rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}", rate,
-                         ros["published"], node.get("frames_processed", "-"),
-                         node.get("frames_dropped", 0) - node.get("frames_stale", 0), node.get("frames_stale", "-"),
-                         lat(ros), lat(bridge), _s(f["ros_cost_ms"].get("p50"), 0),
-                         f"{_s(transport['node_profile']['latency_ms']['p50'], 1)} ms, "
-                         f"{transport['node_profile']['received']}/{transport['node_profile']['published']}",
-                         f"{transport['fastdds_defaults']['received']}/{transport['fastdds_defaults']['published']}",
-                         _commit(r)])
-    header = ["Record", "Machine", "Model", "Rate", "Frames published", "Segmented", "Superseded (busy)", "Stale",
-              "Through ROS p50 / p99 (ms)", "Bridge alone p50 / p99 (ms)", "ROS cost p50 (ms)",
-              "Image transport p50, delivered", "Delivered with Fast DDS defaults", "Commit"]
+            modes = [("default", ros)] + ([("paper windows, nothing carried", f["ros_paper_windows"])]
+                                         if "ros_paper_windows" in f else [])
+            for mode, run in modes:
+                node = run["node"]
+                rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", f"{s['arch']} {h}x{w}",
+                             rate, mode, run["published"], node.get("frames_processed", "-"),
+                             node.get("frames_carried", 0),
+                             node.get("frames_dropped", 0) - node.get("frames_stale", 0), node.get("frames_stale", "-"),
+                             lat(run), "-" if mode != "default" else lat(bridge),
+                             "-" if mode != "default" else _s(f["ros_cost_ms"].get("p50"), 0),
+                             f"{_s(transport['node_profile']['latency_ms']['p50'], 1)} ms, "
+                             f"{transport['node_profile']['received']}/{transport['node_profile']['published']}",
+                             f"{transport['fastdds_defaults']['received']}/{transport['fastdds_defaults']['published']}",
+                             _commit(r)])
+    header = ["Record", "Machine", "Model", "Rate", "Node's mode", "Frames published", "Segmented", "Carried",
+              "Dropped (busy)", "Stale", "Stamp to labels p50 / p99 (ms)", "Bridge alone p50 / p99 (ms)",
+              "ROS cost p50 (ms)", "Image transport p50, delivered", "Delivered with Fast DDS defaults", "Commit"]
     s = records[0]["settings"]
     return ["### The ROS 2 node (`benchmarks/ros2_latency.py`)", "",
             f"`attnseg-ros2` as its own process, {s['frames']} frames at {s['frame_size'][0]}x{s['frame_size'][1]} "
             f"{s['encoding']} published best effort with the current time as header stamp; latency = labels'",
-            "arrival - stamp, after a warm-up. The bridge alone is the node's work without ROS, in the same run.",
+            "arrival (on `labels` or `carried_labels`) - stamp, after a warm-up. The bridge alone is the node's work",
+            "without ROS, in the same run; so is the node in the paper's fixed windows with nothing carried.",
             "Image transport: the same images between two processes without attnseg, with the node's Fast DDS",
             "profile, and how many arrive with Fast DDS's default transports (large best-effort images mostly lost).",
             "", *_table(header, rows), ""]
