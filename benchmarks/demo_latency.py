@@ -65,8 +65,10 @@ def write_video(path: Path, fps: float, loops: int) -> str:
     return f"{len(frames) * loops} frames ({names}, {loops}x) at {w}x{h}, {fps:g} fps"
 
 
-def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: str, cwd: Path) -> dict:
-    """The demo on the file with its page open in Chromium until the file ends; the closing line's figures."""
+def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: str, cwd: Path,
+        screenshot: Path | None = None) -> dict:
+    """The demo on the file with its page open in Chromium until the file ends; the closing line's figures.
+    `screenshot`: the page as it was 12 s in."""
     from playwright.sync_api import sync_playwright
 
     proc = subprocess.Popen([sys.executable, str(demo), "--source", str(video), "--page", "--port", "0",
@@ -86,6 +88,9 @@ def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: s
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(url, wait_until="domcontentloaded")
+        if screenshot:
+            time.sleep(12)
+            page.screenshot(path=str(screenshot))
         proc.wait(timeout=900)
         browser.close()
     reader.join(5)
@@ -105,6 +110,13 @@ def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: s
     return out
 
 
+def ratios(figures: dict) -> dict:
+    """The default mode's medians over the baseline's (the paper's windows, nothing carried), same run."""
+    now, base = (figures[m]["median"] for m in MODES)
+    return {k: round(now[k] / base[k], 3) for k in ("fps", "display_p50", "display_p99", "mask_p50",
+                                                    "shown_fraction")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fps", type=float, default=30.0, help="the camera's frame rate")
@@ -112,6 +124,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="runs per mode, alternating")
     ap.add_argument("--before", type=Path, help="an older checkout whose demo also runs (its closing line only)")
     ap.add_argument("--name", default="demo_latency_cpu_vit_small_16_160x240")
+    ap.add_argument("--screenshot", type=Path, help="only take the page's screenshot here, 12 s into one run of the "
+                                                    "default mode (the README's docs/images/demo_page_live.png)")
     args = ap.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
@@ -123,6 +137,9 @@ def main() -> None:
         video = Path(tmp) / "davis.mp4"
         source = write_video(video, args.fps, args.loops)
         checkpoint = paper_checkpoint(Path(tmp), "vit_small_16", LIVE_QK_GAIN)
+        if args.screenshot:
+            print(run(ROOT / "demo_webcam.py", video, checkpoint, [], chromium, ROOT, args.screenshot))
+            return
         runs = {mode: [] for mode in modes}
         for _ in range(args.repeats):
             for mode, (demo, extra, cwd) in modes.items():
@@ -131,10 +148,7 @@ def main() -> None:
     figures = {mode: {"runs": rs, "median": {k: float(np.median([r[k] for r in rs])) for k in rs[0]
                                               if all(k in r for r in rs)}}
                for mode, rs in runs.items()}
-    base, now = (figures[m]["median"] for m in MODES)
-    figures["ratios"] = {"fps": round(now["fps"] / base["fps"], 2),
-                         "display_p50": round(now["display_p50"] / base["display_p50"], 3),
-                         "shown_fraction": round(now["shown_fraction"] / base["shown_fraction"], 2)}
+    figures["ratios"] = ratios(figures)
     settings = {"source": source, "command": "python demo_webcam.py --source FILE --page --port 0 --checkpoint CKPT "
                 "[--no-causal --no-carry], the page open in Chromium", "arch": "vit_small_16",
                 "resolution": [160, 240], "checkpoint": f"paper-format random, q/k x{LIVE_QK_GAIN:g}",
