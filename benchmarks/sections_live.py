@@ -74,3 +74,18 @@ def live_quality_section(records: list[dict]) -> list[str]:
                 f"Carrying ({s['carry']}), J of the foreground against the annotation there, mean over the clips:", "",
                 *_table(["Carried to", "J carried by flow", "J copied unmoved"], carry), ""]
     return out
+
+
+def memory_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        f, s = r["figures"], r["settings"]
+        after = f["resident_mb_from_frame_1000"]
+        rows.append([r["benchmark"], machine_label(r) + f", {s['cpu_capability']}", s["source"], f["frames_in"],
+                     f["segmented"], f["carried"], f["dropped"], f"{after['min']:.0f}-{after['max']:.0f}",
+                     _s(after["growth"], 1), _commit(r)])
+    header = ["Record", "Machine", "Source", "Frames", "Segmented", "Carried", "Dropped",
+              "Resident MB from frame 1000", "Largest rise (MB)", "Commit"]
+    return ["### Memory of a live stream over 10,000 frames (`benchmarks/live_memory.py`)", "",
+            "The default live path (causal windows, carried frames, the page drawing every 5th frame for a viewer),",
+            "resident memory sampled every 500 frames.", "", *_table(header, rows), ""]
