@@ -10,12 +10,12 @@ from attnseg.model import build_frontend
 
 def vit_flops(batch: int, grid: tuple[int, int], patch: int, dim: int, depth: int, st_dim: int) -> int:
     """Closed form of what the front-end runs: patch embedding, depth-1 full blocks, the
-    last block's qkv only (its keys), and the ST block's q/k projection."""
+    last block's k rows of qkv only (its keys), and the ST block's q/k projection."""
     patches = grid[0] * grid[1]
     n = patches + 1
     embed = 2 * batch * patches * 3 * patch * patch * dim
     block = 24 * batch * n * dim * dim + 4 * batch * n * n * dim  # qkv, proj, mlp (x4) + QK^T, PV
-    last = 6 * batch * n * dim * dim
+    last = 2 * batch * n * dim * dim
     st = 2 * batch * patches * st_dim * 2 * st_dim
     return embed + (depth - 1) * block + last + st
 

@@ -17,11 +17,12 @@ def test_stream_writes_everything(tmp_path, capsys):
                  "--out", str(out), "--overlay", str(tmp_path / "o.mp4"), "--save-labels", str(tmp_path / "l.npy"),
                  "--stats-json", str(stats_path)])
     assert code == 0
-    assert "streamed 10/10 frames (0 dropped)" in capsys.readouterr().out
+    assert "streamed 10/10 frames segmented (0 carried, 0 dropped)" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(10)]
     assert np.load(tmp_path / "l.npy").shape == (10, 2, 3)
     stats = json.loads(stats_path.read_text())
     assert {"p50", "p95", "p99"} <= set(stats["latency_ms"]) and stats["frames_in"] == stats["frames_processed"] == 10
+    assert stats["written_latency_ms"]["p50"] >= stats["latency_ms"]["p50"] > 0  # outputs written after delivery
     assert stats["frames_dropped"] == 0 and stats["fps"] > 0 and stats["ended_by"] == "end of source"
     assert video_frames(tmp_path / "o.mp4") == (10, (240, 320))  # synthetic:N is 240x320
 
