@@ -52,8 +52,9 @@ def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), o
         kw: dict = {"dest": _dest(f), "help": argparse.SUPPRESS if meta.get("hidden") else help_text}
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         if kind is bool:
-            if flag.startswith("--no-"):
-                kw.update(action="store_false", default=default)
+            if flag.startswith("--no-"):  # the field's help says what is on unless this flag is given
+                kw.update(action="store_false", default=default, help=kw["help"] if kw["help"] == argparse.SUPPRESS
+                          else f"turns off what is on by default: {kw['help']}")
             else:  # a default of True (a preset's) can still be turned off: --no-NAME
                 kw.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
         elif isinstance(kind, type) and issubclass(kind, Choice):
