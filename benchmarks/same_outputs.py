@@ -26,7 +26,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DAVIS = HERE.parents[1] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
 TIMING = {"seconds", "fps", "total", "decode", "preprocess", "backbone", "affinity", "clustering", "linking", "output",
-          "upsample", "peak_rss_mb", "rss_mb", "worker_pid", "latency_ms", "certified_recompute_time_share", "out"}
+          "upsample", "peak_rss_mb", "rss_mb", "worker_pid", "latency_ms", "certified_recompute_time_share", "out",
+          "engine_latency_ms", "written_latency_ms", "shown_fps"}
 RANDOM = ["--random-weights", "--arch", "vit_small_16", "--qk-gain", "6", "--resolution", "64", "96", "--backend",
           "eager"]
 

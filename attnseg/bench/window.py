@@ -16,7 +16,7 @@ import torch
 
 from ..engine.timing import StageTimer
 from ..kernels.launch import charging
-from ..model.clustering import ClusterOps, group_means, neg_entropy, neighbour_average, safe_log
+from ..model.clustering import ClusterOps, candidate_rows, group_means, neg_entropy, neighbour_average, safe_log
 from .costs import StageCosts, fraction_of_peak
 from .latency import PeakRSS, summarize
 
@@ -36,7 +36,7 @@ def run_window(ops: ClusterOps, q: torch.Tensor, k: torch.Tensor, scale: float, 
     log_s = safe_log(s)
     e_s = neg_entropy(s, log_s)
     with timer("merge"):
-        labels = ops.merge(s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device)
+        labels = ops.merge(s.shape[0], candidate_rows(ops, s, log_s, e_s, tau), s.device)
     cents = group_means(s, labels, int(labels.max()) + 1)
     with timer("assignment"):
         out["assign"] = ops.assign(aff.prob, aff.log_prob, cents)

@@ -103,16 +103,19 @@ def leader_merge(n: int, within_tau: Callable[[torch.Tensor], torch.Tensor], dev
                  block: int = 64) -> torch.Tensor:
     """Greedy leader merge in row order: group label per row (0..K-1, in leader order).
 
-    `within_tau(idx)` returns the bool rows (len(idx), n): D[i, j] <= tau.
+    `within_tau(idx, cols)` returns the bool rows (len(idx), len(cols)): D[i, j] <= tau for the columns
+    `cols` still unassigned (the only ones a leader can claim: D2 is never computed against the others).
     """
     labels = torch.full((n,), -1, dtype=torch.long, device=device)
     unassigned = torch.ones(n, dtype=torch.bool, device=device)
     num_groups = 0
     while True:
-        cand = unassigned.nonzero().squeeze(1)[:block]  # one host sync per block, not per row
+        cols = unassigned.nonzero().squeeze(1)  # one host sync per block, not per row
+        cand = cols[:block]
         if cand.numel() == 0:
             return labels
-        rows = within_tau(cand) & unassigned
+        rows = torch.zeros(cand.numel(), n, dtype=torch.bool, device=device)
+        rows[:, cols] = within_tau(cand, cols)
         rows[torch.arange(cand.numel(), device=device), cand] = True  # a row leads itself
         lead_rows = rows[choose_leaders(rows[:, cand]).to(device)]
         owned = lead_rows.any(dim=0).nonzero().squeeze(1)
@@ -149,9 +152,24 @@ def within_tau_matrix(p: torch.Tensor, log_p: torch.Tensor, tau: float, block: i
 
 
 def within_tau_rows(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
-                    tau: float) -> torch.Tensor:
-    """Rows `idx` of (D(S, S) <= tau): (len(idx), n)."""
-    return symmetric_kl(e_s[idx], e_s, s[idx] @ log_s.T, (s @ log_s[idx].T).T) <= tau
+                    tau: float, cols: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows `idx` of (D(S, S) <= tau): (len(idx), n), or only its columns `cols` (len(idx), len(cols)); each
+    entry the same number either way (tests/model/test_clustering.py)."""
+    if cols is None:
+        return symmetric_kl(e_s[idx], e_s, s[idx] @ log_s.T, (s @ log_s[idx].T).T) <= tau
+    return symmetric_kl(e_s[idx], e_s[cols], s[idx] @ log_s[cols].T, (s[cols] @ log_s[idx].T).T) <= tau
+
+
+def candidate_rows(ops: "ClusterOps", s: torch.Tensor, log_s: torch.Tensor, e_s: torch.Tensor,
+                   tau: float) -> Callable:
+    """The merge's within_tau(idx, cols=None) for the rows of S: the reference computes only the columns asked
+    for; a table with other arithmetic computes whole rows, then keeps those columns."""
+    def within(idx: torch.Tensor, cols: torch.Tensor | None = None) -> torch.Tensor:
+        if cols is not None and ops.within_tau_rows is within_tau_rows:
+            return within_tau_rows(idx, s, log_s, e_s, tau, cols)
+        rows = ops.within_tau_rows(idx, s, log_s, e_s, tau)
+        return rows if cols is None else rows[:, cols]
+    return within
 
 
 def assign_rows(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
@@ -168,7 +186,7 @@ class ClusterOps:
     within_tau: Callable = within_tau_matrix  # (p, log_p, tau) -> bool (n, n)
     within_tau_rows: Callable = within_tau_rows  # (idx, s, log_s, e_s, tau) -> bool (len(idx), n)
     assign: Callable = assign_rows  # (prob, log_prob, centroids) -> (n,) labels
-    merge: Callable = leader_merge  # (n, within_tau(idx), device) -> (n,) group labels
+    merge: Callable = leader_merge  # (n, within_tau(idx[, cols]), device) -> (n,) group labels
     tally: object | None = None  # what a certified table counts (attnseg.kernels.certified.Tally)
 
 
@@ -185,7 +203,7 @@ def cluster_window(aff: Affinity, tau: float, ops: ClusterOps = REFERENCE_OPS) -
     s = neighbour_average(aff.prob, ops.within_tau(aff.prob, aff.log_prob, tau))
     log_s = safe_log(s)
     e_s = neg_entropy(s, log_s)
-    labels = ops.merge(s.shape[0], lambda idx: ops.within_tau_rows(idx, s, log_s, e_s, tau), s.device)
+    labels = ops.merge(s.shape[0], candidate_rows(ops, s, log_s, e_s, tau), s.device)
     return group_means(s, labels, int(labels.max()) + 1)
 
 
@@ -204,7 +222,8 @@ def merge_levels(centroids: torch.Tensor, tau: float, max_levels: int = 10000,
     near = ops.within_tau(cent, log_c, tau)
     alive = torch.arange(cent.shape[0], device=cent.device)  # slots in use, in order
     for _ in range(max_levels):
-        labels = ops.merge(alive.numel(), lambda idx: near[alive[idx]][:, alive], cent.device)
+        labels = ops.merge(alive.numel(), lambda idx, cols=None: near[alive[idx]][:, alive if cols is None
+                                                                                else alive[cols]], cent.device)
         k = int(labels.max()) + 1
         if k == alive.numel():
             break

@@ -41,7 +41,7 @@ def test_choose_leaders_rejects_bad_shapes():
                                              (150, 0.03, 16)])
 def test_leader_merge_matches_reference(n, density, block):
     near = claims(n, density, seed=n)
-    within = lambda idx: near[idx]  # noqa: E731
+    within = lambda idx, cols=None: near[idx] if cols is None else near[idx][:, cols]  # noqa: E731
     got = leader_merge(n, within, torch.device(DEVICE), block=block)
     want = leader_merge_ref(n, within, torch.device(DEVICE), block=block)
     assert torch.equal(got, want)

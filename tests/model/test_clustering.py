@@ -62,14 +62,14 @@ def test_leader_merge_equals_literal_loop(n, block, density):
     rng = np.random.default_rng(n + block)
     a = rng.random((n, n)) < density
     adj = a | a.T  # symmetric, like D
-    got = leader_merge(n, lambda idx: torch.from_numpy(adj)[idx], torch.device("cpu"), block=block)
+    got = leader_merge(n, lambda idx, cols: torch.from_numpy(adj)[idx][:, cols], torch.device("cpu"), block=block)
     np.testing.assert_array_equal(got.numpy(), naive_leader_merge(adj))
 
 
 def test_leader_merge_is_order_dependent_as_documented():
     """A chain 0-1-2 (D(0,2) > tau): the leader claims only its own neighbours."""
     adj = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=bool)
-    run = lambda m: leader_merge(3, lambda idx: torch.from_numpy(m)[idx], torch.device("cpu")).tolist()
+    run = lambda m: leader_merge(3, lambda idx, cols: torch.from_numpy(m)[idx][:, cols], torch.device("cpu")).tolist()
     assert run(adj) == [0, 0, 1]  # 0 leads {0, 1}; 2 is left for its own group
     rev = adj[::-1, ::-1].copy()  # the same graph with rows in reverse order
     assert run(rev) == [0, 0, 1]  # now 2 (first row) leads {2, 1} and 0 is alone
@@ -202,3 +202,22 @@ def test_group_means_on_cuda_are_deterministic_and_equal_the_cpu():
     runs = [group_means(x.cuda(), labels.cuda(), 37).cpu() for _ in range(5)]
     assert all(torch.equal(r, runs[0]) for r in runs)
     assert torch.equal(runs[0], want)
+
+
+def test_d2_only_against_unassigned_columns_is_the_whole_rows_bit_for_bit():
+    """The merge asks only for the columns still unassigned: each entry is the number the whole row has (the
+    product's other shape changes no entry here), so the partition is unchanged."""
+    from attnseg.model.clustering import REFERENCE_OPS, candidate_rows, neg_entropy, within_tau_rows
+
+    g = torch.Generator().manual_seed(0)
+    for n, m in ((450, 600), (150, 600), (1200, 1800)):
+        s = torch.softmax(torch.randn(n, m, generator=g) * 3, -1)
+        log_s = safe_log(s)
+        e = neg_entropy(s, log_s)
+        idx = torch.randperm(n, generator=g)[:64]
+        cols = torch.sort(torch.randperm(n, generator=g)[: n // 3]).values
+        assert torch.equal(within_tau_rows(idx, s, log_s, e, 1.0, cols),
+                           within_tau_rows(idx, s, log_s, e, 1.0)[:, cols])
+        whole = leader_merge(n, lambda i, c: within_tau_rows(i, s, log_s, e, 4.0)[:, c], torch.device("cpu"))
+        asked = leader_merge(n, candidate_rows(REFERENCE_OPS, s, log_s, e, 4.0), torch.device("cpu"))
+        assert torch.equal(whole, asked) and int(whole.max()) > 3
