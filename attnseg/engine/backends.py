@@ -46,9 +46,12 @@ def _eager(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha:
     backbone = frontend.backbone
     pos_embed = interpolate_pos_embed(backbone.pos_embed, *backbone.grid(*config.resolution)).detach()
 
+    def pos(images: torch.Tensor) -> torch.Tensor | None:
+        return pos_embed if images.shape[-2:] == tuple(config.resolution) else None  # other sizes: as before
+
     def run(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        same = images.shape[-2:] == tuple(config.resolution)  # other sizes (a test's own frames) as before
-        return frontend(images, pos_embed if same else None)
+        return frontend(images, pos(images))
+    run.queries = lambda images: frontend.queries(images, pos(images))  # q alone: frames that need no k
     return run
 
 
@@ -159,6 +162,8 @@ class Named:
 
     def __init__(self, run: Runner, backend: Backend):
         self.run, self.backend = run, backend
+        if hasattr(run, "queries"):  # q alone (the eager front-end)
+            self.queries = run.queries
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.run(images)
@@ -197,6 +202,12 @@ class ExactFp32:
 
     def __init__(self, run: Runner, backend: Backend = Backend.EAGER):
         self.run, self.backend = run, backend
+        if hasattr(run, "queries"):  # q alone (the eager front-end); exported ones compute both
+
+            def queries(images: torch.Tensor) -> torch.Tensor:
+                with no_tf32():
+                    return run.queries(images)
+            self.queries = queries
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with no_tf32():

@@ -32,14 +32,18 @@ def encode_batches(frames: Iterable[np.ndarray], run: Runner, *, resolution: tup
     for frame in frames:
         batch.append(frame)
         if len(batch) == batch_size:
-            yield _run(batch, run, resolution, normalization, device, timer)
+            yield encode_batch(batch, run, resolution, normalization, device, timer)
             batch = []
     if batch:
-        yield _run(batch, run, resolution, normalization, device, timer)
+        yield encode_batch(batch, run, resolution, normalization, device, timer)
 
 
-def _run(batch, run: Runner, resolution, normalization, device, timer) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_batch(batch, run: Runner, resolution, normalization, device, timer: Timer = untimed, keys: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """q, k of one batch of frames; keys=False: k is None where the backend can leave it out (`run.queries`)."""
     with timer("preprocess"):
         images = preprocess(batch, resolution, normalization).to(device)
     with timer("backbone"):
+        if not keys and hasattr(run, "queries"):  # no k needed, and the backend can leave it out
+            return run.queries(images), None
         return run(images)

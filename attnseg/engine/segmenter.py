@@ -32,7 +32,7 @@ from ..kernels.dispatch import Probe, resolve
 from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
 from ..settings import Device, FrontEndMode, ModelSettings, SegmentConfig, StreamConfig
 from .backends import load_backend
-from .encode import encode_batches
+from .encode import encode_batch, encode_batches
 from .offline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
 from .stream_segmenter import StreamSegmenter
 from .timing import Timer, untimed
@@ -122,6 +122,14 @@ class Segmenter:
         """q, k (T, heads, h*w, d) of the frames, the front-end run in batches of config.batch_size."""
         qs, ks = zip(*self.encode_batches(frames, timer))
         return torch.cat(qs), torch.cat(ks)
+
+    @torch.inference_mode()
+    def encode_frame_batch(self, frames: list[np.ndarray], keys: bool = True) -> tuple[torch.Tensor,
+                                                                                      torch.Tensor | None]:
+        """q, k of frames that go through the front-end together (a stream's); keys=False: k is None when the
+        backend can leave it out (no key frame among them: nothing reads their k)."""
+        cfg = self.config
+        return encode_batch(frames, self.run_frontend, cfg.resolution, cfg.normalization, self.device, untimed, keys)
 
     @torch.inference_mode()
     def cluster(self, q: torch.Tensor, k: torch.Tensor, timer: Timer = untimed, progress=None) -> ClusterResult:

@@ -42,10 +42,13 @@ class StreamSegmenter:
         max_age = config.max_age * config.window if config.causal else config.max_age
         self.tracker = Tracker(config.tau, max_age, config.track_tokens, ops)
 
-    def push(self, q: torch.Tensor, k: torch.Tensor) -> list[torch.Tensor]:
+    def push(self, q: torch.Tensor, k: torch.Tensor | None) -> list[torch.Tensor]:
         """Add one frame's q, k (heads, N, d); the label maps (N,) it completes: causal, its own; else those of
-        the window it completes, or []."""
+        the window it completes, or []. Only every `ratio`-th frame's k is read (a key frame): k may be None
+        for the others."""
         if self.frames_seen % self.config.ratio == 0:
+            if k is None:
+                raise ValueError(f"frame {self.frames_seen} is a key frame: its k is needed")
             self.keys.append(k)
             self.rows = []  # a new memory: every frame's affinity rows change
         self.frames_seen += 1

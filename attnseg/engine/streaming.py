@@ -291,6 +291,7 @@ class StreamRuntime:
     def _features(self, inp, out, stop, stall_timeout, carrying):
         seg = self.segmenter
         held = None  # taken from the queue but not into this batch: the next batch starts with it
+        handed = 0  # frames handed to clustering, each pushed in this order
         try:
             while not stop.is_set():
                 if held is not None:
@@ -331,12 +332,15 @@ class StreamRuntime:
                     if isinstance(held, Frame) and held.image.shape == item.image.shape:
                         batch.append(held)
                         held = None
+                # k only where a key frame is among them: the stream keeps every `ratio`-th frame's k
+                keys = any((handed + i) % self.config.ratio == 0 for i in range(len(batch)))
                 with self._compute:  # at most batch_size frames: one front-end call
-                    q, k = seg.encode([f.image for f in batch])
+                    q, k = seg.encode_frame_batch([f.image for f in batch], keys=keys)
+                handed += len(batch)
                 with self._clustered:
                     self._unclustered += len(batch)
                 for i, frame in enumerate(batch):
-                    _put(out, (frame, q[i], k[i]), stop)
+                    _put(out, (frame, q[i], None if k is None else k[i]), stop)
         except BaseException as err:  # noqa: BLE001
             _put(out, _Failure("front-end", err), stop)
 

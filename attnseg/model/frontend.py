@@ -47,3 +47,10 @@ class FrontEnd(nn.Module):
         if self.st is None:
             return self.backbone.last_query_key(images, pos_embed)
         return self.st(self.backbone(images, pos_embed))
+
+    def queries(self, images: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """forward's q alone, (B, heads, h*w, head_dim): frames whose k nothing reads (not key frames). In
+        DINO-only mode the last block gives both at once."""
+        if self.st is None:
+            return self.backbone.last_query_key(images, pos_embed)[0]
+        return self.st.query(self.backbone(images, pos_embed))

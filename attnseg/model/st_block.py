@@ -8,6 +8,7 @@ shape on load (see checkpoints.py) and then dropped.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..settings import STConfig
@@ -26,3 +27,10 @@ class STBlock(nn.Module):
         qk = self.qk(self.norm1(feats)).reshape(b, n, 2, self.cfg.num_heads, self.cfg.head_dim)
         q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)
         return q, k
+
+    def query(self, feats: torch.Tensor) -> torch.Tensor:
+        """forward's q alone, from the q rows of the projection (the same numbers: tests/model/test_vit.py):
+        a frame that will not be a key frame needs no k."""
+        b, n, d = feats.shape
+        q = F.linear(self.norm1(feats), self.qk.weight[:d]).reshape(b, n, self.cfg.num_heads, self.cfg.head_dim)
+        return q.permute(0, 2, 1, 3)

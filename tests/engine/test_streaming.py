@@ -322,3 +322,25 @@ def test_the_former_name_of_the_runtime_still_works_and_says_so():
     clip = frames(4)
     got = [r.labels for r in old.stream(ArraySource(clip), warm_up=False)]
     assert all(np.array_equal(a, r.labels) for a, r in zip(got, new.stream(ArraySource(clip), warm_up=False)))
+
+
+def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
+    """Every ratio-th frame's k is kept; the others go through the eager front-end's queries alone, and the
+    labels are the same as with every k computed."""
+    def run(without_k: bool):
+        seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=1))
+        calls = {"both": 0, "queries": 0}
+        full, queries = seg.run_frontend, seg.run_frontend.queries
+
+        def both(images):
+            calls["both"] += 1
+            return full(images)
+        both.queries = lambda images: calls.__setitem__("queries", calls["queries"] + 1) or queries(images)
+        seg.run_frontend = both if without_k else (lambda images: both(images))
+        results = list(StreamRuntime(seg, StreamConfig(ratio=3)).stream(ArraySource(frames(12)), warm_up=False))
+        return np.stack([r.labels for r in results]), calls
+
+    skipped, calls = run(True)
+    every, calls_every = run(False)
+    assert calls == {"both": 4, "queries": 8} and calls_every == {"both": 12, "queries": 0}
+    assert np.array_equal(skipped, every)

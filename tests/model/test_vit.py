@@ -114,6 +114,19 @@ def test_the_last_block_s_keys_alone_are_its_query_key_s_bit_for_bit(batch):
         assert torch.equal(model(images), k[:, :, 1:].transpose(1, 2).flatten(2))
 
 
+def test_the_queries_alone_are_forward_s_q_bit_for_bit():
+    """A frame that will not be a key frame needs no k: the ST block's q rows alone (and the DINO-only last
+    block's q) are the same float32 numbers as the whole forward's, at the live preset's size."""
+    images = torch.randn(3, 3, 160, 240, generator=torch.Generator().manual_seed(7))
+    for st in (True, False):
+        frontend = random_frontend("vit_small_16", seed=2)
+        if not st:
+            frontend.st = None
+        with torch.inference_mode():
+            q, _ = frontend(images)
+            assert torch.equal(frontend.queries(images), q)
+
+
 @pytest.mark.parametrize("arch", ["vit_small_8", "vit_small_16", "vit_base_8", "vit_base_16"])
 def test_presets_shapes(arch):
     cfg = vit_config(arch)
