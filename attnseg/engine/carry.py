@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .masks import upsample_labels
+from .masks import upsample_grid
 
 CARRY_WIDTH = 240  # pixels across the grey images the flow is computed on
 CARRY_STRIDE = 2  # the carried map takes every 2nd of their pixels (blocks of ~7 frame pixels at 854 wide): a
@@ -30,7 +30,6 @@ class Carrier:
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.grey: np.ndarray | None = None  # the last segmented frame, small and grey
         self.labels: np.ndarray | None = None  # its labels at full size
-        self._same: tuple | None = None  # (shapes, OpenCV resize exact, row and column of each pixel's cell)
 
     def small_grey(self, image: np.ndarray) -> np.ndarray:
         import cv2
@@ -58,22 +57,4 @@ class Carrier:
         src_y = np.clip(((ys + flow[..., 1] + 0.5) * (big_h / h)).astype(np.int64), 0, big_h - 1)
         src_x = np.clip(((xs + flow[..., 0] + 0.5) * (big_w / w)).astype(np.int64), 0, big_w - 1)
         coarse = np.ascontiguousarray(self.labels[src_y, src_x], dtype=np.int32)
-        return coarse, self.upsample(coarse)
-
-    def upsample(self, coarse: np.ndarray) -> np.ndarray:
-        """upsample_labels(coarse) at the segmented frame's size, without torch (whose thread pool the front-end
-        holds meanwhile): OpenCV's nearest-neighbour resize where it picks the same pixels (checked once per
-        size), else by repeating rows and columns as upsample_labels does."""
-        import cv2
-
-        size = self.labels.shape
-        if self._same is None or self._same[0] != (coarse.shape, size):
-            h, w = coarse.shape
-            cells = upsample_labels(np.arange(h * w, dtype=np.int32).reshape(1, h, w), size)[0]
-            index = np.arange(h * w, dtype=np.float32).reshape(h, w)
-            same = np.array_equal(cv2.resize(index, size[::-1], interpolation=cv2.INTER_NEAREST), cells)
-            self._same = ((coarse.shape, size), same, cells[:, 0] // w, cells[0, :] % w)
-        _, same, rows, cols = self._same
-        if same:
-            return cv2.resize(coarse, size[::-1], interpolation=cv2.INTER_NEAREST)
-        return coarse[rows[:, None], cols[None, :]]
+        return coarse, upsample_grid(coarse, (big_h, big_w))

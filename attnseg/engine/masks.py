@@ -1,6 +1,8 @@
 """Patch labels -> label maps at the frame's size (SPEC 7: nearest-neighbour, as the released code)."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -10,6 +12,31 @@ def upsample_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(T, h, w) patch labels -> (T, H0, W0) with nearest-neighbour upsampling."""
     t = torch.from_numpy(np.ascontiguousarray(labels)).float()[:, None]
     return F.interpolate(t, size=size, mode="nearest")[:, 0].to(torch.int32).numpy()
+
+
+@functools.lru_cache(maxsize=16)
+def nearest_cells(grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """How upsample_labels maps a (h, w) grid onto (H, W): each pixel row's grid row (H,), each pixel column's
+    grid column (W,) (nearest-neighbour upsampling is separable), and whether OpenCV's nearest resize picks
+    the same cells (checked here, once per pair of sizes)."""
+    import cv2
+
+    h, w = grid
+    cell = upsample_labels(np.arange(h * w, dtype=np.int32).reshape(1, h, w), size)[0]
+    index = np.arange(h * w, dtype=np.float32).reshape(h, w)  # exact in float32 below 2**24 cells
+    same = np.array_equal(cv2.resize(index, size[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int32), cell)
+    return cell[:, 0] // w, cell[0, :] % w, same
+
+
+def upsample_grid(cells: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """upsample_labels for one map (h, w) or colours (h, w, 3), without torch (whose thread pool the front-end
+    may hold): OpenCV's resize where it picks the same cells, else rows and columns repeated."""
+    rows, cols, same = nearest_cells(cells.shape[:2], size)
+    if same and cells.dtype in (np.uint8, np.int32):
+        import cv2
+
+        return cv2.resize(cells, size[::-1], interpolation=cv2.INTER_NEAREST)
+    return cells[rows[:, None], cols[None, :]]
 
 
 def label_maps(ids: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,11 @@ class OutputFrame:
     stats: dict | None = None  # the streaming runtime's figures at this frame (the live page)
     captured: float | None = None  # time.monotonic() at capture (a stream): displays measure from here
     carried: bool = False  # labels carried by optical flow, not segmented (a stream)
-    grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (default: labels)
+    grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (None: labels)
+
+    def __post_init__(self):
+        if self.grid is None:
+            self.grid = self.labels
 
     @functools.cached_property
     def overlay(self) -> np.ndarray:

@@ -59,7 +59,7 @@ class Window:
         import cv2
 
         shown = annotate(frame.image, frame.mask, readout(frame.stats or {}, self.info),
-                         frame.grid if frame.grid is not None else frame.labels)
+                         frame.grid)
         cv2.imshow("attnseg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
         self.quit = cv2.waitKey(1) & 0xFF == ord("q")  # the window is drawn here
         if frame.captured is not None:

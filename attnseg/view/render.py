@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.drawing import davis_palette
-from ..engine.masks import upsample_labels
+from ..engine.masks import nearest_cells, upsample_grid
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,18 @@ class Layout:
     x_sum: np.ndarray  # (h * w,) sum of the x coordinates of a cell's pixels
     y_sum: np.ndarray  # (h * w,) sum of the y coordinates of a cell's pixels
     size: tuple[int, int]  # (H, W) of the frame
-    cv2_nearest: bool  # OpenCV's nearest-neighbour resize picks the same cells (checked): the fast way up
 
 
 @functools.lru_cache(maxsize=8)
 def layout(grid: tuple[int, int], size: tuple[int, int]) -> Layout:
     """The pixel blocks of a (h, w) grid upsampled to (H, W) by attnseg.engine.masks.upsample_labels."""
     h, w = grid
-    cell = upsample_labels(np.arange(h * w, dtype=np.int32).reshape(1, h, w), size)[0]
-    row_of, col_of = cell[:, 0] // w, cell[0, :] % w  # nearest-neighbour upsampling is separable
+    row_of, col_of, _ = nearest_cells(grid, size)
     rows, cols = np.bincount(row_of, minlength=h), np.bincount(col_of, minlength=w)
     y_by_row = np.bincount(row_of, weights=np.arange(size[0]), minlength=h)
     x_by_col = np.bincount(col_of, weights=np.arange(size[1]), minlength=w)
-    import cv2
-
-    index = np.arange(h * w, dtype=np.float32).reshape(h, w)  # exact in float32 below 2**24 cells
-    same = np.array_equal(cv2.resize(index, size[::-1], interpolation=cv2.INTER_NEAREST).astype(np.int32), cell)
     return Layout(rows, cols, np.outer(rows, cols).ravel(), np.outer(rows, x_by_col).ravel(),
-                  np.outer(y_by_row, cols).ravel(), size, same)
+                  np.outer(y_by_row, cols).ravel(), size)
 
 
 def objects(grid: np.ndarray, lay: Layout) -> list[dict]:
@@ -69,15 +63,6 @@ def _colours(bgr: bool) -> np.ndarray:
     return np.ascontiguousarray(palette[:, ::-1] if bgr else palette)
 
 
-def _full(cells: np.ndarray, lay: Layout) -> np.ndarray:
-    """Cells (h, w[, 3]) repeated over their blocks of pixels: (H, W[, 3])."""
-    if lay.cv2_nearest and cells.dtype == np.uint8:
-        import cv2
-
-        return cv2.resize(cells, lay.size[::-1], interpolation=cv2.INTER_NEAREST)
-    return np.repeat(np.repeat(cells, lay.rows, axis=0), lay.cols, axis=1)
-
-
 def render(image: np.ndarray, grid: np.ndarray, lay: Layout, opacity: float = 0.5, following: int | None = None,
            shown: list[dict] | None = None, bgr: bool = False) -> np.ndarray:
     """The overlay of `image` (H, W, 3) uint8 (RGB, or BGR with bgr=True: the colours follow) with its grid labels:
@@ -86,12 +71,13 @@ def render(image: np.ndarray, grid: np.ndarray, lay: Layout, opacity: float = 0.
     import cv2
 
     colours = _colours(bgr)[(grid % 255) + 1]  # (h, w, 3): per cell, not per pixel
-    blended = cv2.addWeighted(image, 1.0 - opacity, _full(colours, lay), opacity, 0.0)
+    blended = cv2.addWeighted(image, 1.0 - opacity, upsample_grid(colours, lay.size), opacity, 0.0)
     if following is None:
         out, cells = blended, grid
     else:
         out = image.copy()
-        np.copyto(out, blended, where=_full((grid == following).view(np.uint8), lay)[..., None].astype(bool))
+        followed = upsample_grid((grid == following).view(np.uint8), lay.size)
+        np.copyto(out, blended, where=followed[..., None].astype(bool))
         cells = grid == following
     edge = np.zeros(lay.size, dtype=bool)
     ends_y, ends_x = np.cumsum(lay.rows) - 1, np.cumsum(lay.cols) - 1

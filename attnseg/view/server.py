@@ -100,7 +100,7 @@ class LiveServer:
         if frame is None:
             return None, [], None
         with self._drawing:
-            grid = frame.grid if frame.grid is not None else frame.labels
+            grid = frame.grid
             lay = layout(grid.shape, frame.mask.shape)
             if self._counted is None or self._counted[0] is not frame:
                 shown = objects(grid, lay)
