@@ -258,7 +258,10 @@ class LiveServer:
                 """The overlay as a JPEG; ?after=N waits (up to 10 s) for a frame later than N. Headers name the
                 frame (X-Frame) and whether its labels were carried (X-Carried)."""
                 query = parse_qs(urlsplit(self.path).query)
-                after = int(query.get("after", ["-1"])[0])
+                try:
+                    after = int(query.get("after", ["-1"])[0])
+                except ValueError:
+                    return self.send_error(400, "after: a frame number")
                 server.wait_frame(after, timeout=10.0)
                 frame, _, jpeg = server.view()
                 if jpeg is None:

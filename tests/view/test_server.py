@@ -150,6 +150,8 @@ def test_the_browser_s_paint_reports_give_capture_to_display(server):
     assert 50 <= state["display_latency_ms"]["p50"] < 50 + (time.monotonic() - start) * 1e3 + 1
     with pytest.raises(urllib.error.HTTPError, match="400"):
         post(server, "/shown", {"frame": "five"})
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        get(server, "/frame.jpg?after=five")
 
 
 def test_a_viewer_waiting_for_a_newer_frame_gets_it_as_soon_as_it_is_written(server):
