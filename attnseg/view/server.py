@@ -250,7 +250,7 @@ class LiveServer:
                         return self._send(json.dumps({"counted": counted}).encode(), "application/json")
                     else:
                         return self.send_error(404)
-                except (ValueError, TypeError, AttributeError, KeyError) as err:
+                except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as err:
                     return self.send_error(400, str(err))
                 self._send(json.dumps(server.state()).encode(), "application/json")
 

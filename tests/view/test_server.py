@@ -152,6 +152,8 @@ def test_the_browser_s_paint_reports_give_capture_to_display(server):
         post(server, "/shown", {"frame": "five"})
     with pytest.raises(urllib.error.HTTPError, match="400"):
         get(server, "/frame.jpg?after=five")
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        post(server, "/shown", b'{"frame": Infinity}')
 
 
 def test_a_viewer_waiting_for_a_newer_frame_gets_it_as_soon_as_it_is_written(server):
