@@ -3,6 +3,7 @@
     python demo_webcam.py                          # camera 0: a window if there is a display, else the page
     python demo_webcam.py --page                   # the page even with a display: http://127.0.0.1:8080/
     python demo_webcam.py --source clip.mp4        # a file plays at its own frame rate, dropping what waits
+    python demo_webcam.py --source frames/ --loop  # again and again; without --loop the page stays up at the end
     python demo_webcam.py --source synthetic:600 --random-weights
 
 The page (attnseg.view.LiveServer) shows the overlay scaled to the window, the figures (fps,
@@ -24,9 +25,11 @@ from pathlib import Path
 from attnseg.cli.options import add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
 from attnseg.engine.outputs import Sink, Sinks, VideoSink
+from attnseg.engine.sources import opener
 from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
-from attnseg.settings import DEFAULT_FPS, PRESETS, ModelSettings, RuntimeSettings, SegmentConfig, StreamConfig
+from attnseg.settings import (DEFAULT_FPS, PRESETS, EndReason, ModelSettings, RuntimeSettings, SegmentConfig,
+                              StreamConfig)
 from attnseg.view import LiveServer, Window, annotate, gui_available, readout
 
 
@@ -36,10 +39,12 @@ FIGURES_EVERY = 0.2  # seconds between two counts of the figures shown beside th
 def parse(argv=None) -> argparse.Namespace:
     """The demo's own options, then every setting of attnseg.settings from the "live" preset (the small ViT)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N")
-    p.add_argument("--port", type=int, default=8080, help="port of the live page (0: any free one)")
+    p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N (default: 0)")
+    p.add_argument("--port", type=int, default=8080, help="port of the live page (0: any free one; default: 8080)")
     p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
+    p.add_argument("--exit-at-end", action="store_true", help="quit when a file or folder ends (by default the page "
+                                                               "stays up with the final figures until Ctrl-C)")
     add_model(p, defaults=PRESETS["live"], chunks=False)
     add_settings(p, StreamConfig)
     add_settings(p, RuntimeSettings, defaults=PRESETS["live"]["runtime"])
@@ -49,12 +54,16 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="demo: %(message)s")
-    display = None
+    display, server, runtime = None, None, None
     try:
         model, segment = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
+        settings = read_settings(RuntimeSettings, args)
+        segment.check_patches(model.patch_size)
+        open_source = opener(args.source, realtime=settings.realtime, loop=settings.loop)
+        first = [open_source()]  # a missing camera or file fails here, before a page is served or weights load
         seg = Segmenter.from_settings(model, segment)
         runtime = StreamRuntime(seg, read_settings(StreamConfig, args))
-        results = runtime.stream(args.source, read_settings(RuntimeSettings, args))
+        results = runtime.stream(lambda: first.pop() if first else open_source(), settings)
         info = run_info(seg, model, segment, args.source)
         window, server, sinks = _display(args, info)
         wall_offset = time.time_ns() - time.monotonic_ns()
@@ -67,25 +76,46 @@ def main(argv=None) -> int:
                 if window and window.quit:
                     break
         finally:
-            sinks.close()
+            if server is None:
+                sinks.close()
             display = (window or server).display_stats() if (window or server) else None
     except (AttnsegError, OSError) as err:
+        if server is not None:
+            server.close()
         print(f"demo: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        pass
-    stats = runtime.stats.to_dict()
+        if runtime is None:
+            return 130
+    line = closing_line(runtime.stats.to_dict(), display)
+    print(line, file=sys.stderr, flush=True)
+    if server is not None:
+        try:
+            if not args.exit_at_end and runtime.stats.end_reason is not EndReason.STOPPED:
+                server.end(line, {**runtime.stats.to_dict()})
+                print(f"demo: the stream ended; the page stays up at {server.url} with its last frame and figures "
+                      "(Ctrl-C to quit)", file=sys.stderr, flush=True)
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+    return 0
+
+
+def closing_line(stats: dict, display: dict | None) -> str:
+    """The run in one line: frames segmented and carried, rates, latencies, the browser's paints, how it ended."""
     lat, engine = stats["latency_ms"], stats["engine_latency_ms"]
     shown = ""
     if display:
         span = "" if display.get("first") is None else f" of frames {display['first']}-{display['last']}"
         shown = (f", capture to display p50 {display['p50']} ms p99 {display['p99']} ms ({display['painted']} "
                  f"painted{span})")
-    print(f"demo: {stats['frames_processed']} frames segmented, {stats['frames_carried']} carried, "
-          f"{stats['fps']:.2f} fps, capture to mask p50 {engine['p50']} ms p99 {engine['p99']} ms, to the demo p50 "
-          f"{lat['p50']} ms p99 {lat['p99']} ms{shown}, dropped {stats['frames_dropped']}, of {stats['frames_in']}, "
-          f"ended: {stats['ended_by']}", file=sys.stderr)
-    return 0
+    return (f"demo: {stats['frames_processed']} frames segmented, {stats['frames_carried']} carried, "
+            f"{stats['fps']:.2f} fps, capture to mask p50 {engine['p50']} ms p99 {engine['p99']} ms, to the demo p50 "
+            f"{lat['p50']} ms p99 {lat['p99']} ms{shown}, dropped {stats['frames_dropped']}, of {stats['frames_in']}, "
+            f"ended: {stats['ended_by']}")
 
 
 def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, source: str) -> dict:

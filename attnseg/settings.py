@@ -276,6 +276,8 @@ class RuntimeSettings:
     on_disconnect: OnDisconnect = setting(OnDisconnect.END, "a live source that disconnects ends the stream, or "
                                                             "is reopened")
     reconnect_attempts: int = setting(3, "reopenings of a disconnected source before the stream ends")
+    loop: bool = setting(False, "play a file, folder or synthetic source again from its start each time it ends "
+                                "(until Ctrl-C)")
     stall_timeout: float | None = setting(10.0, "seconds without a frame that end the stream")
     max_frames: int | None = setting(None, "stop after this many captured frames")
     warm_up: bool = setting(True, "compile before the first frame (front-end, and with Triton every window "

@@ -71,8 +71,10 @@ def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: s
     `screenshot`: the page as it was 12 s in."""
     from playwright.sync_api import sync_playwright
 
+    own = ["--exit-at-end"] if demo == ROOT / "demo_webcam.py" else []  # an older checkout exits at the end anyway
     proc = subprocess.Popen([sys.executable, str(demo), "--source", str(video), "--page", "--port", "0",
-                             "--checkpoint", str(checkpoint), *extra], cwd=cwd, stderr=subprocess.PIPE, text=True)
+                             "--checkpoint", str(checkpoint), *own, *extra], cwd=cwd, stderr=subprocess.PIPE,
+                            text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()

@@ -52,7 +52,7 @@ def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, ca
     monkeypatch.setattr(demo, "gui_available", lambda: False)
     code = []
     run = threading.Thread(target=lambda: code.append(demo.main(
-        ["--source", "synthetic:72", "--no-realtime", "--drop", "wait", *BASE, "--port", "0"])))
+        ["--source", "synthetic:72", "--no-realtime", "--drop", "wait", *BASE, "--port", "0", "--exit-at-end"])))
     run.start()
     deadline = time.monotonic() + 60
     while not (servers and servers[0].shown is not None) and time.monotonic() < deadline:
@@ -71,10 +71,42 @@ def test_demo_writes_a_video(tmp_path):
     assert video_frames(out) == (9, (240, 320))  # every frame annotated, at the source's size
 
 
+def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
+    """A file that ends leaves the page serving its last frame, saying that it ended with the final figures; Ctrl-C
+    then quits at once."""
+    proc, url, lines = start_demo("--source", "synthetic:9", "--page", "--port", "0", "--no-realtime", "--drop", "wait",
+                                  *BASE)
+    try:
+        deadline = time.monotonic() + 120
+        while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still serving
+        state = json.loads(urllib.request.urlopen(url + "stats.json", timeout=5).read())
+        assert state["ended"].startswith("demo: 9 frames segmented") and "ended: end of source" in state["ended"]
+        assert state["frame"] == 8 and state["frames_processed"] == 9
+        assert urllib.request.urlopen(url + "frame.jpg", timeout=5).read()[:2] == b"\xff\xd8"
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        assert time.monotonic() - began < 2.0 and proc.returncode == 0
+    finally:
+        proc.kill()
+
+
+def test_loop_plays_a_file_again(tmp_path):
+    out = tmp_path / "demo.mp4"
+    assert demo.main(["--source", "synthetic:5", "--loop", "--max-frames", "12", "--no-realtime", "--drop", "wait",
+                      *BASE, "--video", str(out)]) == 0
+    assert video_frames(out)[0] == 12  # 5 + 5 + 2: played again from its start
+
+
 def test_demo_without_a_camera_is_one_clear_error(capsys):
     assert demo.main(["--source", "9", *BASE]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("demo: error: cannot open camera 9")
+    assert not any("serving" in line for line in err)  # the source fails before any page is served
 
 
 def test_annotate_writes_ids_and_readout():

@@ -6,6 +6,7 @@
     source = open_source("frames/")                   # an image folder
     source = open_source("synthetic:300")             # generated, for tests and demos
     source = PushSource(); source.push(image, tag)    # frames handed in by a host system (ROS, a robot)
+    source = opener("clip.mp4", loop=True)()          # played again from its start each time it ends
 
 A source's `read()` returns the next Frame, or None at the end of the stream;
 a live source that loses its device raises SourceDisconnected (attnseg.errors; the
@@ -20,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -183,6 +184,40 @@ class PushSource:
         with self.ready:
             self.closed = True
             self.ready.notify_all()
+
+
+class LoopSource:
+    """A file, folder or generated source played again from its start each time it ends (`open` makes it anew);
+    an empty one ends the stream instead of looping forever."""
+
+    def __init__(self, open: Callable[[], FrameSource]):
+        self.open = open
+        self.src = open()
+        if self.src.live:
+            self.src.close()
+            raise SettingError(f"loop plays files, folders and synthetic sources again; {self.src.name} is live")
+        self.live, self.fps, self.name = False, self.src.fps, self.src.name
+        self.played = 0  # frames of the current pass
+
+    def read(self) -> Frame | None:
+        frame = self.src.read()
+        if frame is None and self.played:
+            self.src.close()
+            self.src, self.played = self.open(), 0
+            frame = self.src.read()
+        self.played += frame is not None
+        return frame
+
+    def close(self) -> None:
+        self.src.close()
+
+
+def opener(spec: str | int, *, realtime: bool = False, loop: bool = False) -> Callable[[], FrameSource]:
+    """A function that opens the source `spec` names (open_source), anew at each call: how a stream reconnects;
+    `loop`: a file, folder or synthetic source plays again each time it ends."""
+    def open_once() -> FrameSource:
+        return open_source(spec, realtime=realtime)
+    return (lambda: LoopSource(open_once)) if loop else open_once
 
 
 def open_source(spec: str | int, *, realtime: bool = False, fps: float = DEFAULT_FPS,

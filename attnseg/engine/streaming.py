@@ -49,7 +49,7 @@ from .carry import Carrier
 from .masks import label_maps, sample_grid
 from .outputs import OutputFrame
 from .segmenter import Segmenter
-from .sources import Frame, FrameSource, open_source
+from .sources import Frame, FrameSource, opener
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
 CARRY_QUEUE = 64  # carrying: frames waiting for the front-end at most (more: the oldest is lost, counted dropped)
@@ -188,7 +188,7 @@ class StreamRuntime:
         if warm_up:
             self.warm_up()
         if isinstance(source, (str, int)):
-            reopen = lambda: open_source(source, realtime=realtime)  # noqa: E731
+            reopen = opener(source, realtime=realtime, loop=live.loop)
         else:  # a source, or a function that opens one (then a disconnect can reconnect)
             reopen = source if callable(source) and not hasattr(source, "read") else None
         src = reopen() if reopen else source

@@ -54,6 +54,7 @@ class LiveServer:
         self.stats: dict = {}
         self.paused, self.opacity, self.following = False, 0.5, None
         self.closed = False
+        self.ended: str | None = None  # the stream's closing line once it has ended (the page keeps the last frame)
         self.captured: dict[int, tuple[float, bool]] = {}  # frame -> (capture time, carried), the last CAPTURES
         self.painted: list[float] = []  # seconds from capture to painted in a browser (the last 10000)
         self.frames_painted = self.carried_painted = 0
@@ -82,6 +83,15 @@ class LiveServer:
                         del self.captured[next(iter(self.captured))]
             self.version += 1
             self.changed.notify_all()
+
+    def end(self, summary: str, stats: dict | None = None) -> None:
+        """The stream has ended: the page says so with `summary` (its closing line) and the final figures, and keeps
+        showing its last frame."""
+        with self.changed:
+            self.ended = summary
+            if stats is not None:
+                self.stats = stats
+            self._changed()
 
     def publish(self, image: np.ndarray, labels: np.ndarray, stats: dict) -> None:
         """A result given as its RGB image, label map and figures (no grid: the map itself is the grid)."""
@@ -160,7 +170,7 @@ class LiveServer:
                     "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)} for o in shown],
                     "following": self.following,
                     "following_present": any(o["id"] == self.following for o in shown),
-                    "paused": self.paused, "opacity": self.opacity}
+                    "paused": self.paused, "opacity": self.opacity, "ended": self.ended}
 
     def control(self, paused: bool | None = None, opacity: float | None = None) -> None:
         with self.changed:
