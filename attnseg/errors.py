@@ -67,3 +67,11 @@ class SourceDisconnected(AttnsegError, ConnectionError):
 
 class EvalError(AttnsegError, ValueError):
     """Annotations or results that cannot be scored."""
+
+
+def short_list(items, first: int = 5) -> str:
+    """A list as a message shows it: the first few, then how many more ("a, b, c and 12 more")."""
+    items = [str(i) for i in items]
+    if len(items) <= first:
+        return ", ".join(items) or "none"
+    return f"{', '.join(items[:first])} and {len(items) - first} more"

@@ -120,6 +120,12 @@ def vit_config(name: str) -> ViTConfig:
         raise SettingError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None
 
 
+# Random weights' ST q/k rows are scaled by this: attention sharp enough that the clustering finds tens of objects
+# on natural frames (on the DAVIS clips and the sample clip, vit_small_8 at 192x256 and 320x480, vit_small_16 at
+# 160x240: 10-20 objects over 1% of the frame, tens to hundreds in all), so a run with no weights at hand shows
+# the pipeline at work; at 1 (the plain init) every frame is one object, at 5 still one or two on most clips
+RANDOM_QK_GAIN = 6.0
+
 # The frame rate of frames that do not say theirs: folders, arrays, a video whose header lacks it, a stream's
 # overlay video and its rosbag2 stamps
 DEFAULT_FPS = 24.0
@@ -159,12 +165,15 @@ class ModelSettings:
                                      group="weights")
     dino_weights: str | None = setting(None, "DINO backbone weights only: runs DINO-only (not the paper's method)",
                                        group="weights")
-    random_weights: bool = setting(False, "random weights, for smoke runs and benchmarks", group="weights")
+    random_weights: bool = setting(False, "random weights (meaningless masks, announced as such): a run with no "
+                                   "weights at hand, smoke runs and benchmarks; their ST q/k rows sharpened by "
+                                   "--qk-gain", group="weights")
     arch: str = setting(PAPER.arch, "ViT preset of the weights", choices="arch")
     device: Device = setting(Device.CPU, "where the front-end and the clustering run")
     seed: int = setting(0, "seed of the random weights")
-    qk_gain: float = setting(1.0, "scale of the random ST q/k rows (sharper attention: more clusters)",
-                             hidden=True)
+    qk_gain: float = setting(RANDOM_QK_GAIN, "random weights: the scale of their ST q/k rows; sharper attention "
+                             "gives more clusters (1: plain DINO-style init, one object; 6: tens of objects on natural "
+                             "frames)")
 
     def __post_init__(self):
         _choices(self, device=Device)

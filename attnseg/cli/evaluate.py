@@ -11,11 +11,16 @@ PROTOCOL_NAMES = {"standard": "standard DAVIS unsupervised (one matching per seq
 def add(sub) -> None:
     p = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
     p.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
-    p.add_argument("--results", required=True, help="RESULTS/SEQ/FRAME.png label maps (every id a proposal)")
+    p.add_argument("--results", required=True, help="RESULTS/SEQ/FRAME.png label maps, as segment or stream --out "
+                                                    "RESULTS/SEQ and batch --out RESULTS write them (every id a proposal)")
     p.add_argument("--protocol", default="standard", choices=list(PROTOCOLS),
-                   help="standard: one matching per sequence, <= 20 proposals; paper: per frame, <= 300")
-    p.add_argument("--sequences", nargs="+", help="default: every annotated sequence")
-    p.add_argument("--annotations", default="auto", choices=["auto", "Annotations", "Annotations_unsupervised"])
+                   help="standard: one matching per sequence, <= 20 proposals; paper: per frame, <= 300 "
+                        "(default: standard)")
+    p.add_argument("--sequences", nargs="+", help="the sequences to score (default: every annotated sequence with a "
+                                                  "folder in RESULTS)")
+    p.add_argument("--annotations", default="auto", choices=["auto", "Annotations", "Annotations_unsupervised"],
+                   help="the annotation folder under --davis-root (default: auto, Annotations_unsupervised when "
+                        "present, else Annotations)")
     p.add_argument("--background", type=int, help="a label id that is not a proposal (e.g. 0)")
     p.add_argument("--json", help="write the scores as JSON")
     p.set_defaults(run=run)
@@ -26,7 +31,8 @@ def run(args) -> int:
 
     report = evaluate(args.davis_root, args.results, args.protocol, args.sequences, args.annotations,
                       args.background).to_dict()
-    print(f"protocol: {PROTOCOL_NAMES[args.protocol]}")
+    print(f"protocol: {PROTOCOL_NAMES[args.protocol]}; {len(report['sequences'])} of {report['annotated_sequences']} "
+          f"annotated sequences" + ("" if args.sequences else " (those with results)"))
     print(f"{'sequence':<20} {'J&F':>6} {'J':>6} {'F':>6} {'objects':>7} {'proposals':>9}")
     for name, s in report["sequences"].items():
         print(f"{name:<20} {s['J&F']:6.3f} {s['J']:6.3f} {s['F']:6.3f} {s['objects']:7d} {s['proposals']:9d}"

@@ -3,7 +3,8 @@
     for record in run_batch(segmenter, ["a.mp4", "b/", ...], "out/"):
         record["video"], record["status"]           # done | skipped | failed
 
-out/<name>/ holds labels/*.png, labels.npy and result.json (its stats), written
+out/<name>/ holds a PNG label map per frame (named as the input's frames: the layout `attnseg eval` reads),
+labels.npy and result.json (its stats), written
 as the frames' labels become final (attnseg.engine.runs: any length, long
 videos in linked chunks, bounded memory, so a long video never brings down a
 worker or a Ray actor); it is
@@ -54,15 +55,16 @@ def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
     dest = Path(dest)
     if is_finished(dest):
         return {"video": video, "status": "skipped", "out": str(dest)}
-    for stale in dest.parent.glob(f".{dest.name}.partial-*"):  # what an interrupted run left behind
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in [*dest.parent.glob(f".{dest.name}.partial-*"), *dest.parent.glob(f"..{dest.name}.partial-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # what an interrupted run left behind (its folder, its run state)
     if dest.exists():  # we only ever rename finished folders into place: this one is someone else's
         return {"video": video, "status": "failed", "out": str(dest),
                 "error": f"{dest} exists but holds no {RESULT}; it is not an attnseg result: move it away"}
     staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
+    outputs = Outputs(out=staging, labels=staging / "labels.npy")
     try:
-        stats = segment_to_files(segmenter, video, Outputs(out=staging / "labels", labels=staging / "labels.npy"))
+        stats = segment_to_files(segmenter, video, outputs)
         record = {"video": video, "status": "done", "out": str(dest), **stats,
                   "seconds": round(time.perf_counter() - start, 3), "worker_pid": os.getpid()}
         (staging / RESULT).write_text(json.dumps(record, indent=1) + "\n")  # last: marks the folder complete
@@ -72,6 +74,7 @@ def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
         return {"video": video, "status": "failed", "out": str(dest), "error": str(err)}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(outputs.state_dir(), ignore_errors=True)
 
 
 def run_batch(segmenter: Segmenter, videos: Sequence[str | Path], out_root: str | Path) -> Iterator[dict]:

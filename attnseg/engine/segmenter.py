@@ -41,7 +41,8 @@ from .tracking import Tracker
 log = logging.getLogger(__name__)
 
 MODEL = ModelSettings()
-RANDOM_BANNER = "RANDOM WEIGHTS: masks are meaningless; use them for smoke runs and benchmarks only"
+RANDOM_BANNER = ("RANDOM WEIGHTS: the masks are meaningless (a patchwork that shows the pipeline working); pass "
+                 "--checkpoint for real ones")
 
 
 def resolve_device(device: Device | str) -> Device:
@@ -145,7 +146,7 @@ class Segmenter:
     def chunk_linker(self) -> Tracker:
         """The tracker that links a long video's chunks: ids from 0, the segmentation's tau, ages in chunks."""
         cfg = self.config
-        return Tracker(cfg.tau, cfg.link_max_age, cfg.link_tokens, self.ops, first_id=0)
+        return Tracker(cfg.tau, cfg.link_max_age, cfg.link_tokens, self.ops)
 
     # -- the offline faces (attnseg.engine.offline) ---------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class Frame:
     timestamp: float  # time.monotonic() at capture
     image: np.ndarray  # (H, W, 3) uint8 RGB
     tag: Any = None  # the host system's own reference (a ROS header), handed back with the frame's result
+    name: str = ""  # the input's own name for it (a folder's file stem); "" for cameras, videos and arrays
 
 
 class FrameSource(Protocol):
@@ -119,7 +120,9 @@ class FolderSource:
         if self.index >= len(self.files):
             return None
         self.index += 1
-        return self.counter.stamp(decode_frame(self.files[self.index - 1]))
+        frame = self.counter.stamp(decode_frame(self.files[self.index - 1]))
+        frame.name = self.files[self.index - 1].stem
+        return frame
 
     def close(self) -> None:
         pass
@@ -197,15 +200,18 @@ class LoopSource:
             self.src.close()
             raise SettingError(f"loop plays files, folders and synthetic sources again; {self.src.name} is live")
         self.live, self.fps, self.name = False, self.src.fps, self.src.name
-        self.played = 0  # frames of the current pass
+        self.played, self.passes = 0, 0  # frames of the current pass, passes finished
 
     def read(self) -> Frame | None:
         frame = self.src.read()
         if frame is None and self.played:
             self.src.close()
             self.src, self.played = self.open(), 0
+            self.passes += 1
             frame = self.src.read()
         self.played += frame is not None
+        if frame is not None and self.passes:
+            frame.name = ""  # named by its id: a second pass must not overwrite the first pass's outputs
         return frame
 
     def close(self) -> None:

@@ -68,6 +68,7 @@ class StreamResult:
     carried: bool = False  # labels carried by optical flow from the last segmented frame, not segmented
     coarse: np.ndarray | None = None  # carried: the small map `labels` is the nearest upsampling of
     delivered: float | None = None  # time.monotonic() when the iterator handed it to its consumer
+    name: str = ""  # the input's name for the frame (a folder's file stem), else "": outputs use its id
 
     @property
     def grid_labels(self) -> np.ndarray:
@@ -80,9 +81,10 @@ class StreamResult:
         return {int(i): self.labels == i for i in np.unique(self.labels)}
 
     def output_frame(self, wall_offset_ns: int, stats: dict | None = None) -> OutputFrame:
-        """This result as the outputs take it (attnseg.engine.outputs): named by its id, stamped with its
-        capture time on the wall clock (time.time_ns() - time.monotonic_ns() at the stream's start)."""
-        return OutputFrame(self.frame_id, f"{self.frame_id:06d}", self.patch_labels, self.labels,
+        """This result as the outputs take it (attnseg.engine.outputs): named as `attnseg segment` names it (the
+        input's file stem, else its index in five digits), stamped with its capture time on the wall clock
+        (time.time_ns() - time.monotonic_ns() at the stream's start)."""
+        return OutputFrame(self.frame_id, self.name or f"{self.frame_id:05d}", self.patch_labels, self.labels,
                            wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats,
                            captured=self.timestamp, carried=self.carried, grid=self.grid_labels)
 
@@ -265,7 +267,7 @@ class StreamRuntime:
                 if frame is None:
                     stats.end(EndReason.END_OF_SOURCE)
                     break
-                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag)  # ids unique across reconnects
+                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name)  # ids unique across reconnects
                 next_id += 1
                 stats.frames_in += 1
                 if drop is DropPolicy.WAIT:
@@ -357,7 +359,7 @@ class StreamRuntime:
                 if carrier is not None:
                     carrier.segmented(frame.image, labels)
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
-                                       frame.image, frame.tag), stop)
+                                       frame.image, frame.tag, name=frame.name), stop)
             waiting.clear()
 
         try:
@@ -370,8 +372,8 @@ class StreamRuntime:
                         continue
                     frame, (coarse, labels) = item.frame, moved
                     _put(out, StreamResult(frame.id, frame.timestamp, labels, sample_grid(labels, seg.grid),
-                                           time.monotonic() - frame.timestamp, frame.image, frame.tag, carried=True,
-                                           coarse=coarse), stop)
+                                           time.monotonic() - frame.timestamp, frame.image, frame.tag,
+                                           name=frame.name, carried=True, coarse=coarse), stop)
                     continue
                 if item is _END:
                     with self._compute:

@@ -12,7 +12,7 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
 - A centroid takes the id of its nearest track within tau; several centroids
   may take one id (an object split in this window stays one object).
 - A centroid with no track within tau starts a new track; ids count up from
-  1 and are never reused.
+  0 (as the offline pipeline's clusters do) and are never reused.
 - A track unseen for more than `max_age` windows is forgotten (bounded
   memory); until then it can be re-found (short occlusions).
 - A track's re-expression is kept while neither its queries nor the key memory change (live, the memory
@@ -20,8 +20,8 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
   tracks are re-expressed, the same rows one by one as in a whole batch (tests/engine/test_tracking.py).
 
 The chunked offline pipeline (attnseg.engine.offline) links the clusters of
-successive chunks with the same Tracker, one chunk per update, ids from 0 so
-that a chunk covering the whole clip keeps the paper's cluster numbers.
+successive chunks with the same Tracker, one chunk per update: a chunk
+covering the whole clip keeps the paper's cluster numbers.
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Track:
 
 class Tracker:
     def __init__(self, tau: float = STREAM.tau, max_age: int = STREAM.max_age, tokens: int = STREAM.track_tokens,
-                 ops: ClusterOps = REFERENCE_OPS, first_id: int = 1):
+                 ops: ClusterOps = REFERENCE_OPS, first_id: int = 0):
         self.tau, self.max_age, self.tokens, self.ops = tau, max_age, tokens, ops
         self.tracks: list[Track] = []
         self.next_id = first_id

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import EvalError, SettingError
+from ..errors import EvalError, SettingError, short_list
 from ..optional import require
 from .metrics import pairwise_scores, statistics
 
@@ -61,6 +61,7 @@ class SequenceScore:
 class EvalReport:
     protocol: str
     sequences: list[SequenceScore] = field(default_factory=list)
+    annotated: int = 0  # the annotated sequences of the dataset (those evaluated are `sequences`)
 
     def to_dict(self) -> dict:
         per_object = {"J": [], "F": []}
@@ -73,6 +74,7 @@ class EvalReport:
             out[name], out[f"{name}_recall"], out[f"{name}_decay"] = (float(x) for x in stats.mean(0))
         out["J&F"] = (out["J"] + out["F"]) / 2
         out["sequences"] = {s.name: s.summary() for s in self.sequences}
+        out["annotated_sequences"] = self.annotated
         return out
 
 
@@ -113,12 +115,15 @@ def load_sequence(root: str | Path, name: str, annotations: str = "auto") -> Seq
 
 def read_results(results: str | Path, seq: Sequence, single: bool = False) -> np.ndarray:
     """(T, H, W) label maps for the annotated frames of `seq`."""
-    folder = Path(results) / seq.name
-    if not folder.is_dir() and single:
-        folder = Path(results)
+    folder = result_folder(results, seq.name, single)
+    if folder is None:
+        raise EvalError(f"no results for {seq.name}: expected {Path(results) / seq.name}/FRAME.png, one label PNG per "
+                        f"annotated frame (segment or stream --out {Path(results) / seq.name}, or batch --out "
+                        f"{results}); or leave {seq.name} out of --sequences")
     missing = [f for f in seq.frames if not (folder / f"{f}.png").is_file()]
     if missing:
-        raise EvalError(f"{len(missing)} result PNGs missing in {folder} (first: {missing[0]}.png)")
+        raise EvalError(f"{len(missing)} of {len(seq.frames)} result PNGs missing in {folder} (first: {missing[0]}.png):"
+                        f" expected one label PNG per annotated frame, named as its annotation")
     labels = np.stack([_read_png(folder / f"{f}.png")[0] for f in seq.frames])
     if labels.ndim != 3 or labels.shape[1:] != seq.void.shape[1:]:
         raise EvalError(f"results of {seq.name} are {labels.shape[1:]}, annotations are {seq.void.shape[1:]}: "
@@ -161,6 +166,16 @@ def evaluate_sequence(seq: Sequence, labels: np.ndarray, protocol: str = "standa
     return SequenceScore(seq.name, out_j, out_f, len(ids), dropped)
 
 
+def result_folder(results: str | Path, name: str, single: bool = False) -> Path | None:
+    """Where the label PNGs of sequence `name` are: RESULTS/NAME (what segment, stream and batch write), or its
+    labels/ subfolder (what batch wrote before 0.2); with `single`, RESULTS itself when it holds the PNGs."""
+    folder = Path(results) / name
+    for candidate in (folder, folder / "labels", *((Path(results),) if single else ())):
+        if candidate.is_dir() and next(candidate.glob("*.png"), None) is not None:
+            return candidate
+    return folder if folder.is_dir() else None
+
+
 def list_sequences(root: str | Path, annotations: str = "auto") -> list[str]:
     return sorted(p.name for p in annotation_dir(Path(root), annotations).iterdir() if p.is_dir())
 
@@ -171,11 +186,16 @@ def evaluate(root: str | Path, results: str | Path, protocol: str = "standard", 
     if protocol not in PROTOCOLS:
         raise SettingError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
     known = list_sequences(root, annotations)
-    names = sequences or known
+    if not Path(results).is_dir():
+        raise EvalError(f"no results folder {results}: expected RESULTS/SEQUENCE/FRAME.png label maps")
+    names = sequences or [n for n in known if result_folder(results, n) is not None]
+    if not names:
+        raise EvalError(f"{results} holds no folder named as an annotated sequence of {root} ({short_list(known)}): "
+                        f"expected RESULTS/SEQUENCE/FRAME.png; for a single sequence's PNGs, name it with --sequences")
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise EvalError(f"unknown sequences {unknown}; {root} has {known}")
-    report = EvalReport(protocol)
+        raise EvalError(f"unknown sequences {short_list(unknown)}; {root} has {short_list(known)}")
+    report = EvalReport(protocol, annotated=len(known))
     for name in names:
         seq = load_sequence(root, name, annotations)
         labels = read_results(results, seq, single=len(names) == 1)

@@ -27,6 +27,10 @@ DINO_URLS = {
 }
 
 
+# what the CLI's weight flags are, for the errors of a missing download
+FLAGS = ("pass weights: --checkpoint FILE (the paper's checkpoint: backbone + ST block), --dino-weights FILE (a "
+         "DINO backbone), or --random-weights (meaningless masks that show the pipeline working)")
+
 def cache_dir() -> Path:
     if os.environ.get("ATTNSEG_CACHE"):
         return Path(os.environ["ATTNSEG_CACHE"])
@@ -47,7 +51,7 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
         return path
     url = DINO_URLS[arch]
     if not download or os.environ.get("ATTNSEG_OFFLINE") == "1":
-        raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}")
+        raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}, or {FLAGS}")
     log.info("downloading %s -> %s", url, path)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -56,6 +60,6 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
         raise WeightsUnavailableError(
             f"could not download DINO weights for {arch} ({getattr(e, 'reason', e)}); "
             f"download {url} yourself and put it at {path} (or set ATTNSEG_CACHE), "
-            f"or give a DINO weights file of your own, or use random weights for a smoke run"
+            f"or {FLAGS}"
         ) from None
     return path

@@ -21,3 +21,15 @@ def test_sample_offline(tmp_path, monkeypatch, capsys):
     stats = json.loads((tmp_path / "s" / "stats.json").read_text())
     assert stats["frames"] == 6 and stats["weights"] == "random"
     assert np.load(tmp_path / "s" / "labels.npy").shape == (6, 2, 3)  # 32x48 at patch 16
+
+
+def test_the_sample_with_random_weights_shows_many_objects(tmp_path, monkeypatch, capsys):
+    """The README's main job with no weights at hand: random weights sharpened (settings.RANDOM_QK_GAIN) give a
+    multi-object patchwork, announced as meaningless, not one object over every frame (as at a gain of 1)."""
+    monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
+    assert main(["sample", "--out-dir", str(tmp_path / "s"), "--offline"]) == 0
+    out, err = capsys.readouterr()
+    assert "RANDOM WEIGHTS: the masks are meaningless" in err and "--random-weights" in err  # the flags named
+    labels = np.load(tmp_path / "s" / "labels.npy")
+    areas = np.bincount(labels.ravel()) / labels.size
+    assert (areas > 0.01).sum() >= 5 and "object ids" in out

@@ -18,7 +18,7 @@ def test_stream_writes_everything(tmp_path, capsys):
                  "--stats-json", str(stats_path)])
     assert code == 0
     assert "streamed 10/10 frames segmented (0 carried, 0 dropped)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(10)]
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(10)]
     assert np.load(tmp_path / "l.npy").shape == (10, 2, 3)
     stats = json.loads(stats_path.read_text())
     assert {"p50", "p95", "p99"} <= set(stats["latency_ms"]) and stats["frames_in"] == stats["frames_processed"] == 10
@@ -93,6 +93,6 @@ def test_stream_publishes_over_zeromq(tmp_path, capsys):
     ids = [m.header["frame_id"] for m in received]
     assert len(ids) >= 6 and ids == sorted(ids) and ids[-1] == 11
     for m in received:
-        png = np.asarray(Image.open(tmp_path / "png" / f"{m.header['frame_id']:06d}.png"))
+        png = np.asarray(Image.open(tmp_path / "png" / f"{m.header['frame_id']:05d}.png"))
         assert np.array_equal(m.labels, png) and m.header["latency_ms"] > 0
         assert m.header["objects"] == np.unique(png).size
