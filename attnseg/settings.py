@@ -161,7 +161,8 @@ def _choices(obj, **enums) -> None:
 class ModelSettings:
     """The weights, the ViT and the device: what Segmenter.from_checkpoint builds."""
 
-    checkpoint: str | None = setting(None, "paper checkpoint (backbone + ST block) or any format of SPEC 8",
+    checkpoint: str | None = setting(None, "the paper's checkpoint (backbone + ST block, from the authors' release) or any "
+                                     "format of docs/checkpoints.md",
                                      group="weights")
     dino_weights: str | None = setting(None, "DINO backbone weights only: runs DINO-only (not the paper's method)",
                                        group="weights")

@@ -11,7 +11,7 @@ Formats, detected from the file's contents:
 Pickles are read with `weights_only=True`; the DINO full checkpoint pickles an
 argparse.Namespace, the only extra global allowed. Every tensor is checked
 against the expected names and shapes, and a bad checkpoint is refused with
-ONE message listing all missing, unexpected and mis-shaped tensors.
+ONE message counting the missing, unexpected and mis-shaped tensors (the first few of each named).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, short_list
 from ..settings import VIT_PRESETS, STConfig, ViTConfig
 
 ENCODER_PREFIX = "encoder."
@@ -167,7 +167,8 @@ def guess_arch(backbone: dict[str, torch.Tensor]) -> str | None:
 
 
 def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]], what: str) -> None:
-    """Raise one CheckpointError listing every missing, unexpected and mis-shaped tensor."""
+    """Raise one CheckpointError counting the missing, unexpected and mis-shaped tensors, naming the first few of
+    each."""
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     misshaped = sorted(
@@ -180,7 +181,7 @@ def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, tuple[int
     parts = []
     for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)):
         if items:
-            parts.append(f"{label} ({len(items)}): {', '.join(items)}")
+            parts.append(f"{label} ({len(items)}): {short_list(items, 3)}")
     raise CheckpointError(f"{what} does not match: " + "; ".join(parts))
 
 

@@ -134,7 +134,7 @@ def test_offline_download_says_where_to_put_the_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsUnavailableError) as e:
         build_frontend("vit_small_8")
     assert str(tmp_path / "dino_deitsmall8_pretrain.pth") in str(e.value)
-    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "random weights" in str(e.value)
+    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "--random-weights" in str(e.value)
     assert list(tmp_path.iterdir()) == []  # no partial file left
 
 
@@ -155,3 +155,14 @@ def test_download_into_cache(tmp_path, monkeypatch, small_sd):
     _check_backbone(model, small_sd)
     build_frontend("vit_small_16")  # second time from the cache, no download
     assert len(seen) == 1
+
+
+def test_a_state_dict_with_foreign_keys_is_one_short_line(tmp_path, s8_sd):
+    """Every key renamed (another model's layout): the message counts them and names the first few, not 150."""
+    path = tmp_path / "other.pth"
+    torch.save({f"model.{k}": v for k, v in s8_sd.items()}, path)
+    with pytest.raises(CheckpointError) as err:
+        build_frontend("vit_small_8", checkpoint=str(path))
+    msg = str(err.value)
+    assert len(msg) < 600 and "\n" not in msg, msg
+    assert "missing (150)" in msg and "and 147 more" in msg
