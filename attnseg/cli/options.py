@@ -90,13 +90,14 @@ def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chu
         add_settings(parser, SegmentConfig, defaults=defaults.get("segment"), exclude=() if chunks else CHUNK_FIELDS)
 
 
-def add_outputs(parser) -> None:
-    """What a segmentation writes: label PNGs, .npy labels, an overlay video, stats, and a rosbag2."""
+def add_outputs(parser, *, stats: str, progress: str) -> None:
+    """What a segmentation writes: label PNGs, .npy labels, an overlay video, stats (what `stats` says), and a
+    rosbag2; --no-progress turns off what `progress` says."""
     parser.add_argument("--out", help="folder for one PNG label map per frame (DAVIS palette)")
     parser.add_argument("--save-labels", help="(T, h, w) int32 patch labels as .npy")
     parser.add_argument("--overlay", help="overlay video (.mp4)")
-    parser.add_argument("--stats-json", help="flat JSON: mode, backend, clusters, seconds per stage")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--stats-json", help=stats)
+    parser.add_argument("--no-progress", action="store_true", help=f"turns off what is on by default: {progress}")
     parser.add_argument("--rosbag", help="also write the label maps into a new rosbag2 at this path "
                                          "(sensor_msgs/Image; needs attnseg[ros])")
     parser.add_argument("--rosbag-overlay", action="store_true", help="also the overlay, on the overlay topic (rgb8)")

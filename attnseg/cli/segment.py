@@ -24,7 +24,9 @@ def add(sub) -> None:
     p = sub.add_parser("segment", help="segment a video file or a folder of frames, of any length")
     p.add_argument("input", help="video file or folder of frames (sorted by name)")
     add_model(p, defaults=PRESETS["cli"])
-    add_outputs(p)
+    add_outputs(p, stats="flat JSON: mode, backend, frames, chunks, clusters, object ids, seconds per stage, peak "
+                         "memory", progress="a progress bar on stderr (a terminal only): frames through the front-end, "
+                                            "the clustering and the writing, with the time left")
     p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "
                                        "clusters, ids so far, seconds and frames/s from decoding to labels (writing "
                                        "excluded), resident memory")

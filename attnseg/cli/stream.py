@@ -21,7 +21,10 @@ def add(sub) -> None:
     add_settings(p, RuntimeSettings)
     p.add_argument("--zmq", metavar="ADDRESS", help="publish every result over ZeroMQ PUB, e.g. tcp://*:5555 "
                                                     "(needs attnseg[zmq]; reader: examples/zmq_subscriber.py)")
-    add_outputs(p)
+    add_outputs(p, stats="JSON: frames in, segmented, carried and dropped, frames/s, latency percentiles (capture to "
+                         "result, to the consumer, to the outputs written), object ids, how the stream ended",
+                progress="a status line on stderr (a terminal only): frames segmented, carried and dropped, frames/s "
+                         "and capture-to-mask latency, twice a second")
     p.set_defaults(run=run)
 
 
@@ -38,6 +41,7 @@ def run(args) -> int:
     ids: set[int] = set()
     wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
     failure, announced, written = None, False, []
+    status = Status() if not args.no_progress and interactive() else None
     try:
         for r in runtime.stream(args.source, runtime_settings):
             if not announced:  # once the source delivers: a bad source ends in its one error line
@@ -48,9 +52,13 @@ def run(args) -> int:
             written.append(time.monotonic() - r.timestamp)  # capture to written: where this command delivers
             del written[:-10000]
             ids.update(frame.present.tolist())
+            if status:
+                status.show(runtime.stats)
     except StreamError as err:
         failure = err
     finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
+        if status:
+            status.close()
         sinks.close()
         stats = {**runtime.stats.to_dict(), "written_latency_ms": percentiles(written), "objects": len(ids),
                  "backend": segmenter.backend, "mode": segmenter.mode}
@@ -73,3 +81,30 @@ def open_publisher(address: str) -> Sink:
     publisher = ZmqPublisher(address)
     print(f"publishing results on {publisher.address} (topic 'attnseg')", file=sys.stderr)
     return Sink(publisher, ZmqPublisher.write)
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+class Status:
+    """One line on stderr, redrawn at most every EVERY seconds: what the stream has done so far."""
+
+    EVERY = 0.5
+
+    def __init__(self):
+        self.shown = 0.0
+
+    def show(self, stats) -> None:
+        now = time.monotonic()
+        if now - self.shown < self.EVERY:
+            return
+        self.shown = now
+        s = stats.to_dict()
+        line = (f"stream: {s['frames_processed']} segmented, {s['frames_carried']} carried, {s['frames_dropped']} "
+                f"dropped, {s['fps']:.1f} fps, capture to mask p50 {s['engine_latency_ms']['p50']} ms")
+        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.shown:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)

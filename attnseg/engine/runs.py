@@ -39,7 +39,7 @@ from ..files import temp_beside, write_atomic
 from ..settings import DEFAULT_FPS
 from .frames import FrameReader
 from .masks import upsample_labels
-from .offline import ChunkResult, iter_chunks, progress_bar
+from .offline import ChunkResult, StageProgress, iter_chunks
 from .outputs import OutputFrame, Outputs
 from .planning import plan_chunk
 from .timing import StageTimer, peak_resident_bytes, resident_bytes
@@ -197,7 +197,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     start = state.frames if state else 0
     timer = StageTimer(segmenter.device)
     began = time.perf_counter()
-    bar = progress_bar(reader.info.count, start, progress, "segment")
+    bar = StageProgress(reader.info.count, start, "segment") if progress else None
     chunks: list[dict] = []
     ids, finished = (link["next_id"] if link else 0), False
     if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
@@ -210,17 +210,17 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
                 for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
                     labels = np.array(labels)  # off the memory map
                     writers.write(i, name, labels, upsample_labels(labels[None], size)[0])
-                    if bar:
-                        bar.update()
-        for chunk in iter_chunks(segmenter, reader, chunk=length, start=start, link=link, timer=timer):
+        for chunk in iter_chunks(segmenter, reader, chunk=length, start=start, link=link, timer=timer, progress=bar):
             with timer("output"):
                 for frame in chunk.frames():
                     writers.write(frame.index, frame.name, frame.labels, frame.mask)
                     if bar:
-                        bar.update()
+                        bar("writing")
                 if state:
                     state.commit(chunk)
             ids = chunk.next_id
+            if bar:
+                bar.learn(timer.seconds)
             chunks.append(_chunk_record(chunk))
             if on_chunk:
                 on_chunk(chunks[-1])

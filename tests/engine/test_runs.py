@@ -1,6 +1,7 @@
 """Writing as frames finish: every output kept on a failure, and a resumed run equal to an uninterrupted one."""
 from __future__ import annotations
 
+import dataclasses
 import errno
 
 import cv2
@@ -176,5 +177,35 @@ def test_progress_shows_frames_per_second_and_time_left(tmp_path, capsys):
     bar = capsys.readouterr().err
     import re
 
-    # done/total [elapsed<left, rate]; tqdm redraws at most every 0.1 s, so a busy host may show only the start
-    assert re.search(r"\d+/14 \[\d\d:\d\d<(\?|\d\d:\d\d), +(\?|[\d.]+)frame/s\]", bar), bar
+    # done/total, stage [elapsed<left, rate]; tqdm redraws at most every 0.1 s, so a busy host may show only the start
+    assert re.search(r"\d+/14(, [a-z-]+)? \[\d\d:\d\d<(\?|\d\d:\d\d), +(\?|[\d.]+)frame/s\]", bar), bar
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
+    """Frames through the front-end, then the clustering, then the writing move one bar, each by its share of a
+    frame's time: a clip segmented in one piece is mostly done on the bar before its first file is written (it
+    sat at 0% until then), and the bar ends full."""
+    from attnseg.engine import runs
+
+    events = []
+
+    class Recording(runs.StageProgress):
+        def __call__(self, stage, frames=1):
+            super().__call__(stage, frames)
+            events.append((stage, frames, self.bar.n))
+
+    monkeypatch.setattr(runs, "StageProgress", Recording)
+    seg = sharp_segmenter()
+    if chunk:
+        seg.config = dataclasses.replace(seg.config, chunk=chunk)
+    segment_to_files(seg, FRAMES, Outputs(out=tmp_path / "png"), progress=True)
+    for stage in ("front-end", "clustering", "writing"):
+        assert sum(n for s, n, _ in events if s == stage) == len(FRAMES)
+    first_write = next(i for i, e in enumerate(events) if e[0] == "writing")
+    if chunk is None:  # one piece: every frame through the front-end and the clustering before any writing
+        assert {s for s, _, _ in events[:first_write]} == {"front-end", "clustering"}
+        assert events[first_write - 1][2] >= 0.9 * len(FRAMES)
+    else:
+        assert events[first_write - 1][2] < 0.5 * len(FRAMES)  # the first chunk of three: written as it is done
+    assert events[-1][2] == pytest.approx(len(FRAMES))
