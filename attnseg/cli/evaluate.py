@@ -12,7 +12,8 @@ def add(sub) -> None:
     p = sub.add_parser("eval", help="DAVIS J and F of label-map PNGs against annotations")
     p.add_argument("--davis-root", required=True, help="DAVIS layout: JPEGImages/480p, Annotations*/480p")
     p.add_argument("--results", required=True, help="RESULTS/SEQ/FRAME.png label maps, as segment or stream --out "
-                                                    "RESULTS/SEQ and batch --out RESULTS write them (every id a proposal)")
+                                                    "RESULTS/SEQ and batch --out RESULTS write them (every id a "
+                                                    "proposal)")
     p.add_argument("--protocol", default="standard", choices=list(PROTOCOLS),
                    help="standard: one matching per sequence, <= 20 proposals; paper: per frame, <= 300 "
                         "(default: standard)")

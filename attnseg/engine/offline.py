@@ -126,9 +126,9 @@ def iter_chunks(segmenter, source, *, chunk: int | None = None, start: int = 0, 
                 ) -> Iterator[ChunkResult]:
     """Segment `source` (path, FrameReader, arrays) chunk by chunk. chunk: frames per chunk (default: the
     segmenter's config.chunk, planned by plan_chunk); start, link: where a resumed run continues (a chunk
-    boundary, and the linker's state there); progress(stage, frames): told the frames through the "front-end",
-    then through the "clustering", chunk by chunk. An input that breaks mid-way ends the iteration with its InputError after the frames read before
-    it were segmented and yielded."""
+    boundary, and the linker's state there); progress(stage, frames): told the frames through the
+    "front-end", then through the "clustering", chunk by chunk. An input that breaks mid-way ends the iteration
+    with its InputError after the frames read before it were segmented and yielded."""
     reader = source if isinstance(source, FrameReader) else FrameReader(source)
     length = chunk or plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
     if start % length:
@@ -204,16 +204,16 @@ class StageProgress:
     run's (front-end 70%, clustering 25%, writing 5%) and are measured again after each chunk (`learn`)."""
 
     SHARES = {"front-end": 0.70, "clustering": 0.25, "writing": 0.05}
-    STAGE_SECONDS = {"front-end": ("decode", "preprocess", "backbone"), "clustering": ("affinity", "clustering", "linking"),
-                     "writing": ("output",)}
+    STAGE_SECONDS = {"front-end": ("decode", "preprocess", "backbone"),
+                     "clustering": ("affinity", "clustering", "linking"), "writing": ("output",)}
 
     def __init__(self, total: int | None, done: int, desc: str, *, writing: bool = True):
         from tqdm import tqdm
 
         self.shares = dict(self.SHARES) if writing else self._normalised({**self.SHARES, "writing": 0.0})
         self.bar = tqdm(total=total, initial=done, desc=desc, leave=False, dynamic_ncols=True, unit="frame",
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt}{postfix} [{elapsed}<{remaining}, "
-                             "{rate_fmt}]")
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt}{postfix} "
+                                   "[{elapsed}<{remaining}, {rate_fmt}]")
 
     @staticmethod
     def _normalised(shares: dict) -> dict:
