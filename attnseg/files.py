@@ -54,6 +54,14 @@ def write_json(dest: str | Path, obj) -> None:
     write_atomic(dest, json.dumps(obj, indent=1) + "\n")
 
 
+def remembered(path: Path, key: dict) -> str | None:
+    """The choice measured_once remembered in `path` for `key`, or None."""
+    try:
+        return json.loads(path.read_text()).get(json.dumps(key, sort_keys=True), {}).get("choice")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def measured_once(path: Path, key: dict, measure: Callable[[], dict[str, float]], what: str
                   ) -> tuple[str, dict[str, float] | None]:
     """The fastest of the names `measure()` times (seconds each) for `key`, measured once and remembered in

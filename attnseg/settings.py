@@ -126,6 +126,10 @@ def vit_config(name: str) -> ViTConfig:
 # the pipeline at work; at 1 (the plain init) every frame is one object, at 5 still one or two on most clips
 RANDOM_QK_GAIN = 6.0
 
+# `--backend auto` and the exported backends build their artifacts into the cache ($ATTNSEG_CACHE/engines, tens of
+# MB each): the most recently used this many are kept
+ENGINE_CACHE_FILES = 4
+
 # The frame rate of frames that do not say theirs: folders, arrays, a video whose header lacks it, a stream's
 # overlay video and its rosbag2 stamps
 DEFAULT_FPS = 24.0

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Callable
 
@@ -29,15 +31,16 @@ import torch
 
 from .. import export
 from ..errors import ExportError
-from ..files import measured_once
+from ..files import measured_once, remembered
 from ..model import FrontEnd
 from ..model.vit import interpolate_pos_embed
 from ..model.weights import cache_dir
 from ..optional import importable, installed_version
-from ..settings import Backend, SegmentConfig
+from ..settings import ENGINE_CACHE_FILES, Backend, SegmentConfig
 from .encode import Runner
 
 log = logging.getLogger(__name__)
+CACHED_SUFFIXES = {fmt.suffix for fmt in export.FORMATS.values()}
 
 
 def _eager(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
@@ -90,6 +93,10 @@ def _exported(format_name: str) -> Builder:
             log.info("exporting the front-end as %s to %s (once; later runs reuse it)", format_name, path)
             export.export(frontend, format=format_name, resolution=config.resolution, out=path,
                           normalization=config.normalization, precision=config.precision, checkpoint_sha256=sha)
+        if not config.artifact:  # the cache: marked as used, its oldest artifacts removed past the limit
+            with contextlib.suppress(OSError):
+                os.utime(path)
+                prune_engines(path.parent, path, ENGINE_CACHE_FILES)
         return export.load(path, device=device, expect=expect, threads=config.threads)
     return build
 
@@ -111,6 +118,21 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: 
         log.info("backend auto: eager (%s not installed; pip install 'attnseg[export]' for onnxruntime)",
                  ", ".join(missing))
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
+    path, key = auto_choices_path(), auto_key(frontend, config)
+    known = remembered(path, key)
+    if known == Backend.EAGER:  # measured before: no ONNX front-end to build or load
+        log.info("backend auto: eager (measured faster on this CPU before; remembered in %s)", path)
+        return Named(_eager(frontend, device, config, sha), Backend.EAGER)
+    artifact = _cached_artifact("onnx", export.identity_of(frontend, config.resolution, config.normalization),
+                                config, device)
+    megabytes = sum(p.numel() * 4 for p in frontend.parameters()) / 2**20
+    stored = (f"the ONNX front-end, about {megabytes:.0f} MB, goes into {artifact.parent}, where the "
+              f"{ENGINE_CACHE_FILES} most recently used are kept")
+    if known is None:
+        log.warning("backend auto: timing the eager front-end against onnxruntime on this CPU, once for this model and "
+                    "size (the choice is remembered in %s; %s; --backend eager skips this)", path, stored)
+    elif not artifact.is_file():
+        log.warning("backend auto: onnxruntime, measured faster here before (%s)", stored)
     try:
         onnx = _exported("onnx")(frontend, device, config, sha)
     except (ExportError, OSError, RuntimeError, ValueError) as err:
@@ -119,6 +141,35 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: 
     runners = {Backend.EAGER: _eager(frontend, device, config, sha), Backend.ONNXRUNTIME: onnx}
     choice = faster(runners, frontend, config)
     return Named(runners[choice], choice)
+
+
+def auto_choices_path() -> Path:
+    """Where `auto` remembers what it measured."""
+    return cache_dir() / "backend_auto.json"
+
+
+def auto_key(frontend: FrontEnd, config: SegmentConfig) -> dict:
+    """What `auto`'s measurement holds for: this CPU, its threads, the versions, the model and the input size."""
+    import platform
+
+    identity = export.identity_of(frontend, config.resolution, config.normalization)
+    return {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "onnxruntime": installed_version("onnxruntime"),
+            "arch": identity["arch"], "mode": str(identity["mode"]), "resolution": list(config.resolution),
+            "batch": config.batch_size}
+
+
+def prune_engines(folder: Path, keep: Path, limit: int) -> None:
+    """The `limit` most recently used artifacts of the cache (with their .data and .meta.json) stay; `keep`, the one
+    in use, always does."""
+    artifacts = sorted((p for p in folder.glob("*") if p.suffix in CACHED_SUFFIXES and p.is_file()),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [p for p in artifacts if p != keep][max(0, limit - 1):]:
+        for part in folder.glob(glob_escape(old.name) + "*"):
+            with contextlib.suppress(OSError):
+                part.unlink()
+        log.info("backend cache: removed %s (more than %d artifacts)", old.name, limit)
 
 
 def time_batch(run: Runner, config: SegmentConfig, repeats: int = 2) -> float:
@@ -139,15 +190,7 @@ def faster(runners: dict[Backend, Runner], frontend: FrontEnd, config: SegmentCo
     """The backend whose runner takes one batch fastest on this CPU, measured once per CPU, versions, model
     and input size and remembered in $ATTNSEG_CACHE/backend_auto.json (onnxruntime ran 1.7x the eager
     front-end on a 2-core AMD EPYC, but 0.9x on a 2-core Xeon with AMX: it is never assumed)."""
-    import platform
-
-    identity = export.identity_of(frontend, config.resolution, config.normalization)
-    key = {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
-           "threads": torch.get_num_threads(), "torch": torch.__version__,
-           "onnxruntime": installed_version("onnxruntime"),
-           "arch": identity["arch"], "mode": str(identity["mode"]), "resolution": list(config.resolution),
-           "batch": config.batch_size}
-    path = cache_dir() / "backend_auto.json"
+    key, path = auto_key(frontend, config), auto_choices_path()
     timer = timer or time_batch
     choice, seconds = measured_once(path, key, lambda: {b.value: timer(run, config) for b, run in runners.items()},
                                     "backend auto")

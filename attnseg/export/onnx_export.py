@@ -10,8 +10,10 @@ embedded in metadata_props.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,20 +33,38 @@ def available() -> str | None:
     return missing("onnx", "onnxscript", "onnxruntime", extra="export")
 
 
+THIRD_PARTY_LOGGERS = ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")
+
+
+@contextlib.contextmanager
+def third_party_quiet():
+    """The exporters' own warnings and log lines (a PyTorch FutureWarning, onnxscript's version converter) kept out
+    of the terminal, unless attnseg's own info lines are shown (`--debug`)."""
+    if logging.getLogger("attnseg").isEnabledFor(logging.INFO):
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in THIRD_PARTY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def export_onnx(module: StaticFrontEnd, meta: ArtifactMeta, dest: Path, opset: int = OPSET) -> None:
     """Write dest (the graph) and dest.data (the weights), each atomically."""
     import onnx
 
     batch = torch.export.Dim("batch", min=1, max=meta.max_batch)
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
+    with third_party_quiet():
         program = torch.onnx.export(module, (module.example(2),), None, dynamo=True, opset_version=opset,
                                     input_names=[INPUT], output_names=list(OUTPUTS), verbose=False,
                                     dynamic_shapes=({0: batch},))
-    finally:
-        quiet.setLevel(level)
     model = program.model_proto
     onnx.helper.set_model_props(model, {META_KEY: meta.to_json()})
     data_name = dest.name + ".data"

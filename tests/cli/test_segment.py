@@ -97,3 +97,28 @@ def test_chunk_log_has_one_line_per_chunk_appended_as_it_finishes(tmp_path):
     assert ids == sorted(ids) and ids[-1] == len(np.unique(np.load(tmp_path / "l.npy")))  # ids handed out so far
     assert main(args) == 0
     assert len(log.read_text().splitlines()) == 8  # appended, not replaced
+
+
+def test_an_onnx_export_keeps_third_party_warnings_out_of_the_terminal(tmp_path, monkeypatch, capsys):
+    """Exporting the front-end (--backend auto's first run) prints no PyTorch FutureWarning and no onnxscript line:
+    only attnseg's own (--debug shows the rest)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import warnings
+
+    monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folder = tmp_path / "clip"
+        folder.mkdir()
+        from attnseg.engine.synthetic import synthetic_clip
+
+        for i, f in enumerate(synthetic_clip(3, 60, 80)[0]):
+            Image.fromarray(f).save(folder / f"{i:05d}.png")
+        capsys.readouterr()
+        assert main(["segment", str(folder), "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
+                     "--backend", "onnxruntime", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning, UserWarning))] == []
+    assert "onnxscript" not in err and "version conver" not in err and "Warning" not in err, err
+    assert list((tmp_path / "cache" / "engines").glob("*.onnx"))  # it did export

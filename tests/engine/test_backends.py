@@ -1,4 +1,7 @@
 """Front-end backends: every row of the table gives the reference's q, k; exported ones check their artifact."""
+
+import os
+
 import pytest
 import torch
 
@@ -34,9 +37,9 @@ def test_backend_matches_the_eager_front_end(name, engine_cache):
     if name in FORMAT_OF_BACKEND:  # built into the cache once, then reused
         built = list((engine_cache / "engines").iterdir())
         assert built and all("tiny_s16_st_32x48_kinetics" in p.name for p in built)
-        stamp = [p.stat().st_mtime_ns for p in built]
+        stamp = [(p.stat().st_ino, p.stat().st_size) for p in built]  # a rebuild publishes new files
         load_backend(config(name), frontend, torch.device("cpu"))
-        assert [p.stat().st_mtime_ns for p in built] == stamp
+        assert [(p.stat().st_ino, p.stat().st_size) for p in built] == stamp
 
 
 def test_an_engine_for_another_front_end_is_refused(tmp_path):
@@ -171,3 +174,41 @@ def test_the_command_line_defaults_to_auto_and_the_library_to_eager():
     segment.add(parser.add_subparsers())
     args = parser.parse_args(["segment", "clip.mp4"])
     assert args.backend == Backend.AUTO.value and SegmentConfig().backend is Backend.EAGER
+
+
+def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(engine_cache, monkeypatch):
+    """The first run announces the timing and the artifact in one line; a CPU where eager was measured faster
+    builds no ONNX front-end at all; the cache keeps the most recently used ENGINE_CACHE_FILES artifacts."""
+    from attnseg.engine import backends
+    from attnseg.settings import ENGINE_CACHE_FILES, Backend
+
+    if _unavailable("onnxruntime"):
+        pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
+    said = []
+    monkeypatch.setattr(backends.log, "info", lambda msg, *args: None)
+    monkeypatch.setattr(backends.log, "warning", lambda msg, *args: said.append(msg % args))
+    monkeypatch.setattr(backends, "time_batch", lambda run, config: 0.1 if isinstance(run, backends.Named) else 0.2)
+    frontend, cpu = tiny_frontend(), torch.device("cpu")
+    monkeypatch.setattr(backends, "faster", lambda runners, frontend, config: Backend.EAGER)  # measured: eager
+    backends.measured_once(backends.auto_choices_path(), backends.auto_key(frontend, config("auto")),
+                           lambda: {"eager": 0.1, "onnxruntime": 0.2}, "test")
+    assert load_backend(config("auto"), frontend, cpu).backend is Backend.EAGER
+    assert said == [] and not (engine_cache / "engines").exists()  # remembered eager: nothing exported
+    (engine_cache / "backend_auto.json").unlink()
+    monkeypatch.undo()
+    said = []
+    monkeypatch.setenv("ATTNSEG_CACHE", str(engine_cache))
+    monkeypatch.setattr(backends.log, "warning", lambda msg, *args: said.append(msg % args))
+    load_backend(config("auto"), frontend, cpu)
+    (line,) = said
+    assert line.startswith("backend auto: timing the eager front-end against onnxruntime") and "MB" in line
+    folder = engine_cache / "engines"
+    for i in range(6):  # older artifacts of other sizes and weights
+        old = folder / f"old{i}.onnx"
+        old.write_bytes(b"x")
+        (folder / f"old{i}.onnx.data").write_bytes(b"x")
+        os.utime(old, (1000 + i, 1000 + i))
+    backends.prune_engines(folder, next(folder.glob("tiny*.onnx")), ENGINE_CACHE_FILES)
+    kept = sorted(p.name for p in folder.glob("*.onnx"))
+    assert len(kept) == ENGINE_CACHE_FILES and "old5.onnx" in kept and "old0.onnx" not in kept
+    assert not (folder / "old0.onnx.data").exists()
