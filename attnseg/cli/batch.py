@@ -16,7 +16,8 @@ def add(sub) -> None:
     p = sub.add_parser("batch", help="segment many videos, one output folder each; a re-run skips finished ones")
     p.add_argument("inputs", nargs="+", help="video files or frame folders")
     p.add_argument("--out", required=True, help="OUT/<name>/ per video: a label PNG per frame (named as the "
-                                                 "input's frames, as `attnseg eval` reads them), labels.npy, result.json")
+                                                 "input's frames, as `attnseg eval` reads them), labels.npy, "
+                                                 "result.json")
     add_model(p, defaults=PRESETS["cli"])
     p.add_argument("--ray", action="store_true", help="fan out over a Ray cluster (Ray Data; needs attnseg[ray])")
     add_settings(p, RaySettings)

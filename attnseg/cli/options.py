@@ -93,7 +93,11 @@ def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chu
 def add_outputs(parser, *, stats: str, progress: str) -> None:
     """What a segmentation writes: label PNGs, .npy labels, an overlay video, stats (what `stats` says), and a
     rosbag2; --no-progress turns off what `progress` says."""
-    parser.add_argument("--out", help="folder for one PNG label map per frame (DAVIS palette)")
+    parser.add_argument("--out", help="folder for one PNG label map per frame (DAVIS palette), named as the input's "
+                                      "frames; refused when it holds PNGs already (see --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="--out may hold the label PNGs of an earlier run: "
+                                                                 "they are removed first (only those: files attnseg "
+                                                                 "did not write stay)")
     parser.add_argument("--save-labels", help="(T, h, w) int32 patch labels as .npy")
     parser.add_argument("--overlay", help="overlay video (.mp4)")
     parser.add_argument("--stats-json", help=stats)
@@ -109,7 +113,7 @@ def read_outputs(args: argparse.Namespace) -> Outputs:
     before any work)."""
     return Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
                    bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
-                   bag_overlay=args.rosbag_overlay)
+                   bag_overlay=args.rosbag_overlay, overwrite=args.overwrite)
 
 
 def open_rosbag(args: argparse.Namespace):

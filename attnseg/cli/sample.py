@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..engine.outputs import Outputs
-from ..errors import WeightsUnavailableError
+from ..errors import OutputError, SettingError, WeightsUnavailableError
 from ..files import atomic_path
 from ..model import VIT_PRESETS
 from ..settings import PRESETS, ModelSettings
@@ -18,11 +18,18 @@ SAMPLE = PRESETS["sample"]
 
 def add(sub) -> None:
     p = sub.add_parser("sample", help="generate a sample clip and segment it (no dataset needed)")
-    p.add_argument("--out-dir", default="runs/sample", help="where frames, labels and overlay go")
+    p.add_argument("--out-dir", default="runs/sample", help="where frames/, labels/, labels.npy, overlay.mp4 and "
+                                                            "stats.json go (default: runs/sample)")
     p.add_argument("--frames", type=int, default=24, help="frames of the generated clip (default: 24)")
-    p.add_argument("--arch", default=SAMPLE["model"].arch, choices=sorted(VIT_PRESETS))
-    p.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=SAMPLE["segment"].resolution)
-    p.add_argument("--offline", action="store_true", help="never download weights")
+    p.add_argument("--arch", default=SAMPLE["model"].arch, choices=sorted(VIT_PRESETS),
+                   help=f"ViT preset (default: {SAMPLE['model'].arch}, the official DINO weights' when cached or "
+                        "downloadable)")
+    p.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=SAMPLE["segment"].resolution,
+                   help="the size frames are resized to before the ViT (default: {} {})".format(
+                       *SAMPLE["segment"].resolution))
+    p.add_argument("--offline", action="store_true", help="never download weights (random ones when none are cached)")
+    p.add_argument("--overwrite", action="store_true", help="--out-dir may hold an earlier sample run: its files are "
+                                                            "replaced (only those)")
     p.set_defaults(run=run)
 
 
@@ -34,6 +41,14 @@ def run(args) -> int:
 
     out = Path(args.out_dir)
     frames_dir = out / "frames"
+    earlier = sorted(frames_dir.glob("[0-9][0-9][0-9][0-9][0-9].png"))
+    if earlier and not args.overwrite:
+        raise OutputError(f"{out} holds an earlier sample run ({len(earlier)} frames): --overwrite replaces it, or name "
+                          "another --out-dir")
+    for path in earlier:  # the frames a sample run wrote; the rest of the run is replaced as its outputs are
+        path.unlink()
+    if args.frames < 1:
+        raise SettingError(f"--frames must be >= 1, got {args.frames}")
     frames, _ = synthetic_clip(args.frames)
     for i, frame in enumerate(frames):
         with atomic_path(frames_dir / f"{i:05d}.png") as tmp:
@@ -46,7 +61,8 @@ def run(args) -> int:
         print(f"attnseg: {e}", file=sys.stderr)
         model = ModelSettings(arch=args.arch, random_weights=True)
     config = dataclasses.replace(SAMPLE["segment"], resolution=tuple(args.resolution))
-    outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4")
+    outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4",
+                      overwrite=args.overwrite)
     code = segment.segment(str(frames_dir), outputs, model, config, stats_json=str(out / "stats.json"))
     print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")
     return code

@@ -47,7 +47,7 @@ def segment(source: str, outputs: Outputs, model: ModelSettings, config: Segment
             progress: bool = True) -> int:
     """Segment `source` with these settings into `outputs`, and say what was done."""
     reader = FrameReader(source)  # first: a missing or unopenable input fails before any weights load
-    check_writable(outputs)  # before the weights load
+    check_writable(outputs, resume)  # before the weights load
     segmenter = Segmenter.from_settings(model, config)
     print(segmenter.mode.description, file=sys.stderr)
     with contextlib.ExitStack() as stack:

@@ -6,6 +6,7 @@ import time
 
 from ..engine import Segmenter
 from ..engine.outputs import Sink
+from ..engine.runs import check_writable
 from ..engine.streaming import StreamRuntime, percentiles
 from ..errors import StreamError
 from ..files import write_json
@@ -32,9 +33,10 @@ def run(args) -> int:
     model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
     stream_config, runtime_settings = read_settings(StreamConfig, args), read_settings(RuntimeSettings, args)
     config.check_patches(model.patch_size)
+    outputs = read_outputs(args)
+    check_writable(outputs)  # before the weights load: a folder holding an earlier run's PNGs is refused
     segmenter = Segmenter.from_settings(model, config)
     runtime = StreamRuntime(segmenter, stream_config)
-    outputs = read_outputs(args)
     if args.zmq:
         outputs.extra.append(lambda: open_publisher(args.zmq))
     sinks = outputs.open(fps=DEFAULT_FPS)  # a busy address or an existing bag fails here, before any file is made

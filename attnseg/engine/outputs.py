@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..files import atomic_path, publish, temp_beside
+from ..errors import OutputError, short_list
+from ..files import atomic_path, publish, temp_beside, write_atomic
 from ..settings import DEFAULT_FPS
 from .drawing import davis_palette, overlay
 
@@ -118,6 +120,7 @@ class Outputs:
     bag_path: str | Path | None = None
     bag_overlay: bool = False  # the overlay into the bag too
     extra: list[Callable[[], Sink]] = field(default_factory=list)  # more sinks (ZeroMQ, the page), written last
+    overwrite: bool = False  # `out` may hold an earlier run's label PNGs: they are removed first (claim_folder)
 
     def paths(self) -> list[Path]:
         return [Path(p) for p in (self.out, self.labels, self.overlay, self.bag_path) if p]
@@ -191,8 +194,49 @@ def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None =
         img.save(tmp, format="PNG")
 
 
+MARKER = ".attnseg-labels.json"  # in a folder of label PNGs: the names attnseg wrote there
+
+
+def written_pngs(folder: str | Path) -> list[Path] | None:
+    """The label PNGs an attnseg run wrote into `folder` (its marker says which), or None when the folder has no
+    marker (not ours). A run that never closed its folder (killed) listed none: then every PNG there."""
+    folder = Path(folder)
+    try:
+        marker = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    if not marker.get("complete"):
+        return sorted(folder.glob("*.png"))
+    return [folder / f"{name}.png" for name in marker.get("names", []) if (folder / f"{name}.png").is_file()]
+
+
+def claim_folder(folder: str | Path, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Refuse a folder of label PNGs that already holds some, so that a run never leaves older PNGs mixed in with
+    its own: unless `resume` (its own run's, continued) or `overwrite` (the PNGs an earlier attnseg run wrote
+    there are removed first; files attnseg did not write are never touched)."""
+    folder = Path(folder)
+    if resume or not folder.is_dir():
+        return
+    pngs = sorted(folder.glob("*.png"))
+    if not pngs:
+        return
+    ours = written_pngs(folder)
+    if ours is None:
+        names = short_list([p.name for p in pngs], 3)
+        raise OutputError(f"{folder} holds {len(pngs)} PNGs that attnseg did not write ({names}): name a new or "
+                          "empty folder")
+    if not overwrite:
+        raise OutputError(f"{folder} holds the {len(ours)} label PNGs of an earlier run: --overwrite replaces them "
+                          "(removing only those), --resume continues an interrupted run, or name another folder")
+    for path in ours:
+        path.unlink(missing_ok=True)
+    (folder / MARKER).unlink(missing_ok=True)
+    log.info("removed the %d label PNGs of an earlier run from %s", len(ours), folder)
+
+
 class LabelPngs:
-    """One PNG label map per frame into a folder, each written atomically as it comes.
+    """One PNG label map per frame into a folder, each written atomically as it comes, the folder marked as
+    attnseg's (MARKER: the names written, listed when closed).
 
     A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
     (a long video's ids grow): readers of either get the ids themselves. `wide` fixes one format for every frame
@@ -201,6 +245,13 @@ class LabelPngs:
     def __init__(self, folder: str | Path, keep_existing: bool = False, wide: bool | None = None):
         self.folder, self.keep_existing, self.wide, self.warned = Path(folder), keep_existing, wide, False
         self.folder.mkdir(parents=True, exist_ok=True)
+        kept = written_pngs(self.folder) if keep_existing else None
+        self.names = [p.stem for p in kept or []]
+        self._mark(complete=False)
+
+    def _mark(self, complete: bool) -> None:
+        write_atomic(self.folder / MARKER, json.dumps({"written_by": "attnseg", "complete": complete,
+                                                       "names": self.names}))
 
     def write(self, name: str, mask: np.ndarray) -> None:
         path = self.folder / f"{name}.png"
@@ -211,9 +262,10 @@ class LabelPngs:
             log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images", name)
             self.warned = True
         write_label_png(path, mask, wide)
+        self.names.append(name)
 
     def close(self) -> None:
-        pass
+        self._mark(complete=True)
 
 
 class NpyFrames:

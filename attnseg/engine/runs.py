@@ -40,7 +40,7 @@ from ..settings import DEFAULT_FPS
 from .frames import FrameReader
 from .masks import upsample_labels
 from .offline import ChunkResult, StageProgress, iter_chunks
-from .outputs import OutputFrame, Outputs
+from .outputs import OutputFrame, Outputs, claim_folder
 from .planning import plan_chunk
 from .timing import StageTimer, peak_resident_bytes, resident_bytes
 
@@ -125,8 +125,11 @@ def fingerprint(segmenter, reader: FrameReader, chunk: int, outputs: Outputs) ->
             "outputs": [str(p.resolve()) for p in outputs.paths()]}
 
 
-def check_writable(outputs: Outputs) -> None:
-    """Each output's folder can take a file now (created if missing): before any work, not after."""
+def check_writable(outputs: Outputs, resume: bool = False) -> None:
+    """Each output's folder can take a file now (created if missing), and a folder of label PNGs holds no older
+    ones (claim_folder): before any work, not after."""
+    if outputs.out:
+        claim_folder(outputs.out, overwrite=outputs.overwrite, resume=resume)
     for path in outputs.paths():
         folder = path if outputs.out and path == Path(outputs.out) else path.parent
         try:
@@ -191,7 +194,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     reader = source if isinstance(source, FrameReader) else FrameReader(source)
     if outputs.needs_images and reader.info.count is None:
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
-    check_writable(outputs)
+    check_writable(outputs, resume)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
     state, link = _open_state(outputs, fingerprint(segmenter, reader, length, outputs), resume)
     start = state.frames if state else 0

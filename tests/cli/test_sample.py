@@ -33,3 +33,21 @@ def test_the_sample_with_random_weights_shows_many_objects(tmp_path, monkeypatch
     labels = np.load(tmp_path / "s" / "labels.npy")
     areas = np.bincount(labels.ravel()) / labels.size
     assert (areas > 0.01).sum() >= 5 and "object ids" in out
+
+
+def test_a_second_sample_into_the_same_folder_is_refused_unless_overwrite(tmp_path, monkeypatch, capsys):
+    """It said "4 frames" and segmented 24 (the earlier run's frames were still there)."""
+    monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
+    args = ["sample", "--out-dir", str(tmp_path / "s"), "--arch", "vit_small_16", "--resolution", "32", "48",
+            "--offline"]
+    assert main([*args, "--frames", "6"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--frames", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"attnseg: error: {tmp_path / 's'} holds an earlier sample run (6 frames): --overwrite " \
+                      "replaces it, or name another --out-dir"
+    assert main([*args, "--frames", "4", "--overwrite"]) == 0
+    assert "segmented 4 frames" in capsys.readouterr().out
+    frames, labels = (len(list((tmp_path / "s" / name).glob("*.png"))) for name in ("frames", "labels"))
+    assert frames == labels == 4
+    assert np.load(tmp_path / "s" / "labels.npy").shape[0] == 4

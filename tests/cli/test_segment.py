@@ -22,7 +22,7 @@ def test_segment_writes_everything(tmp_path, synthetic_folder, capsys):
     assert code == 0
     assert "RANDOM WEIGHTS" in err.err and "mode: st" in err.err
     assert "segmented 7 frames" in err.out
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.glob("*.png"))
     assert names == [f"frame_{i:03d}.png" for i in range(7)]
     assert Image.open(out / names[0]).size == (80, 60)
     labels = np.load(tmp_path / "l.npy")
@@ -122,3 +122,32 @@ def test_an_onnx_export_keeps_third_party_warnings_out_of_the_terminal(tmp_path,
     assert [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning, UserWarning))] == []
     assert "onnxscript" not in err and "version conver" not in err and "Warning" not in err, err
     assert list((tmp_path / "cache" / "engines").glob("*.onnx"))  # it did export
+
+
+def test_a_folder_holding_an_earlier_runs_pngs_is_refused_unless_overwrite(tmp_path, synthetic_folder, capsys):
+    """A shorter run into a folder of 7 older label PNGs would leave them mixed in with its own: refused in one
+    line; --overwrite removes the earlier run's PNGs (only those) first; PNGs attnseg did not write are never
+    touched."""
+    out = tmp_path / "masks"
+    model = ["--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48", "--backend", "eager",
+             "--no-progress"]
+    assert main(["segment", str(synthetic_folder), *model, "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine")
+    short = tmp_path / "short"
+    short.mkdir()
+    for f in sorted(synthetic_folder.glob("*.png"))[:3]:
+        (short / f.name).write_bytes(f.read_bytes())
+    capsys.readouterr()
+    assert main(["segment", str(short), *model, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds the 7 label PNGs of an earlier run: --overwrite replaces them" in err[0]
+    assert main(["segment", str(short), *model, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == [f"frame_{i:03d}.png" for i in range(3)]
+    assert (out / "notes.txt").read_text() == "mine"
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(foreign / "holiday.png")
+    for extra in ([], ["--overwrite"]):
+        assert main(["segment", str(short), *model, "--out", str(foreign), *extra]) == 2
+        assert "1 PNGs that attnseg did not write (holiday.png)" in capsys.readouterr().err
+    assert [p.name for p in foreign.iterdir()] == ["holiday.png"]

@@ -18,7 +18,7 @@ def test_stream_writes_everything(tmp_path, capsys):
                  "--stats-json", str(stats_path)])
     assert code == 0
     assert "streamed 10/10 frames segmented (0 carried, 0 dropped)" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == [f"{i:05d}.png" for i in range(10)]
+    assert sorted(p.name for p in out.glob("*.png")) == [f"{i:05d}.png" for i in range(10)]
     assert np.load(tmp_path / "l.npy").shape == (10, 2, 3)
     stats = json.loads(stats_path.read_text())
     assert {"p50", "p95", "p99"} <= set(stats["latency_ms"]) and stats["frames_in"] == stats["frames_processed"] == 10
@@ -43,7 +43,7 @@ def test_segment_and_stream_write_rosbags_that_read_back_bit_exactly(tmp_path, s
                  "--rosbag", str(tmp_path / "seg.bag"), "--rosbag-overlay", "--rosbag-encoding", "32SC1",
                  "--frame-id", "cam7"]) == 0
     bag = read_label_bag(tmp_path / "seg.bag")
-    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "png").iterdir())]
+    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "png").glob("*.png"))]
     assert len(bag) == len(pngs) == 7 and {f for _, f, _ in bag} == {"cam7"}
     assert all(np.array_equal(labels, png) for (_, _, labels), png in zip(bag, pngs))
     assert len({np.unique(png).size for png in pngs} - {1}) > 0  # more than one id somewhere: a real check
