@@ -10,15 +10,22 @@ from ..bench.suite import BenchConfig
 from ..model import VIT_PRESETS
 from ..settings import Backend, Kernels
 
+RESULTS = "runs/bench"  # where the records go unless --results names a folder (never a checkout's committed records)
+
 
 def add(sub) -> None:
     p = sub.add_parser("bench", help="the latency suite for this machine (JSON records)")
+    d = BenchConfig()
+
+    def axis(default) -> str:
+        return ("repeatable; the suite runs every combination of the axes given (default: this device's standard "
+                f"suite; where only other axes are given: {default})")
     p.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"),
-                   help="repeatable; with no axis flag, the standard suite of this device")
-    p.add_argument("--arch", action="append", choices=sorted(VIT_PRESETS), help="repeatable")
-    p.add_argument("--backend", action="append", choices=Backend.values(), help="repeatable")
-    p.add_argument("--kernels", action="append", choices=Kernels.values(), help="repeatable")
-    p.add_argument("--batch-size", type=int, action="append", help="repeatable")
+                   help=axis(" ".join(map(str, d.resolution))))
+    p.add_argument("--arch", action="append", choices=sorted(VIT_PRESETS), help=axis(d.arch))
+    p.add_argument("--backend", action="append", choices=Backend.values(), help=axis(d.backend))
+    p.add_argument("--kernels", action="append", choices=Kernels.values(), help=axis(d.kernels))
+    p.add_argument("--batch-size", type=int, action="append", help=axis(d.batch_size))
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when there is a GPU, else cpu")
     p.add_argument("--compare", action="store_true",
                    help="also time the plain reference pipeline in the same process and record the ratio")
@@ -31,7 +38,8 @@ def add(sub) -> None:
     p.add_argument("--qk-gain", type=float, default=QK_GAIN, help=f"default: {QK_GAIN:g}")
     p.add_argument("--repeats", type=int, default=3, help="timed runs (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
-    p.add_argument("--results", default="benchmarks/results", help="where the JSON records go")
+    p.add_argument("--results", default=RESULTS, help=f"folder of the JSON records (default: {RESULTS}; a "
+                                                      "checkout's committed records are benchmarks/results)")
     p.set_defaults(run=run)
 
 
@@ -41,8 +49,10 @@ def run(args) -> int:
     from ..bench.load import paper_checkpoint
     from ..bench.peaks import measure_peaks
     from ..bench.suite import compare, default_configs, run_config
+    from ..engine.segmenter import resolve_device
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device or "auto").value  # cuda without a CUDA device: one line, before any work
+    print(f"records -> {args.results}/", flush=True)
     axes = (args.arch, args.resolution, args.backend, args.kernels, args.batch_size)
     if any(axes):
         d = BenchConfig()

@@ -95,3 +95,20 @@ def test_cli_bench(tmp_path, capsys):
     device = "cuda" if torch.cuda.is_available() else "cpu"  # bench defaults to the GPU when there is one
     assert f"{device}_eager_torch_vit_small_16_32x48_b8" in capsys.readouterr().out
     assert len(list(tmp_path.glob("bench_*.json"))) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_cli_bench_on_cuda_without_a_gpu_is_one_line(capsys):
+    assert main(["bench", "--device", "cuda", "--no-cost-model"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["attnseg: error: device cuda asked for, but no CUDA device is available; run on the cpu"]
+
+
+def test_cli_bench_writes_its_records_into_a_folder_it_names():
+    """Not into a checkout's committed benchmarks/results unless asked."""
+    from attnseg.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["bench"]).results == "runs/bench"
+    bench = parser._subparsers._group_actions[0].choices["bench"]
+    assert "(default: runs/bench;" in " ".join(bench.format_help().split())
