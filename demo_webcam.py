@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from attnseg.cli.options import add_model, add_settings, read_settings
+from attnseg.cli.options import OneLineParser, add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
 from attnseg.engine.outputs import Sink, Sinks, VideoSink
 from attnseg.engine.sources import opener
@@ -38,9 +38,9 @@ FIGURES_EVERY = 0.2  # seconds between two counts of the figures shown beside th
 
 def parse(argv=None) -> argparse.Namespace:
     """The demo's own options, then every setting of attnseg.settings from the "live" preset (the small ViT)."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(prog="demo_webcam.py", description=__doc__.splitlines()[0])
     p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N (default: 0)")
-    p.add_argument("--port", type=int, default=8080, help="port of the live page (0: any free one; default: 8080)")
+    p.add_argument("--port", type=int, default=8080, help="port of the live page, 0 for any free one (default: 8080)")
     p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
     p.add_argument("--exit-at-end", action="store_true", help="quit when a file or folder ends (by default the page "

@@ -10,9 +10,11 @@ library's own words (the CLI maps each to `attnseg: error: ...` and exit code 2)
     ├── DeviceError        a device, toolkit or build target that is not there
     ├── ExportError        an artifact that cannot be built, read or trusted
     ├── OutputError        an output that cannot be written (it exists, or is closed)
+    │   └── EarlierRunError   a folder holding an earlier run's results
     ├── StreamError        a stage of the streaming runtime failed
     ├── SourceDisconnected a live source lost its device or connection mid-stream
     └── EvalError          annotations or results that cannot be scored
+        └── NoResultsError    no results for a sequence to score, or none named as a sequence
 
 Each also derives from the builtin the library raised before (ValueError, RuntimeError, ImportError,
 ConnectionError),
@@ -57,6 +59,10 @@ class OutputError(AttnsegError, ValueError):
     """An output that cannot be written: it exists already, or was closed."""
 
 
+class EarlierRunError(OutputError):
+    """An output folder that holds an earlier run's results: overwrite them, resume that run, or write elsewhere."""
+
+
 class StreamError(AttnsegError, RuntimeError):
     """A stage of the streaming runtime failed; the message names the stage and the cause."""
 
@@ -67,6 +73,10 @@ class SourceDisconnected(AttnsegError, ConnectionError):
 
 class EvalError(AttnsegError, ValueError):
     """Annotations or results that cannot be scored."""
+
+
+class NoResultsError(EvalError):
+    """Results missing for a sequence to evaluate, or results that name no sequence (choose the sequences)."""
 
 
 def short_list(items, first: int = 5) -> str:

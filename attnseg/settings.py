@@ -165,14 +165,14 @@ def _choices(obj, **enums) -> None:
 class ModelSettings:
     """The weights, the ViT and the device: what Segmenter.from_checkpoint builds."""
 
-    checkpoint: str | None = setting(None, "the paper's checkpoint (backbone + ST block, from the authors' release) or any "
-                                     "format of docs/checkpoints.md",
+    checkpoint: str | None = setting(None, "the paper's checkpoint (backbone + ST block, from the authors' release) "
+                                     "or any format of docs/checkpoints.md",
                                      group="weights")
     dino_weights: str | None = setting(None, "DINO backbone weights only: runs DINO-only (not the paper's method)",
                                        group="weights")
     random_weights: bool = setting(False, "random weights (meaningless masks, announced as such): a run with no "
                                    "weights at hand, smoke runs and benchmarks; their ST q/k rows sharpened by "
-                                   "--qk-gain", group="weights")
+                                   "qk_gain (--qk-gain)", group="weights")
     arch: str = setting(PAPER.arch, "ViT preset of the weights", choices="arch")
     device: Device = setting(Device.CPU, "where the front-end and the clustering run")
     seed: int = setting(0, "seed of the random weights")
@@ -217,7 +217,7 @@ class SegmentConfig:
                                    "into the cache and reused)", aliases=("--engine",))
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
                                           "fp16)")
-    threads: int | None = setting(None, "onnxruntime intra-op threads")
+    threads: int | None = setting(None, "onnxruntime's intra-op threads (default: onnxruntime's own, one per core)")
     kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the fastest of torch, triton and "
                                "certified, measured; else torch), torch (the reference), triton, certified "
                                "(bf16 products with exact recomputation where they cannot decide)")
@@ -293,7 +293,7 @@ class RuntimeSettings:
     loop: bool = setting(False, "play a file, folder or synthetic source again from its start each time it ends "
                                 "(until Ctrl-C)")
     stall_timeout: float | None = setting(10.0, "seconds without a frame that end the stream")
-    max_frames: int | None = setting(None, "stop after this many captured frames")
+    max_frames: int | None = setting(None, "stop after this many captured frames (default: at the source's end)")
     warm_up: bool = setting(True, "compile before the first frame (front-end, and with Triton every window "
                                   "shape)", flag="--no-warm-up")
     carry: bool = setting(True, "a frame the engine cannot take gets the last labels carried to it by optical flow, "

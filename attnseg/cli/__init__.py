@@ -16,14 +16,15 @@ import sys
 import threading
 
 from .._version import __version__
-from ..errors import AttnsegError
+from ..errors import AttnsegError, EarlierRunError, NoResultsError, WeightsUnavailableError
 from . import batch, bench, evaluate, export, sample, segment, stream
+from .options import OneLineParser
 
 COMMANDS = (segment, stream, export, batch, evaluate, bench, sample)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attnseg", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="attnseg", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"attnseg {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +61,17 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+# the flags that do what a library error suggests in its own words
+FLAGS = {WeightsUnavailableError: "--checkpoint FILE, --dino-weights FILE or --random-weights",
+         EarlierRunError: "--overwrite or --resume", NoResultsError: "--sequences"}
+
+
+def with_flags(error: BaseException) -> str:
+    """A library error's message, and the flags that do what it suggests."""
+    flags = next((f for cls, f in FLAGS.items() if isinstance(error, cls)), None)
+    return f"{error} ({flags})" if flags else str(error)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _log_to_stderr(logging.INFO if args.debug else logging.WARNING)
@@ -69,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AttnsegError, OSError) as e:  # the library's own errors, and the system's (disk full, permissions)
         if args.debug:
             raise
-        print(f"attnseg: error: {e}", file=sys.stderr)
+        print(f"attnseg: error: {with_flags(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # its message, when the library gave one, says what was kept
         print(f"attnseg: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)

@@ -35,7 +35,9 @@ def add(sub) -> None:
                    "../shared/data/davis16, else a synthetic DAVIS-sized clip)")
     p.add_argument("--checkpoint", help="default: a random checkpoint in the paper's format, its ST q/k rows "
                    f"scaled by --qk-gain (hundreds of clusters on {BENCH_LOAD})")
-    p.add_argument("--qk-gain", type=float, default=QK_GAIN, help=f"default: {QK_GAIN:g}")
+    p.add_argument("--qk-gain", type=float, default=QK_GAIN, help="the scale of the random checkpoint's ST q/k rows "
+                                                                  f"(default: {QK_GAIN}: hundreds of clusters on "
+                                                                  f"{BENCH_LOAD})")
     p.add_argument("--repeats", type=int, default=3, help="timed runs (default: 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default: 1)")
     p.add_argument("--results", default=RESULTS, help=f"folder of the JSON records (default: {RESULTS}; a "
@@ -44,8 +46,6 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    import torch
-
     from ..bench.load import paper_checkpoint
     from ..bench.peaks import measure_peaks
     from ..bench.suite import compare, default_configs, run_config

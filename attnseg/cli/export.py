@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..engine.segmenter import load_frontend
+from ..errors import MissingDependency
 from ..export import FORMATS
 from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
 from .options import add_model, add_settings, read_settings
@@ -10,10 +11,13 @@ from .options import add_model, add_settings, read_settings
 def add(sub) -> None:
     p = sub.add_parser("export", help="export the front-end as an ONNX, TensorRT or AOTInductor artifact, "
                                       "or a Triton Inference Server model repository")
-    p.add_argument("--format", required=True, choices=[*FORMATS, "triton-repo"])
+    p.add_argument("--format", required=True, choices=[*FORMATS, "triton-repo"],
+                   help="onnx (ONNX Runtime), tensorrt (a TensorRT plan: an NVIDIA GPU), aoti (AOTInductor .pt2), or "
+                        "triton-repo (a Triton Inference Server model repository)")
     p.add_argument("--out", required=True, help="artifact path: .onnx (+ .onnx.data), .plan or .pt2; "
                                                 "triton-repo: a new folder")
-    add_model(p, segment=False)
+    add_model(p, segment=False, helps={"device": "where the front-end is traced and its artifact checked against "
+                                                "the reference"})
     add_settings(p, SegmentConfig, only=("resolution", "normalization", "precision"))
     add_settings(p, ExportSettings)
     repo = p.add_argument_group("triton-repo", "the model repository's streaming model (editable later in "
@@ -30,6 +34,9 @@ def run(args) -> int:
     resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
     SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
     stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
+    missing = FORMATS["onnx" if args.format == "triton-repo" else args.format].available()
+    if missing:  # before the weights load
+        raise MissingDependency(f"cannot export {args.format}: {missing}")
     frontend, info = load_frontend(model)
     if args.format == "triton-repo":
         return _triton_repo(args, frontend, info, resolution, max_batch, stream)
@@ -41,8 +48,23 @@ def run(args) -> int:
     print(f"exported {meta.arch} {meta.mode} {meta.resolution[0]}x{meta.resolution[1]} {meta.precision} "
           f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
           f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
-          f"run it with `attnseg segment --backend {FORMATS[args.format].backend} --artifact {result.path}`")
+          f"run it with `attnseg segment CLIP --backend {FORMATS[args.format].backend} --artifact {result.path} "
+          f"{' '.join(same_model(model, resolution, args.normalization))}`")
     return 0
+
+
+def same_model(model: ModelSettings, resolution: tuple[int, int], normalization) -> list[str]:
+    """The flags that build the front-end this artifact was exported from (a run with other ones is refused)."""
+    if model.checkpoint:
+        weights = ["--checkpoint", model.checkpoint]
+    elif model.dino_weights:
+        weights = ["--dino-weights", model.dino_weights]
+    elif model.random_weights:
+        weights = ["--random-weights", "--seed", str(model.seed), "--qk-gain", f"{model.qk_gain:g}"]
+    else:
+        weights = []  # the official DINO weights from the cache: the default
+    return [*weights, "--arch", model.arch, "--resolution", *map(str, resolution), "--normalization",
+            str(normalization)]
 
 
 def _triton_repo(args, frontend, info, resolution, max_batch, stream: StreamConfig) -> int:

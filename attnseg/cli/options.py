@@ -33,9 +33,41 @@ def _base_type(hint):
     return hint
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose usage errors are one line, `PROG: error: MESSAGE (see PROG --help)`, exit code 2; an unknown
+    flag names the closest known ones."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, except that a subcommand's unknown flag is reported by that subcommand, with the closest
+        flags it has."""
+        import difflib
+
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            parser = self._subparsers._group_actions[0].choices[command] if command and self._subparsers else self
+            flags = [s for a in parser._actions for s in a.option_strings]
+            hints = [f"{x} (did you mean {' or '.join(m)}?)" if (m := difflib.get_close_matches(x.split("=")[0], flags,
+                                                                                                  n=2))
+                     else x for x in extra]
+            parser.error(f"unrecognized arguments: {' '.join(hints)}")
+        return parsed
+
+
+def _without_default(text: str) -> str:
+    """A help text without the "(default: ...)" its field gives (an interface with other defaults says its own)."""
+    import re
+
+    return re.sub(r" ?\(default: [^()]*(\([^()]*\)[^()]*)*\)", "", text)
+
+
 def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), only: tuple[str, ...] | None = None,
-                 weights_group=None) -> None:
-    """Add one option per field of the settings dataclass `cls` (those in `only`, not in `exclude`)."""
+                 weights_group=None, helps: dict[str, str] | None = None) -> None:
+    """Add one option per field of the settings dataclass `cls` (those in `only`, not in `exclude`); `helps`
+    replaces the help of the fields it names (where this interface uses them differently)."""
     base = defaults if defaults is not None else cls()
     hints = typing.get_type_hints(cls)
     taken = {a.dest for a in getattr(parser, "_actions", [])}
@@ -47,8 +79,9 @@ def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), o
         shown = default.value if isinstance(default, Enum) else default
         if isinstance(shown, tuple):
             shown = " ".join(map(str, shown))
-        help_text = meta.get("help", "") + (f" (default: {shown})" if shown is not None and not isinstance(shown, bool)
-                                            else "")
+        help_text = (helps or {}).get(f.name, meta.get("help", ""))
+        if shown is not None and not isinstance(shown, bool):
+            help_text = f"{_without_default(help_text)} (default: {shown})"
         kw: dict = {"dest": _dest(f), "help": argparse.SUPPRESS if meta.get("hidden") else help_text}
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
         if kind is bool:
@@ -57,6 +90,8 @@ def add_settings(parser, cls, *, defaults=None, exclude: tuple[str, ...] = (), o
                           else f"turns off what is on by default: {kw['help']}")
             else:  # a default of True (a preset's) can still be turned off: --no-NAME
                 kw.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
+                if default and kw["help"] != argparse.SUPPRESS:
+                    kw["help"] = f"{kw['help']} (default: on here; --no-{flag[2:]} turns it off)"
         elif isinstance(kind, type) and issubclass(kind, Choice):
             aliases = list(getattr(kind, "_aliases", lambda: {})())
             kw.update(choices=[*kind.values(), *aliases], default=shown)
@@ -80,12 +115,13 @@ def read_settings(cls, args: argparse.Namespace, **changes):
     return cls(**{**values, **changes})
 
 
-def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chunks: bool = True) -> None:
+def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chunks: bool = True,
+              helps: dict[str, str] | None = None) -> None:
     """The weights (one of them), the ViT, the device and, with `segment`, how clips are segmented (with
     `chunks`, how long videos are cut: offline commands only)."""
     defaults = defaults or {}
     weights = parser.add_mutually_exclusive_group()
-    add_settings(parser, ModelSettings, defaults=defaults.get("model"), weights_group=weights)
+    add_settings(parser, ModelSettings, defaults=defaults.get("model"), weights_group=weights, helps=helps)
     if segment:
         add_settings(parser, SegmentConfig, defaults=defaults.get("segment"), exclude=() if chunks else CHUNK_FIELDS)
 

@@ -43,8 +43,8 @@ def run(args) -> int:
     frames_dir = out / "frames"
     earlier = sorted(frames_dir.glob("[0-9][0-9][0-9][0-9][0-9].png"))
     if earlier and not args.overwrite:
-        raise OutputError(f"{out} holds an earlier sample run ({len(earlier)} frames): --overwrite replaces it, or name "
-                          "another --out-dir")
+        raise OutputError(f"{out} holds an earlier sample run ({len(earlier)} frames): --overwrite replaces it, or "
+                          "name another --out-dir")
     for path in earlier:  # the frames a sample run wrote; the rest of the run is replaced as its outputs are
         path.unlink()
     if args.frames < 1:
@@ -58,7 +58,9 @@ def run(args) -> int:
         model = ModelSettings(arch=args.arch, dino_weights=str(dino_weights(args.arch, download=not args.offline,
                                                                             timeout=15)))
     except WeightsUnavailableError as e:
-        print(f"attnseg: {e}", file=sys.stderr)
+        from . import with_flags
+
+        print(f"attnseg: {with_flags(e)}", file=sys.stderr)
         model = ModelSettings(arch=args.arch, random_weights=True)
     config = dataclasses.replace(SAMPLE["segment"], resolution=tuple(args.resolution))
     outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4",

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import OutputError, short_list
+from ..errors import EarlierRunError, OutputError, short_list
 from ..files import atomic_path, publish, temp_beside, write_atomic
 from ..settings import DEFAULT_FPS
 from .drawing import davis_palette, overlay
@@ -226,8 +226,8 @@ def claim_folder(folder: str | Path, *, overwrite: bool = False, resume: bool = 
         raise OutputError(f"{folder} holds {len(pngs)} PNGs that attnseg did not write ({names}): name a new or "
                           "empty folder")
     if not overwrite:
-        raise OutputError(f"{folder} holds the {len(ours)} label PNGs of an earlier run: --overwrite replaces them "
-                          "(removing only those), --resume continues an interrupted run, or name another folder")
+        raise EarlierRunError(f"{folder} holds the {len(ours)} label PNGs of an earlier run: overwrite them (only "
+                              "those are removed), resume that run if it was interrupted, or name another folder")
     for path in ours:
         path.unlink(missing_ok=True)
     (folder / MARKER).unlink(missing_ok=True)

@@ -267,7 +267,8 @@ class StreamRuntime:
                 if frame is None:
                     stats.end(EndReason.END_OF_SOURCE)
                     break
-                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name)  # ids unique across reconnects
+                # ids unique across reconnects and loops
+                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name)
                 next_id += 1
                 stats.frames_in += 1
                 if drop is DropPolicy.WAIT:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import EvalError, SettingError, short_list
+from ..errors import EvalError, NoResultsError, SettingError, short_list
 from ..optional import require
 from .metrics import pairwise_scores, statistics
 
@@ -117,13 +117,13 @@ def read_results(results: str | Path, seq: Sequence, single: bool = False) -> np
     """(T, H, W) label maps for the annotated frames of `seq`."""
     folder = result_folder(results, seq.name, single)
     if folder is None:
-        raise EvalError(f"no results for {seq.name}: expected {Path(results) / seq.name}/FRAME.png, one label PNG per "
-                        f"annotated frame (segment or stream --out {Path(results) / seq.name}, or batch --out "
-                        f"{results}); or leave {seq.name} out of --sequences")
+        raise NoResultsError(f"no results for {seq.name}: expected {Path(results) / seq.name}/FRAME.png, one label PNG "
+                             f"per annotated frame (as segment and stream write into {Path(results) / seq.name}, and "
+                             f"batch into {results}); or leave {seq.name} out of the sequences evaluated")
     missing = [f for f in seq.frames if not (folder / f"{f}.png").is_file()]
     if missing:
-        raise EvalError(f"{len(missing)} of {len(seq.frames)} result PNGs missing in {folder} (first: {missing[0]}.png):"
-                        f" expected one label PNG per annotated frame, named as its annotation")
+        raise EvalError(f"{len(missing)} of {len(seq.frames)} result PNGs missing in {folder} (first: "
+                        f"{missing[0]}.png): expected one label PNG per annotated frame, named as its annotation")
     labels = np.stack([_read_png(folder / f"{f}.png")[0] for f in seq.frames])
     if labels.ndim != 3 or labels.shape[1:] != seq.void.shape[1:]:
         raise EvalError(f"results of {seq.name} are {labels.shape[1:]}, annotations are {seq.void.shape[1:]}: "
@@ -190,8 +190,9 @@ def evaluate(root: str | Path, results: str | Path, protocol: str = "standard", 
         raise EvalError(f"no results folder {results}: expected RESULTS/SEQUENCE/FRAME.png label maps")
     names = sequences or [n for n in known if result_folder(results, n) is not None]
     if not names:
-        raise EvalError(f"{results} holds no folder named as an annotated sequence of {root} ({short_list(known)}): "
-                        f"expected RESULTS/SEQUENCE/FRAME.png; for a single sequence's PNGs, name it with --sequences")
+        raise NoResultsError(f"{results} holds no folder named as an annotated sequence of {root} "
+                             f"({short_list(known)}): expected RESULTS/SEQUENCE/FRAME.png; for a single sequence's "
+                             "PNGs, name that sequence")
     unknown = [n for n in names if n not in known]
     if unknown:
         raise EvalError(f"unknown sequences {short_list(unknown)}; {root} has {short_list(known)}")

@@ -27,9 +27,9 @@ DINO_URLS = {
 }
 
 
-# what the CLI's weight flags are, for the errors of a missing download
-FLAGS = ("pass weights: --checkpoint FILE (the paper's checkpoint: backbone + ST block), --dino-weights FILE (a "
-         "DINO backbone), or --random-weights (meaningless masks that show the pipeline working)")
+# what else a run can be given, for the errors of a missing download (the CLI adds its flags)
+OTHER_WEIGHTS = ("give weights: the paper's checkpoint (backbone + ST block), a DINO backbone, or random weights "
+                 "(meaningless masks that show the pipeline working)")
 
 def cache_dir() -> Path:
     if os.environ.get("ATTNSEG_CACHE"):
@@ -51,7 +51,8 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
         return path
     url = DINO_URLS[arch]
     if not download or os.environ.get("ATTNSEG_OFFLINE") == "1":
-        raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}, or {FLAGS}")
+        raise WeightsUnavailableError(f"DINO weights for {arch} are not cached; put {url} at {path}, or "
+                                      f"{OTHER_WEIGHTS}")
     log.info("downloading %s -> %s", url, path)
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -60,6 +61,6 @@ def dino_weights(arch: str, *, download: bool = True, timeout: float = 30.0) -> 
         raise WeightsUnavailableError(
             f"could not download DINO weights for {arch} ({getattr(e, 'reason', e)}); "
             f"download {url} yourself and put it at {path} (or set ATTNSEG_CACHE), "
-            f"or {FLAGS}"
+            f"or {OTHER_WEIGHTS}"
         ) from None
     return path

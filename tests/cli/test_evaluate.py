@@ -97,7 +97,7 @@ def test_eval_says_where_it_looked_and_what_it_expected(tmp_path, capsys):
     assert f"5 of 6 result PNGs missing in {results / 'synth'} (first: 00001.png)" in err and "named as" in err
     assert main([*args, str(results), "--sequences", "other"]) == 2
     err = capsys.readouterr().err
-    assert f"no results for other: expected {results / 'other'}/FRAME.png" in err and "--sequences" in err
+    assert f"no results for other: expected {results / 'other'}/FRAME.png" in err and "sequences evaluated" in err
     assert main([*args, str(tmp_path / "davis")]) == 2
     assert "holds no folder named as an annotated sequence" in capsys.readouterr().err
 

@@ -140,7 +140,8 @@ def test_a_folder_holding_an_earlier_runs_pngs_is_refused_unless_overwrite(tmp_p
     capsys.readouterr()
     assert main(["segment", str(short), *model, "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "holds the 7 label PNGs of an earlier run: --overwrite replaces them" in err[0]
+    assert len(err) == 1 and "holds the 7 label PNGs of an earlier run: overwrite them" in err[0]
+    assert err[0].endswith("(--overwrite or --resume)")
     assert main(["segment", str(short), *model, "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.glob("*.png")) == [f"frame_{i:03d}.png" for i in range(3)]
     assert (out / "notes.txt").read_text() == "mine"

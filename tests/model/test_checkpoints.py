@@ -134,7 +134,7 @@ def test_offline_download_says_where_to_put_the_file(tmp_path, monkeypatch):
     with pytest.raises(WeightsUnavailableError) as e:
         build_frontend("vit_small_8")
     assert str(tmp_path / "dino_deitsmall8_pretrain.pth") in str(e.value)
-    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "--random-weights" in str(e.value)
+    assert "dino_deitsmall8_pretrain.pth" in str(e.value) and "random weights" in str(e.value)
     assert list(tmp_path.iterdir()) == []  # no partial file left
 
 
