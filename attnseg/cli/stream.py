@@ -58,6 +58,8 @@ def run(args) -> int:
                 status.show(runtime.stats)
     except StreamError as err:
         failure = err
+    except KeyboardInterrupt:  # Ctrl-C: how a camera's stream ends; the closing line still comes
+        failure = KeyboardInterrupt("the outputs hold every frame streamed")
     finally:  # what was computed is kept: labels, video, bag and stats are written even after a failure
         if status:
             status.close()

@@ -40,7 +40,7 @@ from ..settings import DEFAULT_FPS
 from .frames import FrameReader
 from .masks import upsample_labels
 from .offline import ChunkResult, StageProgress, iter_chunks
-from .outputs import OutputFrame, Outputs, claim_folder
+from .outputs import MARKER, OutputFrame, Outputs, claim_folder
 from .planning import plan_chunk
 from .timing import StageTimer, peak_resident_bytes, resident_bytes
 
@@ -194,6 +194,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     reader = source if isinstance(source, FrameReader) else FrameReader(source)
     if outputs.needs_images and reader.info.count is None:
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
+    fresh = [outputs.out] if outputs.out and not Path(outputs.out).exists() else []  # made by this run
     check_writable(outputs, resume)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
     state, link = _open_state(outputs, fingerprint(segmenter, reader, length, outputs), resume)
@@ -206,6 +207,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
         shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
     writers = _Frames(outputs, reader, state.info["stamp0"] if state else time.time_ns(), resume)
+    interrupted = False
     try:
         if start:
             with timer("output"):
@@ -230,8 +232,12 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
         finished = True
     except KeyboardInterrupt:
         kept = state.frames if state else 0
-        raise KeyboardInterrupt(f"{kept} finished frames kept" + ("; resume continues after them" if kept else "")
-                                ) from None
+        if kept:
+            raise KeyboardInterrupt(f"{kept} finished frames kept; resume continues after them") from None
+        interrupted = True
+        raise KeyboardInterrupt("no frame was finished, nothing is left behind" + (
+            f" (a clip of {reader.info.count} frames is segmented as one piece)"
+            if reader.info.count and length >= reader.info.count else "")) from None
     except InputError as err:
         if writers.written:
             raise InputError(f"{err}; the {writers.written} frames before it were segmented and written") from None
@@ -249,6 +255,8 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
             if finished:  # else the failure in flight is the one to report; this one follows from it
                 raise OutputError(f"cannot finish the outputs ({_describe(err)})") from None
             log.debug("could not finish the outputs after the failure: %s", err)
+        if interrupted:  # stopped before any frame was finished: what this run made goes
+            _remove_empty(state, fresh)
     if state:
         state.remove()
     timings = {**{k: round(v, 4) for k, v in timer.seconds.items()}, "total": round(time.perf_counter() - began, 4)}
@@ -269,6 +277,16 @@ def certificate(segmenter) -> dict:
     return {"certified_decisions": figures["entries"], "certified_recomputed_fraction": figures["recomputed_fraction"],
             "certified_recompute_time_share": round(figures["recompute_time_share"], 4),
             "certified_fp32_ties": figures["ties"]}
+
+
+def _remove_empty(state: RunState | None, made: list) -> None:
+    """After an interruption that finished no frame: the run's state, and the folders this run made that hold
+    nothing but attnseg's marker."""
+    if state:
+        state.remove()
+    for path in map(Path, made):
+        if path.is_dir() and all(p.name == MARKER for p in path.iterdir()):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _describe(err: OSError) -> str:

@@ -365,7 +365,12 @@ class StreamRuntime:
 
         try:
             while True:
-                item = inp.get()
+                try:
+                    item = inp.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():  # the consumer stopped: no end marker will come
+                        return
+                    continue
                 if isinstance(item, _Carry):  # skipped by the front-end: the last segmented labels, moved to it
                     moved = carrier.carry(item.frame.image) if not waiting else None
                     if moved is None:  # nothing segmented yet, or a window still open (not causal)

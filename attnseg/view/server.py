@@ -65,7 +65,8 @@ class LiveServer:
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.httpd.daemon_threads = True
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="attnseg-live-page", daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name="attnseg-live-page", daemon=True)  # close() waits one poll at most
         self.thread.start()
 
     # -- fed by the stream ---------------------------------------------------------------------------------

@@ -108,3 +108,29 @@ def test_stream_shows_a_status_line_unless_no_progress(monkeypatch, capsys, quie
     assert main(args + (["--no-progress"] if quiet else [])) == 0
     err = capsys.readouterr().err
     assert ("\rstream: 6 segmented, 0 carried, 0 dropped," in err) is not quiet
+
+
+def test_ctrl_c_ends_a_stream_at_once_with_its_closing_line(tmp_path):
+    import signal
+    import time
+
+    from tests.cli.helpers import cli
+
+    out = tmp_path / "png"
+    proc = cli("stream", "synthetic:100000", "--realtime", "--random-weights", "--arch", "vit_small_16",
+               "--resolution", "32", "48", "--backend", "eager", "--out", out, "--stats-json", tmp_path / "s.json")
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("*.png"))) < 5 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+        assert time.monotonic() - began < 3.0  # the stream stops at once; the interpreter's exit takes the rest
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stdout.startswith("streamed ") and "ended: stopped by the consumer" in stdout
+    assert stderr.strip().splitlines()[-1] == "attnseg: interrupted: the outputs hold every frame streamed"
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["frames_processed"] == len(list(out.glob("*.png"))) >= 5

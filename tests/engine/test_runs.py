@@ -209,3 +209,15 @@ def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
     else:
         assert events[first_write - 1][2] < 0.5 * len(FRAMES)  # the first chunk of three: written as it is done
     assert events[-1][2] == pytest.approx(len(FRAMES))
+
+
+def test_ctrl_c_in_a_clip_segmented_as_one_piece_leaves_nothing_behind(tmp_path, monkeypatch):
+    """Nothing is finished before a one-piece clip's end: an interruption says so and leaves no empty folder and no
+    hidden run state (it kept "0 finished frames" and both)."""
+    seg = sharp_segmenter()
+    interrupt_at(monkeypatch, seg, 2, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as raised:
+        segment_to_files(seg, FRAMES, outputs(tmp_path))
+    assert str(raised.value) == ("no frame was finished, nothing is left behind (a clip of 14 frames is segmented "
+                                 "as one piece)")
+    assert list(tmp_path.iterdir()) == []

@@ -344,3 +344,18 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
     every, calls_every = run(False)
     assert calls == {"both": 4, "queries": 8} and calls_every == {"both": 12, "queries": 0}
     assert np.array_equal(skipped, every)
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_consumer_that_stops_ends_every_worker_within_a_second(live):
+    """Ctrl-C in `attnseg stream` or the demo closes the stream's iterator: every worker ends promptly (the
+    clustering worker waited for an end marker that never came, and the close waited 5 s for it)."""
+    import threading
+
+    results = engine().stream(ArraySource(frames(400), fps=100.0, live=live), warm_up=False)
+    for _ in zip(range(5), results):
+        pass
+    began = time.monotonic()
+    results.close()
+    assert time.monotonic() - began < 1.0
+    assert not [t for t in threading.enumerate() if t.name.startswith("attnseg-") and t.is_alive()]
