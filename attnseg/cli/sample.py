@@ -27,6 +27,8 @@ def add(sub) -> None:
     p.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=SAMPLE["segment"].resolution,
                    help="the size frames are resized to before the ViT (default: {} {})".format(
                        *SAMPLE["segment"].resolution))
+    p.add_argument("--checkpoint", help="the paper's checkpoint (default: the official DINO weights when cached or "
+                                        "downloadable, else random weights)")
     p.add_argument("--offline", action="store_true", help="never download weights (random ones when none are cached)")
     p.add_argument("--overwrite", action="store_true", help="--out-dir may hold an earlier sample run: its files are "
                                                             "replaced (only those)")
@@ -55,12 +57,11 @@ def run(args) -> int:
             Image.fromarray(frame).save(tmp, format="PNG")
     print(f"sample clip: {len(frames)} frames in {frames_dir}", file=sys.stderr)
     try:
-        model = ModelSettings(arch=args.arch, dino_weights=str(dino_weights(args.arch, download=not args.offline,
-                                                                            timeout=15)))
+        model = ModelSettings(arch=args.arch, checkpoint=args.checkpoint) if args.checkpoint else \
+            ModelSettings(arch=args.arch, dino_weights=str(dino_weights(args.arch, download=not args.offline,
+                                                                         timeout=15)))
     except WeightsUnavailableError as e:
-        from . import with_flags
-
-        print(f"attnseg: {with_flags(e)}", file=sys.stderr)
+        print(f"attnseg: {e} (attnseg sample --checkpoint FILE takes the paper's checkpoint)", file=sys.stderr)
         model = ModelSettings(arch=args.arch, random_weights=True)
     config = dataclasses.replace(SAMPLE["segment"], resolution=tuple(args.resolution))
     outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4",

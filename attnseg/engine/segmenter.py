@@ -41,8 +41,8 @@ from .tracking import Tracker
 log = logging.getLogger(__name__)
 
 MODEL = ModelSettings()
-RANDOM_BANNER = ("RANDOM WEIGHTS: the masks are meaningless (a patchwork that shows the pipeline working); pass "
-                 "--checkpoint for real ones")
+RANDOM_BANNER = ("RANDOM WEIGHTS: the masks are meaningless (a patchwork that shows the pipeline working); real "
+                 "ones need the paper's checkpoint")
 
 
 def resolve_device(device: Device | str) -> Device:

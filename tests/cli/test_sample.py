@@ -29,7 +29,7 @@ def test_the_sample_with_random_weights_shows_many_objects(tmp_path, monkeypatch
     monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
     assert main(["sample", "--out-dir", str(tmp_path / "s"), "--offline"]) == 0
     out, err = capsys.readouterr()
-    assert "RANDOM WEIGHTS: the masks are meaningless" in err and "--random-weights" in err  # the flags named
+    assert "RANDOM WEIGHTS: the masks are meaningless" in err and "sample --checkpoint FILE" in err  # its flag named
     labels = np.load(tmp_path / "s" / "labels.npy")
     areas = np.bincount(labels.ravel()) / labels.size
     assert (areas > 0.01).sum() >= 5 and "object ids" in out
@@ -51,3 +51,13 @@ def test_a_second_sample_into_the_same_folder_is_refused_unless_overwrite(tmp_pa
     frames, labels = (len(list((tmp_path / "s" / name).glob("*.png"))) for name in ("frames", "labels"))
     assert frames == labels == 4
     assert np.load(tmp_path / "s" / "labels.npy").shape[0] == 4
+
+
+def test_the_sample_takes_the_papers_checkpoint(tmp_path, capsys):
+    from attnseg.bench.load import paper_checkpoint
+
+    checkpoint = paper_checkpoint(tmp_path, "vit_small_16", 6.0)
+    assert main(["sample", "--out-dir", str(tmp_path / "s"), "--frames", "3", "--arch", "vit_small_16",
+                 "--resolution", "32", "48", "--checkpoint", str(checkpoint)]) == 0
+    assert json.loads((tmp_path / "s" / "stats.json").read_text())["weights"] == "checkpoint"
+    assert "RANDOM WEIGHTS" not in capsys.readouterr().err
