@@ -57,7 +57,7 @@ def main() -> None:
 
     clip = read_clip(args.frames)
     clip.frames, clip.names = clip.frames[:args.num_frames], clip.names[:args.num_frames]
-    seg = Segmenter.from_checkpoint(None, random_weights=True, arch=args.arch,
+    seg = Segmenter.from_checkpoint(None, random_weights=True, qk_gain=1.0, arch=args.arch,
                                     config=SegmentConfig(resolution=tuple(args.resolution)))
     weight = seg.frontend.st.qk.weight.detach().clone()
     rows = []

@@ -96,7 +96,7 @@ def main() -> int:
     p.add_argument("--chunks", type=int, nargs="+", default=[10, 20, 30])
     args = p.parse_args()
     torch.manual_seed(0)
-    seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch,
+    seg = Segmenter.from_checkpoint(random_weights=True, qk_gain=1.0, arch=args.arch,
                                     config=SegmentConfig(resolution=tuple(args.resolution), batch_size=1))
     remember_backbone(seg)
     weight = seg.frontend.st.qk.weight.detach().clone()
