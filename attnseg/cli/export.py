@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ..engine.segmenter import load_frontend
-from ..errors import MissingDependency
-from ..export import FORMATS
+from ..export import FORMATS, require
 from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
 from .options import add_model, add_settings, read_settings
 
@@ -34,9 +33,7 @@ def run(args) -> int:
     resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
     SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
     stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
-    missing = FORMATS["onnx" if args.format == "triton-repo" else args.format].available()
-    if missing:  # before the weights load
-        raise MissingDependency(f"cannot export {args.format}: {missing}")
+    require("onnx" if args.format == "triton-repo" else args.format)  # before the weights load
     frontend, info = load_frontend(model)
     if args.format == "triton-repo":
         return _triton_repo(args, frontend, info, resolution, max_batch, stream)

@@ -8,8 +8,8 @@
 - triton_repo.py: `--format triton-repo`, a Triton Inference Server model repository around the ONNX
   artifact (front-end with dynamic batching, per-camera state under the sequence batcher).
 """
-from .exporter import FORMATS, ExportResult, Format, export, format_of, load, read_meta
+from .exporter import FORMATS, ExportResult, Format, export, format_of, load, read_meta, require
 from .metadata import ArtifactMeta, identity_of, weights_digest
 
 __all__ = ["FORMATS", "ArtifactMeta", "ExportResult", "Format", "export", "format_of", "identity_of", "load",
-           "read_meta", "weights_digest"]
+           "read_meta", "require", "weights_digest"]

@@ -73,6 +73,15 @@ def format_of(name: str) -> Format:
     return FORMATS[name]
 
 
+def require(name: str) -> Format:
+    """The format `name`, or a MissingDependency saying why it cannot be built here (before any weights load)."""
+    fmt = format_of(name)
+    reason = fmt.available()
+    if reason:
+        raise MissingDependency(f"cannot export {name} here: {reason}")
+    return fmt
+
+
 def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out: str | Path,
            normalization: str = PAPER.normalization, precision: str | None = None, max_batch: int = EXPORT.max_batch,
            checkpoint_sha256: str | None = None) -> ExportResult:
@@ -81,9 +90,7 @@ def export(frontend: FrontEnd, *, format: str, resolution: tuple[int, int], out:
     precision = precision or fmt.precisions[0]
     if precision not in fmt.precisions:
         raise SettingError(f"{format} supports precision {', '.join(fmt.precisions)}, not {precision}")
-    reason = fmt.available()
-    if reason:
-        raise MissingDependency(f"cannot export {format} here: {reason}")
+    require(format)
     device = next(frontend.parameters()).device
     if device.type not in fmt.devices:
         raise DeviceError(f"{format} builds on {' or '.join(fmt.devices)}, not {device.type}")
