@@ -54,7 +54,7 @@ def test_segment_and_stream_write_rosbags_that_read_back_bit_exactly(tmp_path, s
     assert main(["stream", "synthetic:8", *model, "--out", str(tmp_path / "live"),
                  "--rosbag", str(tmp_path / "live.bag"), "--rosbag-storage", "mcap"]) == 0
     bag = read_label_bag(tmp_path / "live.bag")
-    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "live").iterdir())]
+    pngs = [np.asarray(Image.open(p)) for p in sorted((tmp_path / "live").glob("*.png"))]
     assert len(bag) == 8 and all(np.array_equal(labels, png) for (_, _, labels), png in zip(bag, pngs))
     assert all(np.diff([t for t, _, _ in bag]) > 0)
 

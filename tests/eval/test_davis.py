@@ -144,7 +144,7 @@ def test_binary_davis2016_annotations_are_one_object(tmp_path):
 
 
 def test_missing_and_misfit_results_fail_clearly(davis_root, tmp_path):
-    with pytest.raises(EvalError, match="result PNGs missing"):
+    with pytest.raises(EvalError, match="no results folder"):
         evaluate(davis_root, tmp_path / "nothing")
     for t in range(4):
         write_png(tmp_path / "res/seq" / f"{t:05d}.png", np.zeros((H // 2, W // 2)))
