@@ -196,3 +196,27 @@ README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/image
         proc.wait(timeout=60)
     assert proc.returncode == 0, "".join(lines)
     assert (shots / "demo_page.png").stat().st_size > 10000 and (shots / "demo_page_following.png").is_file()
+
+
+def test_the_page_in_a_browser_says_the_stream_ended():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    proc, url, lines = start_demo("--source", "synthetic:6", "--page", "--port", "0", "--no-realtime", "--drop", "wait",
+                                  *BASE)
+    try:
+        deadline = time.monotonic() + 120
+        while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_function("!document.querySelector('#ended').hidden", timeout=30000)
+            assert page.inner_text("#ended").startswith("stream ended. 6 frames segmented")
+            page.wait_for_function("Number(document.body.dataset.frame) === 5", timeout=30000)  # the last frame
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
