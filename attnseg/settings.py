@@ -24,6 +24,7 @@ the latency suite. Interfaces with other needs start from a named preset (PRESET
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,18 @@ def _positive(obj, *names: str) -> None:
         raise SettingError(f"{', '.join(bad)}: must be >= 1")
 
 
+def _finite(obj, *names: str, low: float = 0.0, strict: bool = False) -> None:
+    """Each named number (None allowed) is finite and >= low (> low when strict): nan and inf are refused here, once,
+    for every interface (the CLI, the demo, the ROS node's parameters)."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < low or (strict and value == low):
+            raise SettingError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
+
+
 def _choices(obj, **enums) -> None:
     """Turn each named field into its enum member (accepting the plain value), or raise naming the valid ones."""
     for name, cls in enums.items():
@@ -240,8 +253,7 @@ class SegmentConfig:
             raise SettingError(f"artifact and precision apply to the exported backends ({exported}), "
                                f"not {self.backend}")
         _positive(self, "ratio", "window", "batch_size")
-        if self.tau < 0:
-            raise SettingError(f"tau must be >= 0, got {self.tau}")
+        _finite(self, "tau")
         res = tuple(self.resolution)
         if len(res) != 2 or any(not isinstance(v, int) or v < 1 for v in res):
             raise SettingError(f"resolution must be two positive integers (height, width), got {self.resolution}")
@@ -274,8 +286,7 @@ class StreamConfig:
 
     def __post_init__(self):
         _positive(self, "window", "ratio", "memory", "track_tokens")
-        if self.max_age < 0 or self.tau < 0:
-            raise SettingError(f"max_age and tau must be >= 0: {self}")
+        _finite(self, "tau", "max_age")
 
 
 @dataclass(frozen=True)
@@ -302,6 +313,9 @@ class RuntimeSettings:
     def __post_init__(self):
         _choices(self, drop=DropPolicy, on_disconnect=OnDisconnect)
         _positive(self, "queue_size")
+        _finite(self, "stall_timeout", strict=True)
+        if self.max_frames is not None:
+            _positive(self, "max_frames")
         if self.reconnect_attempts < 0:
             raise SettingError(f"reconnect_attempts must be >= 0, got {self.reconnect_attempts}")
 
@@ -339,6 +353,9 @@ class RosNodeSettings:
 
     def __post_init__(self):
         _choices(self, reliability=Reliability)
+        _positive(self, "qos_depth")
+        _finite(self, "max_frame_age")
+        _finite(self, "latency_budget_ms", "diagnostics_period", strict=True)
 
 
 @dataclass(frozen=True)
@@ -373,6 +390,12 @@ class RaySettings:
     actors: int | None = setting(None, "Ray actors (default: one per GPU of the cluster, else 1)")
     cpus_per_actor: float = setting(1.0, "CPUs reserved per actor")
     max_retries: int = setting(3, "attempts of a video whose worker died, after the first")
+
+    def __post_init__(self):
+        if self.actors is not None:
+            _positive(self, "actors")
+        _finite(self, "cpus_per_actor", strict=True)
+        _finite(self, "max_retries")
 
 
 # Named starting points for interfaces whose users expect other defaults than the paper's.

@@ -176,3 +176,42 @@ def test_the_former_ros_parameter_engine_is_read_as_artifact():
     assert settings({"random_weights": True, "backend": "onnxruntime", "artifact": "a.onnx"}).segment["artifact"] == \
         "a.onnx"
     assert "    engine:" not in parameter_file()  # declared for old launch files, not advertised
+
+
+@pytest.mark.parametrize("cls,bad", [
+    (StreamConfig, {"tau": float("nan")}), (StreamConfig, {"tau": float("inf")}), (StreamConfig, {"window": 0}),
+    (StreamConfig, {"memory": -1}), (StreamConfig, {"max_age": float("nan")}),
+    (SegmentConfig, {"tau": float("nan")}), (SegmentConfig, {"tau": -1.0}),
+    (RuntimeSettings, {"stall_timeout": 0.0}), (RuntimeSettings, {"stall_timeout": float("nan")}),
+    (RuntimeSettings, {"max_frames": 0}),
+    (RosNodeSettings, {"qos_depth": 0}), (RosNodeSettings, {"max_frame_age": -1.0}),
+    (RosNodeSettings, {"diagnostics_period": 0.0}), (RosNodeSettings, {"latency_budget_ms": float("nan")}),
+])
+def test_every_setting_refuses_non_finite_and_out_of_range_values_where_it_is_declared(cls, bad):
+    with pytest.raises(SettingError):
+        cls(**bad)
+
+
+@pytest.mark.parametrize("bad", [{"tau": float("nan")}, {"window": 0}, {"memory": -1}, {"diagnostics_period": 0.0},
+                                 {"qos_depth": 0}, {"max_frame_age": -1.0}, {"height": 100}])
+def test_the_ros_node_refuses_a_bad_parameter_before_any_model_is_built(bad):
+    """settings() runs before the node builds its model: a bad value is refused there, in one SettingError."""
+    from attnseg.integrations.ros_params import settings
+
+    with pytest.raises(SettingError):
+        settings(bad)
+
+
+def test_the_demo_and_the_cli_refuse_tau_nan(capsys):
+    import importlib.util
+
+    from attnseg.cli import main
+
+    spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert demo.main(["--source", "synthetic:3", "--random-weights", "--tau", "nan"]) == 2
+    assert main(["stream", "synthetic:3", "--random-weights", "--tau", "nan"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["demo: error: tau must be a finite number >= 0, got nan",
+                   "attnseg: error: tau must be a finite number >= 0, got nan"]

@@ -28,6 +28,7 @@ from ..settings import (
     RuntimeSettings,
     SegmentConfig,
     StreamConfig,
+    vit_config,
 )
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,11 @@ def settings(values: dict) -> NodeSettings:
     model = {"checkpoint": v["checkpoint"] or None, "random_weights": v["random_weights"], "arch": v["arch"],
              "device": v["device"]}
     ModelSettings(**model)  # one weight source, a known arch and device: refused here, before any loading
+    SegmentConfig(**segment).check_patches(vit_config(v["arch"]).patch_size)  # every value, before the model is built
+    StreamConfig(**stream)
+    RosNodeSettings(publish_overlay=v["publish_overlay"], reliability=v["reliability"], qos_depth=v["qos_depth"],
+                    max_frame_age=float(v["max_frame_age"]), latency_budget_ms=float(v["latency_budget_ms"]),
+                    diagnostics_period=float(v["diagnostics_period"]))
     return NodeSettings(segment, stream, model, v["label_encoding"], v["publish_overlay"],
                         Reliability.parse(v["reliability"]) is Reliability.RELIABLE, v["qos_depth"],
                         float(v["max_frame_age"]),
