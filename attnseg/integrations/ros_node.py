@@ -44,7 +44,7 @@ except ImportError:
 
 from ..engine import SegmentConfig, Segmenter, StreamConfig
 from ..engine.drawing import overlay
-from ..errors import AttnsegError
+from ..errors import AttnsegError, short_list
 from ..optional import missing
 from .ros_bridge import SegmentationBridge
 from .ros_messages import label_image_fields, latency_status, rgb_image_fields
@@ -82,6 +82,11 @@ class AttnsegNode(Node):
         super().__init__("attnseg", **node_options)
         for name, (default, description) in PARAMETERS.items():
             self.declare_parameter(name, default)
+        # what the command line or a parameter file set that the node does not read (rclpy ignores it silently)
+        unknown = sorted(set(getattr(self, "_parameter_overrides", {})) - set(PARAMETERS) - {"use_sim_time"})
+        if unknown:
+            self.get_logger().warning(f"unknown parameters ignored: {short_list(unknown)} (known: see "
+                                      "config/attnseg.yaml or `python -m attnseg.integrations.ros_params`)")
         cfg = settings({name: self.get_parameter(name).value for name in PARAMETERS})
         self.cfg = cfg
         qos = qos_profile(cfg.reliable, cfg.qos_depth)

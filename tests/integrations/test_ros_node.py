@@ -287,6 +287,24 @@ def test_the_console_script_refuses_a_bad_parameter_in_one_line():
 
 
 @needs_script
+def test_the_console_script_refuses_nan_and_a_zero_window_before_building_its_model_and_warns_on_unknown_ones():
+    """tau:=nan ran, window:=0 was refused 4-7 s in (after the model was built), an unknown parameter was ignored
+    silently."""
+    began = time.monotonic()
+    proc = start_node("tau:=.nan", "random_weights:=true")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "cannot start: tau must be a finite number >= 0, got nan" in out
+    proc = start_node("window:=0", "random_weights:=true")
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "cannot start: window = 0: must be >= 1" in out and "RANDOM WEIGHTS" not in out
+    assert time.monotonic() - began < 30
+    proc = start_node("no_such_parameter:=3", "diagnostics_period:=0.0")
+    out, _ = proc.communicate(timeout=60)
+    assert "unknown parameters ignored: no_such_parameter" in out
+    assert proc.returncode == 2 and "diagnostics_period must be a finite number > 0, got 0.0" in out
+
+
+@needs_script
 def test_the_console_script_segments_remapped_topics_and_ends_cleanly_on_sigint(ros):
     params = [f"{k}:={str(v).lower()}" for k, v in SMALL.items()]
     proc = start_node(*params, "max_frame_age:=0.0")
