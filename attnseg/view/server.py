@@ -13,13 +13,21 @@
   the object under that point) or {"id": n} or {"id": null}; `/follow/mask.png`: the followed object's
   mask alone (0/255) in the frame shown. Object ids are the streaming runtime's persistent track ids, so a
   followed object stays followed from frame to frame.
+Against hostile input (tests/view/test_hostile.py): a request whose Host is not the address served is refused
+(DNS rebinding), and so is a POST from another Origin or without a JSON body (what another site's page can send
+without a preflight); bodies are checked by type and range and capped at BODY_LIMIT bytes; reads and writes time
+out after IO_TIMEOUT seconds, at most MAX_CONNECTIONS clients are served at once and MAX_STREAMS live readers;
+HEAD and OPTIONS are answered, without CORS. It serves localhost: it has no authentication and no TLS.
 It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` keeps an OutputFrame
 (constant time: the stream never waits for the page); what a viewer asks for is counted and drawn from the
 frame's grid labels when asked, once per frame (attnseg.view.render).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import sys
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +42,10 @@ from ..engine.streaming import percentiles
 from .render import layout, objects, render
 
 PAGE = Path(__file__).with_name("page.html")
+BODY_LIMIT = 4096  # bytes of a POST body (413 beyond)
+IO_TIMEOUT = 10.0  # seconds a read or a write may wait on a client (a slow or idle one is dropped)
+MAX_CONNECTIONS = 32  # clients served at once (503 beyond); each holds a thread while it is connected
+MAX_STREAMS = 8  # of which long-lived /events and /stream readers
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
 JPEG_QUALITY = 80
 EVENTS_PER_S = 5.0  # figures sent to a page at most this often
@@ -62,9 +74,14 @@ class LiveServer:
         self._counted: tuple | None = None  # (frame, its objects): counted once per frame
         self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
         self._drawing = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
+        self.httpd = _Server((host, port), self._handler())
         self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
+        port = self.httpd.server_address[1]
+        self.url = f"http://{host}:{port}/"
+        # the names a request may use (a page served under another name is a DNS rebinding: refused)
+        self.hosts = {f"{name}:{port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
+        self.origins = {f"http://{h}" for h in self.hosts}
+        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                        name="attnseg-live-page", daemon=True)  # close() waits one poll at most
         self.thread.start()
@@ -229,10 +246,47 @@ class LiveServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = IO_TIMEOUT  # on the socket: reads and writes that wait longer end the connection
+
             def log_message(self, *args):  # quiet
                 pass
 
+            def _refused(self) -> bool:
+                """Answer 403 to a request under a name this server was not asked to serve (DNS rebinding), or a
+                state change from another origin; True when refused."""
+                if self.headers.get("Host") not in server.hosts:
+                    self.send_error(403, "unexpected Host header")
+                    return True
+                origin = self.headers.get("Origin")
+                if self.command == "POST" and origin is not None and origin not in server.origins:
+                    self.send_error(403, "cross-origin request")
+                    return True
+                return False
+
+            def do_HEAD(self):
+                if self._refused():
+                    return
+                kinds = {"/": "text/html; charset=utf-8", "/stats.json": "application/json", "/frame.jpg": "image/jpeg",
+                         "/follow/mask.png": "image/png", "/events": "text/event-stream",
+                         "/stream": "multipart/x-mixed-replace; boundary=frame"}
+                kind = kinds.get(self.path.split("?", 1)[0])
+                if kind is None:
+                    return self.send_error(404)
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+
+            def do_OPTIONS(self):  # answered, without any CORS header: other origins stay shut out
+                if self._refused():
+                    return
+                self.send_response(204)
+                self.send_header("Allow", "GET, HEAD, POST, OPTIONS")
+                self.end_headers()
+
             def do_GET(self):
+                if self._refused():
+                    return
                 path = self.path.split("?", 1)[0]
                 if path == "/":
                     self._send(PAGE.read_bytes(), "text/html; charset=utf-8")
@@ -250,19 +304,36 @@ class LiveServer:
                     self.send_error(404)
 
             def do_POST(self):
+                if self._refused():
+                    return
+                if self.path not in ("/control", "/follow", "/shown"):
+                    return self.send_error(404)
+                if self.headers.get_content_type() != "application/json":  # a form or a no-cors fetch cannot
+                    return self.send_error(415, "a JSON body (Content-Type: application/json)")
+                length = self.headers.get("Content-Length", "")
+                if not length.isdigit():
+                    return self.send_error(411, "Content-Length: the body's size")
+                if int(length) > BODY_LIMIT:
+                    return self.send_error(413, f"a body of at most {BODY_LIMIT} bytes")
                 try:
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                    body = json.loads(self.rfile.read(int(length)))
+                    if not isinstance(body, dict):
+                        raise ValueError("a JSON object")
                     if self.path == "/control":
-                        server.control(body.get("paused"), body.get("opacity"))
+                        server.control(**checked(body, paused=_boolean, opacity=_finite))  # opacity clamped
                     elif self.path == "/follow":
-                        server.follow(body.get("id"), x=body.get("x"), y=body.get("y"))
-                    elif self.path == "/shown":
-                        counted = server.painted_frame(int(body["frame"]))
-                        return self._send(json.dumps({"counted": counted}).encode(), "application/json")
+                        fields = checked(body, id=_object_id, x=_fraction, y=_fraction)
+                        if ("x" in fields) != ("y" in fields):
+                            raise ValueError("x and y: both, or neither")
+                        server.follow(fields.get("id"), x=fields.get("x"), y=fields.get("y"))
                     else:
-                        return self.send_error(404)
-                except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as err:
-                    return self.send_error(400, str(err))
+                        frame = checked(body, frame=_frame_number).get("frame")
+                        if frame is None:
+                            raise ValueError("frame: the frame painted")
+                        return self._send(json.dumps({"counted": server.painted_frame(frame)}).encode(),
+                                          "application/json")
+                except (ValueError, RecursionError) as err:  # json's errors are ValueErrors too
+                    return self.send_error(400, str(err).splitlines()[0][:200] if str(err) else "a bad body")
                 self._send(json.dumps(server.state()).encode(), "application/json")
 
             def _frame(self):
@@ -288,6 +359,14 @@ class LiveServer:
                 self._send(cv2.imencode(".png", mask)[1].tobytes(), "image/png")
 
             def _events(self):
+                if not server.streams.acquire(blocking=False):
+                    return self.send_error(503, f"at most {MAX_STREAMS} live readers")
+                try:
+                    self._event_stream()
+                finally:
+                    server.streams.release()
+
+            def _event_stream(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
@@ -311,6 +390,14 @@ class LiveServer:
                     pass
 
             def _mjpeg(self):
+                if not server.streams.acquire(blocking=False):
+                    return self.send_error(503, f"at most {MAX_STREAMS} live readers")
+                try:
+                    self._mjpeg_stream()
+                finally:
+                    server.streams.release()
+
+            def _mjpeg_stream(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
@@ -339,3 +426,76 @@ class LiveServer:
                 self.wfile.write(body)
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS clients at once (each on a thread, its reads and writes timed out: an idle or slow
+    client is dropped, never kept); a client that goes away is not an error worth a traceback."""
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
+            super().handle_error(request, client_address)  # a bug: its traceback
+
+
+def checked(body: dict, **fields) -> dict:
+    """The body's fields, each checked by its function (ValueError naming the field); other keys are refused."""
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown fields {unknown[:5]}; known: {', '.join(fields)}")
+    out = {}
+    for name, check in fields.items():
+        if name in body:
+            try:
+                out[name] = check(body[name])
+            except ValueError as err:
+                raise ValueError(f"{name}: {err}") from None
+    return out
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError(f"true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _finite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"a finite number, got {json.dumps(value)[:40]}")
+    return float(value)
+
+
+def _fraction(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= 1:
+        raise ValueError(f"a number in [0, 1], got {json.dumps(value)[:40]}")
+    return float(value)
+
+
+def _object_id(value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31):
+        raise ValueError(f"an object id (a whole number >= 0) or null, got {json.dumps(value)[:40]}")
+    return value
+
+
+def _frame_number(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError(f"a frame number, got {json.dumps(value)[:40]}")
+    return value

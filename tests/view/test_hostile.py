@@ -1,0 +1,157 @@
+"""The live page's server against hostile input, with real requests: other origins and host names, bad bodies,
+idle and slow clients (issue 28)."""
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from attnseg.view import LiveServer
+from attnseg.view import server as live
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setattr(live, "IO_TIMEOUT", 1.0, raising=False)  # idle and slow clients dropped after a second here
+    s = LiveServer(port=0)
+    labels = np.zeros((40, 60), dtype=np.int32)
+    labels[10:30, 5:25] = 3
+    s.publish(np.full((40, 60, 3), 90, dtype=np.uint8), labels, {})
+    yield s
+    s.close()
+
+
+def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", server.httpd.server_address[1], timeout=5)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, resp, data
+
+
+def state(server) -> dict:
+    return json.loads(request(server, "GET", "/stats.json")[2])
+
+
+def test_state_changes_only_from_the_pages_own_origin_with_a_json_body(server):
+    port = server.httpd.server_address[1]
+    body = json.dumps({"paused": True, "opacity": 0.05}).encode()
+    assert request(server, "POST", "/control", body, {**JSON, "Origin": "http://evil.example"})[0] == 403
+    # what a page of another origin can send without a preflight: text/plain (fetch no-cors, a form)
+    assert request(server, "POST", "/control", body, {"Content-Type": "text/plain"})[0] == 415
+    form = json.dumps({"id": 42}).encode()
+    assert request(server, "POST", "/follow", form, {"Content-Type": "text/plain"})[0] == 415
+    assert (state(server)["paused"], state(server)["opacity"], state(server)["following"]) == (False, 0.5, None)
+    status, _, data = request(server, "POST", "/control", body, {**JSON, "Origin": f"http://127.0.0.1:{port}"})
+    assert status == 200 and json.loads(data)["paused"] is True  # the page itself
+
+
+@pytest.mark.parametrize("path", ["/stats.json", "/frame.jpg", "/", "/events"])
+def test_another_host_name_is_refused(server, path):
+    """DNS rebinding: a name resolving to 127.0.0.1 must not read the page as same-origin."""
+    port = server.httpd.server_address[1]
+    assert request(server, "GET", path, headers={"Host": f"rebind.example:{port}"})[0] == 403
+    assert request(server, "GET", "/stats.json", headers={"Host": f"localhost:{port}"})[0] == 200
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/control", {"paused": "false"}), ("/control", {"opacity": "0.3"}), ("/control", {"opacity": None}),
+    ("/control", {"unknown": 1}), ("/follow", {"id": "7"}), ("/follow", {"id": 1.9}), ("/follow", {"id": -1}),
+    ("/follow", {"id": 2**63}), ("/follow", {"id": True}), ("/follow", {"x": 0.5}), ("/follow", {"x": 2, "y": 0}),
+    ("/shown", {}), ("/shown", {"frame": "3"}), ("/shown", {"frame": 2**64}), ("/control", [1, 2]),
+])
+def test_bodies_are_checked_by_type_and_range(server, path, body, capfd):
+    status, _, data = request(server, "POST", path, json.dumps(body).encode(), JSON)
+    assert status == 400 and state(server)["paused"] is False and state(server)["following"] is None
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("raw", [b'{"id": Infinity}', b'{"x": Infinity, "y": 0}', b'{"opacity": NaN}',
+                                 b"[" * 100000 + b"]" * 100000, b"{not json"])
+def test_unparsable_and_non_finite_bodies_are_400_without_a_traceback(server, raw, capfd):
+    status = request(server, "POST", "/follow" if b"id" in raw or b"x" in raw else "/control", raw, JSON)[0]
+    assert status in (400, 413) and "Traceback" not in capfd.readouterr().err
+
+
+def test_body_sizes_are_capped_and_required(server, capfd):
+    port = server.httpd.server_address[1]
+    for length, expected in ((str(10**11), 413), (str(2**63), 413), ("", 411), ("-1", 411)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            head = f"POST /control HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            sock.sendall((head + (f"Content-Length: {length}\r\n" if length else "") + "\r\n").encode())
+            assert sock.recv(100).split(b" ")[1] == str(expected).encode(), length
+    big = b'{"paused": true, "pad": "' + b"x" * 10_000_000 + b'"}'
+    assert request(server, "POST", "/control", big[:5000], {**JSON, "Content-Length": str(len(big))})[0] == 413
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_body_shorter_than_its_length_holds_a_thread_only_until_the_timeout(server):
+    port = server.httpd.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"POST /control HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 100\r\n\r\n{".encode())
+        began = time.monotonic()
+        assert sock.recv(100) == b""  # the server gives up on the body after IO_TIMEOUT, and closes
+        assert live.IO_TIMEOUT - 0.2 < time.monotonic() - began < live.IO_TIMEOUT + 2
+
+
+def test_idle_clients_are_bounded_and_dropped(server):
+    """300 idle connections made 311 threads: now at most MAX_CONNECTIONS are served at once (the others are
+    answered 503 and closed), and every idle one is dropped after the read timeout."""
+    port = server.httpd.server_address[1]
+    before = threading.active_count()
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(live.MAX_CONNECTIONS + 20)]
+    time.sleep(0.5)
+    assert threading.active_count() - before <= live.MAX_CONNECTIONS
+    began = time.monotonic()
+    for s in socks:  # each is answered or closed, none held: the last ones at once, the idle ones at the timeout
+        s.recv(100)
+    assert time.monotonic() - began < live.IO_TIMEOUT + 2.0
+    time.sleep(0.5)
+    assert threading.active_count() - before <= 1
+    for s in socks:
+        s.close()
+    assert request(server, "GET", "/stats.json")[0] == 200
+
+
+def test_live_readers_are_capped(server):
+    port = server.httpd.server_address[1]
+    readers = []
+    for _ in range(live.MAX_STREAMS):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/events")
+        assert conn.getresponse().status == 200
+        readers.append(conn)
+    assert request(server, "GET", "/stream")[0] == 503
+    for conn in readers:
+        conn.close()
+
+
+def test_head_and_options_are_answered_without_opening_cors(server):
+    status, resp, data = request(server, "HEAD", "/")
+    assert status == 200 and data == b"" and resp.getheader("Content-Type").startswith("text/html")
+    status, resp, _ = request(server, "OPTIONS", "/control", headers={"Origin": "http://evil.example",
+                                                                         "Access-Control-Request-Method": "POST"})
+    assert status in (204, 403) and resp.getheader("Access-Control-Allow-Origin") is None
+
+
+def test_a_client_that_goes_away_is_quiet(server, capfd):
+    port = server.httpd.server_address[1]
+    for path in ("/stream", "/events"):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        sock.recv(10)
+        sock.close()
+    for _ in range(20):
+        server.publish(np.full((40, 60, 3), 10, dtype=np.uint8), np.zeros((40, 60), np.int32), {})
+        time.sleep(0.05)
+    time.sleep(live.IO_TIMEOUT)
+    assert "Traceback" not in capfd.readouterr().err
