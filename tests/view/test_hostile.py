@@ -2,7 +2,10 @@
 idle and slow clients (issue 28)."""
 from __future__ import annotations
 
+import functools
 import http.client
+import http.server
+import shutil
 import json
 import socket
 import threading
@@ -155,3 +158,46 @@ def test_a_client_that_goes_away_is_quiet(server, capfd):
         time.sleep(0.05)
     time.sleep(live.IO_TIMEOUT)
     assert "Traceback" not in capfd.readouterr().err
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_a_page_of_another_origin_in_chromium_cannot_change_the_state_and_the_page_loads(server, tmp_path):
+    """What a site open in the user's browser can send: a no-cors fetch with a text/plain body, a hidden form
+    posting text/plain, a JSON fetch (its preflight gets no CORS answer), and a read under a rebound name. None
+    changes the state or reads it; the page itself fires its load event (an endless MJPEG image never did)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    port = server.httpd.server_address[1]
+    target = f"http://127.0.0.1:{port}"
+    attack = f"""<form id=f method=POST action="{target}/follow" enctype="text/plain" target=sink>
+<input name='{{"id": 42, "pad": "' value='"}}'></form><iframe name=sink></iframe>
+<script>
+fetch("{target}/control", {{method: "POST", mode: "no-cors", headers: {{"Content-Type": "text/plain"}},
+      body: JSON.stringify({{paused: true, opacity: 0.05}})}});
+fetch("{target}/control", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{paused: true}})}}).catch(() => document.title = "blocked");
+document.getElementById("f").submit();
+</script>"""
+    (tmp_path / "attack.html").write_text(attack)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a second origin on this machine
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox",
+                                                                    "--host-resolver-rules=MAP rebind.test 127.0.0.1"])
+        page = browser.new_page()
+        page.goto(f"http://localhost:{other.server_address[1]}/attack.html")
+        page.wait_for_function("document.title === 'blocked'", timeout=10000)
+        time.sleep(1.0)
+        assert (state(server)["paused"], state(server)["opacity"], state(server)["following"]) == (False, 0.5, None)
+        assert page.goto(f"http://rebind.test:{port}/stats.json").status == 403
+        own = browser.new_page()
+        own.goto(target + "/", wait_until="load", timeout=15000)  # the page's load event fires
+        own.click("#pause")
+        own.wait_for_function("document.querySelector('#pause').textContent === 'resume'")
+        assert state(server)["paused"] is True  # the page's own controls still work
+        browser.close()
+    other.shutdown()
