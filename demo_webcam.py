@@ -42,6 +42,10 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N (default: 0)")
     p.add_argument("--port", type=int, default=8080, help="port of the live page, 0 for any free one (default: 8080)")
     p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
+    p.add_argument("--host", default="127.0.0.1", help="address the page is served on (default: 127.0.0.1, this "
+                                                       "machine only; another one says loudly who can reach it)")
+    p.add_argument("--token", help="every request to the page must carry it: open the address with ?token=TOKEN "
+                                   "(for --host beyond this machine)")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
     p.add_argument("--exit-at-end", action="store_true", help="quit when a file or folder ends (by default the page "
                                                                "stays up with the final figures until Ctrl-C)")
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
         try:
             if not args.exit_at_end and runtime.stats.end_reason is not EndReason.STOPPED:
                 server.end(line, {**runtime.stats.to_dict()})
-                print(f"demo: the stream ended; the page stays up at {server.url} with its last frame and figures "
+                print(f"demo: the stream ended; the page stays up at {server.page_url} with its last frame and figures "
                       "(Ctrl-C to quit)", file=sys.stderr, flush=True)
                 while True:
                     time.sleep(3600)
@@ -138,9 +142,9 @@ def _display(args, info: dict):
     if not args.page and gui_available():
         window = Window(info)
         return window, None, Sinks([Sink(window, Window.write)])
-    server = LiveServer(args.port, info=info)
+    server = LiveServer(args.port, host=args.host, info=info, token=args.token)
     why = "" if args.page else "no display or no OpenCV GUI: "
-    print(f"demo: {why}serving the live page at {server.url}", file=sys.stderr, flush=True)
+    print(f"demo: {why}serving the live page at {server.page_url}", file=sys.stderr, flush=True)
     return None, server, Sinks([Sink(server, LiveServer.write)])
 
 

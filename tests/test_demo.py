@@ -44,8 +44,8 @@ def test_demo_serves_a_synthetic_stream_when_there_is_no_display(monkeypatch, ca
     servers = []
 
     class Recording(LiveServer):
-        def __init__(self, port, info):
-            super().__init__(0, info=info)
+        def __init__(self, port, **kwargs):
+            super().__init__(0, **kwargs)
             servers.append(self)
 
     monkeypatch.setattr(demo, "LiveServer", Recording)

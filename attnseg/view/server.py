@@ -25,12 +25,17 @@ frame's grid labels when asked, once per frame (attnseg.view.render).
 from __future__ import annotations
 
 import contextlib
+import hmac
+import ipaddress
 import json
+import logging
 import math
+import socket
 import sys
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -41,6 +46,7 @@ from ..engine.outputs import OutputFrame
 from ..engine.streaming import percentiles
 from .render import layout, objects, render
 
+log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
 BODY_LIMIT = 4096  # bytes of a POST body (413 beyond)
 IO_TIMEOUT = 10.0  # seconds a read or a write may wait on a client (a slow or idle one is dropped)
@@ -57,8 +63,15 @@ class LiveServer:
     the frame (a slow or absent viewer costs the stream nothing); the drawing and the JPEG are made when a viewer
     asks, once per frame however many ask (attnseg.view.render)."""
 
-    def __init__(self, port: int = 8080, host: str = "127.0.0.1", info: dict | None = None):
+    def __init__(self, port: int = 8080, host: str = "127.0.0.1", info: dict | None = None,
+                 token: str | None = None):
         self.info = dict(info or {})
+        self.token = token  # every request must carry it (?token= once, then the cookie set then)
+        self.loopback = _loopback(host)
+        if not self.loopback:
+            log.warning("the live page is served on %s, beyond this machine: %s; it has no TLS (put a TLS proxy in "
+                        "front of it)", host, "every request needs the token" if token else
+                        "ANYONE WHO CAN REACH THIS ADDRESS CAN WATCH AND CONTROL IT (give a token)")
         self.changed = threading.Condition()
         self.version = 0  # bumps with every change the page should see
         self.view_version = 0  # bumps when the view changes without a new frame (pause, opacity, follow)
@@ -78,6 +91,7 @@ class LiveServer:
         self.httpd.daemon_threads = True
         port = self.httpd.server_address[1]
         self.url = f"http://{host}:{port}/"
+        self.page_url = self.url + (f"?token={token}" if token else "")  # what a viewer opens
         # the names a request may use (a page served under another name is a DNS rebinding: refused)
         self.hosts = {f"{name}:{port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
         self.origins = {f"http://{h}" for h in self.hosts}
@@ -252,16 +266,28 @@ class LiveServer:
                 pass
 
             def _refused(self) -> bool:
-                """Answer 403 to a request under a name this server was not asked to serve (DNS rebinding), or a
-                state change from another origin; True when refused."""
-                if self.headers.get("Host") not in server.hosts:
+                """Answer 403 to a request under a name this server was not asked to serve (DNS rebinding), a
+                state change from another origin, or (with a token) a request without the token; True when
+                refused."""
+                host = self.headers.get("Host")
+                if server.loopback and host not in server.hosts:  # beyond loopback, names vary: the token decides
                     self.send_error(403, "unexpected Host header")
                     return True
                 origin = self.headers.get("Origin")
-                if self.command == "POST" and origin is not None and origin not in server.origins:
+                if self.command == "POST" and origin is not None and origin not in {*server.origins, f"http://{host}"}:
                     self.send_error(403, "cross-origin request")
                     return True
+                if server.token is not None and not self._has_token():
+                    self.send_error(401, "open the page's address with its ?token=")
+                    return True
                 return False
+
+            def _has_token(self) -> bool:
+                given = parse_qs(urlsplit(self.path).query).get("token", [None])[0]
+                if given is None:
+                    cookies = SimpleCookie(self.headers.get("Cookie", ""))
+                    given = cookies["attnseg_token"].value if "attnseg_token" in cookies else None
+                return given is not None and hmac.compare_digest(given.encode(), server.token.encode())
 
             def do_HEAD(self):
                 if self._refused():
@@ -289,7 +315,9 @@ class LiveServer:
                     return
                 path = self.path.split("?", 1)[0]
                 if path == "/":
-                    self._send(PAGE.read_bytes(), "text/html; charset=utf-8")
+                    cookie = {"Set-Cookie": f"attnseg_token={server.token}; HttpOnly; SameSite=Strict; Path=/"} \
+                        if server.token else None  # the page's own requests carry it from then on
+                    self._send(PAGE.read_bytes(), "text/html; charset=utf-8", cookie)
                 elif path == "/stats.json":
                     self._send(json.dumps(server.state()).encode(), "application/json")
                 elif path == "/frame.jpg":
@@ -426,6 +454,13 @@ class LiveServer:
                 self.wfile.write(body)
 
         return Handler
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+    except (OSError, ValueError):
+        return False
 
 
 class _Server(ThreadingHTTPServer):

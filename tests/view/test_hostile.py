@@ -201,3 +201,30 @@ document.getElementById("f").submit();
         assert state(server)["paused"] is True  # the page's own controls still work
         browser.close()
     other.shutdown()
+
+
+def test_a_token_guards_every_request_and_the_page_sets_it_as_a_cookie(capfd):
+    s = LiveServer(port=0, token="s3cret")
+    try:
+        port = s.httpd.server_address[1]
+        assert s.page_url.endswith("/?token=s3cret")
+        assert request(s, "GET", "/stats.json")[0] == 401
+        status, resp, _ = request(s, "GET", "/?token=s3cret")
+        cookie = resp.getheader("Set-Cookie").split(";")[0]
+        assert status == 200 and cookie == "attnseg_token=s3cret"
+        assert request(s, "GET", "/stats.json", headers={"Cookie": cookie})[0] == 200
+        assert request(s, "GET", "/stats.json", headers={"Cookie": "attnseg_token=guess"})[0] == 401
+        body = json.dumps({"paused": True}).encode()
+        assert request(s, "POST", "/control", body, {**JSON, "Cookie": cookie})[0] == 200
+        assert port
+    finally:
+        s.close()
+
+
+def test_serving_beyond_loopback_says_so_loudly(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="attnseg.view.server"):
+        s = LiveServer(port=0, host="0.0.0.0")
+        s.close()
+    assert "ANYONE WHO CAN REACH THIS ADDRESS CAN WATCH AND CONTROL IT" in caplog.text
