@@ -1,0 +1,145 @@
+"""The engine's frame rate with 0, 1 and 20 viewers of the live page, against the previous checkout's server in
+the same run (issue 28: the hardened server must not cost the stream, and nothing may grow with the viewers).
+
+The demo plays synthetic:600 as a 30 fps camera (20 s), vit_small_16 at 160x240, random weights at q/k x5,
+page served; a second process runs the viewers, each a loop of what the page does (GET /frame.jpg?after=N, then
+POST /shown with a JSON body) plus one /events reader, from the demo's first frame to its end. Figures: the demo's
+closing line (segmented fps, frames carried and dropped, capture to mask p50/p99), the frames the viewers got, and
+the demo's peak thread count while they watched. Modes alternate, two rounds.
+
+    python benchmarks/page_viewers.py [--before CHECKOUT]   # default: a worktree of the commit before issue 28
+Record: page_viewers_cpu.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_record  # noqa: E402
+
+BEFORE = "58fdb61"  # the last commit before issue 27 and 28 touched the page's server
+CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 ([\d.]+) ms "
+                     r"p99 ([\d.]+) ms.*dropped (\d+), of (\d+)")
+BEFORE_CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 "
+                            r"([\d.]+) ms p99 ([\d.]+) ms")
+ARGS = ["--source", "synthetic:600", "--page", "--port", "0", "--random-weights", "--qk-gain", "5"]
+
+
+def viewers(url: str, count: int, stop: threading.Event, got: list) -> list[threading.Thread]:
+    """`count` page-like clients: frames long-polled and reported painted, and one events reader each."""
+    def frames():
+        last = -1
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"{url}frame.jpg?after={last}", timeout=15) as r:
+                    r.read()
+                    last = int(r.headers.get("X-Frame", last))
+                body = json.dumps({"frame": last}).encode()
+                req = urllib.request.Request(url + "shown", data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(req, timeout=15).read()
+                got.append(last)
+            except OSError:
+                time.sleep(0.2)
+
+    def events():
+        try:
+            with urllib.request.urlopen(url + "events", timeout=15) as r:
+                while not stop.is_set() and r.readline():
+                    pass
+        except OSError:
+            pass
+    threads = [threading.Thread(target=f, daemon=True) for _ in range(count) for f in (frames, events)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def run(demo: Path, cwd: Path, count: int, own: bool) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    proc = subprocess.Popen([sys.executable, str(demo), *ARGS, *(["--exit-at-end"] if own else [])], cwd=cwd,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    deadline = time.monotonic() + 120
+    url = None
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        url = next((m.group(1) for m in (re.search(r"(http://\S+/)", line) for line in lines) if m), None)
+        time.sleep(0.05)
+    if url is None:
+        proc.kill()
+        raise RuntimeError("the demo served no page:\n" + "".join(lines))
+    stop, got, peak = threading.Event(), [], 0
+    threads = viewers(url, count, stop, got)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, len(os.listdir(f"/proc/{proc.pid}/task")))
+        except OSError:
+            pass
+        time.sleep(0.25)
+    stop.set()
+    text = "".join(lines)
+    match = CLOSING.search(text) or BEFORE_CLOSING.search(text)
+    if not match:
+        raise RuntimeError("no closing line:\n" + text)
+    values = match.groups()
+    out = {"segmented": int(values[0]), "carried": int(values[1]), "fps": float(values[2]),
+           "mask_p50_ms": float(values[3]), "mask_p99_ms": float(values[4]), "viewer_frames": len(got),
+           "peak_threads": peak}
+    if len(values) > 5:
+        out.update(dropped=int(values[5]), frames_in=int(values[6]))
+    for t in threads:
+        t.join(timeout=1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", type=Path, help=f"a checkout of the previous server (default: a worktree of {BEFORE})")
+    ap.add_argument("--viewers", type=int, nargs="+", default=[0, 1, 20])
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        before = args.before
+        if before is None:
+            before = Path(tmp) / "before"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), BEFORE], check=True,
+                           capture_output=True)
+        try:
+            runs: dict[str, dict[int, list]] = {"now": {}, "before": {}}
+            for _ in range(args.rounds):
+                for count in args.viewers:
+                    for mode, (demo, cwd) in (("now", (ROOT / "demo_webcam.py", ROOT)),
+                                              ("before", (before / "demo_webcam.py", before))):
+                        figures = run(demo, cwd, count, own=mode == "now")
+                        runs[mode].setdefault(count, []).append(figures)
+                        print(mode, count, figures, flush=True)
+        finally:
+            if args.before is None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
+                               capture_output=True)
+    def median(rs: list[dict]) -> dict:
+        return {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
+    medians = {mode: {str(n): median(rs) for n, rs in by_count.items()} for mode, by_count in runs.items()}
+    ratios = {str(n): round(medians["now"][str(n)]["fps"] / medians["before"][str(n)]["fps"], 3) for n in args.viewers}
+    settings = {"command": "python benchmarks/page_viewers.py", "before": BEFORE if args.before is None else
+                str(args.before), "demo": "demo_webcam.py " + " ".join(ARGS), "viewers": args.viewers,
+                "rounds": args.rounds}
+    print(json.dumps({"medians": medians, "fps_now_over_before": ratios}, indent=1))
+    print(write_record("page_viewers_cpu", settings, {"runs": runs, "medians": medians, "fps_now_over_before": ratios}))
+
+
+if __name__ == "__main__":
+    main()
