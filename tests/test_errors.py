@@ -26,7 +26,7 @@ def test_the_library_raises_by_cause(tmp_path):
     from attnseg.export import read_meta
     from attnseg.optional import require
 
-    with pytest.raises(SettingError, match="tau must be >= 0"):
+    with pytest.raises(SettingError, match="tau must be a finite number >= 0, got -1"):
         SegmentConfig(tau=-1)
     with pytest.raises(SettingError, match="unknown backend 'fast'; choose from auto, eager, compiled"):
         SegmentConfig(backend="fast")
