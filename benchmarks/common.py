@@ -9,8 +9,24 @@ from attnseg.bench.records import write_record as _write_record
 RESULTS = Path(__file__).resolve().parent / "results"
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16"  # ../shared beside the checkout
 DAVIS_FRAMES = DAVIS / "JPEGImages" / "480p"  # one folder of JPEGs per clip; absent in a user's clone
-__all__ = ["DAVIS", "DAVIS_FRAMES", "RESULTS", "git_commit", "machine", "write_record"]
+__all__ = ["DAVIS", "DAVIS_FRAMES", "RESULTS", "git_commit", "machine", "served_url", "write_record"]
 
 
 def write_record(name: str, settings: dict, figures: dict) -> Path:
     return _write_record(name, settings, figures, RESULTS)
+
+
+def served_url(proc, lines: list[str], timeout: float, pattern: str = r"(http://\S+)") -> str:
+    """The page address a demo process prints on stderr (its lines collected into `lines` by a reader thread);
+    the process is killed when it prints none within `timeout` s."""
+    import re
+    import time
+
+    deadline, url = time.monotonic() + timeout, None
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        url = next((m.group(1) for m in (re.search(pattern, line) for line in lines) if m), None)
+        time.sleep(0.05)
+    if url is None:
+        proc.kill()
+        raise RuntimeError("the demo did not serve its page:\n" + "".join(lines))
+    return url

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from common import DAVIS_FRAMES, served_url, write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -78,14 +78,7 @@ def run(demo: Path, video: Path, checkpoint: Path, extra: list[str], chromium: s
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 300
-    url = None
-    while url is None and time.monotonic() < deadline and proc.poll() is None:
-        url = next((m.group(1) for m in (re.search(r"(http://\S+)", line) for line in lines) if m), None)
-        time.sleep(0.05)
-    if url is None:
-        proc.kill()
-        raise RuntimeError("the demo did not serve its page:\n" + "".join(lines))
+    url = served_url(proc, lines, 300)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 720})

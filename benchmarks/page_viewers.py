@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from common import served_url, write_record  # noqa: E402
 
 BEFORE = "58fdb61"  # the last commit before issue 27 and 28 touched the page's server
 CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 ([\d.]+) ms "
@@ -73,14 +73,7 @@ def run(demo: Path, cwd: Path, count: int, own: bool) -> dict:
                             stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-    deadline = time.monotonic() + 120
-    url = None
-    while url is None and time.monotonic() < deadline and proc.poll() is None:
-        url = next((m.group(1) for m in (re.search(r"(http://\S+/)", line) for line in lines) if m), None)
-        time.sleep(0.05)
-    if url is None:
-        proc.kill()
-        raise RuntimeError("the demo served no page:\n" + "".join(lines))
+    url = served_url(proc, lines, 120, r"(http://\S+/)")
     stop, got, peak = threading.Event(), [], 0
     threads = viewers(url, count, stop, got)
     while proc.poll() is None:

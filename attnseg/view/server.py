@@ -325,9 +325,9 @@ class LiveServer:
                 elif path == "/follow/mask.png":
                     self._mask()
                 elif path == "/events":
-                    self._events()
+                    self._live(self._events)
                 elif path == "/stream":
-                    self._mjpeg()
+                    self._live(self._mjpeg)
                 else:
                     self.send_error(404)
 
@@ -386,15 +386,16 @@ class LiveServer:
                     return self.send_error(404, "no object followed: click one on the page, or POST /follow")
                 self._send(cv2.imencode(".png", mask)[1].tobytes(), "image/png")
 
-            def _events(self):
+            def _live(self, serve) -> None:
+                """A long-lived reader (/events, /stream): at most MAX_STREAMS at once."""
                 if not server.streams.acquire(blocking=False):
                     return self.send_error(503, f"at most {MAX_STREAMS} live readers")
                 try:
-                    self._event_stream()
+                    serve()
                 finally:
                     server.streams.release()
 
-            def _event_stream(self):
+            def _events(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
@@ -418,14 +419,6 @@ class LiveServer:
                     pass
 
             def _mjpeg(self):
-                if not server.streams.acquire(blocking=False):
-                    return self.send_error(503, f"at most {MAX_STREAMS} live readers")
-                try:
-                    self._mjpeg_stream()
-                finally:
-                    server.streams.release()
-
-            def _mjpeg_stream(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
