@@ -28,7 +28,8 @@ from pathlib import Path
 from sections import (STAGES, _config, _p50, authors_section, certified_section, chunked_section,  # noqa: F401
                       compare_section, compile_section, cost_section, crosscheck_section, device_section,
                       kernels_section, latency_section, long_video_section, ros2_section, stages_section)
-from sections_live import demo_section, live_quality_section, memory_section, page_section  # noqa: E402
+from sections_live import (demo_section, live_quality_section, memory_section, page_section,  # noqa: E402
+                           viewers_section)
 
 from attnseg.errors import InputError
 from attnseg.files import atomic_path
@@ -55,6 +56,7 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
             ("chunked_vs_single_", chunked_section), ("certified_", certified_section),
             ("ros2_latency_", ros2_section), ("demo_latency_", demo_section), ("page_work_", page_section),
+            ("page_viewers_", viewers_section),
             ("live_quality_", live_quality_section), ("live_memory_", memory_section)]
 
 

@@ -52,6 +52,25 @@ def page_section(records: list[dict]) -> list[str]:
             "one OpenCV thread, in one run.", "", *_table(header, rows), ""]
 
 
+def viewers_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        medians, ratios = r["figures"]["medians"], r["figures"]["fps_now_over_before"]
+        capability = r.get("machine", {}).get("cpu_capability", "")
+        for count, now in medians["now"].items():
+            before = medians["before"][count]
+            rows.append([r["benchmark"], machine_label(r) + f", {capability}", count, _s(now["fps"], 1),
+                         _s(before["fps"], 1), f"{ratios[count]:g}x", _s(now["mask_p50_ms"], 0),
+                         f"{now['peak_threads']:.0f} / {before['peak_threads']:.0f}", _commit(r)])
+    header = ["Record", "Machine", "Viewers", "Segmented fps", "Previous server", "Ratio", "Capture to mask p50 (ms)",
+              "Peak threads (now / previous)", "Commit"]
+    s = records[-1]["settings"]
+    return ["### The page's viewers and the engine (`benchmarks/page_viewers.py`)", "",
+            f"`{s['demo']}`, a 30 fps camera for 20 s; each viewer a loop of what the page does (a frame long-polled,",
+            f"its paint reported) and an events reader; the hardened server against {s['before']}'s, alternating,",
+            f"medians of {s['rounds']} rounds.", "", *_table(header, rows), ""]
+
+
 def live_quality_section(records: list[dict]) -> list[str]:
     out = []
     for r in records:
