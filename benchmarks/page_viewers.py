@@ -4,8 +4,9 @@ the same run (issue 28: the hardened server must not cost the stream, and nothin
 The demo plays synthetic:600 as a 30 fps camera (20 s), vit_small_16 at 160x240, random weights at q/k x5,
 page served; a second process runs the viewers, each a loop of what the page does (GET /frame.jpg?after=N, then
 POST /shown with a JSON body) plus one /events reader, from the demo's first frame to its end. Figures: the demo's
-closing line (segmented fps, frames carried and dropped, capture to mask p50/p99), the frames the viewers got, and
-the demo's peak thread count while they watched. Modes alternate, two rounds.
+closing line (segmented fps, frames carried and dropped; capture to display p50/p99: from capture to a viewer's
+report of the frame it got, where a viewer sees it), the frames the viewers got, and the demo's peak thread count
+while they watched. Modes alternate, two rounds.
 
     python benchmarks/page_viewers.py [--before CHECKOUT]   # default: a worktree of the commit before issue 28
 Record: page_viewers_cpu.json.
@@ -32,8 +33,8 @@ from common import served_url, write_record  # noqa: E402
 BEFORE = "58fdb61"  # the last commit before issue 27 and 28 touched the page's server
 CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 ([\d.]+) ms "
                      r"p99 ([\d.]+) ms.*dropped (\d+), of (\d+)")
-BEFORE_CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 "
-                            r"([\d.]+) ms p99 ([\d.]+) ms")
+# where a viewer sees a frame: capture to its paint report (POST /shown), as the demo's closing line gives it
+DISPLAY = re.compile(r"capture to display p50 ([\d.]+|None) ms p99 ([\d.]+|None) ms \((\d+) painted")
 ARGS = ["--source", "synthetic:600", "--page", "--port", "0", "--random-weights", "--qk-gain", "5"]
 
 
@@ -84,15 +85,16 @@ def run(demo: Path, cwd: Path, count: int, own: bool) -> dict:
         time.sleep(0.25)
     stop.set()
     text = "".join(lines)
-    match = CLOSING.search(text) or BEFORE_CLOSING.search(text)
+    match, display = CLOSING.search(text), DISPLAY.search(text)
     if not match:
         raise RuntimeError("no closing line:\n" + text)
     values = match.groups()
     out = {"segmented": int(values[0]), "carried": int(values[1]), "fps": float(values[2]),
-           "mask_p50_ms": float(values[3]), "mask_p99_ms": float(values[4]), "viewer_frames": len(got),
-           "peak_threads": peak}
-    if len(values) > 5:
-        out.update(dropped=int(values[5]), frames_in=int(values[6]))
+           "mask_p50_ms": float(values[3]), "mask_p99_ms": float(values[4]), "dropped": int(values[5]),
+           "frames_in": int(values[6]), "viewer_frames": len(got), "peak_threads": peak}
+    if display and display.group(1) != "None":
+        out.update(display_p50_ms=float(display.group(1)), display_p99_ms=float(display.group(2)),
+                   painted=int(display.group(3)))
     for t in threads:
         t.join(timeout=1)
     return out
