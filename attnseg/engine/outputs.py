@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import struct
 from dataclasses import dataclass, field
@@ -194,20 +193,24 @@ def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None =
         img.save(tmp, format="PNG")
 
 
-MARKER = ".attnseg-labels.json"  # in a folder of label PNGs: the names attnseg wrote there
+MARKER = ".attnseg-labels.txt"  # in a folder of label PNGs: the names attnseg wrote there, a line each, as written
+MARKER_HEAD, MARKER_END = "# label PNGs written by attnseg", "# complete"
 
 
 def written_pngs(folder: str | Path) -> list[Path] | None:
     """The label PNGs an attnseg run wrote into `folder` (its marker says which), or None when the folder has no
-    marker (not ours). A run that never closed its folder (killed) listed none: then every PNG there."""
+    marker (not ours). A run that never closed its folder (killed) may not have listed them all: then every PNG
+    there."""
     folder = Path(folder)
     try:
-        marker = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
+        lines = (folder / MARKER).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
         return None
-    if not marker.get("complete"):
+    if not lines or lines[0] != MARKER_HEAD:
+        return None
+    if lines[-1] != MARKER_END:
         return sorted(folder.glob("*.png"))
-    return [folder / f"{name}.png" for name in marker.get("names", []) if (folder / f"{name}.png").is_file()]
+    return [folder / f"{name}.png" for name in lines[1:-1] if (folder / f"{name}.png").is_file()]
 
 
 def claim_folder(folder: str | Path, *, overwrite: bool = False, resume: bool = False) -> None:
@@ -236,7 +239,7 @@ def claim_folder(folder: str | Path, *, overwrite: bool = False, resume: bool = 
 
 class LabelPngs:
     """One PNG label map per frame into a folder, each written atomically as it comes, the folder marked as
-    attnseg's (MARKER: the names written, listed when closed).
+    attnseg's (MARKER: each name appended as its PNG is written, so memory stays flat whatever the length).
 
     A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
     (a long video's ids grow): readers of either get the ids themselves. `wide` fixes one format for every frame
@@ -245,13 +248,10 @@ class LabelPngs:
     def __init__(self, folder: str | Path, keep_existing: bool = False, wide: bool | None = None):
         self.folder, self.keep_existing, self.wide, self.warned = Path(folder), keep_existing, wide, False
         self.folder.mkdir(parents=True, exist_ok=True)
-        kept = written_pngs(self.folder) if keep_existing else None
-        self.names = [p.stem for p in kept or []]
-        self._mark(complete=False)
-
-    def _mark(self, complete: bool) -> None:
-        write_atomic(self.folder / MARKER, json.dumps({"written_by": "attnseg", "complete": complete,
-                                                       "names": self.names}))
+        marker = self.folder / MARKER
+        if not (keep_existing and written_pngs(self.folder) is not None):  # a resumed run goes on with its list
+            write_atomic(marker, MARKER_HEAD + "\n")
+        self.marker = open(marker, "a")
 
     def write(self, name: str, mask: np.ndarray) -> None:
         path = self.folder / f"{name}.png"
@@ -262,10 +262,12 @@ class LabelPngs:
             log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images", name)
             self.warned = True
         write_label_png(path, mask, wide)
-        self.names.append(name)
+        self.marker.write(name + "\n")
 
     def close(self) -> None:
-        self._mark(complete=True)
+        if not self.marker.closed:
+            self.marker.write(MARKER_END + "\n")
+            self.marker.close()
 
 
 class NpyFrames:

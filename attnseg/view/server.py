@@ -48,6 +48,9 @@ from .render import layout, objects, render
 
 log = logging.getLogger(__name__)
 PAGE = Path(__file__).with_name("page.html")
+TYPES = {"/": "text/html; charset=utf-8", "/stats.json": "application/json", "/frame.jpg": "image/jpeg",
+         "/follow/mask.png": "image/png", "/events": "text/event-stream",
+         "/stream": "multipart/x-mixed-replace; boundary=frame"}  # what each GET (and HEAD) answers
 BODY_LIMIT = 4096  # bytes of a POST body (413 beyond)
 IO_TIMEOUT = 10.0  # seconds a read or a write may wait on a client (a slow or idle one is dropped)
 MAX_CONNECTIONS = 32  # clients served at once (503 beyond); each holds a thread while it is connected
@@ -292,10 +295,7 @@ class LiveServer:
             def do_HEAD(self):
                 if self._refused():
                     return
-                kinds = {"/": "text/html; charset=utf-8", "/stats.json": "application/json", "/frame.jpg": "image/jpeg",
-                         "/follow/mask.png": "image/png", "/events": "text/event-stream",
-                         "/stream": "multipart/x-mixed-replace; boundary=frame"}
-                kind = kinds.get(self.path.split("?", 1)[0])
+                kind = TYPES.get(self.path.split("?", 1)[0])
                 if kind is None:
                     return self.send_error(404)
                 self.send_response(200)
@@ -317,9 +317,9 @@ class LiveServer:
                 if path == "/":
                     cookie = {"Set-Cookie": f"attnseg_token={server.token}; HttpOnly; SameSite=Strict; Path=/"} \
                         if server.token else None  # the page's own requests carry it from then on
-                    self._send(PAGE.read_bytes(), "text/html; charset=utf-8", cookie)
+                    self._send(PAGE.read_bytes(), TYPES["/"], cookie)
                 elif path == "/stats.json":
-                    self._send(json.dumps(server.state()).encode(), "application/json")
+                    self._send(json.dumps(server.state()).encode(), TYPES["/stats.json"])
                 elif path == "/frame.jpg":
                     self._frame()
                 elif path == "/follow/mask.png":
@@ -376,7 +376,8 @@ class LiveServer:
                 frame, _, jpeg = server.view()
                 if jpeg is None:
                     return self.send_error(503, "no frame yet")
-                self._send(jpeg, "image/jpeg", {"X-Frame": str(frame.index), "X-Carried": str(int(frame.carried))})
+                self._send(jpeg, TYPES["/frame.jpg"],
+                           {"X-Frame": str(frame.index), "X-Carried": str(int(frame.carried))})
 
             def _mask(self):
                 import cv2
@@ -384,7 +385,7 @@ class LiveServer:
                 mask = server.followed_mask()
                 if mask is None:
                     return self.send_error(404, "no object followed: click one on the page, or POST /follow")
-                self._send(cv2.imencode(".png", mask)[1].tobytes(), "image/png")
+                self._send(cv2.imencode(".png", mask)[1].tobytes(), TYPES["/follow/mask.png"])
 
             def _live(self, serve) -> None:
                 """A long-lived reader (/events, /stream): at most MAX_STREAMS at once."""
@@ -397,7 +398,7 @@ class LiveServer:
 
             def _events(self):
                 self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Type", TYPES["/events"])
                 self.send_header("Cache-Control", "no-cache")
                 self.end_headers()
                 seen, sent = -1, 0.0
@@ -420,7 +421,7 @@ class LiveServer:
 
             def _mjpeg(self):
                 self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.send_header("Content-Type", TYPES["/stream"])
                 self.end_headers()
                 seen, last = -1, None
                 try:
