@@ -9,9 +9,9 @@ from pathlib import Path
 from ..engine.outputs import Outputs
 from ..errors import OutputError, SettingError, WeightsUnavailableError
 from ..files import atomic_path
-from ..model import VIT_PRESETS
-from ..settings import PRESETS, ModelSettings
+from ..settings import PRESETS, ModelSettings, SegmentConfig
 from . import segment
+from .options import add_settings
 
 SAMPLE = PRESETS["sample"]
 
@@ -21,14 +21,10 @@ def add(sub) -> None:
     p.add_argument("--out-dir", default="runs/sample", help="where frames/, labels/, labels.npy, overlay.mp4 and "
                                                             "stats.json go (default: runs/sample)")
     p.add_argument("--frames", type=int, default=24, help="frames of the generated clip (default: 24)")
-    p.add_argument("--arch", default=SAMPLE["model"].arch, choices=sorted(VIT_PRESETS),
-                   help=f"ViT preset (default: {SAMPLE['model'].arch}, the official DINO weights' when cached or "
-                        "downloadable)")
-    p.add_argument("--resolution", nargs=2, type=int, metavar=("H", "W"), default=SAMPLE["segment"].resolution,
-                   help="the size frames are resized to before the ViT (default: {} {})".format(
-                       *SAMPLE["segment"].resolution))
-    p.add_argument("--checkpoint", help="the paper's checkpoint (default: the official DINO weights when cached or "
-                                        "downloadable, else random weights)")
+    # the settings' own options, at the sample's defaults (the official DINO weights when cached or downloadable,
+    # else random ones, unless a checkpoint is given)
+    add_settings(p, ModelSettings, defaults=SAMPLE["model"], only=("checkpoint", "arch"))
+    add_settings(p, SegmentConfig, defaults=SAMPLE["segment"], only=("resolution",))
     p.add_argument("--offline", action="store_true", help="never download weights (random ones when none are cached)")
     p.add_argument("--overwrite", action="store_true", help="--out-dir may hold an earlier sample run: its files are "
                                                             "replaced (only those)")
