@@ -1,5 +1,7 @@
-"""The engine's frame rate with 0, 1 and 20 viewers of the live page, against the previous checkout's server in
-the same run (issue 28: the hardened server must not cost the stream, and nothing may grow with the viewers).
+"""The engine's frame rate with 0, 1 and 20 viewers of the live page, against earlier checkouts' servers in the
+same run (issue 28: the page's server chosen by these figures; it must not cost the stream, and nothing may grow
+with the viewers). Compared: this checkout (aiohttp: every client on one event loop), the hand-written
+http.server hardened for issue 28 (a thread per client, bounded and timed out), and the server before issue 28.
 
 The demo plays synthetic:600 as a 30 fps camera (20 s), vit_small_16 at 160x240, random weights at q/k x5,
 page served; a second process runs the viewers, each a loop of what the page does (GET /frame.jpg?after=N, then
@@ -8,7 +10,7 @@ closing line (segmented fps, frames carried and dropped; capture to display p50/
 report of the frame it got, where a viewer sees it), the frames the viewers got, and the demo's peak thread count
 while they watched. Modes alternate, two rounds.
 
-    python benchmarks/page_viewers.py [--before CHECKOUT]   # default: a worktree of the commit before issue 28
+    python benchmarks/page_viewers.py [--before NAME=CHECKOUT ...]   # default: worktrees of BEFORE's commits
 Record: page_viewers_cpu.json.
 """
 from __future__ import annotations
@@ -30,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import served_url, write_record  # noqa: E402
 
-BEFORE = "58fdb61"  # the last commit before issue 27 and 28 touched the page's server
+BEFORE = {"threaded": "86ab41d",  # the hand-written server hardened for issue 28: a thread per client, bounded
+          "original": "58fdb61"}  # the last commit before issues 27 and 28 touched the page's server
 CLOSING = re.compile(r"demo: (\d+) frames segmented, (\d+) carried, ([\d.]+) fps, capture to mask p50 ([\d.]+) ms "
                      r"p99 ([\d.]+) ms.*dropped (\d+), of (\d+)")
 # where a viewer sees a frame: capture to its paint report (POST /shown), as the demo's closing line gives it
@@ -68,9 +71,11 @@ def viewers(url: str, count: int, stop: threading.Event, got: list) -> list[thre
     return threads
 
 
-def run(demo: Path, cwd: Path, count: int, own: bool) -> dict:
+def run(cwd: Path, count: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(cwd)}
-    proc = subprocess.Popen([sys.executable, str(demo), *ARGS, *(["--exit-at-end"] if own else [])], cwd=cwd,
+    demo = cwd / "demo_webcam.py"
+    ends = ["--exit-at-end"] if "--exit-at-end" in demo.read_text() else []  # older demos exit at the end anyway
+    proc = subprocess.Popen([sys.executable, str(demo), *ARGS, *ends], cwd=cwd,
                             stderr=subprocess.PIPE, text=True, env=env)
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
@@ -102,38 +107,54 @@ def run(demo: Path, cwd: Path, count: int, own: bool) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", type=Path, help=f"a checkout of the previous server (default: a worktree of {BEFORE})")
+    ap.add_argument("--before", nargs="+", metavar="NAME=CHECKOUT",
+                    help="checkouts of earlier servers (default: worktrees of " +
+                         ", ".join(f"{k}={v}" for k, v in BEFORE.items()) + ")")
     ap.add_argument("--viewers", type=int, nargs="+", default=[0, 1, 20])
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
+    given = dict(item.split("=", 1) for item in args.before) if args.before else None
     with tempfile.TemporaryDirectory() as tmp:
-        before = args.before
-        if before is None:
-            before = Path(tmp) / "before"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), BEFORE], check=True,
-                           capture_output=True)
+        modes = {"now": ROOT}
+        made = []
+        for name, commit in (given or BEFORE).items():
+            if given:
+                modes[name] = Path(commit)
+                continue
+            modes[name] = Path(tmp) / name
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(modes[name]), commit],
+                           check=True, capture_output=True)
+            made.append(modes[name])
         try:
-            runs: dict[str, dict[int, list]] = {"now": {}, "before": {}}
+            runs: dict[str, dict[int, list]] = {mode: {} for mode in modes}
             for _ in range(args.rounds):
                 for count in args.viewers:
-                    for mode, (demo, cwd) in (("now", (ROOT / "demo_webcam.py", ROOT)),
-                                              ("before", (before / "demo_webcam.py", before))):
-                        figures = run(demo, cwd, count, own=mode == "now")
+                    for mode, cwd in modes.items():
+                        figures = run(cwd, count)
                         runs[mode].setdefault(count, []).append(figures)
                         print(mode, count, figures, flush=True)
         finally:
-            if args.before is None:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
+            for path in made:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
                                capture_output=True)
+
     def median(rs: list[dict]) -> dict:
         return {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], (int, float))}
     medians = {mode: {str(n): median(rs) for n, rs in by_count.items()} for mode, by_count in runs.items()}
-    ratios = {str(n): round(medians["now"][str(n)]["fps"] / medians["before"][str(n)]["fps"], 3) for n in args.viewers}
-    settings = {"command": "python benchmarks/page_viewers.py", "before": BEFORE if args.before is None else
-                str(args.before), "demo": "demo_webcam.py " + " ".join(ARGS), "viewers": args.viewers,
-                "rounds": args.rounds}
-    print(json.dumps({"medians": medians, "fps_now_over_before": ratios}, indent=1))
-    print(write_record("page_viewers_cpu", settings, {"runs": runs, "medians": medians, "fps_now_over_before": ratios}))
+    ratios = {f"now_over_{mode}": {str(n): round(medians["now"][str(n)]["fps"] / medians[mode][str(n)]["fps"], 3)
+                                   for n in args.viewers} for mode in modes if mode != "now"}
+    settings = {"command": "python benchmarks/page_viewers.py",
+                "before": {k: str(v) for k, v in (given or BEFORE).items()},
+                "demo": "demo_webcam.py " + " ".join(ARGS), "viewers": args.viewers, "rounds": args.rounds,
+                "server": "now: aiohttp " + aiohttp_version()}
+    print(json.dumps({"medians": medians, "fps_ratios": ratios}, indent=1))
+    print(write_record("page_viewers_cpu", settings, {"runs": runs, "medians": medians, "fps_ratios": ratios}))
+
+
+def aiohttp_version() -> str:
+    import aiohttp
+
+    return aiohttp.__version__
 
 
 if __name__ == "__main__":

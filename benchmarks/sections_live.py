@@ -55,21 +55,23 @@ def page_section(records: list[dict]) -> list[str]:
 def viewers_section(records: list[dict]) -> list[str]:
     rows = []
     for r in records:
-        medians, ratios = r["figures"]["medians"], r["figures"]["fps_now_over_before"]
+        medians, ratios = r["figures"]["medians"], r["figures"]["fps_ratios"]
         capability = r.get("machine", {}).get("cpu_capability", "")
-        for count, now in medians["now"].items():
-            before = medians["before"][count]
-            shown = [_s(v.get(k), 0) for v in (now, before) for k in ("display_p50_ms", "display_p99_ms")]
-            rows.append([r["benchmark"], machine_label(r) + f", {capability}", count, _s(now["fps"], 1),
-                         _s(before["fps"], 1), f"{ratios[count]:g}x", f"{shown[0]} / {shown[1]}",
-                         f"{shown[2]} / {shown[3]}", f"{now['peak_threads']:.0f} / {before['peak_threads']:.0f}",
-                         _commit(r)])
-    header = ["Record", "Machine", "Viewers", "Segmented fps", "Previous server", "Ratio",
-              "Capture to display p50 / p99 (ms)", "Previous server", "Peak threads (now / previous)", "Commit"]
+        for count in medians["now"]:
+            for mode, by_count in medians.items():
+                f = by_count[count]
+                ratio = "1x" if mode == "now" else f"{ratios['now_over_' + mode][count]:g}x"
+                rows.append([r["benchmark"], machine_label(r) + f", {capability}", count, mode, _s(f["fps"], 1), ratio,
+                             f"{_s(f.get('display_p50_ms'), 0)} / {_s(f.get('display_p99_ms'), 0)}",
+                             _s(f["viewer_frames"] / int(count), 0) if int(count) else "-",
+                             f"{f['peak_threads']:.0f}", _commit(r)])
+    header = ["Record", "Machine", "Viewers", "Server", "Segmented fps", "fps now / this server",
+              "Capture to display p50 / p99 (ms)", "Frames each viewer got", "Peak threads of the demo", "Commit"]
     s = records[-1]["settings"]
+    before = ", ".join(f"{k} ({v})" for k, v in s["before"].items())
     return ["### The page's viewers and the engine (`benchmarks/page_viewers.py`)", "",
             f"`{s['demo']}`, a 30 fps camera for 20 s; each viewer a loop of what the page does (a frame long-polled,",
-            f"its paint reported) and an events reader; the hardened server against {s['before']}'s, alternating,",
+            f"its paint reported) and an events reader. Servers: now ({s['server']}) against {before}; run in turn,",
             f"medians of {s['rounds']} rounds.", "", *_table(header, rows), ""]
 
 

@@ -24,6 +24,7 @@ frame's grid labels when asked, once per frame (attnseg.view.render).
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import ipaddress
@@ -31,15 +32,14 @@ import json
 import logging
 import math
 import socket
-import sys
 import threading
 import time
-from urllib.parse import parse_qs, urlsplit
-from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..engine.drawing import colour_of
 from ..engine.outputs import OutputFrame
@@ -47,13 +47,15 @@ from ..engine.streaming import percentiles
 from .render import layout, objects, render
 
 log = logging.getLogger(__name__)
+http_log = log.getChild("http")  # the HTTP library's own lines: a client's malformed request is not worth one
 PAGE = Path(__file__).with_name("page.html")
 TYPES = {"/": "text/html; charset=utf-8", "/stats.json": "application/json", "/frame.jpg": "image/jpeg",
          "/follow/mask.png": "image/png", "/events": "text/event-stream",
          "/stream": "multipart/x-mixed-replace; boundary=frame"}  # what each GET (and HEAD) answers
+NO_STORE = {"Cache-Control": "no-store"}  # every answer is of the moment
 BODY_LIMIT = 4096  # bytes of a POST body (413 beyond)
 IO_TIMEOUT = 10.0  # seconds a read or a write may wait on a client (a slow or idle one is dropped)
-MAX_CONNECTIONS = 32  # clients served at once (503 beyond); each holds a thread while it is connected
+MAX_CONNECTIONS = 32  # clients connected at once (503 beyond); all served on one event loop, no thread each
 MAX_STREAMS = 8  # of which long-lived /events and /stream readers
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
 JPEG_QUALITY = 80
@@ -75,7 +77,7 @@ class LiveServer:
             log.warning("the live page is served on %s, beyond this machine: %s; it has no TLS (put a TLS proxy in "
                         "front of it)", host, "every request needs the token" if token else
                         "ANYONE WHO CAN REACH THIS ADDRESS CAN WATCH AND CONTROL IT (give a token)")
-        self.changed = threading.Condition()
+        self.lock = threading.Lock()  # the state below: written by the stream, read by the viewers
         self.version = 0  # bumps with every change the page should see
         self.view_version = 0  # bumps when the view changes without a new frame (pause, opacity, follow)
         self.shown = None  # the OutputFrame shown (kept while paused)
@@ -90,25 +92,29 @@ class LiveServer:
         self._counted: tuple | None = None  # (frame, its objects): counted once per frame
         self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
         self._drawing = threading.Lock()
-        self.httpd = _Server((host, port), self._handler())
-        self.httpd.daemon_threads = True
-        port = self.httpd.server_address[1]
+        sock = socket.create_server((host, port))  # bound here: a port in use is an error in the caller
+        self.port = port = sock.getsockname()[1]
         self.url = f"http://{host}:{port}/"
         self.page_url = self.url + (f"?token={token}" if token else "")  # what a viewer opens
         # the names a request may use (a page served under another name is a DNS rebinding: refused)
         self.hosts = {f"{name}:{port}" for name in (host, "127.0.0.1", "localhost", "[::1]")}
         self.origins = {f"http://{h}" for h in self.hosts}
-        self.streams = threading.BoundedSemaphore(MAX_STREAMS)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name="attnseg-live-page", daemon=True)  # close() waits one poll at most
+        self.readers = 0  # long-lived /events and /stream readers (counted on the loop)
+        # every client is served on one event loop; what is drawn for them is drawn on one thread
+        self.loop = asyncio.new_event_loop()
+        self._draw = ThreadPoolExecutor(1, thread_name_prefix="attnseg-page-draw")
+        started: Future = Future()
+        self.thread = threading.Thread(target=self._serve, args=(sock, started), name="attnseg-live-page",
+                                       daemon=True)
         self.thread.start()
+        started.result()
 
     # -- fed by the stream ---------------------------------------------------------------------------------
 
     def write(self, frame) -> None:
         """An OutputFrame of a stream (attnseg.engine.outputs): kept as the frame to show unless paused; its
         figures always. Constant time: nothing is drawn here."""
-        with self.changed:
+        with self.lock:
             self.stats = frame.stats or {}
             if not self.paused:
                 self.shown = frame
@@ -117,12 +123,12 @@ class LiveServer:
                     if len(self.captured) > CAPTURES:
                         del self.captured[next(iter(self.captured))]
             self.version += 1
-            self.changed.notify_all()
+        self._wake()
 
     def end(self, summary: str, stats: dict | None = None) -> None:
         """The stream has ended: the page says so with `summary` (its closing line) and the final figures, and keeps
         showing its last frame."""
-        with self.changed:
+        with self.lock:
             self.ended = summary
             if stats is not None:
                 self.stats = stats
@@ -140,7 +146,7 @@ class LiveServer:
         frame (and view: opacity, follow), however many viewers ask."""
         import cv2
 
-        with self.changed:
+        with self.lock:
             frame, opacity, following = self.shown, self.opacity, self.following
         if frame is None:
             return None, [], None
@@ -165,13 +171,13 @@ class LiveServer:
 
     def display_stats(self) -> dict:
         """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
-        with self.changed:
+        with self.lock:
             return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted,
                     "first": self.first_painted, "last": self.last_painted}
 
     def painted_frame(self, index: int) -> bool:
         """A browser reports that it painted frame `index`: capture to now is its display latency."""
-        with self.changed:
+        with self.lock:
             known = self.captured.pop(index, None)  # each frame counted once
             if known is None:
                 return False
@@ -188,7 +194,7 @@ class LiveServer:
     def state(self) -> dict:
         """The figures of the frame shown, as /events and /stats.json send them."""
         frame, shown, _ = self.view(jpeg=False)
-        with self.changed:
+        with self.lock:
             stats = self.stats
             lat, engine, display = (stats.get("latency_ms", {}), stats.get("engine_latency_ms", {}),
                                     percentiles(self.painted))
@@ -208,7 +214,7 @@ class LiveServer:
                     "paused": self.paused, "opacity": self.opacity, "ended": self.ended}
 
     def control(self, paused: bool | None = None, opacity: float | None = None) -> None:
-        with self.changed:
+        with self.lock:
             if paused is not None:
                 self.paused = bool(paused)
             if opacity is not None:
@@ -217,7 +223,7 @@ class LiveServer:
 
     def follow(self, obj: int | None = None, *, x: float | None = None, y: float | None = None) -> int | None:
         """Follow `obj`, or the object at (x, y) (fractions of the frame shown), or nobody (obj None, no point)."""
-        with self.changed:
+        with self.lock:
             if x is not None and y is not None and self.shown is not None:
                 h, w = self.shown.mask.shape
                 obj = int(self.shown.mask[min(h - 1, max(0, int(y * h))), min(w - 1, max(0, int(x * w)))])
@@ -227,227 +233,234 @@ class LiveServer:
 
     def followed_mask(self) -> np.ndarray | None:
         """The followed object's mask (uint8 0/255) in the frame shown; None when nobody is followed."""
-        with self.changed:
+        with self.lock:
             if self.following is None or self.shown is None:
                 return None
             return (self.shown.mask == self.following).astype(np.uint8) * 255
 
     def _changed(self) -> None:
+        """(under the lock) The view changed: the viewers are woken."""
         self.version += 1
         self.view_version += 1
-        self.changed.notify_all()
-
-    def wait(self, seen: int, timeout: float) -> int:
-        """The version after `seen` (waits up to `timeout` s for one)."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.version != seen or self.closed, timeout=timeout)
-            return self.version
-
-    def wait_frame(self, after: int, timeout: float) -> None:
-        """Wait up to `timeout` s for a frame shown later than frame `after` (or a changed view of it)."""
-        with self.changed:
-            seen = self.view_version
-            self.changed.wait_for(lambda: self.closed or (self.shown is not None and self.shown.index > after)
-                                  or (self.view_version != seen and self.shown is not None), timeout=timeout)
+        self._wake()
 
     def close(self) -> None:
-        with self.changed:
+        """Stop serving: every reader is let go, the port closed (within about a second)."""
+        with self.lock:
+            if self.closed:
+                return
             self.closed = True
-            self.changed.notify_all()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._wake()
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5.0)
+        self._draw.shutdown(wait=False)
 
-    # -- HTTP ----------------------------------------------------------------------------------------------
+    # -- HTTP (aiohttp, on one event loop thread: no thread per client) --------------------------------------
 
-    def _handler(self):
-        server = self
+    def _serve(self, sock: socket.socket, started: Future) -> None:
+        """The event loop's thread: the page's routes behind the guard, until close()."""
+        loop = self.loop
+        asyncio.set_event_loop(loop)
+        try:
+            app = web.Application(middlewares=[self._guard], client_max_size=BODY_LIMIT)
+            for path, handler in (("/", self._page), ("/stats.json", self._stats), ("/frame.jpg", self._frame),
+                                  ("/follow/mask.png", self._mask), ("/events", self._events),
+                                  ("/stream", self._mjpeg)):
+                app.router.add_get(path, handler, allow_head=False)  # HEAD: answered by the guard
+            for path in ("/control", "/follow", "/shown"):
+                app.router.add_post(path, self._post)
+            # an idle connection (one that sends nothing, or a request a byte at a time) is closed after IO_TIMEOUT;
+            # the rest of a body that was refused is read and dropped for at most IO_TIMEOUT, then the connection closed
+            self._runner = web.AppRunner(app, access_log=None, logger=http_log, keepalive_timeout=IO_TIMEOUT,
+                                         lingering_time=IO_TIMEOUT, shutdown_timeout=1.0)
+            loop.run_until_complete(self._runner.setup())
+            self._tick = loop.create_future()
+            listening = loop.run_until_complete(loop.create_server(self._connection, sock=sock))
+        except BaseException as err:
+            started.set_exception(err)
+            return
+        started.set_result(None)
+        loop.run_forever()  # until close()
+        listening.close()
+        loop.run_until_complete(self._runner.cleanup())
+        loop.close()
 
-        class Handler(BaseHTTPRequestHandler):
-            timeout = IO_TIMEOUT  # on the socket: reads and writes that wait longer end the connection
+    def _connection(self):
+        """A protocol for a new client: the page's, or (beyond MAX_CONNECTIONS at once) one that answers 503."""
+        if len(self._runner.server.connections) >= MAX_CONNECTIONS:
+            return _Busy()
+        return self._runner.server()
 
-            def log_message(self, *args):  # quiet
-                pass
+    def _bump(self) -> None:
+        """On the loop: wake whoever waits for a change (see _until)."""
+        if not self._tick.done():
+            self._tick.set_result(None)
+        self._tick = self.loop.create_future()
 
-            def _refused(self) -> bool:
-                """Answer 403 to a request under a name this server was not asked to serve (DNS rebinding), a
-                state change from another origin, or (with a token) a request without the token; True when
-                refused."""
-                host = self.headers.get("Host")
-                if server.loopback and host not in server.hosts:  # beyond loopback, names vary: the token decides
-                    self.send_error(403, "unexpected Host header")
-                    return True
-                origin = self.headers.get("Origin")
-                if self.command == "POST" and origin is not None and origin not in {*server.origins, f"http://{host}"}:
-                    self.send_error(403, "cross-origin request")
-                    return True
-                if server.token is not None and not self._has_token():
-                    self.send_error(401, "open the page's address with its ?token=")
-                    return True
-                return False
+    def _wake(self) -> None:
+        """From any thread: wake the loop's waiters (constant time: the stream never waits for the page)."""
+        with contextlib.suppress(RuntimeError):  # the loop has closed
+            self.loop.call_soon_threadsafe(self._bump)
 
-            def _has_token(self) -> bool:
-                given = parse_qs(urlsplit(self.path).query).get("token", [None])[0]
-                if given is None:
-                    cookies = SimpleCookie(self.headers.get("Cookie", ""))
-                    given = cookies["attnseg_token"].value if "attnseg_token" in cookies else None
-                return given is not None and hmac.compare_digest(given.encode(), server.token.encode())
+    async def _until(self, ready, timeout: float) -> None:
+        """Wait up to `timeout` s for ready() (tested after each change) or the close."""
+        deadline = self.loop.time() + timeout
+        while not (ready() or self.closed):
+            left = deadline - self.loop.time()
+            if left <= 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._tick), left)
 
-            def do_HEAD(self):
-                if self._refused():
-                    return
-                kind = TYPES.get(self.path.split("?", 1)[0])
-                if kind is None:
-                    return self.send_error(404)
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
+    async def _drawing_thread(self, work, *args):
+        """`work` on the drawing thread: one for all viewers (a frame is drawn once however many ask)."""
+        return await self.loop.run_in_executor(self._draw, work, *args)
 
-            def do_OPTIONS(self):  # answered, without any CORS header: other origins stay shut out
-                if self._refused():
-                    return
-                self.send_response(204)
-                self.send_header("Allow", "GET, HEAD, POST, OPTIONS")
-                self.end_headers()
+    @web.middleware
+    async def _guard(self, request, handler):
+        """403 for a request under a name this server was not asked to serve (DNS rebinding) or a state change
+        from another origin; 401 without the token when there is one; HEAD and OPTIONS answered here."""
+        host = request.headers.get("Host")
+        if self.loopback and host not in self.hosts:  # beyond loopback, names vary: the token decides
+            return _error(403, "unexpected Host header")
+        origin = request.headers.get("Origin")
+        if request.method == "POST" and origin is not None and origin not in {*self.origins, f"http://{host}"}:
+            return _error(403, "cross-origin request")
+        if self.token is not None and not self._has_token(request):
+            return _error(401, "open the page's address with its ?token=")
+        if request.method == "HEAD":
+            kind = TYPES.get(request.path)
+            return web.Response(content_type=None, headers={"Content-Type": kind, "Cache-Control": "no-store"}) \
+                if kind else _error(404, "not found")
+        if request.method == "OPTIONS":  # answered, without any CORS header: other origins stay shut out
+            return web.Response(status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+        return await handler(request)
 
-            def do_GET(self):
-                if self._refused():
-                    return
-                path = self.path.split("?", 1)[0]
-                if path == "/":
-                    cookie = {"Set-Cookie": f"attnseg_token={server.token}; HttpOnly; SameSite=Strict; Path=/"} \
-                        if server.token else None  # the page's own requests carry it from then on
-                    self._send(PAGE.read_bytes(), TYPES["/"], cookie)
-                elif path == "/stats.json":
-                    self._send(json.dumps(server.state()).encode(), TYPES["/stats.json"])
-                elif path == "/frame.jpg":
-                    self._frame()
-                elif path == "/follow/mask.png":
-                    self._mask()
-                elif path == "/events":
-                    self._live(self._events)
-                elif path == "/stream":
-                    self._live(self._mjpeg)
-                else:
-                    self.send_error(404)
+    def _has_token(self, request) -> bool:
+        given = request.query.get("token") or request.cookies.get("attnseg_token")
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
-            def do_POST(self):
-                if self._refused():
-                    return
-                if self.path not in ("/control", "/follow", "/shown"):
-                    return self.send_error(404)
-                if self.headers.get_content_type() != "application/json":  # a form or a no-cors fetch cannot
-                    return self.send_error(415, "a JSON body (Content-Type: application/json)")
-                length = self.headers.get("Content-Length", "")
-                if not length.isdigit():
-                    return self.send_error(411, "Content-Length: the body's size")
-                if int(length) > BODY_LIMIT:
-                    return self.send_error(413, f"a body of at most {BODY_LIMIT} bytes")
-                try:
-                    body = json.loads(self.rfile.read(int(length)))
-                    if not isinstance(body, dict):
-                        raise ValueError("a JSON object")
-                    if self.path == "/control":
-                        server.control(**checked(body, paused=_boolean, opacity=_finite))  # opacity clamped
-                    elif self.path == "/follow":
-                        fields = checked(body, id=_object_id, x=_fraction, y=_fraction)
-                        if ("x" in fields) != ("y" in fields):
-                            raise ValueError("x and y: both, or neither")
-                        server.follow(fields.get("id"), x=fields.get("x"), y=fields.get("y"))
-                    else:
-                        frame = checked(body, frame=_frame_number).get("frame")
-                        if frame is None:
-                            raise ValueError("frame: the frame painted")
-                        return self._send(json.dumps({"counted": server.painted_frame(frame)}).encode(),
-                                          "application/json")
-                except (ValueError, RecursionError) as err:  # json's errors are ValueErrors too
-                    return self.send_error(400, str(err).splitlines()[0][:200] if str(err) else "a bad body")
-                self._send(json.dumps(server.state()).encode(), "application/json")
+    async def _page(self, request):
+        response = web.Response(body=PAGE.read_bytes(), headers={"Content-Type": TYPES["/"], **NO_STORE})
+        if self.token:  # the page's own requests carry it from then on
+            response.headers["Set-Cookie"] = f"attnseg_token={self.token}; HttpOnly; SameSite=Strict; Path=/"
+        return response
 
-            def _frame(self):
-                """The overlay as a JPEG; ?after=N waits (up to 10 s) for a frame later than N. Headers name the
-                frame (X-Frame) and whether its labels were carried (X-Carried)."""
-                query = parse_qs(urlsplit(self.path).query)
-                try:
-                    after = int(query.get("after", ["-1"])[0])
-                except ValueError:
-                    return self.send_error(400, "after: a frame number")
-                server.wait_frame(after, timeout=10.0)
-                frame, _, jpeg = server.view()
-                if jpeg is None:
-                    return self.send_error(503, "no frame yet")
-                self._send(jpeg, TYPES["/frame.jpg"],
-                           {"X-Frame": str(frame.index), "X-Carried": str(int(frame.carried))})
+    async def _stats(self, request):
+        return _json(await self._drawing_thread(self.state))
 
-            def _mask(self):
-                import cv2
+    async def _frame(self, request):
+        """The overlay as a JPEG; ?after=N waits (up to 10 s) for a frame later than N. Headers name the frame
+        (X-Frame) and whether its labels were carried (X-Carried)."""
+        try:
+            after = int(request.query.get("after", "-1"))
+        except ValueError:
+            return _error(400, "after: a frame number")
+        seen = self.view_version
+        await self._until(lambda: self.shown is not None and (self.shown.index > after or self.view_version != seen),
+                          timeout=10.0)
+        frame, _, jpeg = await self._drawing_thread(self.view)
+        if jpeg is None:
+            return _error(503, "no frame yet")
+        return web.Response(body=jpeg, headers={"Content-Type": TYPES["/frame.jpg"], **NO_STORE,
+                                                "X-Frame": str(frame.index), "X-Carried": str(int(frame.carried))})
 
-                mask = server.followed_mask()
-                if mask is None:
-                    return self.send_error(404, "no object followed: click one on the page, or POST /follow")
-                self._send(cv2.imencode(".png", mask)[1].tobytes(), TYPES["/follow/mask.png"])
+    async def _mask(self, request):
+        png = await self._drawing_thread(self._mask_png)
+        if png is None:
+            return _error(404, "no object followed: click one on the page, or POST /follow")
+        return web.Response(body=png, headers={"Content-Type": TYPES["/follow/mask.png"], **NO_STORE})
 
-            def _live(self, serve) -> None:
-                """A long-lived reader (/events, /stream): at most MAX_STREAMS at once."""
-                if not server.streams.acquire(blocking=False):
-                    return self.send_error(503, f"at most {MAX_STREAMS} live readers")
-                try:
-                    serve()
-                finally:
-                    server.streams.release()
+    def _mask_png(self) -> bytes | None:
+        import cv2
 
-            def _events(self):
-                self.send_response(200)
-                self.send_header("Content-Type", TYPES["/events"])
-                self.send_header("Cache-Control", "no-cache")
-                self.end_headers()
-                seen, sent = -1, 0.0
-                try:
-                    while not server.closed:
-                        version = server.wait(seen, timeout=5.0)
-                        if version == seen:
-                            self.wfile.write(b": keep-alive\n\n")
-                        else:
-                            seen = version
-                            self.wfile.write(b"data: " + json.dumps(server.state()).encode() + b"\n\n")
-                            self.wfile.flush()
-                            # the panel at most EVENTS_PER_S: a browser that redraws it 30 times a second
-                            # takes the cores the stream needs (the frames themselves are not held back)
-                            time.sleep(max(0.0, sent + 1 / EVENTS_PER_S - time.monotonic()))
-                            sent = time.monotonic()
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+        mask = self.followed_mask()
+        return None if mask is None else cv2.imencode(".png", mask)[1].tobytes()
 
-            def _mjpeg(self):
-                self.send_response(200)
-                self.send_header("Content-Type", TYPES["/stream"])
-                self.end_headers()
-                seen, last = -1, None
-                try:
-                    while not server.closed:
-                        seen = server.wait(seen, timeout=1.0)
-                        _, _, jpeg = server.view()
-                        if jpeg is None or jpeg is last:
-                            continue
-                        last = jpeg
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                         + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                        self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
+    async def _post(self, request):
+        """POST /control, /follow, /shown: a JSON object of at most BODY_LIMIT bytes, each field checked."""
+        if request.content_type != "application/json":  # what a form or a no-cors fetch of another site cannot send
+            return _error(415, "a JSON body (Content-Type: application/json)")
+        length = request.headers.get("Content-Length", "")
+        if not length.isdigit():
+            return _error(411, "Content-Length: the body's size")
+        if int(length) > BODY_LIMIT:
+            return _error(413, f"a body of at most {BODY_LIMIT} bytes")
+        try:
+            raw = await asyncio.wait_for(request.read(), IO_TIMEOUT)
+        except asyncio.TimeoutError:
+            response = _error(408, f"the body did not come within {IO_TIMEOUT:g} s")
+            response.force_close()
+            return response
+        try:
+            body = json.loads(raw)
+            if not isinstance(body, dict):
+                raise ValueError("a JSON object")
+            if request.path == "/control":
+                self.control(**checked(body, paused=_boolean, opacity=_finite))  # opacity clamped
+            elif request.path == "/follow":
+                fields = checked(body, id=_object_id, x=_fraction, y=_fraction)
+                if ("x" in fields) != ("y" in fields):
+                    raise ValueError("x and y: both, or neither")
+                self.follow(fields.get("id"), x=fields.get("x"), y=fields.get("y"))
+            else:
+                frame = checked(body, frame=_frame_number).get("frame")
+                if frame is None:
+                    raise ValueError("frame: the frame painted")
+                return _json({"counted": self.painted_frame(frame)})
+        except (ValueError, RecursionError) as err:  # json's errors are ValueErrors too
+            return _error(400, str(err).splitlines()[0][:200] if str(err) else "a bad body")
+        return _json(await self._drawing_thread(self.state))
 
-            def _send(self, body: bytes, kind: str, headers: dict | None = None):
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
+    async def _live(self, request, kind: str, parts):
+        """A long-lived reader (/events, /stream), at most MAX_STREAMS at once: each part of `parts` written
+        within IO_TIMEOUT (a reader that stops reading is dropped, not buffered for); a reader that goes away is
+        not an error."""
+        if self.readers >= MAX_STREAMS:
+            return _error(503, f"at most {MAX_STREAMS} live readers")
+        self.readers += 1
+        response = web.StreamResponse(headers={"Content-Type": kind, "Cache-Control": "no-cache"})
+        try:
+            await response.prepare(request)
+            async for part in parts():
+                await asyncio.wait_for(response.write(part), IO_TIMEOUT)
+        except (ConnectionError, asyncio.TimeoutError):
+            response.force_close()
+        finally:
+            self.readers -= 1
+        return response
 
-        return Handler
+    async def _events(self, request):
+        async def parts():
+            seen, sent = -1, 0.0
+            while not self.closed:
+                await self._until(lambda: self.version != seen, timeout=5.0)
+                if self.version == seen:
+                    yield b": keep-alive\n\n"
+                    continue
+                seen = self.version
+                yield b"data: " + json.dumps(await self._drawing_thread(self.state)).encode() + b"\n\n"
+                # the panel at most EVENTS_PER_S: a browser that redraws it 30 times a second takes the cores the
+                # stream needs (the frames themselves are not held back)
+                await asyncio.sleep(max(0.0, sent + 1 / EVENTS_PER_S - time.monotonic()))
+                sent = time.monotonic()
+
+        return await self._live(request, TYPES["/events"], parts)
+
+    async def _mjpeg(self, request):
+        async def parts():
+            seen, last = -1, None
+            while not self.closed:
+                await self._until(lambda: self.version != seen, timeout=1.0)
+                seen = self.version
+                _, _, jpeg = await self._drawing_thread(self.view)
+                if jpeg is not None and jpeg is not last:
+                    last = jpeg
+                    yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(jpeg)).encode()
+                           + b"\r\n\r\n" + jpeg + b"\r\n")
+
+        return await self._live(request, TYPES["/stream"], parts)
 
 
 def _loopback(host: str) -> bool:
@@ -457,31 +470,33 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class _Server(ThreadingHTTPServer):
-    """At most MAX_CONNECTIONS clients at once (each on a thread, its reads and writes timed out: an idle or slow
-    client is dropped, never kept); a client that goes away is not an error worth a traceback."""
+class _Busy(asyncio.Protocol):
+    """A client beyond MAX_CONNECTIONS: answered 503 and closed."""
 
-    def __init__(self, address, handler):
-        super().__init__(address, handler)
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+    def connection_made(self, transport) -> None:
+        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        transport.close()
 
-    def process_request(self, request, client_address):
-        if not self.slots.acquire(blocking=False):
-            with contextlib.suppress(OSError):
-                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
 
-    def process_request_thread(self, request, client_address):
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
+class _ClientFaults(logging.Filter):
+    """A malformed request (answered 400) or a client gone is the client's doing: no line, no traceback; a bug in
+    a handler keeps its traceback."""
 
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
-            super().handle_error(request, client_address)  # a bug: its traceback
+    def filter(self, record: logging.LogRecord) -> bool:
+        fault = record.exc_info[1] if record.exc_info else None
+        return not isinstance(fault, (HttpProcessingError, ConnectionError, asyncio.TimeoutError))
+
+
+http_log.addFilter(_ClientFaults())
+
+
+def _error(status: int, message: str):
+    """A refusal: its status and one line saying why."""
+    return web.Response(status=status, text=f"{status} {message}\n")
+
+
+def _json(value) -> web.Response:
+    return web.Response(body=json.dumps(value).encode(), headers={"Content-Type": "application/json", **NO_STORE})
 
 
 def checked(body: dict, **fields) -> dict:
