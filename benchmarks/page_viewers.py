@@ -7,8 +7,9 @@ The demo plays synthetic:600 as a 30 fps camera (20 s), vit_small_16 at 160x240,
 page served; a second process runs the viewers, each a loop of what the page does (GET /frame.jpg?after=N, then
 POST /shown with a JSON body) plus one /events reader, from the demo's first frame to its end. Figures: the demo's
 closing line (segmented fps, frames carried and dropped; capture to display p50/p99: from capture to a viewer's
-report of the frame it got, where a viewer sees it), the frames the viewers got, and the demo's peak thread count
-while they watched. Modes alternate, two rounds.
+report of the frame it got, where a viewer sees it), the frames the viewers got, the demo's peak thread count
+while they watched, and the CPU seconds of the demo and of the viewers (they share the machine's cores: a server
+that gives its viewers more frames also makes them work more). Modes run in turn, --rounds rounds.
 
     python benchmarks/page_viewers.py [--before NAME=CHECKOUT ...]   # default: worktrees of BEFORE's commits
 Record: page_viewers_cpu.json.
@@ -80,15 +81,18 @@ def run(cwd: Path, count: int) -> dict:
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
     url = served_url(proc, lines, 120, r"(http://\S+/)")
-    stop, got, peak = threading.Event(), [], 0
+    stop, got, peak, demo_cpu = threading.Event(), [], 0, 0.0
+    clients = time.process_time()  # this process's CPU: the viewers' (its own polling is a few ms)
     threads = viewers(url, count, stop, got)
     while proc.poll() is None:
         try:
             peak = max(peak, len(os.listdir(f"/proc/{proc.pid}/task")))
+            demo_cpu = cpu_seconds(proc.pid)  # the last reading before it exits
         except OSError:
             pass
         time.sleep(0.25)
     stop.set()
+    clients = time.process_time() - clients
     text = "".join(lines)
     match, display = CLOSING.search(text), DISPLAY.search(text)
     if not match:
@@ -96,13 +100,21 @@ def run(cwd: Path, count: int) -> dict:
     values = match.groups()
     out = {"segmented": int(values[0]), "carried": int(values[1]), "fps": float(values[2]),
            "mask_p50_ms": float(values[3]), "mask_p99_ms": float(values[4]), "dropped": int(values[5]),
-           "frames_in": int(values[6]), "viewer_frames": len(got), "peak_threads": peak}
+           "frames_in": int(values[6]), "viewer_frames": len(got), "peak_threads": peak,
+           "demo_cpu_s": round(demo_cpu, 2), "viewers_cpu_s": round(clients, 2)}
     if display and display.group(1) != "None":
         out.update(display_p50_ms=float(display.group(1)), display_p99_ms=float(display.group(2)),
                    painted=int(display.group(3)))
     for t in threads:
         t.join(timeout=1)
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

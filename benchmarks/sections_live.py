@@ -64,14 +64,16 @@ def viewers_section(records: list[dict]) -> list[str]:
                 rows.append([r["benchmark"], machine_label(r) + f", {capability}", count, mode, _s(f["fps"], 1), ratio,
                              f"{_s(f.get('display_p50_ms'), 0)} / {_s(f.get('display_p99_ms'), 0)}",
                              _s(f["viewer_frames"] / int(count), 0) if int(count) else "-",
-                             f"{f['peak_threads']:.0f}", _commit(r)])
+                             f"{f['peak_threads']:.0f}",
+                             f"{_s(f.get('demo_cpu_s'), 0)} / {_s(f.get('viewers_cpu_s'), 0)}", _commit(r)])
     header = ["Record", "Machine", "Viewers", "Server", "Segmented fps", "fps now / this server",
-              "Capture to display p50 / p99 (ms)", "Frames each viewer got", "Peak threads of the demo", "Commit"]
+              "Capture to display p50 / p99 (ms)", "Frames each viewer got", "Peak threads of the demo",
+              "CPU s: demo / viewers", "Commit"]
     s = records[-1]["settings"]
     before = ", ".join(f"{k} ({v})" for k, v in s["before"].items())
     return ["### The page's viewers and the engine (`benchmarks/page_viewers.py`)", "",
             f"`{s['demo']}`, a 30 fps camera for 20 s; each viewer a loop of what the page does (a frame long-polled,",
-            f"its paint reported) and an events reader. Servers: now ({s['server']}) against {before}; run in turn,",
+            f"its paint reported) and an events reader. Servers: {s['server']} against {before}; run in turn,",
             f"medians of {s['rounds']} rounds.", "", *_table(header, rows), ""]
 
 

@@ -15,9 +15,11 @@
   followed object stays followed from frame to frame.
 Against hostile input (tests/view/test_hostile.py): a request whose Host is not the address served is refused
 (DNS rebinding), and so is a POST from another Origin or without a JSON body (what another site's page can send
-without a preflight); bodies are checked by type and range and capped at BODY_LIMIT bytes; reads and writes time
-out after IO_TIMEOUT seconds, at most MAX_CONNECTIONS clients are served at once and MAX_STREAMS live readers;
-HEAD and OPTIONS are answered, without CORS. It serves localhost: it has no authentication and no TLS.
+without a preflight); bodies are checked by type and range and capped at BODY_LIMIT bytes. Every client is served
+on one event loop (aiohttp; benchmarks/page_viewers.py chose it over a thread per client): an idle one, a body or
+a header that does not come, and a live reader that stops reading are dropped after IO_TIMEOUT seconds; at most
+MAX_CONNECTIONS clients are connected at once and MAX_STREAMS live readers. HEAD and OPTIONS are answered, without
+CORS. It serves localhost; beyond it, `token` guards every request; it has no TLS.
 It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` keeps an OutputFrame
 (constant time: the stream never waits for the page); what a viewer asks for is counted and drawn from the
 frame's grid labels when asked, once per frame (attnseg.view.render).
