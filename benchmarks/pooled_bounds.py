@@ -2,8 +2,9 @@
 
 The symmetric KL of two distributions cannot grow when columns are pooled (summed in groups: the
 data-processing inequality), so D(pool p, pool q) > tau proves D(p, q) > tau. Columns are (key frame, y, x);
-a pool sums b x b patches of each key frame, m / b^2 columns instead of m. For each clip and q/k gain (random
-paper-format weights sharpened to tens, hundreds and thousands of clusters), on the first --windows windows:
+a pool sums `group` consecutive columns (attnseg.kernels.pooled: a row of patches in raster order), m / group
+columns instead of m. For each clip and q/k gain (random paper-format weights sharpened to tens, hundreds and
+thousands of clusters), on the first --windows windows:
 - D1 = D(A, A) <= tau (the neighbour averaging): the share of entries the bound decides far, the share of
   row-block x column-block tiles it decides whole, and the columns a row block still needs;
 - D2 = D(S, S) <= tau (the leader merge's rows): the same on the neighbour-averaged rows;
@@ -12,11 +13,11 @@ paper-format weights sharpened to tens, hundreds and thousands of clusters), on 
 - the assignment itself, timed: the reference's against attnseg.kernels.pooled (its labels compared);
 - how concentrated the affinity rows are (the entries above 1e-8, 1e-6, and those holding all but 1e-6 of the
   mass): what a sparse product would have to touch.
-A pair counts as decided only when the bound clears tau by its own fp32 error and by the most the fp32
-reference's D could lie off the exact one (gamma_m bounds as in attnseg.kernels.certified), so a decided pair
-is never a tie. Every decision is checked against the reference's D (a violation fails the run).
+A pair counts as decided only when the bound (attnseg.kernels.pooled.lower_bounds: rigorous on the exact D)
+clears tau by the most the fp32 reference's D could lie off the exact one, so a decided pair is never a tie.
+Every decision is checked against the reference's D (a violation fails the run).
 
-    python benchmarks/pooled_bounds.py [--clips blackswan dog] [--gains 5.8 6 6.5] [--pools 2 4]
+    python benchmarks/pooled_bounds.py [--clips blackswan dog] [--gains 5.8 6 6.5] [--pools 4 16]
 Record: pooled_bounds_cpu_320x480.json.
 """
 from __future__ import annotations
@@ -42,15 +43,6 @@ from attnseg.model.clustering import assign_rows, kl_distance, neg_entropy, neig
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
 
 
-def pool(p: torch.Tensor, key_frames: int, grid: tuple[int, int], b: int) -> torch.Tensor:
-    """Rows of p (n, key_frames * gh * gw) with each key frame's b x b patches summed (edges padded with 0)."""
-    gh, gw = grid
-    x = p.view(-1, key_frames, gh, gw)
-    x = torch.nn.functional.pad(x, (0, -gw % b, 0, -gh % b))
-    n, t, h, w = x.shape
-    return x.view(n, t, h // b, b, w // b, b).sum(dim=(3, 5)).reshape(n, -1)
-
-
 def error_scale(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     """(len(p), len(q)): a_ij + a_ji + |e_i| + |e_j| (a_ij = sum_k p_ik |l_jk| <= sigma_i max_k |l_jk|), the
     scale of both products' rounding in the fp32 D (certified.reference_bound)."""
@@ -61,18 +53,13 @@ def error_scale(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: to
     return sp[:, None] * lq[None, :] + lp[:, None] * sq[None, :] + ep[:, None] + eq[None, :]
 
 
-def lower_bound(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: torch.Tensor,
-                pooled: tuple[torch.Tensor, torch.Tensor], tau: float) -> torch.Tensor:
-    """(len(p), len(q)): a number the fp32 reference's D(p_i, q_j) provably is not below: the pooled D as
-    computed, less its own rounding and the most the reference's D may lie below the exact one."""
-    pp, pq = pooled
-    lpp, lpq = safe_log(pp), safe_log(pq)
-    low = kl_distance(pp, lpp, pq, lpq)
-    g_low, g_ref = gamma(pp.shape[1]), gamma(p.shape[1])
-    low_err = (g_low / (1 - g_low) + 4 * U32) * (error_scale(pp, lpp, pq, lpq) + tau)
-    ref_err = (g_ref / (1 - g_ref) + 4 * U32) * (error_scale(p, log_p, q, log_q) + tau)
-    # clamping logs at float32's smallest normal can lift a pooled term by at most m * tiny * 90 in all
-    return low - (low_err + ref_err) * (1 + 2.0 ** -20) - p.shape[1] * torch.finfo(p.dtype).tiny * 90
+def lower_bound(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: torch.Tensor, group: int,
+                tau: float) -> torch.Tensor:
+    """(len(p), len(q)): the pooled bound of attnseg.kernels.pooled on the exact D, less the most the fp32
+    reference's D may lie below the exact one (so that a pair it decides is never a tie)."""
+    low = pooled.lower_bounds(pooled.pool(p, log_p, group), pooled.pool(q, log_q, group))
+    g = gamma(p.shape[1])
+    return low - (g / (1 - g) + 4 * U32) * (error_scale(p, log_p, q, log_q) + tau) * (1 + 2.0 ** -20)
 
 
 def row_sparsity(p: torch.Tensor) -> dict:
@@ -115,7 +102,6 @@ def tile_figures(far: torch.Tensor, block: int) -> dict:
 
 def measure(seg: Segmenter, frames, pools: list[int], windows: int, block: int) -> dict:
     cfg = seg.config
-    grid = seg.grid
     q, k = seg.encode(frames)
     start = time.perf_counter()
     result = seg.cluster(q, k)
@@ -141,22 +127,21 @@ def measure(seg: Segmenter, frames, pools: list[int], windows: int, block: int) 
         sparsity.append(row_sparsity(p))
         timed.append(time_assignments(p, lp, cent))
         for b in pools:
-            pp, ps, pc = pool(p, tk, grid, b), pool(s, tk, grid, b), pool(cent, tk, grid, b)
             t0 = time.perf_counter()
-            low1 = lower_bound(p, lp, p, lp, (pp, pp), cfg.tau)
-            far1 = low1 > cfg.tau
+            far1 = lower_bound(p, lp, p, lp, b, cfg.tau) > cfg.tau
             bound_s = time.perf_counter() - t0
             if (far1 & near).any():
                 raise AssertionError(f"pool {b}: the bound decided far a D1 pair within tau")
-            far2 = lower_bound(s, ls, s, ls, (ps, ps), cfg.tau) > cfg.tau
+            far2 = lower_bound(s, ls, s, ls, b, cfg.tau) > cfg.tau
             if (far2 & (d2 <= cfg.tau)).any():
                 raise AssertionError(f"pool {b}: the bound decided far a D2 pair within tau")
             # a centroid is ruled out for a row when its bound exceeds the nearest centroid's distance
-            lower = lower_bound(cent, log_c, p, lp, (pc, pp), 0.0)
+            lower = lower_bound(cent, log_c, p, lp, b, 0.0)
             if (lower > dist).any():
                 raise AssertionError(f"pool {b}: a pooled bound above the reference's distance")
             cand = (lower <= best[None, :]).sum(dim=0).float()
-            bare = kl_distance(pp, safe_log(pp), pp, safe_log(pp)) > cfg.tau  # the bound without its margins
+            pp = pooled.pool(p, lp, b)
+            bare = kl_distance(pp.value, pp.log, pp.value, pp.log) > cfg.tau  # the bound without its margins
             per_pool[b]["d1"].append({**tile_figures(far1, block), "bound_seconds": round(bound_s, 3),
                                       "near_fraction": round(near.float().mean().item(), 4),
                                       "entries_decided_without_margins": round(bare.float().mean().item(), 4)})
@@ -182,7 +167,7 @@ def main() -> None:
     ap.add_argument("--clips", nargs="+", default=["blackswan", "dog"])
     ap.add_argument("--gains", nargs="+", type=float, default=[5.8, 6.0, 6.5],
                     help="q/k gains of the random weights: tens, hundreds, thousands of clusters")
-    ap.add_argument("--pools", nargs="+", type=int, default=[2, 4])
+    ap.add_argument("--pools", nargs="+", type=int, default=[4, 16], help="columns summed into one")
     ap.add_argument("--num-frames", type=int, default=30)
     ap.add_argument("--windows", type=int, default=2, help="windows measured per clip (the first ones)")
     ap.add_argument("--block", type=int, default=240, help="rows and columns of a tile")

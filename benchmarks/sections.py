@@ -380,3 +380,29 @@ def ros2_section(records: list[dict]) -> list[str]:
             "Image transport: the same images between two processes without attnseg, with the node's Fast DDS",
             "profile, and how many arrive with Fast DDS's default transports (large best-effort images mostly lost).",
             "", *_table(header, rows), ""]
+
+
+def pooled_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        capability = r.get("machine", {}).get("cpu_capability", "")
+        for run, f in r["figures"].items():
+            for group, p in f["pools"].items():
+                a = f["assignment"]
+                rows.append([run, machine_label(r) + f", {capability}", f["clusters"], group,
+                             f"{100 * p['d1']['near_fraction']:.1f}%", f"{100 * p['d1']['entries_decided']:.1f}%",
+                             f"{100 * p['d1']['tiles_decided']:.1f}%", f"{100 * p['d2']['entries_decided']:.1f}%",
+                             f"{p['assign']['median_candidates']:g} ({100 * p['assign']['candidates_fraction']:.1f}%)",
+                             f"{a['speedup']:g}x" if group == "4" else "", "yes" if a["labels_equal"] else "**no**",
+                             _commit(r)])
+    header = ["Clip / q/k gain", "Machine", "Clusters", "Columns pooled", "D1 pairs within tau", "D1 decided far",
+              "D1 tiles decided whole", "D2 decided far", "Centroids left per row, median (of K)",
+              "Pooled assignment x reference", "Labels equal", "Commit"]
+    s = records[-1]["settings"]
+    h, w = s["resolution"]
+    return ["### Pooled lower bounds (`benchmarks/pooled_bounds.py`)", "",
+            f"{s['arch']} at {h}x{w}, {s['frames']} frames, {s['weights']}; the first {s['windows']} windows of each",
+            "clip. Decided: the pooled D proves the fp32 reference's D above tau (never a tie). Tiles: 240x240 blocks",
+            "of D1 decided whole (what a dense product could skip). The pooled assignment (attnseg.kernels.pooled,",
+            "groups of 4 columns) against the reference's, best of 3 each, labels compared.",
+            "", *_table(header, rows), ""]

@@ -306,20 +306,43 @@ def within_tau_rows(cert: Certifier, idx: torch.Tensor, s: torch.Tensor, log_s: 
     return near
 
 
+@dataclass
+class AssignTerms:
+    """What every certified distance of rows to centroids needs: the centroids and their logs, and per row and
+    per centroid e and f (row_terms), with the bound's factor k1."""
+
+    cent: torch.Tensor
+    log_c: torch.Tensor
+    e: torch.Tensor
+    f: torch.Tensor
+    ec: torch.Tensor
+    fc: torch.Tensor
+    k1: float
+
+    def distances(self, x: torch.Tensor, rows=slice(None), cols=slice(None)) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fp32 D of `rows` against centroids `cols` from their cross terms x = c_ij + c_ji, and each entry's
+        bound."""
+        dist = (self.e[rows, None] + self.ec[None, cols]) - x
+        return dist, (self.f[rows, None] + self.fc[None, cols] - self.k1 * x.clamp_max(0)) * SLACK
+
+
+def assign_terms(cert: Certifier, prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor) -> AssignTerms:
+    cent = centroids.float()
+    log_c = safe_log(cent)
+    kappa = cert.kappa(prob.shape[1])
+    sigma_max = torch.maximum(prob.sum(dim=1).max(), cent.sum(dim=1).max())
+    return AssignTerms(cent, log_c, *row_terms(prob, log_prob, kappa, sigma_max),
+                       *row_terms(cent, log_c, kappa, sigma_max), bound_of(kappa, 0.0).k1)
+
+
 def assign(cert: Certifier, prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Nearest centroid per row (ties: the lowest index), certified: an argmin is accepted when one
     centroid's interval lies below all others; otherwise the candidates are recomputed exactly."""
     start = time.perf_counter()
-    n, m = prob.shape
-    cent = centroids.float()
-    log_c = safe_log(cent)
-    kappa = cert.kappa(m)
-    sigma_max = torch.maximum(prob.sum(dim=1).max(), cent.sum(dim=1).max())
-    e, f = row_terms(prob, log_prob, kappa, sigma_max)
-    ec, fc = row_terms(cent, log_c, kappa, sigma_max)
+    t = assign_terms(cert, prob, log_prob, centroids)
+    cent, log_c = t.cent, t.log_c
     x = cert.product(prob, log_c) + cert.product(cent, log_prob).T  # (n, K)
-    dist = (e[:, None] + ec[None, :]) - x
-    bound = (f[:, None] + fc[None, :] - bound_of(kappa, 0.0).k1 * x.clamp_max(0)) * SLACK
+    dist, bound = t.distances(x)
     labels = dist.argmin(dim=1)
     cand = (dist - bound) <= (dist + bound).amin(dim=1, keepdim=True)
     unsure = (cand.sum(dim=1) > 1).nonzero().squeeze(1)

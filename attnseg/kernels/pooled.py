@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 
 from ..model.affinity import LOG_SAFE_MIN
-from ..model.clustering import neg_entropy, safe_log
-from .certified import SLACK, U32, Certifier, Tally, bound_of, exact_argmin, gamma, precision, row_terms
+from ..model.clustering import neg_entropy
+from .certified import SLACK, U32, Certifier, Tally, assign_terms, exact_argmin, gamma, precision
 
 GROUP = 4  # columns summed into one for the bound
 BLOCK = 256  # rows that share a candidate union
@@ -82,15 +82,9 @@ def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, 
     reference where the pooled bounds rule centroids out."""
     start = time.perf_counter()
     tally = tally if tally is not None else Tally()
-    cert = Certifier(precision("fp32"), False, tally)
-    n, m = prob.shape
-    cent = centroids.float()
-    log_c = safe_log(cent)
-    kappa = cert.kappa(m)
-    sigma_max = torch.maximum(prob.sum(dim=1).max(), cent.sum(dim=1).max())
-    e, f = row_terms(prob, log_prob, kappa, sigma_max)
-    ec, fc = row_terms(cent, log_c, kappa, sigma_max)
-    k1 = bound_of(kappa, 0.0).k1
+    t = assign_terms(Certifier(precision("fp32"), False, tally), prob, log_prob, centroids)
+    cent, log_c = t.cent, t.log_c
+    n = prob.shape[0]
     pc = pool(cent, log_c, group)
     low_all = torch.cat([lower_bounds(pool(prob[s:s + 1024], log_prob[s:s + 1024], group), pc)
                          for s in range(0, n, 1024)])  # (n, K), its temporaries a chunk of rows at a time
@@ -104,9 +98,7 @@ def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, 
 
         def certified(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             """The rows' fp32 D against centroids `cols`, and each entry's bound (as certified.assign)."""
-            x = p @ log_c[cols].T + (cent[cols] @ lp.T).T
-            dist = (e[rows, None] + ec[None, cols]) - x
-            return dist, (f[rows, None] + fc[None, cols] - k1 * x.clamp_max(0)) * SLACK
+            return t.distances(p @ log_c[cols].T + (cent[cols] @ lp.T).T, rows, cols)
 
         first = low.argmin(dim=1)
         cols, at = first.unique(return_inverse=True)
