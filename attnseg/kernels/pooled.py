@@ -100,8 +100,7 @@ def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, 
             """The rows' fp32 D against centroids `cols`, and each entry's bound (as certified.assign)."""
             return t.distances(p @ log_c[cols].T + (cent[cols] @ lp.T).T, rows, cols)
 
-        first = low.argmin(dim=1)
-        cols, at = first.unique(return_inverse=True)
+        cols, at = first_all[rows].unique(return_inverse=True)
         dist, bound = certified(cols)
         upper = dist.gather(1, at[:, None]) + bound.gather(1, at[:, None])  # >= the row's best exact D
         cand = low <= upper

@@ -333,8 +333,7 @@ class LiveServer:
             return _error(401, "open the page's address with its ?token=")
         if request.method == "HEAD":
             kind = TYPES.get(request.path)
-            return web.Response(content_type=None, headers={"Content-Type": kind, "Cache-Control": "no-store"}) \
-                if kind else _error(404, "not found")
+            return web.Response(headers={"Content-Type": kind, **NO_STORE}) if kind else _error(404, "not found")
         if request.method == "OPTIONS":  # answered, without any CORS header: other origins stay shut out
             return web.Response(status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
         return await handler(request)
