@@ -1,5 +1,11 @@
 """Front-end speed per backend (eager, compiled, ONNX Runtime, AOTInductor, TensorRT), with parity.
 
+Besides the backends `--backend` offers, two fused CPU paths are measured here only (FUSED_ONLY): TorchScript
+frozen and optimized for inference (torch.jit.freeze + optimize_for_inference: oneDNN's fused linear and
+GELU, weights prepacked), and inductor with freezing (torch.compile after torch._inductor.config.freezing:
+constant weights folded and prepacked for oneDNN). A fused path earns a backend when it beats the fastest one
+with equal labels here (`--backend auto` decides among those by measurement).
+
 For each resolution and batch size: ms per frame (p50/p90/p99 of synchronized
 calls after warm-up), frames/s, the counted FLOP per frame and the fraction of
 this machine's measured matrix peak (the best torch.mm rate, fp32, or bf16 for
@@ -45,6 +51,30 @@ VARIANTS = {"eager": ("eager", None), "compiled": ("compiled", None), "onnxrunti
             "tensorrt-bf16": ("tensorrt", "bf16")}
 
 
+def _torchscript_onednn(frontend, resolution, device):
+    from attnseg.model.vit import interpolate_pos_embed
+
+    pos = interpolate_pos_embed(frontend.backbone.pos_embed, *frontend.backbone.grid(*resolution)).detach().clone()
+    example = torch.zeros(1, 3, *resolution, device=device)
+    with torch.no_grad():
+        module = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(frontend, (example, pos)).eval()))
+    return lambda images: module(images, pos)
+
+
+def _inductor_freezing(frontend, resolution, device):
+    import torch._inductor.config as inductor_config
+    from attnseg.model.vit import interpolate_pos_embed
+
+    pos = interpolate_pos_embed(frontend.backbone.pos_embed, *frontend.backbone.grid(*resolution)).detach().clone()
+    inductor_config.freezing = True
+    module = torch.compile(frontend, dynamic=False)
+    return lambda images: module(images, pos)
+
+
+FUSED_ONLY = {"torchscript-onednn": _torchscript_onednn, "inductor-freezing": _inductor_freezing}
+VARIANTS.update({name: (name, None) for name in FUSED_ONLY})
+
+
 def usable(variant: str) -> str | None:
     backend = VARIANTS[variant][0]
     return FORMATS[FORMAT_OF_BACKEND[backend]].available() if backend in FORMAT_OF_BACKEND else None
@@ -59,6 +89,8 @@ def flops_per_frame(frontend, resolution, device) -> int:
 def build(variant, frontend, resolution, device, threads):
     backend, precision = VARIANTS[variant]
     start = time.perf_counter()
+    if variant in FUSED_ONLY:
+        return FUSED_ONLY[variant](frontend, tuple(resolution), device), time.perf_counter() - start
     config = SegmentConfig(resolution=tuple(resolution), backend=backend, precision=precision, threads=threads)
     run = load_backend(config, frontend, device)
     return run, time.perf_counter() - start
@@ -85,13 +117,15 @@ def speed(args, device, peaks) -> None:
                     q, k = run(images)
                     want = frontend(images)
                     rel = max(((g_ - w_).abs().max() / w_.abs().max()).item() for g_, w_ in zip((q, k), want))
+                    bit_equal = all(torch.equal(g_, w_) for g_, w_ in zip((q, k), want))
                     per_frame = [s / batch for s in seconds]
                     p50 = summarize(per_frame)["p50"]
                     precision = VARIANTS[variant][1] or "fp32"
                     peak = peaks["bf16_matmul_gflops" if precision in ("bf16", "fp16") else "fp32_matmul_gflops"]
                     entry["batches"][str(batch)] = {
                         "seconds_per_frame": summarize(per_frame), "fps": 1 / p50,
-                        "fraction_of_measured_peak": flops / p50 / 1e9 / peak, "max_rel_error_vs_eager": rel}
+                        "fraction_of_measured_peak": flops / p50 / 1e9 / peak, "max_rel_error_vs_eager": rel,
+                        "bit_equal_to_eager": bit_equal}
                     print(f"{h}x{w} {variant:<14} batch {batch:>2}: {p50 * 1e3:9.1f} ms/frame {1 / p50:7.2f} fps "
                           f"{flops / p50 / 1e9 / peak:6.1%} of peak, rel err {rel:.1e}")
             figures["variants"][variant] = entry

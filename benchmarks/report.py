@@ -15,6 +15,8 @@ is replaced whole. Record kinds, by name prefix:
 - chunked_vs_single_*: chunked runs against the single piece on DAVIS (benchmarks/chunked_vs_single.py);
 - certified_*: the certified clustering against the reference, per q/k gain (benchmarks/certified.py);
 - pooled_bounds_*: what pooled lower bounds decide, and the pooled assignment (benchmarks/pooled_bounds.py);
+- frontend_*: the front-end per backend and fused CPU path (benchmarks/frontend_backends.py);
+- fidelity_*: labels against the authors' code at the paper's resolution, each divergence traced (benchmarks/divergence.py);
 - ros2_latency_*: the ROS 2 node through ROS against the bridge alone, per rate (benchmarks/ros2_latency.py);
 - demo_latency_*: the live demo's latency on a video file, paced or queued (benchmarks/demo_latency.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
@@ -29,6 +31,7 @@ from pathlib import Path
 from sections import (STAGES, _config, _p50, authors_section, certified_section, chunked_section,  # noqa: F401
                       compare_section, compile_section, cost_section, crosscheck_section, device_section,
                       kernels_section, latency_section, long_video_section, pooled_section, ros2_section,
+                      fidelity_section, frontend_section,
                       stages_section)
 from sections_live import (demo_section, live_quality_section, memory_section, page_section,  # noqa: E402
                            viewers_section)
@@ -57,7 +60,8 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("vs_authors_", authors_section), ("stages_", stages_section), ("eval_crosscheck_", crosscheck_section),
             ("kernels_", kernels_section), ("compile_kernels_", compile_section), ("long_video_", long_video_section),
             ("chunked_vs_single_", chunked_section), ("certified_", certified_section),
-            ("pooled_bounds_", pooled_section),
+            ("pooled_bounds_", pooled_section), ("fidelity_", fidelity_section),
+            ("frontend_", frontend_section),
             ("ros2_latency_", ros2_section), ("demo_latency_", demo_section), ("page_work_", page_section),
             ("page_viewers_", viewers_section),
             ("live_quality_", live_quality_section), ("live_memory_", memory_section)]

@@ -16,11 +16,12 @@ exits, so both sides start from the same tensor. `--backend` and `--kernels` def
 `attnseg segment` runs (auto: onnxruntime on a CPU when installed; the measured clustering choice);
 `--precision` is the exported backends' (e.g. `--backend aoti --precision bf16`).
 
-The record also holds the ceiling: the matrix FLOPs of each stage, counted on this run
-(attnseg.bench.costs), over this machine's measured matmul peaks (attnseg.bench.peaks). The speed-up
-"at the fp32 peak" is what the authors' time over ours would be if every matrix FLOP ran at the best fp32
-product rate and the elementwise work (softmax, logs, thresholds) cost nothing: no fp32 implementation with
-the same arithmetic can beat it. The bf16 figure is the same at the bf16 rate.
+The record also holds the ceiling, per stage: the matrix FLOPs and the exps and logs counted on this run
+(attnseg.bench.costs), the time they take at this machine's measured matmul peak and exp/log rates
+(attnseg.bench.peaks, measured in the same run), and the measured time's fraction of it. No implementation
+of this arithmetic at this precision can beat the ceiling; a stage far from it has time left to win. When the
+authors' harness counted their run too (THEIRS.json "costs"), the record sets the FLOPs a literal
+implementation does beside ours. The bf16 figures charge the matrix FLOPs at the bf16 rate.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from common import write_record  # noqa: E402
 from compare_labels import matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.bench.costs import count_costs  # noqa: E402
+from attnseg.bench.costs import ceiling_seconds, count_costs  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.preprocess import preprocess  # noqa: E402
@@ -48,20 +49,48 @@ def cpu_capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
-def ceiling(seg: Segmenter, frames, theirs: dict) -> dict:
-    """The best speed-ups any implementation of this arithmetic could reach here: matrix FLOPs per stage over
-    the measured matmul peaks, elementwise work free (see the module's docstring)."""
-    flops = {stage: c["flops"] for stage, c in count_costs(seg, frames).items()}
+STAGES = {"backbone": ("backbone",), "attention_clustering": ("affinity", "clustering"),
+          "pipeline": ("preprocess", "backbone", "affinity", "clustering")}
+
+
+def _sum(costs: dict, stages: tuple[str, ...]) -> dict:
+    return {key: sum(costs.get(s, {}).get(key, 0) for s in stages) for key in ("flops", "exp", "log")}
+
+
+def ceiling(seg: Segmenter, frames, ours: dict, theirs: dict) -> dict:
+    """Per stage and part: our counted work, its time at this host's measured peaks, the measured time's
+    fraction of that ceiling, and the speed-up over the authors' time the ceiling would give."""
+    costs = count_costs(seg, frames)
     peaks = measure_peaks("cpu")
-    out = {"matrix_gflops": {k: round(v / 1e9, 2) for k, v in flops.items()}, "peaks": peaks}
-    theirs_total = theirs["backbone"] + theirs["attention_clustering"]
-    for dtype in ("fp32", "bf16"):
-        rate = peaks[f"{dtype}_matmul_gflops"] * 1e9
-        ac = (flops.get("affinity", 0) + flops.get("clustering", 0)) / rate
-        out[f"seconds_at_{dtype}_peak"] = {"attention_clustering": round(ac, 4),
-                                            "backbone": round(flops.get("backbone", 0) / rate, 4)}
-        out[f"speedup_attention_clustering_at_{dtype}_peak"] = round(theirs["attention_clustering"] / ac, 2)
-        out[f"speedup_pipeline_at_{dtype}_peak"] = round(theirs_total / (ac + flops.get("backbone", 0) / rate), 2)
+    out = {"peaks": peaks, "stages": {}, "parts": {}}
+    for stage in ("preprocess", "backbone", "affinity", "clustering"):
+        c = _sum(costs, (stage,))
+        at_peak = ceiling_seconds(c, peaks)
+        out["stages"][stage] = {"matrix_gflops": round(c["flops"] / 1e9, 2), "gexp": round(c["exp"] / 1e9, 3),
+                                "glog": round(c["log"] / 1e9, 3), "seconds": round(ours[stage], 4),
+                                "seconds_at_peak": round(at_peak, 4),
+                                "fraction_of_ceiling": round(at_peak / ours[stage], 3) if ours[stage] else None}
+    theirs_costs = theirs.get("costs", {})
+    for part, stages in STAGES.items():
+        c = _sum(costs, stages)
+        theirs_s = sum(theirs[p] for p in ("backbone", "attention_clustering") if part in (p, "pipeline"))
+        measured = sum(ours[s] for s in stages)
+        row = {"matrix_gflops": round(c["flops"] / 1e9, 2), "seconds": round(measured, 4)}
+        for dtype in ("fp32", "bf16"):
+            at_peak = ceiling_seconds(c, peaks, dtype)
+            row[f"seconds_at_{dtype}_peak"] = round(at_peak, 4)
+            row[f"speedup_at_{dtype}_peak"] = round(theirs_s / at_peak, 2)
+        row["fraction_of_ceiling"] = round(row["seconds_at_fp32_peak"] / measured, 3)
+        literal = [theirs_costs[p] for p in ("backbone", "attention_clustering")
+                   if p in theirs_costs and part in (p, "pipeline")]
+        if literal:
+            row["literal_matrix_gflops"] = round(sum(t["flops"] for t in literal) / 1e9, 2)
+            row["literal_gexp"] = round(sum(t["exp"] for t in literal) / 1e9, 3)
+            row["literal_glog"] = round(sum(t["log"] for t in literal) / 1e9, 3)
+        out["parts"][part] = row
+        # the keys earlier records and the results page read
+        out[f"speedup_{part}_at_fp32_peak"] = row["speedup_at_fp32_peak"]
+        out[f"speedup_{part}_at_bf16_peak"] = row["speedup_at_bf16_peak"]
     return out
 
 
@@ -112,7 +141,7 @@ def main() -> None:
         "speedup_backbone": round(theirs["backbone"] / stages["backbone"], 2),
         "speedup_pipeline": round((theirs["backbone"] + theirs_ac)
                                   / (stages["backbone"] + stages["preprocess"] + ours_ac), 2),
-        "ceiling": ceiling(seg, frames, theirs),
+        "ceiling": ceiling(seg, frames, stages, theirs),
     }
     settings = {"frames_dir": args.frames, "resolution": list(args.resolution), "ratio": args.ratio,
                 "tau": args.tau, "repeats": args.repeats, "checkpoint": Path(args.checkpoint).name,

@@ -4,8 +4,11 @@
 that sees every ATen operation and charges it to the stage being timed
 (engine.timing.current_stage):
 - flops: matrix FLOPs (matmuls, convolutions, attention) by torch's own
-  formulas (torch.utils.flop_counter); elementwise work (exp, log, softmax)
-  is not counted, so a stage made of elementwise work is judged by its bytes;
+  formulas (torch.utils.flop_counter);
+- exp, log: the transcendentals evaluated, one per output element of each
+  exponential-like operation (exp, softmax, GELU's erf, tanh, sigmoid) and
+  each logarithm, charged at the host's measured exp and log rates
+  (bench.peaks) where a stage's ceiling is computed (`ceiling_seconds`);
 - bytes: the tensors each operation reads and writes (views cost nothing).
   This is the traffic of the unfused reference, an upper bound of what a
   fused kernel must move and the figure a fused kernel is judged against.
@@ -51,6 +54,19 @@ def op_flops(func, args, kwargs, out) -> int:
     return 0
 
 
+EXP_OPS = {"exp", "exp_", "_softmax", "softmax", "gelu", "erf", "tanh", "sigmoid", "expm1", "_log_softmax"}
+LOG_OPS = {"log", "log_", "log1p", "log2", "_log_softmax"}
+
+
+def transcendentals(func, out) -> tuple[int, int]:
+    """(exps, logs) one operation evaluates: its output's element count for each kind it is made of."""
+    name = func.overloadpacket.__name__
+    if name not in EXP_OPS and name not in LOG_OPS:
+        return 0, 0
+    n = sum(t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor))
+    return (n if name in EXP_OPS else 0), (n if name in LOG_OPS else 0)
+
+
 def _composite(func) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(func.name(), torch._C.DispatchKey.CompositeImplicitAutograd)
 
@@ -68,7 +84,8 @@ class StageCosts(TorchDispatchMode):
 
     def __init__(self):
         super().__init__()
-        self.stages: dict[str, dict[str, int]] = defaultdict(lambda: {"flops": 0, "bytes": 0, "ops": 0})
+        self.stages: dict[str, dict[str, int]] = defaultdict(
+            lambda: {"flops": 0, "bytes": 0, "ops": 0, "exp": 0, "log": 0})
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -81,6 +98,9 @@ class StageCosts(TorchDispatchMode):
         cost = self.stages[current_stage.get() or "other"]
         cost["ops"] += 1
         cost["flops"] += op_flops(func, args, kwargs, out)
+        exps, logs = transcendentals(func, out)
+        cost["exp"] += exps
+        cost["log"] += logs
         if not _is_view(func):
             cost["bytes"] += _bytes((args, kwargs)) + _bytes(out)
         return out
@@ -107,6 +127,14 @@ def count_costs(segmenter, source) -> dict[str, dict[str, int]]:
     finally:
         segmenter.run_frontend = run_frontend
     return {stage: dict(c) for stage, c in costs.stages.items()}
+
+
+def ceiling_seconds(cost: dict, peaks: dict, dtype: str = "fp32") -> float:
+    """The least time this stage's arithmetic can take on the host: every matrix FLOP at the measured `dtype`
+    matmul peak plus every exp and log at the measured elementwise rates (the same cores do both, so the
+    times add). Bytes are not charged: a fused implementation need not move them."""
+    return (cost["flops"] / (peaks[f"{dtype}_matmul_gflops"] * 1e9) + cost.get("exp", 0) / (peaks["exp_gelems"] * 1e9)
+            + cost.get("log", 0) / (peaks["log_gelems"] * 1e9))
 
 
 def fraction_of_peak(cost: dict, seconds: float, peaks: dict) -> dict:

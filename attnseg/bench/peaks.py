@@ -48,14 +48,28 @@ def copy_bandwidth(device: torch.device, mib: int = 512, repeats: int = 5) -> fl
     return 2 * src.nbytes / _best_seconds(lambda: dst.copy_(src), device, repeats)
 
 
+ELEMENTWISE = {"exp": torch.exp, "log": torch.log}  # the transcendentals the softmax and the KL are made of
+
+
+def elementwise_rate(name: str, device: torch.device, mib: int = 64, repeats: int = 5) -> float:
+    """Elements/s of one fp32 transcendental (`exp` or `log`, out-of-place into a preallocated output) over
+    a tensor larger than the caches: the rate a stage's elementwise work is charged at (bench.costs)."""
+    fn = ELEMENTWISE[name]
+    src = torch.rand(mib * 2 ** 20 // 4, device=device, generator=torch.Generator(device=device).manual_seed(0)) + 0.5
+    dst = torch.empty_like(src)
+    return src.numel() / _best_seconds(lambda: fn(src, out=dst), device, repeats)
+
+
 def measure_peaks(device: str | torch.device = "cpu") -> dict:
-    """{"fp32_matmul_gflops", "bf16_matmul_gflops", "copy_gbps", "fp32_matmul_tf32"}."""
+    """{"fp32_matmul_gflops", "bf16_matmul_gflops", "copy_gbps", "exp_gelems", "log_gelems", "fp32_matmul_tf32"}:
+    each the best of a few timed repeats."""
     device = torch.device(device)
     with torch.inference_mode():
         peaks = {
             "fp32_matmul_gflops": matmul_rate(torch.float32, device) / 1e9,
             "bf16_matmul_gflops": matmul_rate(torch.bfloat16, device) / 1e9,
             "copy_gbps": copy_bandwidth(device) / 1e9,
+            **{f"{name}_gelems": elementwise_rate(name, device) / 1e9 for name in ELEMENTWISE},
         }
     if device.type == "cuda":
         peaks["fp32_matmul_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from attnseg.bench.costs import StageCosts, fraction_of_peak
-from attnseg.bench.peaks import copy_bandwidth, matmul_rate
+from attnseg.bench.costs import StageCosts, ceiling_seconds, fraction_of_peak
+from attnseg.bench.peaks import copy_bandwidth, elementwise_rate, matmul_rate
 from attnseg.engine.timing import StageTimer
 from attnseg.model import build_frontend
 
@@ -46,6 +46,34 @@ def test_stage_attribution_and_bytes():
     assert s["affinity"]["bytes"] == 4 * (64 * 32 + 32 * 16 + 64 * 16)
     assert s["clustering"]["flops"] == 2 * 2 * 4 * 5 * 8
     assert s["other"]["flops"] == 0 and s["other"]["bytes"] == 2 * 4 * 64 * 32
+
+
+def test_transcendentals_are_counted_per_element_where_they_run():
+    x = torch.rand(6, 10) + 0.1
+    timer = StageTimer()
+    with torch.inference_mode(), StageCosts() as costs:
+        with timer("affinity"):
+            x.softmax(dim=-1)  # 60 exps
+            torch.log(x.clamp_min(1e-30))  # 60 logs; the clamp is neither
+        with timer("clustering"):
+            torch.nn.functional.gelu(x)  # 60 (erf)
+            x.log_softmax(dim=-1)  # 60 exps and 60 logs
+            x * x + 1  # neither
+    s = costs.stages
+    assert (s["affinity"]["exp"], s["affinity"]["log"]) == (60, 60)
+    assert (s["clustering"]["exp"], s["clustering"]["log"]) == (120, 60)
+
+
+def test_the_ceiling_adds_matrix_time_and_transcendental_time():
+    peaks = {"fp32_matmul_gflops": 100.0, "exp_gelems": 2.0, "log_gelems": 4.0}
+    cost = {"flops": 50e9, "bytes": 1e12, "exp": 1e9, "log": 2e9}  # 0.5 s + 0.5 s + 0.5 s; bytes free
+    assert ceiling_seconds(cost, peaks) == pytest.approx(1.5)
+
+
+def test_elementwise_rates_are_positive_and_bounded():
+    for name in ("exp", "log"):
+        rate = elementwise_rate(name, torch.device("cpu"), mib=8, repeats=2)
+        assert 1e6 < rate < 1e12, (name, rate)
 
 
 def test_fraction_of_peak_is_the_binding_roofline():
