@@ -2,7 +2,10 @@
 
 The authors' code is run separately, read-only and outside this project (it is not
 ours to ship), saving its (T, h, w) patch labels as .npy and its stage timings as
-JSON {"backbone": s, "attention_clustering": s, "K": k}. This script runs attnseg's
+JSON {"backbone": s, "attention_clustering": s, "K": k}, optionally with "costs": {"backbone": {...},
+"attention_clustering": {...}}, each {"flops", "exp", "log"} counted on their run by attnseg.bench.costs.StageCosts
+(stages named by attnseg.engine.timing.StageTimer) in a second, untimed run, and their final centroids
+(K, m) as THEIRS.final.pt for benchmarks/divergence.py. This script runs attnseg's
 offline pipeline on the same frames (one warm-up run, then --repeats timed runs,
 median per stage), matches cluster ids, and writes one record to benchmarks/results/.
 
