@@ -13,8 +13,9 @@ import json
 import numpy as np
 
 
-def matched_agreement(a: np.ndarray, b: np.ndarray) -> dict:
-    """Fraction of tokens whose ids agree after the one-to-one id matching that maximizes it."""
+def id_matching(a: np.ndarray, b: np.ndarray) -> tuple[dict[int, int], int]:
+    """The one-to-one matching of b's ids to a's that maximizes the tokens they share (Hungarian on the
+    overlap), and that number of tokens."""
     from scipy.optimize import linear_sum_assignment
 
     if a.shape != b.shape:
@@ -24,9 +25,14 @@ def matched_agreement(a: np.ndarray, b: np.ndarray) -> dict:
     overlap = np.zeros((len(ua), len(ub)), dtype=np.int64)
     np.add.at(overlap, (ia, ib), 1)
     rows, cols = linear_sum_assignment(overlap, maximize=True)
-    agree = int(overlap[rows, cols].sum())
+    return {int(ub[c]): int(ua[r]) for r, c in zip(rows, cols)}, int(overlap[rows, cols].sum())
+
+
+def matched_agreement(a: np.ndarray, b: np.ndarray) -> dict:
+    """Fraction of tokens whose ids agree after the one-to-one id matching that maximizes it."""
+    _, agree = id_matching(a, b)
     return {"tokens": int(a.size), "agree": agree, "agreement": agree / a.size,
-            "ids_a": int(len(ua)), "ids_b": int(len(ub))}
+            "ids_a": int(len(np.unique(a))), "ids_b": int(len(np.unique(b)))}
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
-from compare_labels import matched_agreement  # noqa: E402
+from compare_labels import id_matching, matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -38,24 +38,10 @@ from attnseg.model.affinity import affinity, key_frame_indices  # noqa: E402
 from attnseg.model.clustering import safe_log  # noqa: E402
 
 
-def id_map(ours: np.ndarray, theirs: np.ndarray) -> dict[int, int]:
-    """Their id -> ours, by the one-to-one matching with the most overlap."""
-    from scipy.optimize import linear_sum_assignment
-
-    ua, ia = np.unique(ours.ravel(), return_inverse=True)
-    ub, ib = np.unique(theirs.ravel(), return_inverse=True)
-    overlap = np.zeros((len(ua), len(ub)), dtype=np.int64)
-    np.add.at(overlap, (ia, ib), 1)
-    rows, cols = linear_sum_assignment(overlap, maximize=True)
-    return {int(ub[c]): int(ua[r]) for r, c in zip(rows, cols)}
-
-
-def token_report(q, k_keys, scale, window_len, centroids, flat_index, ours_id, theirs_id, tokens) -> dict:
-    """Exact distances of one token's fp32 attention row to its two candidate centroids, with their bounds."""
+def token_report(aff, row: int, centroids, flat_index, ours_id, theirs_id, tokens) -> dict:
+    """Exact distances of one token's fp32 attention row (row `row` of its window's affinity `aff`) to its two
+    candidate centroids, with their bounds."""
     t = flat_index // tokens
-    start = t - t % window_len
-    aff = affinity(q[start:start + window_len], k_keys, scale)
-    row = (t - start) * tokens + flat_index % tokens
     cent = centroids.float()
     log_c = safe_log(cent)
     j = torch.arange(cent.shape[0])
@@ -82,17 +68,21 @@ def case_figures(frames_dir: str, checkpoint: str, theirs_prefix: str, args) -> 
                               ops=certified_ops("fp32", tally=tally))
     labels = ours.labels.numpy()
     theirs = np.load(theirs_prefix + ".npy").reshape(labels.shape)
-    mapping = id_map(labels, theirs)
+    mapping, _ = id_matching(labels, theirs)
     mapped = np.vectorize(lambda x: mapping.get(int(x), -1))(theirs)
     differ = np.flatnonzero(mapped.ravel() != labels.ravel())
     keys = key_frame_indices(labels.shape[0], args.ratio)
-    reports = []
+    reports, windows, tokens = [], {}, labels.shape[1]
     with torch.inference_mode():
         for flat in differ[: args.max_tokens]:
+            t = int(flat) // tokens
+            start = t - t % cfg.window
+            if start not in windows:  # each window's affinity once, however many of its tokens differ
+                windows[start] = affinity(q[start:start + cfg.window], k[keys], seg.scale)
             theirs_id = int(mapped.ravel()[flat])
-            reports.append(token_report(q, k[keys], seg.scale, cfg.window, ours.centroids, int(flat),
-                                        int(labels.ravel()[flat]), theirs_id if theirs_id >= 0 else None,
-                                        labels.shape[1]))
+            reports.append(token_report(windows[start], (t - start) * tokens + int(flat) % tokens, ours.centroids,
+                                        int(flat), int(labels.ravel()[flat]),
+                                        theirs_id if theirs_id >= 0 else None, tokens))
     figures = {
         "frames": labels.shape[0], "tokens": int(labels.size), "clusters_ours": ours.num_clusters,
         "clusters_theirs": int(len(np.unique(theirs))), "clusters_exact": exact.num_clusters,

@@ -51,10 +51,15 @@ VARIANTS = {"eager": ("eager", None), "compiled": ("compiled", None), "onnxrunti
             "tensorrt-bf16": ("tensorrt", "bf16")}
 
 
-def _torchscript_onednn(frontend, resolution, device):
+def _pos_embed(frontend, resolution):
+    """The positional embedding interpolated once for `resolution`, as the eager backend passes it."""
     from attnseg.model.vit import interpolate_pos_embed
 
-    pos = interpolate_pos_embed(frontend.backbone.pos_embed, *frontend.backbone.grid(*resolution)).detach().clone()
+    return interpolate_pos_embed(frontend.backbone.pos_embed, *frontend.backbone.grid(*resolution)).detach().clone()
+
+
+def _torchscript_onednn(frontend, resolution, device):
+    pos = _pos_embed(frontend, resolution)
     example = torch.zeros(1, 3, *resolution, device=device)
     with torch.no_grad():
         module = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(frontend, (example, pos)).eval()))
@@ -62,13 +67,17 @@ def _torchscript_onednn(frontend, resolution, device):
 
 
 def _inductor_freezing(frontend, resolution, device):
+    """inductor with freezing on for this module's own calls (it compiles at the first call of each shape), not
+    for the variants timed after it."""
     import torch._inductor.config as inductor_config
-    from attnseg.model.vit import interpolate_pos_embed
 
-    pos = interpolate_pos_embed(frontend.backbone.pos_embed, *frontend.backbone.grid(*resolution)).detach().clone()
-    inductor_config.freezing = True
+    pos = _pos_embed(frontend, resolution)
     module = torch.compile(frontend, dynamic=False)
-    return lambda images: module(images, pos)
+
+    def run(images):
+        with inductor_config.patch(freezing=True):
+            return module(images, pos)
+    return run
 
 
 FUSED_ONLY = {"torchscript-onednn": _torchscript_onednn, "inductor-freezing": _inductor_freezing}
