@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from ..engine.outputs import Outputs
+from ..engine.runs import check_writable
 from ..engine.segmenter import RANDOM_BANNER, Segmenter
 from ..errors import AttnsegError
 from ..files import write_json
@@ -22,6 +24,8 @@ def add(sub) -> None:
     p.add_argument("--ray", action="store_true", help="fan out over a Ray cluster (Ray Data; needs attnseg[ray])")
     add_settings(p, RaySettings)
     p.add_argument("--summary-json", help="one record per video: status, frames, seconds, error")
+    p.add_argument("--coco", metavar="FILE", help="one YouTube-VIS results JSON of every finished video (video_id: "
+                                                  "its place among the inputs, from 1; layout: docs/cli.md)")
     p.set_defaults(run=run)
 
 
@@ -30,6 +34,8 @@ def run(args) -> int:
 
     model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
     config.check_patches(model.patch_size)
+    if args.coco:
+        check_writable(Outputs(coco=args.coco))  # before any work
     if args.ray:
         from ..integrations.ray_batch import run_ray_batch
 
@@ -50,6 +56,11 @@ def run(args) -> int:
         write_json(args.summary_json, records)
     print(f"batch: {counts['done']} done, {counts['skipped']} skipped (finished before), {counts['failed']} failed "
           f"-> {args.out}")
+    if args.coco:
+        from ..engine.batch import write_batch_coco
+
+        videos = write_batch_coco(args.inputs, records, args.coco)
+        print(f"batch: the masks of {videos} videos as COCO RLE -> {args.coco}")
     if counts["failed"]:
         raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
     return 0

@@ -136,6 +136,8 @@ def add_outputs(parser, *, stats: str, progress: str) -> None:
                                                                  "did not write stay)")
     parser.add_argument("--save-labels", help="(T, h, w) int32 patch labels as .npy")
     parser.add_argument("--overlay", help="overlay video (.mp4)")
+    parser.add_argument("--coco", metavar="FILE", help="COCO run-length masks of every object in every frame, as "
+                                                       "YouTube-VIS results JSON (layout: docs/cli.md)")
     parser.add_argument("--stats-json", help=stats)
     parser.add_argument("--no-progress", action="store_true", help=f"turns off what is on by default: {progress}")
     parser.add_argument("--rosbag", help="also write the label maps into a new rosbag2 at this path "
@@ -147,7 +149,7 @@ def add_outputs(parser, *, stats: str, progress: str) -> None:
 def read_outputs(args: argparse.Namespace) -> Outputs:
     """The outputs add_outputs' flags ask for; the rosbag2 is opened when the outputs are (an existing path fails
     before any work)."""
-    return Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay,
+    return Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay, coco=args.coco,
                    bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
                    bag_overlay=args.rosbag_overlay, overwrite=args.overwrite)
 

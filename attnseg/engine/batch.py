@@ -25,9 +25,14 @@ import uuid
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
+
 from ..errors import InputError
+from .coco import CocoResults
+from .frames import FrameReader
+from .masks import upsample_labels
 from .outputs import Outputs
-from .runs import segment_to_files
+from .runs import frame_size, segment_to_files
 from .segmenter import Segmenter
 
 RESULT = "result.json"
@@ -66,6 +71,7 @@ def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
     try:
         stats = segment_to_files(segmenter, video, outputs)
         record = {"video": video, "status": "done", "out": str(dest), **stats,
+                  "frame_size": list(frame_size(FrameReader(video))),
                   "seconds": round(time.perf_counter() - start, 3), "worker_pid": os.getpid()}
         (staging / RESULT).write_text(json.dumps(record, indent=1) + "\n")  # last: marks the folder complete
         os.replace(staging, dest)
@@ -83,3 +89,23 @@ def run_batch(segmenter: Segmenter, videos: Sequence[str | Path], out_root: str 
     out_root.mkdir(parents=True, exist_ok=True)
     for video, name in output_names(videos).items():
         yield process_video(segmenter, video, out_root / name)
+
+
+def write_batch_coco(videos: Sequence[str | Path], records: Sequence[dict], dest: str | Path) -> int:
+    """One YouTube-VIS results file for the finished videos of a batch (done now or before), video_id their place
+    among `videos` (the batch's inputs) counting from 1: each rebuilt frame by frame from its folder's labels.npy
+    (memory-mapped) upsampled to the frame's size, as the label PNGs are. Returns the videos written."""
+    finished = {r["video"]: r for r in records if r["status"] in ("done", "skipped")}
+    results, written = CocoResults(dest), 0
+    try:
+        for video_id, video in enumerate(map(str, videos), start=1):
+            if video not in finished:
+                continue
+            folder = Path(finished[video]["out"])
+            size = json.loads((folder / RESULT).read_text()).get("frame_size") or frame_size(FrameReader(video))
+            for index, labels in enumerate(np.load(folder / "labels.npy", mmap_mode="r")):
+                results.write(index, upsample_labels(np.array(labels)[None], tuple(size))[0], video_id)  # off the map
+            written += 1
+    finally:
+        results.close()
+    return written

@@ -5,9 +5,10 @@
     sinks.close()                                                               # publishes every output
 
 `Outputs` names the outputs of a run (each optional): a PNG label map per frame (DAVIS palette), the (T, h, w)
-int32 .npy labels, the overlay video, a rosbag2, and any other sink a face adds (the ZeroMQ publisher of
-`attnseg stream`, the live page of the demo). `Sinks` takes each frame to each of them in order: `attnseg
-segment`, `batch` and the Python API through attnseg.engine.runs, `attnseg stream` and the demo from the
+int32 .npy labels, the overlay video, COCO run-length masks (YouTube-VIS results, attnseg.engine.coco), a rosbag2,
+and any other sink a face adds (the ZeroMQ publisher of `attnseg stream`, the live page of the demo). `Sinks`
+takes each frame to each of them in order: `attnseg segment`, `batch` and the Python API through
+attnseg.engine.runs, `attnseg stream` and the demo from the
 streaming runtime's results. A frame's overlay is drawn once, and only when a sink shows it.
 
 Every file is written atomically (attnseg.files: a temporary file in the same folder, then one rename), so an
@@ -29,6 +30,7 @@ import numpy as np
 from ..errors import EarlierRunError, OutputError, short_list
 from ..files import atomic_path, publish, temp_beside, write_atomic
 from ..settings import DEFAULT_FPS
+from .coco import CocoResults
 from .drawing import davis_palette, overlay
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class OutputFrame:
     captured: float | None = None  # time.monotonic() at capture (a stream): displays measure from here
     carried: bool = False  # labels carried by optical flow, not segmented (a stream)
     grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (None: labels)
+    source: int = 0  # which of a stream's sources it came from (several cameras), else 0
 
     def __post_init__(self):
         if self.grid is None:
@@ -115,6 +118,7 @@ class Outputs:
     out: str | Path | None = None  # folder: one PNG label map per frame
     labels: str | Path | None = None  # (T, h, w) int32 .npy
     overlay: str | Path | None = None  # overlay video
+    coco: str | Path | None = None  # COCO RLE per object and frame, YouTube-VIS results layout (attnseg.engine.coco)
     bag: Callable[[], object] | None = None  # opens the rosbag2 sink (attnseg.integrations.rosbag.RosbagSink)
     bag_path: str | Path | None = None
     bag_overlay: bool = False  # the overlay into the bag too
@@ -122,7 +126,7 @@ class Outputs:
     overwrite: bool = False  # `out` may hold an earlier run's label PNGs: they are removed first (claim_folder)
 
     def paths(self) -> list[Path]:
-        return [Path(p) for p in (self.out, self.labels, self.overlay, self.bag_path) if p]
+        return [Path(p) for p in (self.out, self.labels, self.overlay, self.coco, self.bag_path) if p]
 
     def state_dir(self) -> Path | None:
         """Where a resumable run keeps its state: a hidden folder beside the first output."""
@@ -134,7 +138,7 @@ class Outputs:
         return bool(self.overlay) or (self.bag is not None and self.bag_overlay)
 
     def open(self, fps: float, keep_pngs: bool = False) -> Sinks:
-        """The sinks, opened. They are written in the order PNGs, .npy, overlay, bag, extra ones, but opened the
+        """The sinks, opened. They are written in the order PNGs, .npy, overlay, COCO, bag, extra ones, but opened the
         other way round: what can fail for a reason of its own (a busy address, an existing bag) fails before any
         file is made. `keep_pngs`: PNGs already written stay (a resumed run)."""
         files: list[Sink] = []
@@ -154,6 +158,9 @@ class Outputs:
             if self.overlay:
                 files.append(Sink(VideoSink(self.overlay, fps), lambda w, f: w.write(f.overlay), lambda f: self.overlay,
                                   needs_images=True))
+            if self.coco:  # a stream's sources are its videos, numbered from 1
+                files.append(Sink(CocoResults(self.coco), lambda w, f: w.write(f.index, f.mask, f.source + 1),
+                                  lambda f: self.coco))
         except BaseException:
             with contextlib.suppress(OSError):
                 Sinks(files + bag + extra).close()

@@ -132,6 +132,8 @@ def check_writable(outputs: Outputs, resume: bool = False) -> None:
         claim_folder(outputs.out, overwrite=outputs.overwrite, resume=resume)
     for path in outputs.paths():
         folder = path if outputs.out and path == Path(outputs.out) else path.parent
+        if folder != path and path.is_dir() and path != Path(outputs.bag_path or ""):
+            raise OutputError(f"cannot write {path}: it is a folder; name a file")
         try:
             folder.mkdir(parents=True, exist_ok=True)
             temp_beside(folder / "probe").unlink()
@@ -211,7 +213,7 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     try:
         if start:
             with timer("output"):
-                size = _frame_size(reader)
+                size = frame_size(reader)
                 for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
                     labels = np.array(labels)  # off the memory map
                     writers.write(i, name, labels, upsample_labels(labels[None], size)[0])
@@ -293,7 +295,7 @@ def _describe(err: OSError) -> str:
     return f"{err.strerror or err}: {err.filename}" if err.filename else str(err.strerror or err)
 
 
-def _frame_size(reader: FrameReader) -> tuple[int, int]:
+def frame_size(reader: FrameReader) -> tuple[int, int]:
     frames = reader.frames()
     try:
         return tuple(next(frames)[1].shape[:2])

@@ -34,6 +34,9 @@ def same_results(a, b):
     assert names == sorted(p.name for p in (b / "png").glob("*.png"))
     assert all((a / "png" / n).read_bytes() == (b / "png" / n).read_bytes() for n in names)
     assert np.array_equal(np.load(a / "l.npy"), np.load(b / "l.npy"))
+    assert (a / "coco.json").is_file() == (b / "coco.json").is_file()
+    if (a / "coco.json").is_file():
+        assert (a / "coco.json").read_bytes() == (b / "coco.json").read_bytes()
 
 
 def free_port() -> int:

@@ -18,10 +18,11 @@ def test_ctrl_c_keeps_every_finished_frame_and_resume_completes_the_same_run(tmp
 
     video = write_avi(tmp_path / "long.avi", 240)  # long enough that the signal lands mid-run on a busy host
     whole, cut = tmp_path / "whole", tmp_path / "cut"
-    assert main(["segment", str(video), *LONG, "--out", str(whole / "png"), "--save-labels", str(whole / "l.npy")]) == 0
+    assert main(["segment", str(video), *LONG, "--out", str(whole / "png"), "--save-labels", str(whole / "l.npy"),
+                 "--coco", str(whole / "coco.json")]) == 0
     # as from a terminal: a shell's background job (CI) starts its children with SIGINT ignored
-    run = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy",
-              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    run = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy", "--coco",
+              cut / "coco.json", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     state, deadline = cut / ".png.attnseg-run" / "state.json", time.monotonic() + 120
     while not (state.is_file() and json.loads(state.read_text())["frames"] >= 12) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -33,7 +34,10 @@ def test_ctrl_c_keeps_every_finished_frame_and_resume_completes_the_same_run(tmp
     assert err.strip().splitlines()[-1] == (f"attnseg: interrupted: {kept} finished frames kept; "
                                             "resume continues after them")
     assert len(np.load(cut / "l.npy")) >= kept and len(list((cut / "png").iterdir())) >= kept
-    resumed = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy", "--resume")
+    objects = json.loads((cut / "coco.json").read_text())
+    assert {len(o["segmentations"]) for o in objects} == {len(np.load(cut / "l.npy"))}  # every frame written, kept
+    resumed = cli("segment", video, *LONG, "--out", cut / "png", "--save-labels", cut / "l.npy", "--coco",
+                  cut / "coco.json", "--resume")
     out, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert "segmented 240 frames (chunks of 6 frames)" in out
