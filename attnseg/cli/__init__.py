@@ -1,4 +1,4 @@
-"""Command line: attnseg segment, stream, export, batch, eval, bench and sample.
+"""Command line: attnseg segment, stream, export, batch, eval, bench, sample and info.
 
 `attnseg sample` is the README's main job. One module per command: its options (generated from attnseg.settings where they are
 settings) and a `run(args)` that maps them onto the library.
@@ -17,10 +17,10 @@ import threading
 
 from .._version import __version__
 from ..errors import AttnsegError, EarlierRunError, NoResultsError, WeightsUnavailableError
-from . import batch, bench, evaluate, export, sample, segment, stream
+from . import batch, bench, evaluate, export, info, sample, segment, stream
 from .options import OneLineParser
 
-COMMANDS = (segment, stream, export, batch, evaluate, bench, sample)
+COMMANDS = (segment, stream, export, batch, evaluate, bench, sample, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
