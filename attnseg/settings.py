@@ -134,6 +134,9 @@ ENGINE_CACHE_FILES = 4
 # The frame rate of frames that do not say theirs: folders, arrays, a video whose header lacks it, a stream's
 # overlay video and its rosbag2 stamps
 DEFAULT_FPS = 24.0
+# a network stream (rtsp://, http://): how long opening it may take, and a read may wait, before it counts as lost
+NETWORK_OPEN_TIMEOUT = 10.0  # seconds: a host that never answers fails within this
+NETWORK_READ_TIMEOUT = 5.0  # seconds: a server that stops sending is a disconnect (reconnect, or the end)
 
 # Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS

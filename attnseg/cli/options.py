@@ -17,7 +17,7 @@ import types
 import typing
 from enum import Enum
 
-from ..engine.outputs import Outputs
+from ..engine.outputs import Outputs, numbered
 from ..settings import CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, SegmentConfig
 
 
@@ -146,19 +146,25 @@ def add_outputs(parser, *, stats: str, progress: str) -> None:
     add_settings(parser, RosbagSettings)
 
 
-def read_outputs(args: argparse.Namespace) -> Outputs:
+def read_outputs(args: argparse.Namespace, number: int | None = None) -> Outputs:
     """The outputs add_outputs' flags ask for; the rosbag2 is opened when the outputs are (an existing path fails
-    before any work)."""
-    return Outputs(out=args.out, labels=args.save_labels, overlay=args.overlay, coco=args.coco,
-                   bag=(lambda: open_rosbag(args)) if args.rosbag else None, bag_path=args.rosbag,
+    before any work). `number`: those of source `number` (from 1) of a stream of several, each path numbered
+    (attnseg.engine.outputs.numbered), COCO left out (one file for all sources: the caller's)."""
+    def path(value, folder=False):
+        return numbered(value, number, folder) if value and number is not None else value
+
+    bag = path(args.rosbag)
+    return Outputs(out=path(args.out, folder=True), labels=path(args.save_labels), overlay=path(args.overlay),
+                   coco=args.coco if number is None else None,
+                   bag=(lambda: open_rosbag(args, bag)) if bag else None, bag_path=bag,
                    bag_overlay=args.rosbag_overlay, overwrite=args.overwrite)
 
 
-def open_rosbag(args: argparse.Namespace):
-    """The rosbag2 sink of --rosbag (needs attnseg[ros])."""
+def open_rosbag(args: argparse.Namespace, path: str | None = None):
+    """The rosbag2 sink of --rosbag (or at `path`; needs attnseg[ros])."""
     from ..integrations.rosbag import RosbagSink
 
     settings = read_settings(RosbagSettings, args)
-    return RosbagSink(args.rosbag, topic=settings.topic, encoding=settings.encoding,
+    return RosbagSink(path or args.rosbag, topic=settings.topic, encoding=settings.encoding,
                       overlay_topic=settings.overlay_topic if args.rosbag_overlay else None,
                       storage=settings.storage, frame_id=settings.frame_id)

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..settings import DEFAULT_FPS
+from ..settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT, NETWORK_READ_TIMEOUT
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -100,11 +100,20 @@ def quiet_video_io():
             av.av_log_set_level(av_level)
 
 
+def is_url(target: int | str) -> bool:
+    return isinstance(target, str) and "://" in target
+
+
 def open_capture(target: int | str):
-    """cv2.VideoCapture(target), opened quietly (quiet_video_io): the caller raises its one error."""
+    """cv2.VideoCapture(target), opened quietly (quiet_video_io): the caller raises its one error. A network stream
+    gets FFmpeg with the open and read timeouts of attnseg.settings (OpenCV's own are 30 s each)."""
     import cv2
 
     with quiet_video_io():
+        if is_url(target):
+            return cv2.VideoCapture(target, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(NETWORK_OPEN_TIMEOUT * 1e3),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(NETWORK_READ_TIMEOUT * 1e3)])
         return cv2.VideoCapture(target)
 
 

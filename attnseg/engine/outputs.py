@@ -171,6 +171,16 @@ class Outputs:
         bag.write(frame.stamp_ns, frame.mask, frame.overlay if self.bag_overlay else None)
 
 
+def numbered(path: str | Path, number: int, folder: bool = False) -> str:
+    """The output `path` of source `number` of a stream of several: a `folder` of PNGs gets a subfolder "number"
+    (masks -> masks/2), a file the number before its suffix (labels.npy -> labels.2.npy), a name without a suffix
+    (a rosbag2) the number after it (bag -> bag.2)."""
+    p = Path(path)
+    if folder:
+        return str(p / str(number))
+    return str(p.with_name(f"{p.stem}.{number}{p.suffix}")) if p.suffix else f"{p}.{number}"
+
+
 @contextlib.contextmanager
 def _naming(path):
     """An OSError raised in the block names `path` when it names no file itself (PIL, OpenCV)."""

@@ -16,6 +16,7 @@ queue them; the others (files, folders, synthetic) make it wait.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
@@ -26,8 +27,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..errors import InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
-from ..settings import DEFAULT_FPS
-from .frames import decode_frame, frame_files, open_capture
+from ..settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT
+from .frames import decode_frame, frame_files, is_url, open_capture, quiet_video_io
 from .synthetic import SyntheticClip
 
 
@@ -38,6 +39,7 @@ class Frame:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     tag: Any = None  # the host system's own reference (a ROS header), handed back with the frame's result
     name: str = ""  # the input's own name for it (a folder's file stem); "" for cameras, videos and arrays
+    source: int = 0  # which source of a stream of several (the runtime numbers them), else 0
 
 
 class FrameSource(Protocol):
@@ -83,16 +85,21 @@ class CaptureSource:
         self.cap = open_capture(target)
         if not self.cap.isOpened():
             what = "camera" if isinstance(target, int) else ("stream" if live else "video")
-            raise InputError(f"cannot open {what} {target}" + (" (no camera at that index, or it is busy)"
-                                                                 if isinstance(target, int) else ""))
+            why = (" (no camera at that index, or it is busy)" if isinstance(target, int) else
+                   f" (no answer within {NETWORK_OPEN_TIMEOUT:g} s, refused, or not a video stream)" if is_url(target)
+                   else "")
+            raise InputError(f"cannot open {what} {target}{why}")
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.counter = _Counter(self.fps, realtime and not live)
         self.frames_read = 0
+        # a network stream's decoder logs each late or lost packet: attnseg reports the disconnect instead
+        self.quiet = quiet_video_io if is_url(target) else contextlib.nullcontext
 
     def read(self) -> Frame | None:
         import cv2
 
-        ok, bgr = self.cap.read()
+        with self.quiet():
+            ok, bgr = self.cap.read()
         if not ok:
             if self.live:
                 raise SourceDisconnected(f"{self.name}: no frame from the device (disconnected?)")

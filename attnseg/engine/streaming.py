@@ -38,12 +38,12 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
 
-from ..errors import SourceDisconnected, StreamError
+from ..errors import InputError, SettingError, SourceDisconnected, StreamError
 from ..settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
 from .carry import Carrier
 from .masks import label_maps, sample_grid
@@ -52,6 +52,7 @@ from .segmenter import Segmenter
 from .sources import Frame, FrameSource, opener
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
+Source = Union[FrameSource, Callable[[], FrameSource], str, int]  # what stream() takes, or a list of them
 CARRY_QUEUE = 64  # carrying: frames waiting for the front-end at most (more: the oldest is lost, counted dropped)
 _END = object()
 
@@ -69,6 +70,7 @@ class StreamResult:
     coarse: np.ndarray | None = None  # carried: the small map `labels` is the nearest upsampling of
     delivered: float | None = None  # time.monotonic() when the iterator handed it to its consumer
     name: str = ""  # the input's name for the frame (a folder's file stem), else "": outputs use its id
+    source: int = 0  # which of the stream's sources it came from (several cameras: their order), else 0
 
     @property
     def grid_labels(self) -> np.ndarray:
@@ -86,7 +88,7 @@ class StreamResult:
         (time.time_ns() - time.monotonic_ns() at the stream's start)."""
         return OutputFrame(self.frame_id, self.name or f"{self.frame_id:05d}", self.patch_labels, self.labels,
                            wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats,
-                           captured=self.timestamp, carried=self.carried, grid=self.grid_labels)
+                           captured=self.timestamp, carried=self.carried, grid=self.grid_labels, source=self.source)
 
 
 @dataclass
@@ -144,10 +146,81 @@ class _Failure:
         self.stage, self.error = stage, error
 
 
+class _Ended:
+    """A source ended (the others go on): its last frames are clustered now."""
+
+    def __init__(self, source: int):
+        self.source = source
+
+
+class _Arrivals:
+    """Frames put by the capture threads, counted: the front-end waits for the count to move past what it saw."""
+
+    def __init__(self):
+        self.count, self.changed = 0, threading.Condition()
+
+    def notify(self) -> None:
+        with self.changed:
+            self.count += 1
+            self.changed.notify_all()
+
+    def wait_past(self, seen: int, timeout: float) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.count != seen, timeout=timeout)
+
+
+@dataclass
+class _Feed:
+    """One source of a stream: what opens it again, its policies, its queue to the front-end, its figures."""
+
+    index: int
+    src: FrameSource
+    reopen: Callable[[], FrameSource] | None
+    drop: DropPolicy
+    carry: bool
+    frames: queue.Queue
+    stats: StreamStats
+
+
+class Combined(StreamStats):
+    """The figures of several sources together (`StreamRuntime.stats` of a stream of several): counts summed,
+    latencies pooled, read from each source's own StreamStats as they go on; the stream ends with the last."""
+
+    def __init__(self, parts: list[StreamStats], names: list[str]):
+        self.parts, self.names = parts, names
+        super().__init__()
+
+    @property
+    def ended_by(self) -> str:
+        if self.end_reason is EndReason.ERROR or self.end_reason is EndReason.STOPPED:
+            return super().ended_by
+        return "; ".join(f"{name}: {p.ended_by}" for name, p in zip(self.names, self.parts))
+
+    def to_dict(self) -> dict:
+        """The sums (StreamStats.to_dict), and each source's own figures under "sources"."""
+        return {**super().to_dict(), "sources": [{"name": name, **p.to_dict()} for name, p in
+                                                 zip(self.names, self.parts)]}
+
+
+def _summed(name: str, pooled: bool) -> property:
+    """A figure of Combined read from its parts: a count summed, or a list of latencies pooled (set: ignored)."""
+    def get(self):
+        values = [getattr(p, name) for p in self.parts]
+        return [x for v in values for x in v] if pooled else sum(values)
+    return property(get, lambda self, value: None)
+
+
+for _name in ("frames_in", "frames_processed", "frames_dropped", "frames_carried", "reconnects"):
+    setattr(Combined, _name, _summed(_name, pooled=False))
+for _name in ("latencies", "delivered"):
+    setattr(Combined, _name, _summed(_name, pooled=True))
+
+
 class StreamRuntime:
     def __init__(self, segmenter: Segmenter, config: StreamConfig = StreamConfig()):
         self.segmenter, self.config = segmenter, config
         self.stats = StreamStats()
+        self.source_stats = [self.stats]  # each source's figures (one source: the stream's own)
         # CPU: front-end and clustering take turns on the cores; a GPU overlaps them
         self._compute = threading.Lock() if segmenter.device.type == "cpu" else contextlib.nullcontext()
         # CPU: a frame's clustering goes before the next front-end call (the lock alone lets the front-end take
@@ -178,40 +251,42 @@ class StreamRuntime:
                 windows += bool(stream.push(q[0] + noise, k[0] + noise))
         return windows
 
-    def stream(self, source: FrameSource | Callable[[], FrameSource] | str | int, live: RuntimeSettings = RUNTIME,
-               **changes) -> Iterator[StreamResult]:
+    def stream(self, source: Source | Sequence[Source], live: RuntimeSettings = RUNTIME, **changes
+               ) -> Iterator[StreamResult]:
         """Segment `source` live; yields one StreamResult per processed frame, in order.
+
+        `source`: a source (a FrameSource, a function that opens one, or what open_source takes), or a list of
+        them (several cameras): one model for all, each front-end call on the frames waiting from every source,
+        each source clustered and tracked on its own (its own ids, from 0); results carry their source's number
+        (`StreamResult.source`, in the list's order) and come in each source's order. A source that ends
+        (disconnected, stalled, at its end) ends alone; the stream ends with the last. `stats` sums the sources;
+        `source_stats` holds each one's.
 
         `live`: the runtime's settings (attnseg.settings.RuntimeSettings); keywords change single ones
         (`stream(src, queue_size=4, warm_up=False)`). Warm-up (StreamRuntime.warm_up) runs before the
         source is opened."""
         live = dataclasses.replace(live, **changes) if changes else live
-        realtime, warm_up, queue_size = live.realtime, live.warm_up, live.queue_size
-        if warm_up:
+        many = isinstance(source, (list, tuple))
+        sources = list(source) if many else [source]
+        if not sources:
+            raise SettingError("no source to stream")
+        if live.warm_up:
             self.warm_up()
-        if isinstance(source, (str, int)):
-            reopen = opener(source, realtime=realtime, loop=live.loop)
-        else:  # a source, or a function that opens one (then a disconnect can reconnect)
-            reopen = source if callable(source) and not hasattr(source, "read") else None
-        src = reopen() if reopen else source
-        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
-        self.stats = stats = StreamStats()
+        feeds = [self._feed(i, s, live) for i, s in enumerate(sources)]
+        self.source_stats = [f.stats for f in feeds]
+        self.stats = stats = Combined(self.source_stats, [f.src.name for f in feeds]) if many else feeds[0].stats
         self._unclustered = 0
         stop = threading.Event()
-        batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
-        # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
-        carry = live.carry and drop is DropPolicy.DROP_OLDEST
-        frames = queue.Queue(maxsize=CARRY_QUEUE if carry else queue_size if drop is DropPolicy.DROP_OLDEST
-                             else max(queue_size, batch))
-        features, results = (queue.Queue(maxsize=queue_size + (CARRY_QUEUE if carry else 0)) for _ in range(2))
-        workers = [
-            threading.Thread(target=self._capture, name="attnseg-capture", daemon=True,
-                             args=(src, reopen, frames, drop, stop, live.on_disconnect, live.reconnect_attempts,
-                                   live.max_frames)),
+        arrived = _Arrivals()  # a capture thread put a frame: the front-end waits on every source at once
+        features, results = (queue.Queue(maxsize=live.queue_size + (CARRY_QUEUE if any(f.carry for f in feeds)
+                                                                     else 0)) for _ in range(2))
+        workers = [threading.Thread(target=self._capture, name=f"attnseg-capture-{f.index}", daemon=True,
+                                    args=(f, live, stop, arrived)) for f in feeds]
+        workers += [
             threading.Thread(target=self._features, name="attnseg-features", daemon=True,
-                             args=(frames, features, stop, live.stall_timeout, carry)),
+                             args=(feeds, features, stop, live.stall_timeout, arrived)),
             threading.Thread(target=self._windows, name="attnseg-windows", daemon=True,
-                             args=(features, results, stop, carry)),
+                             args=(feeds, features, results, stop)),
         ]
         for w in workers:
             w.start()
@@ -224,54 +299,76 @@ class StreamRuntime:
                     stats.end(EndReason.ERROR, item.stage)
                     raise StreamError(f"{item.stage} failed: {item.error}") from item.error
                 item.delivered = time.monotonic()
+                part = self.source_stats[item.source]
                 if item.carried:
-                    stats.frames_carried += 1
+                    part.frames_carried += 1
                 else:
-                    stats.frames_processed += 1
-                    stats.latencies.append(item.latency)
-                    del stats.latencies[:-10000]
-                stats.delivered.append(item.delivered - item.timestamp)
-                del stats.delivered[:-10000]
+                    part.frames_processed += 1
+                    part.latencies.append(item.latency)
+                    del part.latencies[:-10000]
+                part.delivered.append(item.delivered - item.timestamp)
+                del part.delivered[:-10000]
                 yield item
         finally:
             stop.set()
-            for q in (frames, features, results):  # unblock producers waiting on a full queue
+            for q in (*(f.frames for f in feeds), features, results):  # unblock producers waiting on a full queue
                 _drain(q)
             for w in workers:
                 w.join(timeout=5)
-            stats.finished = time.monotonic()
-            if stats.end_reason is EndReason.RUNNING:
-                stats.end(EndReason.STOPPED)
+            stopped = [p for p in self.source_stats if p.end_reason is EndReason.RUNNING]  # by the consumer
+            for part in self.source_stats:
+                part.finished = part.finished or time.monotonic()
+                if part.end_reason is EndReason.RUNNING:
+                    part.end(EndReason.STOPPED)
+            if many:
+                stats.finished = time.monotonic()
+                if stats.end_reason is EndReason.RUNNING:  # every source ended by itself: as the last one did
+                    last = max(self.source_stats, key=lambda p: p.finished)
+                    stats.end(EndReason.STOPPED if stopped else last.end_reason)
+
+    def _feed(self, index: int, source: Source, live: RuntimeSettings) -> _Feed:
+        """One source opened, with its queue of frames waiting for the front-end and its policies."""
+        if isinstance(source, (str, int)):
+            reopen = opener(source, realtime=live.realtime, loop=live.loop)
+        else:  # a source, or a function that opens one (then a disconnect can reconnect)
+            reopen = source if callable(source) and not hasattr(source, "read") else None
+        src = reopen() if reopen else source
+        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
+        # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
+        carry = live.carry and drop is DropPolicy.DROP_OLDEST
+        batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
+        frames = queue.Queue(maxsize=CARRY_QUEUE if carry else live.queue_size if drop is DropPolicy.DROP_OLDEST
+                             else max(live.queue_size, batch))
+        return _Feed(index, src, reopen, drop, carry, frames, StreamStats())
 
     # -- stages -------------------------------------------------------------------------------------
 
-    def _capture(self, src, reopen, out, drop, stop, on_disconnect, attempts, max_frames):
-        stats = self.stats
+    def _capture(self, feed: _Feed, live: RuntimeSettings, stop, arrived):
+        stats, src, out = feed.stats, feed.src, feed.frames
         next_id = 0
         try:
             while not stop.is_set():
-                if max_frames is not None and stats.frames_in >= max_frames:
+                if live.max_frames is not None and stats.frames_in >= live.max_frames:
                     stats.end(EndReason.MAX_FRAMES)
                     break
                 try:
                     frame = src.read()
                 except SourceDisconnected as err:
-                    if on_disconnect is OnDisconnect.RECONNECT and reopen and stats.reconnects < attempts:
-                        stats.reconnects += 1
-                        src.close()
-                        time.sleep(min(2.0, 0.2 * stats.reconnects))
-                        src = reopen()
+                    src.close()
+                    attempts = live.reconnect_attempts if live.on_disconnect is OnDisconnect.RECONNECT else 0
+                    src, lost = self._reconnect(feed, err, stop, attempts)
+                    if src is not None:
                         continue
-                    stats.end(EndReason.DISCONNECTED, str(err))
+                    stats.end(EndReason.DISCONNECTED, lost)
                     break
                 if frame is None:
                     stats.end(EndReason.END_OF_SOURCE)
                     break
                 # ids unique across reconnects and loops
-                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name)
+                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name, feed.index)
                 next_id += 1
                 stats.frames_in += 1
-                if drop is DropPolicy.WAIT:
+                if feed.drop is DropPolicy.WAIT:
                     _put(out, frame, stop)
                 else:
                     while True:
@@ -284,84 +381,137 @@ class StreamRuntime:
                                 stats.frames_dropped += 1
                             except queue.Empty:
                                 pass
+                arrived.notify()
             _put(out, _END, stop)
         except BaseException as err:  # noqa: BLE001 - every failure is handed to the consumer
             _put(out, _Failure("capture", err), stop)
         finally:
-            src.close()
+            if src is not None:  # None: lost, and not opened again
+                src.close()
+            stats.finished = time.monotonic()
+            arrived.notify()
+
+    def _reconnect(self, feed: _Feed, err: Exception, stop, attempts: int) -> tuple[FrameSource | None, str]:
+        """The source reopened (a reconnection attempt each try, up to `attempts` in the whole stream, waiting a
+        little longer before each: 0.2 s, 0.4 s, ... 2 s), or None and why the stream ends. A source that cannot be
+        opened again (a server still down) costs an attempt, as a disconnect does."""
+        stats, lost, began, tried = feed.stats, err, time.monotonic(), 0
+        while feed.reopen and stats.reconnects < attempts and not stop.is_set():
+            stats.reconnects += 1
+            tried += 1
+            time.sleep(min(2.0, 0.2 * stats.reconnects))
+            try:
+                feed.src = feed.reopen()
+                return feed.src, ""
+            except InputError as failed:
+                lost = failed
+        detail = str(lost) if not tried else (f"{lost}; gave up after {tried} reconnection attempt"
+                                              f"{'s' if tried > 1 else ''} over {time.monotonic() - began:.1f} s")
+        return None, detail
 
     @torch.inference_mode()
-    def _features(self, inp, out, stop, stall_timeout, carrying):
+    def _features(self, feeds: list[_Feed], out, stop, stall_timeout, arrived):
+        """The front-end: from every source still streaming, the frames waiting (the newest one each where it
+        carries), into one call; a source that ends, stalls or fails is ended alone (its end marker follows its
+        frames), the front-end goes on with the others."""
         seg = self.segmenter
-        held = None  # taken from the queue but not into this batch: the next batch starts with it
-        handed = 0  # frames handed to clustering, each pushed in this order
+        open_feeds = list(feeds)
+        handed = [0] * len(feeds)  # frames of each source handed to clustering, each pushed in this order
+        heard = [time.monotonic()] * len(feeds)  # when each source last delivered
+        held: list = [None] * len(feeds)  # taken from a queue but not into the last batch: the next starts with it
+        single = len(feeds) == 1
         try:
-            while not stop.is_set():
-                if held is not None:
-                    item, held = held, None
-                else:
-                    try:
-                        item = inp.get(timeout=0.2 if stall_timeout is None else stall_timeout)
-                    except queue.Empty:
-                        if stall_timeout is None:
-                            continue
-                        self.stats.end(EndReason.STALLED, f"no frame for {stall_timeout:g} s")
-                        _put(out, _END, stop)  # the frames already in flight still get their masks
-                        return
-                if item is _END or isinstance(item, _Failure):
-                    _put(out, item, stop)
-                    return
-                if self._turns:  # the frames handed over are clustered first; then the newest frame is taken
+            while open_feeds and not stop.is_set():
+                seen = arrived.count
+                taken: dict[int, list] = {}
+                for feed in list(open_feeds):
+                    i = feed.index
+                    item, held[i] = (held[i], None) if held[i] is not None else (_get(feed.frames), None)
+                    if item is None:
+                        if stall_timeout is not None and time.monotonic() - heard[i] > stall_timeout:
+                            feed.stats.end(EndReason.STALLED, f"no frame for {stall_timeout:g} s")
+                            open_feeds.remove(feed)  # its frames in flight still get their masks
+                            _put(out, _Ended(i), stop)
+                        continue
+                    heard[i] = time.monotonic()
+                    if item is _END or isinstance(item, _Failure):
+                        open_feeds.remove(feed)
+                        if isinstance(item, _Failure) and single:
+                            _put(out, item, stop)  # one source: its failure is the stream's
+                            return
+                        if isinstance(item, _Failure):  # several: this source ends alone, saying why
+                            feed.stats.end(EndReason.ERROR, f"capture: {item.error}")
+                        _put(out, _Ended(i), stop)
+                        continue
+                    taken[i] = [item]
+                if not taken:
+                    if open_feeds:
+                        arrived.wait_past(seen, timeout=0.05)
+                    continue
+                if self._turns:  # the frames handed over are clustered first; then the newest frames are taken
                     with self._clustered:
                         while self._unclustered and not stop.is_set():
                             self._clustered.wait(0.1)
-                if carrying:  # the newest frame waiting is segmented; the older ones go on, in order, to be carried
-                    while held is None:
-                        try:
-                            newer = inp.get_nowait()
-                        except queue.Empty:
+                for i, first in taken.items():
+                    if feeds[i].carry:  # the newest frame waiting is segmented; the older ones go on to be carried
+                        item = first[0]
+                        while held[i] is None:
+                            newer = _get(feeds[i].frames)
+                            if newer is None:
+                                break
+                            if isinstance(newer, Frame) and newer.image.shape == item.image.shape:
+                                _put(out, _Carry(item), stop)
+                                item = newer
+                            else:
+                                held[i] = newer
+                        first[0] = item
+                batch = [f for frames in taken.values() for f in frames]
+                for i in taken:  # every frame already waiting, up to the batch size, each source in turn
+                    while held[i] is None and len(batch) < seg.config.batch_size:
+                        more = _get(feeds[i].frames)
+                        if more is None:
                             break
-                        if isinstance(newer, Frame) and newer.image.shape == item.image.shape:
-                            _put(out, _Carry(item), stop)
-                            item = newer
+                        if isinstance(more, Frame) and more.image.shape == taken[i][0].image.shape:
+                            taken[i].append(more)
+                            batch.append(more)
                         else:
-                            held = newer
-                batch = [item]
-                while held is None and len(batch) < seg.config.batch_size:  # every frame already waiting
-                    try:
-                        held = inp.get_nowait()
-                    except queue.Empty:
-                        break
-                    if isinstance(held, Frame) and held.image.shape == item.image.shape:
-                        batch.append(held)
-                        held = None
-                # k only where a key frame is among them: the stream keeps every `ratio`-th frame's k
-                keys = any((handed + i) % self.config.ratio == 0 for i in range(len(batch)))
-                with self._compute:  # at most batch_size frames: one front-end call
+                            held[i] = more
+                batch = [f for frames in taken.values() for f in frames]
+                # k only where a key frame is among them: each stream keeps every `ratio`-th frame's k
+                keys = any((handed[i] + j) % self.config.ratio == 0 for i, frames in taken.items()
+                           for j in range(len(frames)))
+                with self._compute:  # one front-end call for every source
                     q, k = seg.encode_frame_batch([f.image for f in batch], keys=keys)
-                handed += len(batch)
                 with self._clustered:
                     self._unclustered += len(batch)
-                for i, frame in enumerate(batch):
-                    _put(out, (frame, q[i], None if k is None else k[i]), stop)
+                for j, frame in enumerate(batch):
+                    handed[frame.source] += 1
+                    _put(out, (frame, q[j], None if k is None else k[j]), stop)
+            _put(out, _END, stop)
         except BaseException as err:  # noqa: BLE001
             _put(out, _Failure("front-end", err), stop)
 
     @torch.inference_mode()
-    def _windows(self, inp, out, stop, carrying):
+    def _windows(self, feeds: list[_Feed], inp, out, stop):
+        """Clustering and tracking, each source on its own stream segmenter; carried labels per source."""
         seg = self.segmenter
-        stream = seg.stream_segmenter(self.config)
-        carrier = Carrier() if carrying else None
-        waiting: list[Frame] = []
+        streams = [seg.stream_segmenter(self.config) for _ in feeds]
+        carriers = [Carrier() if f.carry else None for f in feeds]
+        waiting: list[list[Frame]] = [[] for _ in feeds]
 
-        def emit(maps):
-            for frame, ids in zip(waiting, maps):
+        def emit(i, maps):
+            for frame, ids in zip(waiting[i], maps):
                 patch, labels = label_maps(ids, seg.grid, frame.image.shape[:2])
-                if carrier is not None:
-                    carrier.segmented(frame.image, labels)
+                if carriers[i] is not None:
+                    carriers[i].segmented(frame.image, labels)
                 _put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
-                                       frame.image, frame.tag, name=frame.name), stop)
-            waiting.clear()
+                                       frame.image, frame.tag, name=frame.name, source=i), stop)
+            waiting[i].clear()
+
+        def finish(i):
+            with self._compute:
+                maps = streams[i].flush()  # nothing, for a source already finished
+            emit(i, maps)
 
         try:
             while True:
@@ -372,35 +522,46 @@ class StreamRuntime:
                         return
                     continue
                 if isinstance(item, _Carry):  # skipped by the front-end: the last segmented labels, moved to it
-                    moved = carrier.carry(item.frame.image) if not waiting else None
+                    frame = item.frame
+                    i = frame.source
+                    moved = carriers[i].carry(frame.image) if not waiting[i] else None
                     if moved is None:  # nothing segmented yet, or a window still open (not causal)
-                        self.stats.frames_dropped += 1
+                        self.source_stats[i].frames_dropped += 1
                         continue
-                    frame, (coarse, labels) = item.frame, moved
+                    coarse, labels = moved
                     _put(out, StreamResult(frame.id, frame.timestamp, labels, sample_grid(labels, seg.grid),
                                            time.monotonic() - frame.timestamp, frame.image, frame.tag,
-                                           name=frame.name, carried=True, coarse=coarse), stop)
+                                           name=frame.name, carried=True, coarse=coarse, source=i), stop)
+                    continue
+                if isinstance(item, _Ended):  # one source ended: its last window, now
+                    finish(item.source)
                     continue
                 if item is _END:
-                    with self._compute:
-                        maps = stream.flush()
-                    emit(maps)
+                    for i in range(len(feeds)):
+                        finish(i)
                     _put(out, _END, stop, force=True)
                     return
                 if isinstance(item, _Failure):
                     _put(out, item, stop, force=True)
                     return
                 frame, q, k = item
-                waiting.append(frame)
+                waiting[frame.source].append(frame)
                 with self._compute:
-                    maps = stream.push(q, k)
+                    maps = streams[frame.source].push(q, k)
                 with self._clustered:
                     self._unclustered -= 1
                     self._clustered.notify()
                 if maps:
-                    emit(maps)
+                    emit(frame.source, maps)
         except BaseException as err:  # noqa: BLE001
             _put(out, _Failure("clustering", err), stop, force=True)
+
+
+def _get(q: queue.Queue):
+    try:
+        return q.get_nowait()
+    except queue.Empty:
+        return None
 
 
 def _put(q: queue.Queue, item, stop: threading.Event, force: bool = False) -> None:

@@ -6,8 +6,8 @@
     msg = sub.recv(timeout=1.0)                         # ZmqResult(header, labels, overlay) or None
 
 A message is three or four frames: the topic, a UTF-8 JSON header
-{"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay"}
-(latency_ms and objects may be null),
+{"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay",
+"source"} (latency_ms and objects may be null; source: which of a stream's sources, from 0),
 the label map's bytes (row-major, little-endian int32), and with "overlay": true, the (H, W, 3) uint8 RGB
 overlay. Any language with a ZeroMQ binding reads it (see examples/zmq_subscriber.py). The publisher never
 blocks the engine: past `hwm` queued messages per subscriber, ZeroMQ drops the newest for that subscriber.
@@ -39,10 +39,11 @@ def _zmq():
 
 
 def encode_header(frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
-                  objects: int | None = None, overlay: bool = False) -> bytes:
+                  objects: int | None = None, overlay: bool = False, source: int = 0) -> bytes:
     return json.dumps({"v": VERSION, "frame_id": int(frame_id), "stamp_ns": int(stamp_ns),
                        "height": labels.shape[0], "width": labels.shape[1], "dtype": LABEL_DTYPE.str,
-                       "latency_ms": latency_ms, "objects": objects, "overlay": overlay}).encode()
+                       "latency_ms": latency_ms, "objects": objects, "overlay": overlay,
+                       "source": int(source)}).encode()
 
 
 @dataclass
@@ -105,11 +106,11 @@ class ZmqPublisher(_Socket):
         self.sent = 0
 
     def publish(self, frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
-                objects: int | None = None, overlay: np.ndarray | None = None) -> None:
+                objects: int | None = None, overlay: np.ndarray | None = None, source: int = 0) -> None:
         """Send one result; `objects` (the number of ids, if the caller knows it) goes in the header as is."""
         labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
         parts = [self.topic, encode_header(frame_id, stamp_ns, labels, latency_ms=latency_ms, objects=objects,
-                                           overlay=overlay is not None), labels]
+                                           overlay=overlay is not None, source=source), labels]
         if overlay is not None:
             parts.append(np.ascontiguousarray(overlay, dtype=np.uint8))
         self.socket.send_multipart(parts, copy=False)  # the arrays' buffers go out as they are
@@ -119,7 +120,7 @@ class ZmqPublisher(_Socket):
         """An OutputFrame of a stream (the output fan-out, attnseg.engine.outputs): its label map, latency and
         number of ids."""
         self.publish(frame.index, frame.stamp_ns, frame.mask, objects=len(frame.present),
-                     latency_ms=None if frame.latency is None else round(frame.latency * 1e3, 3))
+                     latency_ms=None if frame.latency is None else round(frame.latency * 1e3, 3), source=frame.source)
 
 
 class ZmqSubscriber(_Socket):

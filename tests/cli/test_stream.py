@@ -134,3 +134,45 @@ def test_ctrl_c_ends_a_stream_at_once_with_its_closing_line(tmp_path):
     assert stderr.strip().splitlines()[-1] == "attnseg: interrupted: the outputs hold every frame streamed"
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["frames_processed"] == len(list(out.glob("*.png"))) >= 5
+
+
+def test_several_sources_share_one_model_with_their_own_ids_and_outputs(tmp_path, synthetic_folder, capsys):
+    pytest.importorskip("pycocotools", reason="pycocotools not installed")
+    from pycocotools import mask as coco_mask
+
+    flags = ["--random-weights", "--arch", "vit_small_16", "--qk-gain", "20", "--resolution", "48", "64"]
+    args = ["stream", str(synthetic_folder), "synthetic:5", *flags, "--out", str(tmp_path / "png"),
+            "--save-labels", str(tmp_path / "l.npy"), "--coco", str(tmp_path / "c.json"),
+            "--stats-json", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("streamed 12/12 frames segmented") and "ended: " in out[0]
+    assert out[1].startswith(f"  source 1 ({synthetic_folder}): streamed 7/7 frames")
+    assert out[2].startswith("  source 2 (synthetic:5): streamed 5/5 frames") and out[2].endswith("end of source")
+    assert sorted(p.name for p in (tmp_path / "png" / "2").glob("*.png")) == [f"{i:05d}.png" for i in range(5)]
+    assert len(list((tmp_path / "png" / "1").glob("*.png"))) == 7  # named as the folder's frames
+    first, second = np.load(tmp_path / "l.1.npy"), np.load(tmp_path / "l.2.npy")
+    assert first.shape == (7, 3, 4) and second.shape == (5, 3, 4) and first.min() == second.min() == 0  # own ids
+    alone = tmp_path / "alone"
+    assert main(["stream", "synthetic:5", *flags, "--save-labels", str(alone / "l.npy")]) == 0
+    assert np.array_equal(np.load(alone / "l.npy"), second)  # the same ids as streamed alone
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert [s["frames_processed"] for s in stats["sources"]] == [7, 5] and stats["frames_processed"] == 12
+    coco = json.loads((tmp_path / "c.json").read_text())
+    assert {e["video_id"] for e in coco} == {1, 2}
+    for video, labels in ((1, first), (2, second)):
+        png = np.array(Image.open(sorted((tmp_path / "png" / str(video)).glob("*.png"))[0])).astype(np.int32)
+        objects = [e for e in coco if e["video_id"] == video]
+        assert len(objects) == len(np.unique(labels))
+        decoded = {int(np.unique(png[coco_mask.decode({**s, "counts": s["counts"].encode()}).astype(bool)])[0])
+                   for e in objects if (s := e["segmentations"][0])}
+        assert decoded == set(np.unique(png).tolist())  # frame 0's masks, one object each
+
+
+def test_one_bad_source_in_a_list_is_one_line_before_the_weights_load(tmp_path, synthetic_folder, capsys):
+    code = main(["stream", str(synthetic_folder), str(tmp_path / "nope"), "--random-weights",
+                 "--out", str(tmp_path / "png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"attnseg: error: source 2 of 2: source not found: {tmp_path / 'nope'} (a camera "
+                                 "index, a URL, 'synthetic[:N]', a folder or a video)"]
+    assert not (tmp_path / "png").exists() or not any((tmp_path / "png").rglob("*.png"))
