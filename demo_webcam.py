@@ -5,6 +5,7 @@
     python demo_webcam.py --source clip.mp4        # a file plays at its own frame rate, dropping what waits
     python demo_webcam.py --source frames/ --loop  # again and again; without --loop the page stays up at the end
     python demo_webcam.py --source synthetic:600 --random-weights
+    python demo_webcam.py --source 0 --source 1    # two cameras, one model, one tile each on the page
 
 The page (attnseg.view.LiveServer) shows the overlay scaled to the window, the figures (fps,
 capture-to-mask p50/p99, frames dropped, mode and weights), the objects with their colour and area,
@@ -25,12 +26,13 @@ from pathlib import Path
 from attnseg.cli.options import OneLineParser, add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
 from attnseg.engine.outputs import Sink, Sinks, VideoSink
-from attnseg.engine.sources import opener
+from attnseg.engine.sources import check_sources
 from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
 from attnseg.settings import (DEFAULT_FPS, PRESETS, EndReason, ModelSettings, RuntimeSettings, SegmentConfig,
                               StreamConfig)
 from attnseg.view import LiveServer, Window, annotate, gui_available, readout
+from attnseg.view.tiles import Tiles
 
 
 FIGURES_EVERY = 0.2  # seconds between two counts of the figures shown beside the overlay
@@ -39,7 +41,8 @@ FIGURES_EVERY = 0.2  # seconds between two counts of the figures shown beside th
 def parse(argv=None) -> argparse.Namespace:
     """The demo's own options, then every setting of attnseg.settings from the "live" preset (the small ViT)."""
     p = OneLineParser(prog="demo_webcam.py", description=__doc__.splitlines()[0])
-    p.add_argument("--source", default="0", help="camera index, video file, URL, folder or synthetic:N (default: 0)")
+    p.add_argument("--source", action="append", help="camera index, video file, URL, folder or synthetic:N "
+                                                     "(default: 0); again for several, shown one tile each")
     p.add_argument("--port", type=int, default=8080, help="port of the live page, 0 for any free one (default: 8080)")
     p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
     p.add_argument("--host", default="127.0.0.1", help="address the page is served on (default: 127.0.0.1, this "
@@ -63,13 +66,13 @@ def main(argv=None) -> int:
         model, segment = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
         settings = read_settings(RuntimeSettings, args)
         segment.check_patches(model.patch_size)
-        open_source = opener(args.source, realtime=settings.realtime, loop=settings.loop)
-        first = [open_source()]  # a missing camera or file fails here, before a page is served or weights load
+        sources = args.source or ["0"]
+        check_sources(sources)  # a missing camera or file fails here, before a page is served or weights load
         seg = Segmenter.from_settings(model, segment)
         runtime = StreamRuntime(seg, read_settings(StreamConfig, args))
-        results = runtime.stream(lambda: first.pop() if first else open_source(), settings)
-        info = run_info(seg, model, segment, args.source)
-        window, server, sinks = _display(args, info)
+        results = runtime.stream(sources if len(sources) > 1 else sources[0], settings)
+        info = run_info(seg, model, segment, ", ".join(sources))
+        window, server, sinks = _display(args, info, len(sources))
         wall_offset = time.time_ns() - time.monotonic_ns()
         figures, counted = {}, 0.0
         try:
@@ -131,21 +134,28 @@ def run_info(seg: Segmenter, model: ModelSettings, segment: SegmentConfig, sourc
             "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source}
 
 
-def _display(args, info: dict):
+def _display(args, info: dict, sources: int = 1):
     """(the window or None, the page or None, the outputs): the overlay video, the window or the live page,
-    whichever was asked or this machine can do, fed through the output fan-out (attnseg.engine.outputs)."""
+    whichever was asked or this machine can do, fed through the output fan-out (attnseg.engine.outputs); several
+    sources as one tile each (attnseg.view.tiles)."""
+    def shown(writer, put):
+        if sources == 1:
+            return Sinks([Sink(writer, put)])
+        tiles = Tiles(sources, lambda frame: put(writer, frame), writer.close)
+        return Sinks([Sink(tiles, lambda t, frame: t.write(frame))])
+
     if args.video:
         print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
-        video = Sink(VideoSink(args.video, DEFAULT_FPS),
-                     lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info), f.grid)))
-        return None, None, Sinks([video])
+        video = VideoSink(args.video, DEFAULT_FPS)
+        return None, None, shown(video, lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info),
+                                                                        f.grid)))
     if not args.page and gui_available():
         window = Window(info)
-        return window, None, Sinks([Sink(window, Window.write)])
+        return window, None, shown(window, Window.write)
     server = LiveServer(args.port, host=args.host, info=info, token=args.token)
     why = "" if args.page else "no display or no OpenCV GUI: "
     print(f"demo: {why}serving the live page at {server.page_url}", file=sys.stderr, flush=True)
-    return None, server, Sinks([Sink(server, LiveServer.write)])
+    return None, server, shown(server, LiveServer.write)
 
 
 if __name__ == "__main__":

@@ -220,3 +220,38 @@ def test_the_page_in_a_browser_says_the_stream_ended():
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_several_sources_are_one_tile_each_on_the_page(monkeypatch, capsys):
+    """Two sources on one page: each tile is its source's latest frame; ids kept apart per source; a source that
+    ends first keeps its last frame while the other goes on."""
+    servers = []
+
+    class Recording(LiveServer):
+        def __init__(self, port, **kwargs):
+            super().__init__(0, **kwargs)
+            servers.append(self)
+            self.frames = []
+
+        def write(self, frame):
+            self.frames.append(frame)
+            super().write(frame)
+
+    monkeypatch.setattr(demo, "LiveServer", Recording)
+    monkeypatch.setattr(demo, "gui_available", lambda: False)
+    assert demo.main(["--source", "synthetic:12", "--source", "synthetic:5", "--no-realtime", "--drop", "wait",
+                      *BASE, "--port", "0", "--exit-at-end"]) == 0
+    server = servers[0]
+    assert server.info["source"] == "synthetic:12, synthetic:5"
+    shown = server.frames
+    gh, gw = shown[0].grid.shape[0], shown[0].grid.shape[1] // 2  # the patch grid (32x48 / 16: 2x3)
+    th, tw = gh * round(240 / gh), gw * round(320 / gw)  # a 240x320 frame in whole cells
+    assert shown and all(f.image.shape == (th, 2 * tw, 3) for f in shown)  # two tiles side by side
+    last = shown[-1]
+    left, right = last.grid[:, :gw], last.grid[:, gw:]
+    assert left.max() < 1000 <= right.min()  # the second source's ids from 1000
+    assert np.array_equal(last.mask, np.kron(last.grid, np.ones((th // gh, tw // gw), np.int32)))  # whole cells
+    _, objects, jpeg = server.view()
+    assert jpeg[:2] == b"\xff\xd8" and {o["id"] >= 1000 for o in objects} == {True, False}
+    err = capsys.readouterr().err
+    assert "17 frames segmented" in err and "synthetic:5: end of source" in err

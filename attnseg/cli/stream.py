@@ -10,9 +10,9 @@ import time
 from ..engine import Segmenter
 from ..engine.outputs import Outputs, Sink, Sinks
 from ..engine.runs import check_writable
-from ..engine.sources import opener
+from ..engine.sources import check_sources
 from ..engine.streaming import StreamRuntime, percentiles
-from ..errors import AttnsegError, SourceDisconnected, StreamError
+from ..errors import SourceDisconnected, StreamError
 from ..files import write_json
 from ..settings import (DEFAULT_FPS, PRESETS, EndReason, ModelSettings, RuntimeSettings, SegmentConfig,
                         StreamConfig)
@@ -48,7 +48,7 @@ def run(args) -> int:
     shared = Outputs(coco=args.coco if many else None)  # what every source writes into: one COCO file
     for o in (*outputs, shared):
         check_writable(o)  # before the weights load: a folder holding an earlier run's PNGs is refused
-    sources = open_sources(args.source, runtime_settings)  # a bad source: its one line, before the weights load
+    check_sources(args.source)  # a bad source: its one line, before the weights load
     segmenter = Segmenter.from_settings(model, config)
     runtime = StreamRuntime(segmenter, stream_config)
     if args.zmq:
@@ -66,7 +66,7 @@ def run(args) -> int:
     failure, announced, written = None, False, []
     status = Status() if not args.no_progress and interactive() else None
     try:
-        for r in runtime.stream(sources if many else sources[0], runtime_settings):
+        for r in runtime.stream(args.source if many else args.source[0], runtime_settings):
             if not announced:  # once a source delivers: a bad source ends in its one error line
                 print(segmenter.mode.description, file=sys.stderr)
                 announced = True
@@ -112,37 +112,6 @@ def summary(stats: dict) -> str:
     return (f"streamed {stats['frames_processed']}/{stats['frames_in']} frames segmented ({stats['frames_carried']} "
             f"carried, {stats['frames_dropped']} dropped), {stats['fps']:.2f} fps, capture to mask p50 {engine['p50']} "
             f"ms p99 {engine['p99']} ms{to_outputs}, {stats['objects']} object ids; ended: {stats['ended_by']}")
-
-
-def open_sources(specs: list[str], live: RuntimeSettings) -> list:
-    """Each source opened once now (a missing file, a camera or URL that does not answer: one line naming it,
-    before any weights load), as a function that hands over that opening first, then opens it anew (reconnects)."""
-    sources = []
-    for number, spec in enumerate(specs, start=1):
-        open_again = opener(spec, realtime=live.realtime, loop=live.loop)
-        try:
-            first = [open_again()]
-        except AttnsegError as err:
-            for source in sources:
-                source.close()
-            raise type(err)(f"source {number} of {len(specs)}: {err}" if len(specs) > 1 else str(err)) from None
-        sources.append(Reopening(first, open_again))
-    return sources
-
-
-class Reopening:
-    """A source opened already, as a function the runtime calls to open it: the first call hands it over, later
-    ones (a reconnection) open it anew."""
-
-    def __init__(self, first: list, open_again):
-        self.first, self.open_again = first, open_again
-
-    def __call__(self):
-        return self.first.pop() if self.first else self.open_again()
-
-    def close(self) -> None:
-        for source in self.first:
-            source.close()
 
 
 def open_publisher(address: str) -> Sink:

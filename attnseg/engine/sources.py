@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..errors import InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
+from ..errors import AttnsegError, InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
 from ..settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT
 from .frames import decode_frame, frame_files, is_url, open_capture, quiet_video_io
 from .synthetic import SyntheticClip
@@ -231,6 +231,17 @@ def opener(spec: str | int, *, realtime: bool = False, loop: bool = False) -> Ca
     def open_once() -> FrameSource:
         return open_source(spec, realtime=realtime)
     return (lambda: LoopSource(open_once)) if loop else open_once
+
+
+def check_sources(specs: list[str | int]) -> None:
+    """Each source opened and closed again, so that a missing file, a busy camera or a URL that does not answer is
+    one line naming it (with several, "source N of M: ...") before any weights load. Closed, not kept: a camera
+    or a network stream left open while the weights load would hand over seconds of stale frames at the start."""
+    for number, spec in enumerate(specs, start=1):
+        try:
+            open_source(spec).close()
+        except AttnsegError as err:
+            raise type(err)(f"source {number} of {len(specs)}: {err}" if len(specs) > 1 else str(err)) from None
 
 
 def open_source(spec: str | int, *, realtime: bool = False, fps: float = DEFAULT_FPS,
