@@ -19,6 +19,8 @@ is replaced whole. Record kinds, by name prefix:
 - fidelity_*: labels against the authors' code at the paper's resolution, each divergence traced (benchmarks/divergence.py);
 - ros2_latency_*: the ROS 2 node through ROS against the bridge alone, per rate (benchmarks/ros2_latency.py);
 - demo_latency_*: the live demo's latency on a video file, paced or queued (benchmarks/demo_latency.py);
+- rtsp_latency_*: an RTSP camera against the same frames as a local camera (benchmarks/rtsp_latency.py);
+- multisource_*: several cameras in one process against separate processes (benchmarks/multisource.py);
 - device_*: the prepared GPU run (benchmarks/device_suite.py), one record per part; --smoke
   records (CPU) are never rendered. With none, the section says that nothing is measured on a GPU.
 """
@@ -33,8 +35,8 @@ from sections import (STAGES, _config, _p50, authors_section, certified_section,
                       kernels_section, latency_section, long_video_section, pooled_section, ros2_section,
                       fidelity_section, frontend_section,
                       stages_section)
-from sections_live import (demo_section, live_quality_section, memory_section, page_section,  # noqa: E402
-                           viewers_section)
+from sections_live import (demo_section, live_quality_section, memory_section, multisource_section,  # noqa: E402
+                           page_section, rtsp_section, viewers_section)
 
 from attnseg.errors import InputError
 from attnseg.files import atomic_path
@@ -64,7 +66,8 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("frontend_", frontend_section),
             ("ros2_latency_", ros2_section), ("demo_latency_", demo_section), ("page_work_", page_section),
             ("page_viewers_", viewers_section),
-            ("live_quality_", live_quality_section), ("live_memory_", memory_section)]
+            ("live_quality_", live_quality_section), ("live_memory_", memory_section),
+            ("rtsp_latency_", rtsp_section), ("multisource_", multisource_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:

@@ -114,3 +114,49 @@ def memory_section(records: list[dict]) -> list[str]:
     return ["### Memory of a live stream over 10,000 frames (`benchmarks/live_memory.py`)", "",
             "The default live path (causal windows, carried frames, the page drawing every 5th frame for a viewer),",
             "resident memory sampled every 500 frames.", "", *_table(header, rows), ""]
+
+
+def rtsp_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        f, capability = r["figures"], r.get("machine", {}).get("cpu_capability", "")
+        rows.append([r["benchmark"], machine_label(r) + f", {capability}", _s(f["rtsp_fps"], 2), _s(f["local_fps"], 2),
+                     f"{f['fps_ratio_rtsp_to_local']:g}x", _s(f["rtsp_written_p50_ms"], 0),
+                     _s(f["local_written_p50_ms"], 0), _s(f["camera_to_capture_p50_ms"], 0),
+                     _s(f["camera_to_capture_p99_ms"], 0), _s(f["rtsp_adds_p50_ms"], 0), _commit(r)])
+    header = ["Record", "Machine", "RTSP: segmented fps", "Local camera: fps", "RTSP / local", "RTSP: capture to "
+              "written p50 (ms)", "Local: p50 (ms)", "Camera to capture p50 (ms)", "p99 (ms)", "RTSP adds, p50 (ms)",
+              "Commit"]
+    s = records[-1]["settings"]
+    return ["### What an RTSP camera adds (`benchmarks/rtsp_latency.py`)", "",
+            f"`{s['command']}`: {s['frames']} as a {s['camera_fps']} fps camera, {s['seconds_per_run']} s per run, "
+            f"{s['repeats']} repeats alternating, medians; {s['model']}; {s['server']}. The first two columns and",
+            "the capture-to-written latencies are `attnseg stream`'s own (--stats-json), on the RTSP URL and on the",
+            "same frames as a local camera (a folder paced at 30 fps, dropping what waits). Camera to capture: from",
+            "the frame leaving the server's camera to FFmpeg handing it to attnseg, read off the frame's pixels",
+            "(steady state: from 2 s after the first frame). RTSP adds: camera to capture plus the difference in",
+            "capture to written.", "", *_table(header, rows), ""]
+
+
+def multisource_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        capability = r.get("machine", {}).get("cpu_capability", "")
+        for count, f in r["figures"].items():
+            one, sep = f["one_process"], f["separate_processes"]
+            rows.append([r["benchmark"], machine_label(r) + f", {capability}", count.split("_")[0],
+                         _s(one["fps"], 2), _s(sep["fps"], 2), f"{f['fps_ratio_one_to_separate']:g}x",
+                         _s(one["written_p50_ms"], 0), _s(sep["written_p50_ms"], 0), _s(one["written_p99_ms"], 0),
+                         _s(sep["written_p99_ms"], 0), f"{one['peak_rss_mb']:.0f} / {sep['peak_rss_mb']:.0f}",
+                         _commit(r)])
+    header = ["Record", "Machine", "Sources", "One process: segmented fps (all sources)", "Separate processes: fps",
+              "One / separate", "One: capture to written p50 (ms)", "Separate: p50 (ms)", "One: p99 (ms)",
+              "Separate: p99 (ms)", "Peak memory, one / separate (MB)", "Commit"]
+    s = records[-1]["settings"]
+    return ["### Several cameras in one engine (`benchmarks/multisource.py`)", "",
+            f"`{s['command']}`: the DAVIS clips ({', '.join(s['clips'])}) as {s['camera_fps']} fps cameras, "
+            f"{s['seconds_per_source']} s of frames each; {s['model']}; {s['repeats']} repeats alternating, medians.",
+            "One process: `attnseg stream CLIP1 ... CLIPN` (one model, each front-end call on the frames of all);",
+            "separate: N `attnseg stream CLIP` started together. Segmented fps summed over the sources; latencies",
+            "from each command's --stats-json (separate: the median p50, the largest p99); memory: peak resident",
+            "set, summed over separate processes.", "", *_table(header, rows), ""]
