@@ -10,7 +10,8 @@ with the live preset's model (vit_small_16, 160x240, random weights, eager front
 Figures, from each command's --stats-json: segmented frames/s in total (the sum over the sources), frames shown
 (segmented + carried) per second, capture-to-written latency p50/p99 (one process: pooled over its sources;
 separate: the median of the processes' p50 and the largest p99), and the peak resident memory of the processes
-(their sum for separate ones), read with wait4.
+(their sum for separate ones) and the CPU they used (user + system seconds over wall seconds, from model load
+to exit; 200% is both cores of this machine), read with wait4.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -32,36 +34,38 @@ LIVE = ["--arch", "vit_small_16", "--resolution", "160", "240", "--random-weight
 
 
 def start(sources: list[str], frames: int, stats: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "attnseg", "stream", *sources, *LIVE, "--max-frames", str(frames),
+    proc = subprocess.Popen([sys.executable, "-m", "attnseg", "stream", *sources, *LIVE, "--max-frames", str(frames),
                              "--stats-json", str(stats)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc.started = time.monotonic()
+    return proc
 
 
-def finish(proc: subprocess.Popen) -> int:
-    """Wait for the process; its peak resident memory in MB."""
+def finish(proc: subprocess.Popen) -> tuple[int, float, float]:
+    """Wait for the process: its peak resident memory in MB, CPU seconds (user + system) and wall seconds."""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"attnseg stream failed: {proc.stderr.read()[-2000:]}")
-    return round(usage.ru_maxrss / 1024)
+    return round(usage.ru_maxrss / 1024), usage.ru_utime + usage.ru_stime, time.monotonic() - proc.started
 
 
 def one_process(clips: list[str], frames: int, tmp: Path) -> dict:
     proc = start(clips, frames, tmp / "one.json")
-    memory = finish(proc)
+    memory, cpu, wall = finish(proc)
     s = json.loads((tmp / "one.json").read_text())
     return {"fps": s["fps"], "shown_fps": s["shown_fps"], "written_p50_ms": s["written_latency_ms"]["p50"],
             "written_p99_ms": s["written_latency_ms"]["p99"], "peak_rss_mb": memory,
-            "per_source_fps": [p["fps"] for p in s.get("sources", [s])]}
+            "cpu_percent": round(100 * cpu / wall), "per_source_fps": [p["fps"] for p in s.get("sources", [s])]}
 
 
 def separate(clips: list[str], frames: int, tmp: Path) -> dict:
     procs = [start([clip], frames, tmp / f"sep{i}.json") for i, clip in enumerate(clips)]
-    memory = [finish(p) for p in procs]
+    memory, cpu, wall = zip(*[finish(p) for p in procs])
     stats = [json.loads((tmp / f"sep{i}.json").read_text()) for i in range(len(clips))]
     return {"fps": round(sum(s["fps"] for s in stats), 3), "shown_fps": round(sum(s["shown_fps"] for s in stats), 3),
             "written_p50_ms": float(np.median([s["written_latency_ms"]["p50"] for s in stats])),
             "written_p99_ms": max(s["written_latency_ms"]["p99"] for s in stats), "peak_rss_mb": sum(memory),
-            "per_source_fps": [s["fps"] for s in stats]}
+            "cpu_percent": round(100 * sum(cpu) / max(wall)), "per_source_fps": [s["fps"] for s in stats]}
 
 
 def main() -> None:
@@ -85,7 +89,8 @@ def main() -> None:
                     runs[mode].append(run(clips[:n], frames, Path(tmp)))
                     print(n, mode, runs[mode][-1], flush=True)
             med = {mode: {k: float(np.median([r[k] for r in rs])) for k in ("fps", "shown_fps", "written_p50_ms",
-                                                                          "written_p99_ms", "peak_rss_mb")}
+                                                                          "written_p99_ms", "peak_rss_mb",
+                                                                          "cpu_percent")}
                    for mode, rs in runs.items()}
             figures[f"{n}_sources"] = {
                 "runs": runs, "one_process": med["one"], "separate_processes": med["separate"],

@@ -148,10 +148,10 @@ def multisource_section(records: list[dict]) -> list[str]:
                          _s(one["fps"], 2), _s(sep["fps"], 2), f"{f['fps_ratio_one_to_separate']:g}x",
                          _s(one["written_p50_ms"], 0), _s(sep["written_p50_ms"], 0), _s(one["written_p99_ms"], 0),
                          _s(sep["written_p99_ms"], 0), f"{one['peak_rss_mb']:.0f} / {sep['peak_rss_mb']:.0f}",
-                         _commit(r)])
+                         f"{one.get('cpu_percent', 0):.0f}% / {sep.get('cpu_percent', 0):.0f}%", _commit(r)])
     header = ["Record", "Machine", "Sources", "One process: segmented fps (all sources)", "Separate processes: fps",
               "One / separate", "One: capture to written p50 (ms)", "Separate: p50 (ms)", "One: p99 (ms)",
-              "Separate: p99 (ms)", "Peak memory, one / separate (MB)", "Commit"]
+              "Separate: p99 (ms)", "Peak memory, one / separate (MB)", "CPU used, one / separate", "Commit"]
     s = records[-1]["settings"]
     return ["### Several cameras in one engine (`benchmarks/multisource.py`)", "",
             f"`{s['command']}`: the DAVIS clips ({', '.join(s['clips'])}) as {s['camera_fps']} fps cameras, "
@@ -159,4 +159,6 @@ def multisource_section(records: list[dict]) -> list[str]:
             "One process: `attnseg stream CLIP1 ... CLIPN` (one model, each front-end call on the frames of all);",
             "separate: N `attnseg stream CLIP` started together. Segmented fps summed over the sources; latencies",
             "from each command's --stats-json (separate: the median p50, the largest p99); memory: peak resident",
-            "set, summed over separate processes.", "", *_table(header, rows), ""]
+            "set, summed over separate processes; CPU: user + system seconds over wall seconds (200%: both cores).",
+            "With one source both columns run the same command: their difference is the noise of the host.", "",
+            *_table(header, rows), ""]

@@ -7,12 +7,14 @@
                                chunks, the Segmenter's steps, tracking.py links ids; segment_video, iter_video
                                and iter_chunks are its faces; runs.py writes a run into files, resumable
                                (segment_to_files: `attnseg segment`), batch.py many videos (`attnseg batch`)
-    stream (streaming.py)      the streaming runtime: sources.py (cameras, files, URLs, PushSource) -> threads and
-                               bounded queues -> stream_segmenter.py (each frame with its predecessors against a
-                               rolling key-frame memory, tracking.py ids); carry.py moves the last labels by
-                               optical flow to the frames skipped -> StreamResult (segmented or carried)
+    stream (streaming.py)      the streaming runtime: sources.py (cameras, files, URLs, PushSource; one or several
+                               sharing the front-end) -> threads and bounded queues -> stream_segmenter.py (each
+                               frame with its predecessors against a rolling key-frame memory, tracking.py ids,
+                               per source); carry.py moves the last labels by optical flow to the frames skipped
+                               -> StreamResult (segmented or carried)
     outputs (outputs.py)       the one fan-out, offline and live: label PNGs, .npy, overlay video (drawing.py),
-                               rosbag2, ZeroMQ, the live page (attnseg.view); masks.py upsamples patch labels
+                               COCO RLE (coco.py), rosbag2, ZeroMQ, the live page (attnseg.view); masks.py
+                               upsamples patch labels
 
 A frame's path: source or file -> decode -> preprocess -> front-end (q, k) -> affinity and clustering of its
 window against key frames -> ids (linked or tracked) -> mask at the frame's size -> outputs.
