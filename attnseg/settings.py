@@ -137,6 +137,9 @@ DEFAULT_FPS = 24.0
 # a network stream (rtsp://, http://): how long opening it may take, and a read may wait, before it counts as lost
 NETWORK_OPEN_TIMEOUT = 10.0  # seconds: a host that never answers fails within this
 NETWORK_READ_TIMEOUT = 5.0  # seconds: a server that stops sending is a disconnect (reconnect, or the end)
+# FFmpeg's options for a network stream (OPENCV_FFMPEG_CAPTURE_OPTIONS, when the user set none): without them the
+# frames it reads while opening come in a burst, the first ~1 s old (benchmarks/rtsp_latency.py: 0.1 s with them)
+NETWORK_CAPTURE_OPTIONS = "fflags;nobuffer|flags;low_delay"
 
 # Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS

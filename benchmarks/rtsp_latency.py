@@ -14,8 +14,8 @@ A command cannot see how old a frame was when FFmpeg handed it over, so a third 
 runtime `attnseg stream` runs (StreamRuntime), reads each frame's number off its pixels and takes the server's
 log of when that frame left the camera (CLOCK_MONOTONIC, shared by the processes): camera to capture (what RTSP
 adds before attnseg's clock starts) and camera to the result handed over, in the steady state (from STARTUP s
-after the first frame: opening the stream, FFmpeg reads about a second ahead, handed over at once; the first
-frame's age is recorded apart).
+after the first frame), and the first frame's age apart (how old the first frame handed over is: without
+attnseg.settings.NETWORK_CAPTURE_OPTIONS, FFmpeg read about a second ahead while opening the stream).
 """
 from __future__ import annotations
 
@@ -33,25 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DAVIS_FRAMES, write_record  # noqa: E402
 from tests.cli.helpers import free_port  # noqa: E402
-from tests.cli.rtsp import RtspCamera, unavailable  # noqa: E402
+from tests.cli.rtsp import RtspCamera, camera_times, mark, read_mark, unavailable  # noqa: E402
 
-BITS, BLOCK = 10, 16  # the frame number: 10 blocks of 16x16 pixels, top left, white for 1
-STARTUP = 2.0  # seconds from the first frame: OpenCV's FFmpeg reads about a second ahead while opening a stream
+STARTUP = 2.0  # seconds from the first frame: how the stream starts is reported apart (the first frame's age)
 LIVE = ["--arch", "vit_small_16", "--resolution", "160", "240", "--random-weights", "--backend", "eager",
         "--no-progress"]
-
-
-def mark(image: np.ndarray, number: int) -> np.ndarray:
-    out = image.copy()
-    for bit in range(BITS):
-        out[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if number >> bit & 1 else 0
-    return out
-
-
-def read_mark(image: np.ndarray) -> int:
-    centre = slice(BLOCK // 4, 3 * BLOCK // 4)
-    return sum(1 << bit for bit in range(BITS)
-               if image[centre, bit * BLOCK + BLOCK // 4:bit * BLOCK + 3 * BLOCK // 4].mean() > 127)
 
 
 def write_frames(folder: Path) -> tuple[int, str]:
@@ -82,14 +68,6 @@ def command(source: str, extra: list[str], frames: int, stats: Path) -> dict:
     return {"fps": s["fps"], "shown_fps": s["shown_fps"], "written_ms": s["written_latency_ms"],
             "engine_ms": s["engine_latency_ms"], "frames_in": s["frames_in"], "segmented": s["frames_processed"],
             "carried": s["frames_carried"], "dropped": s["frames_dropped"]}
-
-
-def camera_times(log: Path) -> dict[int, list[int]]:
-    sent: dict[int, list[int]] = {}
-    for line in log.read_text().splitlines():
-        number, ns = map(int, line.split())
-        sent.setdefault(number, []).append(ns)
-    return sent
 
 
 def transport(url: str, log: Path, frames: int) -> dict:

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT, NETWORK_READ_TIMEOUT
+from ..settings import DEFAULT_FPS, NETWORK_CAPTURE_OPTIONS, NETWORK_OPEN_TIMEOUT, NETWORK_READ_TIMEOUT
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -106,15 +106,23 @@ def is_url(target: int | str) -> bool:
 
 def open_capture(target: int | str):
     """cv2.VideoCapture(target), opened quietly (quiet_video_io): the caller raises its one error. A network stream
-    gets FFmpeg with the open and read timeouts of attnseg.settings (OpenCV's own are 30 s each)."""
+    gets FFmpeg with the open and read timeouts of attnseg.settings (OpenCV's own are 30 s each) and, unless the
+    user set OPENCV_FFMPEG_CAPTURE_OPTIONS, NETWORK_CAPTURE_OPTIONS (no read-ahead burst at the start)."""
     import cv2
 
     with quiet_video_io():
-        if is_url(target):
+        if not is_url(target):
+            return cv2.VideoCapture(target)
+        own = "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ  # a user's own options win
+        if own:
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = NETWORK_CAPTURE_OPTIONS  # read by OpenCV at each opening
+        try:
             return cv2.VideoCapture(target, cv2.CAP_FFMPEG, [
                 cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(NETWORK_OPEN_TIMEOUT * 1e3),
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(NETWORK_READ_TIMEOUT * 1e3)])
-        return cv2.VideoCapture(target)
+        finally:
+            if own:
+                del os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"]
 
 
 @dataclass(frozen=True)

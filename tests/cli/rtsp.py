@@ -68,12 +68,39 @@ class RtspCamera:
 
 
 def write_frames(folder: Path, count: int = 60, size: tuple[int, int] = (240, 320)) -> Path:
-    """A synthetic clip as 00000.jpg, 00001.jpg, ... (what the server serves)."""
+    """A synthetic clip as 00000.jpg, 00001.jpg, ... (what the server serves), each frame numbered (mark)."""
     from PIL import Image
 
     from attnseg.engine.synthetic import synthetic_clip
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(synthetic_clip(count, *size)[0]):
-        Image.fromarray(frame).save(folder / f"{i:05d}.jpg", quality=90)
+        Image.fromarray(mark(frame, i)).save(folder / f"{i:05d}.jpg", quality=90)
     return folder
+
+
+BITS, BLOCK = 10, 16  # a frame's number: 10 blocks of 16x16 pixels, top left, white for 1 (survives H.264)
+
+
+def mark(image, number: int):
+    """`image` with `number` written in its top row of blocks."""
+    out = image.copy()
+    for bit in range(BITS):
+        out[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if number >> bit & 1 else 0
+    return out
+
+
+def read_mark(image) -> int:
+    """The number mark() wrote, read back from a decoded frame."""
+    centre = slice(BLOCK // 4, 3 * BLOCK // 4)
+    return sum(1 << bit for bit in range(BITS)
+               if image[centre, bit * BLOCK + BLOCK // 4:bit * BLOCK + 3 * BLOCK // 4].mean() > 127)
+
+
+def camera_times(log: Path) -> dict[int, list[int]]:
+    """The server's --log: frame number -> each time (CLOCK_MONOTONIC ns) that frame left the camera."""
+    sent: dict[int, list[int]] = {}
+    for line in log.read_text().splitlines():
+        number, ns = map(int, line.split())
+        sent.setdefault(number, []).append(ns)
+    return sent

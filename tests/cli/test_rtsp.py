@@ -88,6 +88,30 @@ def test_a_server_that_never_comes_back_ends_with_one_line_and_keeps_the_frames(
     assert out.startswith("streamed ")
 
 
+def test_the_first_frame_of_a_stream_is_fresh_and_a_users_ffmpeg_options_are_kept(clip, tmp_path, monkeypatch):
+    """FFmpeg reads about a second of frames while it opens a stream; without NETWORK_CAPTURE_OPTIONS they came
+    first, the first one about a second old. A user's own OPENCV_FFMPEG_CAPTURE_OPTIONS is left as it is."""
+    import bisect
+    import os
+
+    from attnseg.engine.sources import open_source
+    from tests.cli.rtsp import camera_times, read_mark
+
+    with RtspCamera(clip, free_port(), log=tmp_path / "sent.log") as cam:
+        source = open_source(cam.url)
+        try:
+            frame = source.read()
+        finally:
+            source.close()
+        assert "OPENCV_FFMPEG_CAPTURE_OPTIONS" not in os.environ  # set for the opening only
+        monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "threads;1")
+        open_source(cam.url).close()
+        assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "threads;1"
+    times = camera_times(tmp_path / "sent.log")[read_mark(frame.image)]
+    left = times[bisect.bisect_right(times, round(frame.timestamp * 1e9)) - 1] / 1e9
+    assert 0 < frame.timestamp - left < 0.5, frame.timestamp - left  # about 0.1 s; 0.95 s with the read-ahead
+
+
 def test_a_url_that_never_answers_is_one_line_before_the_weights_load(tmp_path):
     url = f"rtsp://127.0.0.1:{free_port()}/clip"  # nothing listens there
     run = cli("stream", url, *FLAGS, "--out", tmp_path / "png")
