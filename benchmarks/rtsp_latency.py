@@ -7,7 +7,8 @@ The frames (the five DAVIS clips one after the other, 480x854) carry their numbe
 blocks. Each repeat, alternating:
 - `attnseg stream rtsp://...` on GStreamer's RTSP server (benchmarks/rtsp_server.py under /usr/bin/python3:
   H.264, zerolatency, over RTP on loopback) playing them as a 30 fps camera;
-- `attnseg stream FOLDER --realtime --drop drop-oldest --loop`: the same frames as a local 30 fps camera;
+- `attnseg stream camera.avi --realtime --drop drop-oldest --loop`: the same frames as a local 30 fps camera
+  (an MJPEG file at 30 fps, paced at its own rate);
 both with the live preset's model (vit_small_16, 160x240, random weights), each for --seconds of frames: segmented
 frames/s and capture-to-written latency as the command reports them (its --stats-json).
 A command cannot see how old a frame was when FFmpeg handed it over, so a third run streams the URL through the
@@ -56,6 +57,20 @@ def write_frames(folder: Path) -> tuple[int, str]:
     for i, image in enumerate(images):
         Image.fromarray(mark(image, i)).save(folder / f"{i:05d}.jpg", quality=92)
     return len(files), what
+
+
+def camera_file(frames: Path, dest: Path, fps: int) -> Path:
+    """The numbered frames as an MJPEG .avi at `fps`: the local camera (a file paced at its own frame rate)."""
+    import cv2
+
+    writer = None
+    for path in sorted(frames.glob("*.jpg")):
+        image = cv2.imread(str(path))
+        if writer is None:
+            writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"MJPG"), fps, image.shape[1::-1])
+        writer.write(image)
+    writer.release()
+    return dest
 
 
 def command(source: str, extra: list[str], frames: int, stats: Path) -> dict:
@@ -116,13 +131,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         count, what = write_frames(tmp / "frames")
+        local = camera_file(tmp / "frames", tmp / "camera.avi", args.fps)
         for repeat in range(args.repeats):
             for mode in ("rtsp", "local") if repeat % 2 == 0 else ("local", "rtsp"):
                 if mode == "rtsp":
                     with RtspCamera(tmp / "frames", free_port(), args.fps) as cam:
                         runs[mode].append(command(cam.url, [], frames, tmp / "s.json"))
                 else:
-                    runs[mode].append(command(str(tmp / "frames"), ["--realtime", "--drop", "drop-oldest", "--loop"],
+                    runs[mode].append(command(str(local), ["--realtime", "--drop", "drop-oldest", "--loop"],
                                               frames, tmp / "s.json"))
                 print(mode, runs[mode][-1], flush=True)
             log = tmp / f"camera{repeat}.log"
@@ -147,6 +163,7 @@ def main() -> None:
         "camera_to_capture_p50_ms": median("transport", "camera_to_capture_ms", "p50"),
         "camera_to_capture_p99_ms": median("transport", "camera_to_capture_ms", "p99"),
         "camera_to_result_p50_ms": median("transport", "camera_to_result_ms", "p50"),
+        "first_frame_age_ms": median("transport", "first_frame_age_ms"),
     }
     figures["rtsp_adds_p50_ms"] = round(figures["camera_to_capture_p50_ms"] + figures["rtsp_written_p50_ms"]
                                         - figures["local_written_p50_ms"], 2)

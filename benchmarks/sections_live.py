@@ -123,19 +123,21 @@ def rtsp_section(records: list[dict]) -> list[str]:
         rows.append([r["benchmark"], machine_label(r) + f", {capability}", _s(f["rtsp_fps"], 2), _s(f["local_fps"], 2),
                      f"{f['fps_ratio_rtsp_to_local']:g}x", _s(f["rtsp_written_p50_ms"], 0),
                      _s(f["local_written_p50_ms"], 0), _s(f["camera_to_capture_p50_ms"], 0),
-                     _s(f["camera_to_capture_p99_ms"], 0), _s(f["rtsp_adds_p50_ms"], 0), _commit(r)])
+                     _s(f["camera_to_capture_p99_ms"], 0), _s(f.get("first_frame_age_ms"), 0),
+                     _s(f["rtsp_adds_p50_ms"], 0), _commit(r)])
     header = ["Record", "Machine", "RTSP: segmented fps", "Local camera: fps", "RTSP / local", "RTSP: capture to "
-              "written p50 (ms)", "Local: p50 (ms)", "Camera to capture p50 (ms)", "p99 (ms)", "RTSP adds, p50 (ms)",
-              "Commit"]
+              "written p50 (ms)", "Local: p50 (ms)", "Camera to capture p50 (ms)", "p99 (ms)", "First frame's age (ms)",
+              "RTSP adds, p50 (ms)", "Commit"]
     s = records[-1]["settings"]
     return ["### What an RTSP camera adds (`benchmarks/rtsp_latency.py`)", "",
             f"`{s['command']}`: {s['frames']} as a {s['camera_fps']} fps camera, {s['seconds_per_run']} s per run, "
             f"{s['repeats']} repeats alternating, medians; {s['model']}; {s['server']}. The first two columns and",
             "the capture-to-written latencies are `attnseg stream`'s own (--stats-json), on the RTSP URL and on the",
-            "same frames as a local camera (a folder paced at 30 fps, dropping what waits). Camera to capture: from",
-            "the frame leaving the server's camera to FFmpeg handing it to attnseg, read off the frame's pixels",
-            "(steady state: from 2 s after the first frame). RTSP adds: camera to capture plus the difference in",
-            "capture to written.", "", *_table(header, rows), ""]
+            "same frames as a local camera (an MJPEG file paced at 30 fps, dropping what waits). Camera to capture:",
+            "from the frame leaving the server's camera to FFmpeg handing it to attnseg, read off the frame's pixels",
+            "(steady state: from 2 s after the first frame; the first frame's age apart). RTSP adds: camera to",
+            "capture plus the difference in capture to written. The server's x264 runs on the same cores.", "",
+            *_table(header, rows), ""]
 
 
 def multisource_section(records: list[dict]) -> list[str]:
