@@ -3,7 +3,8 @@
     python benchmarks/multisource.py                    # 1, 2 and 4 DAVIS clips (../shared) as 30 fps cameras
     python benchmarks/multisource.py --sources 1 2 4 --seconds 20 --repeats 2
 
-Each DAVIS clip plays as a camera (`--realtime --drop drop-oldest --loop`, 30 fps, --seconds of frames per source)
+Each DAVIS clip plays as a camera (an MJPEG file at 30 fps, `--realtime --drop drop-oldest --loop`, --seconds of
+frames per source)
 with the live preset's model (vit_small_16, 160x240, random weights, eager front-end). For N sources, alternating:
 - one process, `attnseg stream CLIP1 ... CLIPN`: one model, each front-end call on the frames of all;
 - N processes started together, `attnseg stream CLIPi` each: a model each, competing for the same cores.
@@ -27,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
 
+FPS = 30  # each clip becomes an MJPEG file at this rate, played as a camera
 LIVE = ["--arch", "vit_small_16", "--resolution", "160", "240", "--random-weights", "--backend", "eager",
         "--no-progress", "--realtime", "--drop", "drop-oldest", "--loop"]
 
@@ -77,10 +79,11 @@ def main() -> None:
     args = ap.parse_args()
     if not DAVIS_FRAMES.is_dir():
         sys.exit(f"cannot run: the DAVIS clips are not at {DAVIS_FRAMES}")
-    clips = [str(p) for p in sorted(DAVIS_FRAMES.iterdir()) if p.is_dir()]
-    frames = round(args.seconds * 30)
+    folders = [p for p in sorted(DAVIS_FRAMES.iterdir()) if p.is_dir()]
+    frames = round(args.seconds * FPS)
     figures: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
+        clips = [str(camera_file(p, Path(tmp) / f"{p.name}.avi", FPS)) for p in folders]
         for n in args.sources:
             runs: dict[str, list] = {"one": [], "separate": []}
             for repeat in range(args.repeats):
@@ -98,7 +101,7 @@ def main() -> None:
                 "p50_ratio_one_to_separate": round(med["one"]["written_p50_ms"] / med["separate"]["written_p50_ms"],
                                                    3),
                 "memory_ratio_one_to_separate": round(med["one"]["peak_rss_mb"] / med["separate"]["peak_rss_mb"], 3)}
-    settings = {"clips": [Path(c).name for c in clips], "camera_fps": 30, "seconds_per_source": args.seconds,
+    settings = {"clips": [p.name for p in folders], "camera_fps": FPS, "seconds_per_source": args.seconds,
                 "repeats": args.repeats, "model": "vit_small_16 160x240 random weights, eager front-end (live preset)",
                 "command": "python benchmarks/multisource.py " + " ".join(sys.argv[1:])}
     print(f"wrote {write_record(args.name, settings, figures)}")

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
 from tests.cli.helpers import free_port  # noqa: E402
 from tests.cli.rtsp import RtspCamera, camera_times, mark, read_mark, unavailable  # noqa: E402
 
@@ -57,20 +57,6 @@ def write_frames(folder: Path) -> tuple[int, str]:
     for i, image in enumerate(images):
         Image.fromarray(mark(image, i)).save(folder / f"{i:05d}.jpg", quality=92)
     return len(files), what
-
-
-def camera_file(frames: Path, dest: Path, fps: int) -> Path:
-    """The numbered frames as an MJPEG .avi at `fps`: the local camera (a file paced at its own frame rate)."""
-    import cv2
-
-    writer = None
-    for path in sorted(frames.glob("*.jpg")):
-        image = cv2.imread(str(path))
-        if writer is None:
-            writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"MJPG"), fps, image.shape[1::-1])
-        writer.write(image)
-    writer.release()
-    return dest
 
 
 def command(source: str, extra: list[str], frames: int, stats: Path) -> dict:
