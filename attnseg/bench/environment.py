@@ -92,7 +92,7 @@ def _remembered(path: Path, matches) -> list[dict]:
 
 def choices() -> dict:
     """What device, backend, kernels and certified precision `auto` would give here, and why."""
-    from ..engine.backends import auto_choices_path
+    from ..engine.backends import auto_choices_path, host_key, onnx_missing
     from ..kernels.dispatch import fast_product, triton_unavailable
 
     cuda = torch.cuda.is_available()
@@ -100,14 +100,12 @@ def choices() -> dict:
     out = {"device": {"choice": device.type, "why": "a CUDA device is present" if cuda else "no CUDA device"}}
 
     # backend: what attnseg.engine.backends._auto does on this device
-    onnx_missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if not importable(m)]
-    here = {"capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "onnxruntime": installed_version("onnxruntime")}
+    missing, here = onnx_missing(), host_key()
     measured = _remembered(auto_choices_path(), lambda k: all(k.get(f) == v for f, v in here.items()))
     if cuda:
         backend = {"choice": "eager", "why": "no faster exact front-end has been measured on a GPU yet"}
-    elif onnx_missing:
-        backend = {"choice": "eager", "why": f"{', '.join(onnx_missing)} not installed (pip install 'attnseg[export]')"}
+    elif missing:
+        backend = {"choice": "eager", "why": f"{', '.join(missing)} not installed (pip install 'attnseg[export]')"}
     else:
         backend = {"choice": "eager or onnxruntime", "why": "timed once per model, input size and batch on this CPU "
                    "at the first run of each, then remembered in the cache"}
@@ -130,8 +128,8 @@ def choices() -> dict:
     elif cuda:
         kernels = {"choice": "torch", "why": reason}
     else:
-        kernels = {"choice": "torch", "why": "on a CPU auto runs the PyTorch reference (the certified path measured "
-                                             "0.14-0.8x of it on 2-core AVX-512 hosts)"}
+        kernels = {"choice": "torch", "why": "on a CPU auto runs the PyTorch reference (why: attnseg.kernels.dispatch, "
+                                             "records certified_cpu_*)"}
     kernels["triton"] = triton_unavailable(device) or "available"
     out["kernels"] = kernels
 

@@ -113,7 +113,7 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: 
     if device.type != "cpu":
         log.info("backend auto: eager (no faster exact front-end measured on %s yet)", device.type)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
-    missing = [m for m in ("onnxruntime", "onnx", "onnxscript") if not importable(m)]
+    missing = onnx_missing()
     if missing:
         log.info("backend auto: eager (%s not installed; pip install 'attnseg[export]' for onnxruntime)",
                  ", ".join(missing))
@@ -148,16 +148,25 @@ def auto_choices_path() -> Path:
     return cache_dir() / "backend_auto.json"
 
 
-def auto_key(frontend: FrontEnd, config: SegmentConfig) -> dict:
-    """What `auto`'s measurement holds for: this CPU, its threads, the versions, the model and the input size."""
+def onnx_missing() -> list[str]:
+    """The modules an ONNX front-end needs that are not installed (`auto` then runs eager)."""
+    return [m for m in ("onnxruntime", "onnx", "onnxscript") if not importable(m)]
+
+
+def host_key() -> dict:
+    """The part of auto_key that names this machine: its CPU, threads and versions."""
     import platform
 
-    identity = export.identity_of(frontend, config.resolution, config.normalization)
     return {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "onnxruntime": installed_version("onnxruntime"),
-            "arch": identity["arch"], "mode": str(identity["mode"]), "resolution": list(config.resolution),
-            "batch": config.batch_size}
+            "onnxruntime": installed_version("onnxruntime")}
+
+
+def auto_key(frontend: FrontEnd, config: SegmentConfig) -> dict:
+    """What `auto`'s measurement holds for: this CPU, its threads, the versions, the model and the input size."""
+    identity = export.identity_of(frontend, config.resolution, config.normalization)
+    return {**host_key(), "arch": identity["arch"], "mode": str(identity["mode"]),
+            "resolution": list(config.resolution), "batch": config.batch_size}
 
 
 def prune_engines(folder: Path, keep: Path, limit: int) -> None:

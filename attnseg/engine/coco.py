@@ -31,6 +31,7 @@ from ..files import publish, temp_beside
 CATEGORY_ID = 1
 SCORE = 1.0
 SPOOL_BUDGET = 256 * 2**20  # bytes of runs held in memory at once while the file is assembled
+ENTRY_BYTES = 160  # what Python holds besides the counts for one frame of one object (its string, its dict slot)
 
 
 def rle_string(counts) -> str:
@@ -92,7 +93,7 @@ class CocoResults:
         for obj, counts in encode_objects(mask).items():
             lines.append(f"{video_id} {index} {obj} {height} {width} {counts}\n")
             key = (video_id, obj)
-            self.sizes[key] = self.sizes.get(key, 0) + len(counts) + 32
+            self.sizes[key] = self.sizes.get(key, 0) + len(counts) + ENTRY_BYTES
         self.spool.write("".join(lines))
         self.frames[video_id] = max(self.frames.get(video_id, 0), index + 1)
 
@@ -125,13 +126,13 @@ class CocoResults:
                 first = True
                 for group in self._groups():
                     wanted = set(group)
-                    runs: dict[tuple[int, int], dict[int, tuple[str, str, str]]] = {key: {} for key in group}
+                    runs: dict[tuple[int, int], dict[int, str]] = {key: {} for key in group}
                     with open(self.spool_path) as spool:
                         for line in spool:
                             video, index, obj, height, width, counts = line.split()
                             key = (int(video), int(obj))
                             if key in wanted:
-                                runs[key][int(index)] = (height, width, counts)
+                                runs[key][int(index)] = f'{{"size":[{height},{width}],"counts":{json.dumps(counts)}}}'
                     for key in group:
                         out.write(("" if first else ",\n") + self._entry(key, runs.pop(key)))
                         first = False
@@ -140,10 +141,9 @@ class CocoResults:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _entry(self, key: tuple[int, int], runs: dict[int, tuple[str, str, str]]) -> str:
+    def _entry(self, key: tuple[int, int], runs: dict[int, str]) -> str:
         video, _ = key
-        segs = ",".join(f'{{"size":[{r[0]},{r[1]}],"counts":{json.dumps(r[2])}}}' if (r := runs.get(i)) else "null"
-                        for i in range(self.frames[video]))
+        segs = ",".join(runs.get(i, "null") for i in range(self.frames[video]))
         return (f'{{"video_id":{video},"category_id":{CATEGORY_ID},"score":{SCORE},'
                 f'"segmentations":[{segs}]}}')
 

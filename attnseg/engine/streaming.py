@@ -401,8 +401,7 @@ class StreamRuntime:
             tried += 1
             time.sleep(min(2.0, 0.2 * stats.reconnects))
             try:
-                feed.src = feed.reopen()
-                return feed.src, ""
+                return feed.reopen(), ""
             except InputError as failed:
                 lost = failed
         detail = str(lost) if not tried else (f"{lost}; gave up after {tried} reconnection attempt"
@@ -465,15 +464,15 @@ class StreamRuntime:
                             else:
                                 held[i] = newer
                         first[0] = item
-                batch = [f for frames in taken.values() for f in frames]
+                size = len(taken)
                 for i in taken:  # every frame already waiting, up to the batch size, each source in turn
-                    while held[i] is None and len(batch) < seg.config.batch_size:
+                    while held[i] is None and size < seg.config.batch_size:
                         more = _get(feeds[i].frames)
                         if more is None:
                             break
                         if isinstance(more, Frame) and more.image.shape == taken[i][0].image.shape:
                             taken[i].append(more)
-                            batch.append(more)
+                            size += 1
                         else:
                             held[i] = more
                 batch = [f for frames in taken.values() for f in frames]

@@ -9,13 +9,10 @@ from attnseg.cli import main
 
 
 def test_info_reports_the_machine_and_what_auto_would_choose(engine_cache, capsys):
-    from attnseg.engine.backends import auto_choices_path
+    from attnseg.engine.backends import auto_choices_path, host_key
     from attnseg.model.weights import cached_dino_path
-    from attnseg.optional import installed_version
 
-    here = {"arch": "vit_small_8", "batch": 8, "capability": torch.backends.cpu.get_cpu_capability(), "cpu": "x",
-            "mode": "st", "onnxruntime": installed_version("onnxruntime"), "resolution": [320, 480],
-            "threads": torch.get_num_threads(), "torch": torch.__version__}
+    here = {**host_key(), "arch": "vit_small_8", "batch": 8, "mode": "st", "resolution": [320, 480]}
     elsewhere = {**here, "capability": "NOT-THIS-CPU"}
     auto_choices_path().parent.mkdir(parents=True)
     auto_choices_path().write_text(json.dumps({
