@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from attnseg.view import LiveServer, annotate
-from tests.cli.helpers import video_frames
+from tests.cli.helpers import as_from_a_terminal, video_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
@@ -122,7 +122,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def start_demo(*args: str) -> tuple[subprocess.Popen, str, list[str]]:
     """demo_webcam.py as a user starts it; its page's URL, and its stderr lines as they come."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "demo_webcam.py"), *args], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "demo_webcam.py"), *args], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=as_from_a_terminal())
     lines: list[str] = []
     for line in proc.stderr:
         lines.append(line)

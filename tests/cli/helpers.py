@@ -21,12 +21,24 @@ def write_avi(path, frames: int, fps: float = 24.0):
     return path
 
 
+def as_from_a_terminal(then=None):
+    """A child's preexec_fn: SIGINT handled as a terminal's child has it (a shell's background job, CI, starts its
+    children with SIGINT ignored, and Ctrl-C tests would then wait for nothing), then `then`."""
+    def preexec():
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then:
+            then()
+    return preexec
+
+
 def cli(*args, preexec_fn=None, **popen):
     import subprocess
     import sys
 
     return subprocess.Popen([sys.executable, "-m", "attnseg", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn, **popen)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal(preexec_fn), **popen)
 
 
 def same_results(a, b):
