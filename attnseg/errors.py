@@ -10,7 +10,9 @@ library's own words (the CLI maps each to `attnseg: error: ...` and exit code 2)
     ├── DeviceError        a device, toolkit or build target that is not there
     ├── ExportError        an artifact that cannot be built, read or trusted
     ├── OutputError        an output that cannot be written (it exists, or is closed)
-    │   └── EarlierRunError   a folder holding an earlier run's results
+    │   ├── EarlierRunError   a folder holding an earlier run's results
+    │   ├── OutputExistsError an output file that exists already (overwrite replaces it)
+    │   └── RunInUseError     a run's outputs that another process is writing now
     ├── StreamError        a stage of the streaming runtime failed
     ├── SourceDisconnected a live source lost its device or connection mid-stream
     └── EvalError          annotations or results that cannot be scored
@@ -61,6 +63,14 @@ class OutputError(AttnsegError, ValueError):
 
 class EarlierRunError(OutputError):
     """An output folder that holds an earlier run's results: overwrite them, resume that run, or write elsewhere."""
+
+
+class OutputExistsError(OutputError):
+    """An output file that exists already: overwrite replaces it, or write elsewhere."""
+
+
+class RunInUseError(OutputError):
+    """A run's outputs that another process is writing now (the message names it): wait for it, or stop it."""
 
 
 class StreamError(AttnsegError, RuntimeError):

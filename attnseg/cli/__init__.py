@@ -16,7 +16,7 @@ import sys
 import threading
 
 from .._version import __version__
-from ..errors import AttnsegError, EarlierRunError, NoResultsError, WeightsUnavailableError
+from ..errors import AttnsegError, EarlierRunError, NoResultsError, OutputExistsError, WeightsUnavailableError
 from . import batch, bench, evaluate, export, info, sample, segment, stream
 from .options import OneLineParser
 
@@ -63,7 +63,7 @@ def _terminated(signum, frame):
 
 # the flags that do what a library error suggests in its own words
 FLAGS = {WeightsUnavailableError: "--checkpoint FILE, --dino-weights FILE or --random-weights",
-         EarlierRunError: "--overwrite or --resume", NoResultsError: "--sequences"}
+         EarlierRunError: "--overwrite or --resume", OutputExistsError: "--overwrite", NoResultsError: "--sequences"}
 
 
 def with_flags(error: BaseException) -> str:

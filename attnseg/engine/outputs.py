@@ -13,25 +13,27 @@ streaming runtime's results. A frame's overlay is drawn once, and only when a si
 
 Every file is written atomically (attnseg.files: a temporary file in the same folder, then one rename), so an
 interrupted run never leaves a half-written file, and the frames written before a failure are kept: closing
-publishes what each output holds, also after a failure, and an OSError names the file it concerns.
+publishes what each output holds, also after a failure, and an OSError names the file it concerns. Before any
+work, `Outputs.check` refuses what a run must not replace: a path that is not a regular file (a device, a FIFO, a
+symbolic link), an existing file unless `overwrite`, a folder holding PNGs of another run.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import EarlierRunError, OutputError, short_list
-from ..files import atomic_path, publish, temp_beside, write_atomic
-from ..settings import DEFAULT_FPS
+from ..errors import OutputError, OutputExistsError
+from ..files import kind_of, leftovers, leftovers_in, temp_beside
 from .coco import CocoResults
-from .drawing import davis_palette, overlay
+from .drawing import davis_palette, overlay  # noqa: F401 - davis_palette: read from here too
+from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, closed_pngs, earlier_pngs,  # noqa: F401
+                      save_labels, write_label_pngs, write_overlay_video, written_pngs)
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,49 @@ class Outputs:
     def paths(self) -> list[Path]:
         return [Path(p) for p in (self.out, self.labels, self.overlay, self.coco, self.bag_path) if p]
 
+    def files(self) -> list[Path]:
+        """The outputs that are one file each (replaced as a whole when published)."""
+        return [Path(p) for p in (self.labels, self.overlay, self.coco) if p]
+
+    def check(self, *, resume: bool = False, also: Sequence[str | Path] = ()) -> list[Path]:
+        """Before any work: each output (and each file of `also`, the stats a command writes) can be made where it
+        is named and replaces nothing it must not: a path that exists and is not a regular file (a device, a FIFO,
+        a socket, a symbolic link) is refused, and so is an existing file unless `overwrite` (or `resume`: the
+        interrupted run's own); the PNG folder may hold no PNGs of another run (earlier_pngs). Returns the earlier
+        run's PNGs that `overwrite` removes once the run begins (clear_earlier)."""
+        earlier = earlier_pngs(self.out, overwrite=self.overwrite, resume=resume) if self.out else []
+        for path in [*self.files(), *map(Path, also)]:
+            kind = kind_of(path)
+            if kind not in (None, "file"):
+                raise OutputError(f"cannot write {path}: it is a {kind}, not a regular file; name a file")
+            if kind == "file" and not (self.overwrite or resume):
+                raise OutputExistsError(f"{path} exists: overwrite replaces it, or name another file")
+        for path in [*self.paths(), *map(Path, also)]:
+            folder = path if path == Path(self.out or "") else path.parent  # a bag's own folder: made by its writer
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                temp_beside(folder / "probe").unlink()
+            except OSError as err:
+                raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+        return earlier
+
+    def complete(self) -> bool:
+        """Every output is there as a run that ended leaves it: each file published, the PNG folder closed, the
+        bag made."""
+        return bool(self.paths()) and all(kind_of(p) == "file" for p in self.files()) and \
+            (not self.out or closed_pngs(self.out)) and (not self.bag_path or Path(self.bag_path).is_dir())
+
+    def clear_earlier(self, earlier: list[Path]) -> None:
+        """Remove the earlier run's PNGs that check() found (with `overwrite`), once this run holds its outputs."""
+        if self.out:
+            clear_pngs(self.out, earlier)
+
+    def leftovers(self) -> list[Path]:
+        """The temporary files that a killed run left beside its outputs (attnseg.files.leftovers)."""
+        found = [p for f in self.files() for p in leftovers(f, (".spool",) if Path(f) == Path(self.coco or "")
+                                                            else ())]
+        return found + (leftovers_in(self.out) if self.out else [])
+
     def state_dir(self) -> Path | None:
         """Where a resumable run keeps its state: a hidden folder beside the first output."""
         paths = self.paths()
@@ -190,203 +235,3 @@ def _naming(path):
         if not err.filename and path:
             err.filename = str(path)
         raise
-
-
-# -- the writers ------------------------------------------------------------------------------------------------
-
-def write_label_png(dest: str | Path, label_map: np.ndarray, wide: bool | None = None) -> None:
-    """One label map as an indexed PNG (DAVIS palette); 16-bit grayscale when `wide`
-    (default: when this map has a label above 255)."""
-    from PIL import Image
-
-    if wide is None:
-        wide = label_map.max(initial=0) > 255
-    if not wide:
-        img = Image.fromarray(label_map.astype(np.uint8), mode="P")
-        img.putpalette(davis_palette().ravel().tolist())
-    else:
-        img = Image.fromarray(label_map.astype(np.uint16))
-    with atomic_path(dest) as tmp:
-        img.save(tmp, format="PNG")
-
-
-MARKER = ".attnseg-labels.txt"  # in a folder of label PNGs: the names attnseg wrote there, a line each, as written
-MARKER_HEAD, MARKER_END = "# label PNGs written by attnseg", "# complete"
-
-
-def written_pngs(folder: str | Path) -> list[Path] | None:
-    """The label PNGs an attnseg run wrote into `folder` (its marker says which), or None when the folder has no
-    marker (not ours). A run that never closed its folder (killed) may not have listed them all: then every PNG
-    there."""
-    folder = Path(folder)
-    try:
-        lines = (folder / MARKER).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not lines or lines[0] != MARKER_HEAD:
-        return None
-    if lines[-1] != MARKER_END:
-        return sorted(folder.glob("*.png"))
-    return [folder / f"{name}.png" for name in lines[1:-1] if (folder / f"{name}.png").is_file()]
-
-
-def claim_folder(folder: str | Path, *, overwrite: bool = False, resume: bool = False) -> None:
-    """Refuse a folder of label PNGs that already holds some, so that a run never leaves older PNGs mixed in with
-    its own: unless `resume` (its own run's, continued) or `overwrite` (the PNGs an earlier attnseg run wrote
-    there are removed first; files attnseg did not write are never touched)."""
-    folder = Path(folder)
-    if resume or not folder.is_dir():
-        return
-    pngs = sorted(folder.glob("*.png"))
-    if not pngs:
-        return
-    ours = written_pngs(folder)
-    if ours is None:
-        names = short_list([p.name for p in pngs], 3)
-        raise OutputError(f"{folder} holds {len(pngs)} PNGs that attnseg did not write ({names}): name a new or "
-                          "empty folder")
-    if not overwrite:
-        raise EarlierRunError(f"{folder} holds the {len(ours)} label PNGs of an earlier run: overwrite them (only "
-                              "those are removed), resume that run if it was interrupted, or name another folder")
-    for path in ours:
-        path.unlink(missing_ok=True)
-    (folder / MARKER).unlink(missing_ok=True)
-    log.info("removed the %d label PNGs of an earlier run from %s", len(ours), folder)
-
-
-class LabelPngs:
-    """One PNG label map per frame into a folder, each written atomically as it comes, the folder marked as
-    attnseg's (MARKER: each name appended as its PNG is written, so memory stays flat whatever the length).
-
-    A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
-    (a long video's ids grow): readers of either get the ids themselves. `wide` fixes one format for every frame
-    (a whole clip's). `keep_existing` skips frames already written (a resumed run)."""
-
-    def __init__(self, folder: str | Path, keep_existing: bool = False, wide: bool | None = None):
-        self.folder, self.keep_existing, self.wide, self.warned = Path(folder), keep_existing, wide, False
-        self.folder.mkdir(parents=True, exist_ok=True)
-        marker = self.folder / MARKER
-        if not (keep_existing and written_pngs(self.folder) is not None):  # a resumed run goes on with its list
-            write_atomic(marker, MARKER_HEAD + "\n")
-        self.marker = open(marker, "a")
-
-    def write(self, name: str, mask: np.ndarray) -> None:
-        path = self.folder / f"{name}.png"
-        if self.keep_existing and path.is_file():
-            return
-        wide = mask.max(initial=0) > 255 if self.wide is None else self.wide
-        if wide and not self.warned:
-            log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images", name)
-            self.warned = True
-        write_label_png(path, mask, wide)
-        self.marker.write(name + "\n")
-
-    def close(self) -> None:
-        if not self.marker.closed:
-            self.marker.write(MARKER_END + "\n")
-            self.marker.close()
-
-
-class NpyFrames:
-    """A (T, h, w) int32 .npy written frame by frame: built under a temporary name, its header rewritten for
-    the frames written when closed, then renamed into place (also after a failure: what is written is kept)."""
-
-    HEADER = 128  # bytes: room for any shape's header, so the data never moves
-
-    def __init__(self, dest: str | Path):
-        self.dest = Path(dest)
-        self.tmp = temp_beside(self.dest)
-        self.file = open(self.tmp, "wb")
-        self.file.write(b"\0" * self.HEADER)
-        self.shape, self.count = None, 0
-
-    def write(self, labels: np.ndarray) -> None:
-        labels = np.ascontiguousarray(labels, dtype="<i4")
-        if self.shape is None:
-            self.shape = labels.shape
-        elif labels.shape != self.shape:
-            raise ValueError(f"labels of shape {labels.shape} after frames of shape {self.shape}")
-        self.file.write(labels.tobytes())
-        self.count += 1
-
-    @classmethod
-    def header(cls, shape: tuple[int, ...]) -> bytes:
-        """An .npy version 1.0 header of exactly HEADER bytes for int32 C-order data of `shape`."""
-        text = "{'descr': '<i4', 'fortran_order': False, 'shape': (%s), }" % "".join(f"{n}, " for n in shape)
-        body = text.ljust(cls.HEADER - 10 - 1) + "\n"
-        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
-
-    def close(self) -> None:
-        if self.file is None:
-            return
-        file, self.file = self.file, None
-        try:
-            if self.count:
-                file.seek(0)
-                file.write(self.header((self.count, *self.shape)))
-            file.close()
-            if self.count:
-                publish(self.tmp, self.dest)
-        finally:
-            with contextlib.suppress(OSError):  # a full disk fails the close too; the temporary file still goes
-                file.close()
-            self.tmp.unlink(missing_ok=True)
-
-
-class VideoSink:
-    """A video written frame by frame; `close()` publishes what was written.
-
-    The file is built under a temporary name and moved into place on close, so a
-    reader never sees a half-written file and a run that fails keeps its video so far.
-    """
-
-    def __init__(self, dest: str | Path, fps: float):
-        self.dest, self.fps = Path(dest), fps or DEFAULT_FPS
-        self.tmp, self.writer, self.frames = temp_beside(self.dest), None, 0
-
-    def write(self, rgb: np.ndarray) -> None:
-        import cv2
-
-        if self.writer is None:
-            height, width = rgb.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-            if not self.writer.isOpened():
-                raise OSError(f"OpenCV cannot write video {self.dest} (try a .mp4 or .avi name)")
-        self.writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        self.frames += 1
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-        if self.frames:
-            publish(self.tmp, self.dest)
-        self.tmp.unlink(missing_ok=True)
-
-
-# -- a whole clip at once (a SegmentationResult's arrays), through the same writers --------------------------------
-
-def write_label_pngs(out_dir: str | Path, masks: np.ndarray, names: Sequence[str]) -> list[Path]:
-    """One PNG per frame, one format for the whole clip (16-bit grayscale when any id is above 255)."""
-    pngs = LabelPngs(out_dir, wide=bool(masks.max(initial=0) > 255))
-    for mask, name in zip(masks, names):
-        pngs.write(name, mask)
-    return [Path(out_dir) / f"{name}.png" for name in names[:len(masks)]]
-
-
-def save_labels(dest: str | Path, labels: np.ndarray) -> None:
-    """(T, h, w) labels as an int32 .npy."""
-    npy = NpyFrames(dest)
-    try:
-        for frame in labels:
-            npy.write(frame)
-    finally:
-        npy.close()
-
-
-def write_overlay_video(dest: str | Path, frames: np.ndarray, masks: np.ndarray, fps: float) -> None:
-    video = VideoSink(dest, fps)
-    try:
-        for frame, mask in zip(frames, masks):
-            video.write(overlay(frame, mask))
-    finally:
-        video.close()

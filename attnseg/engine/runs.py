@@ -17,128 +17,43 @@ last of them, committed chunk by chunk. `resume=True` checks that input,
 settings, weights and outputs are the run's own, rewrites the incremental
 outputs for the finished frames from the kept labels (PNGs already written
 are kept), and continues at the next chunk: the result equals an
-uninterrupted run's. The folder is removed when a run completes.
+uninterrupted run's. The folder is removed when a run completes, with the
+temporary files that processes killed before left beside the outputs.
+
+Crash-consistent (attnseg.engine.run_state): a kill at any instant, however
+abrupt, leaves a state that `resume=True` completes to the same bytes, and the
+folder is locked while a process writes it, so a second command on the same
+outputs is refused instead of clearing the first one's state.
 """
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from ..errors import InputError, OutputError, SettingError
-from ..files import temp_beside, write_atomic
 from ..settings import DEFAULT_FPS
 from .frames import FrameReader
 from .masks import upsample_labels
 from .offline import ChunkResult, StageProgress, iter_chunks
-from .outputs import MARKER, OutputFrame, Outputs, claim_folder
+from .outputs import MARKER, OutputFrame, Outputs
 from .planning import plan_chunk
+from .run_state import RunState, fingerprint
 from .timing import StageTimer, peak_resident_bytes, resident_bytes
 
 log = logging.getLogger(__name__)
 
 
-class RunState:
-    """A run's resumable state: state.json (the run's fingerprint, the frames finished, the bag's first
-    stamp), labels.i32 and names.txt (appended chunk by chunk) and link.pt (the linker after the last chunk).
-    state.json is written last, atomically: it is the commit point of a chunk."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.frames = 0
-        self.info: dict = {}
-
-    def exists(self) -> bool:
-        return (self.folder / "state.json").is_file()
-
-    def start(self, fingerprint: dict) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        self.info = {"fingerprint": fingerprint, "frames": 0, "chunks": 0, "stamp0": time.time_ns()}
-        write_atomic(self.folder / "state.json", json.dumps(self.info))
-
-    def load(self, fingerprint: dict) -> dict | None:
-        """The linker's state to continue with; refuses a state that is not this run's."""
-        if not self.exists():
-            raise SettingError(f"nothing to resume: no interrupted run's state at {self.folder}")
-        self.info = json.loads((self.folder / "state.json").read_text())
-        kept = self.info["fingerprint"]
-        changed = sorted(k for k in set(kept) | set(fingerprint) if kept.get(k) != fingerprint.get(k))
-        if changed:
-            raise SettingError(f"cannot resume: the interrupted run differs in its {', '.join(changed)}; run it with "
-                               f"its own settings, or without resume to start over")
-        self.frames = self.info["frames"]
-        size = self.frames * int(np.prod(fingerprint["patch grid"])) * 4
-        with open(self.folder / "labels.i32", "r+b") as f:  # drop what a chunk that never committed appended
-            f.truncate(size)
-        names = (self.folder / "names.txt").read_text().splitlines()[:self.frames]
-        (self.folder / "names.txt").write_text("".join(n + "\n" for n in names))
-        return torch.load(self.folder / "link.pt", weights_only=True) if self.frames else None
-
-    def finished(self) -> list[tuple[str, np.ndarray]]:
-        """(name, patch labels) of the frames finished before, from the disk (memory-mapped)."""
-        grid = tuple(self.info["fingerprint"]["patch grid"])
-        if not self.frames:
-            return []
-        labels = np.memmap(self.folder / "labels.i32", dtype="<i4", mode="r", shape=(self.frames, *grid))
-        names = (self.folder / "names.txt").read_text().splitlines()
-        return list(zip(names, labels))
-
-    def commit(self, chunk: ChunkResult) -> None:
-        with open(self.folder / "labels.i32", "ab") as f:
-            f.write(np.ascontiguousarray(chunk.labels, dtype="<i4").tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        with open(self.folder / "names.txt", "a") as f:
-            f.write("".join(n + "\n" for n in chunk.names))
-        link = io.BytesIO()
-        torch.save(chunk.link, link)  # into memory first: a failed write is then an OSError like any other
-        write_atomic(self.folder / "link.pt", link.getvalue())
-        self.frames += len(chunk)
-        self.info.update(frames=self.frames, chunks=chunk.index + 1)
-        write_atomic(self.folder / "state.json", json.dumps(self.info))
-
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def fingerprint(segmenter, reader: FrameReader, chunk: int, outputs: Outputs) -> dict:
-    """What must not change between a run and its resumption (JSON values)."""
-    source = reader.info.source
-    stat = Path(source).stat() if reader.path is not None else None
-    config = {k: str(v) if not isinstance(v, (int, float, bool, type(None))) else v
-              for k, v in dataclasses.asdict(segmenter.config).items()}
-    return {"input": str(Path(source).resolve()) if stat else source, "frame count": reader.info.count,
-            "input size": stat.st_size if stat and reader.path.is_file() else None,
-            "input time": stat.st_mtime_ns if stat else None, "settings": config,
-            "weights": segmenter.weights.sha256, "chunk length": chunk, "device": str(segmenter.device),
-            "patch grid": list(segmenter.grid),
-            "outputs": [str(p.resolve()) for p in outputs.paths()]}
-
-
-def check_writable(outputs: Outputs, resume: bool = False) -> None:
-    """Each output's folder can take a file now (created if missing), and a folder of label PNGs holds no older
-    ones (claim_folder): before any work, not after."""
-    if outputs.out:
-        claim_folder(outputs.out, overwrite=outputs.overwrite, resume=resume)
-    for path in outputs.paths():
-        folder = path if outputs.out and path == Path(outputs.out) else path.parent
-        if folder != path and path.is_dir() and path != Path(outputs.bag_path or ""):
-            raise OutputError(f"cannot write {path}: it is a folder; name a file")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            temp_beside(folder / "probe").unlink()
-        except OSError as err:
-            raise OutputError(f"cannot write {path}: {err.strerror or err}") from None
+def check_writable(outputs: Outputs, resume: bool = False, also=()) -> None:
+    """Before any work: every output can be written and replaces nothing it must not (Outputs.check), and no
+    other process is writing this run now (RunState.check_free)."""
+    outputs.check(resume=resume, also=also)
+    if outputs.state_dir():
+        RunState(outputs.state_dir()).check_free()
 
 
 class _Frames:
@@ -166,20 +81,23 @@ class _Frames:
                 self.images.close()
 
 
-def _open_state(outputs: Outputs, identity: dict, resume: bool) -> tuple[RunState | None, dict | None]:
-    """The run's state (None without outputs) and, resuming, the linker's state to continue with."""
-    folder = outputs.state_dir()
-    state = RunState(folder) if folder else None
+def _open_state(state: RunState | None, identity: dict, resume: bool) -> dict | None:
+    """The run's state begun or loaded (its folder locked by the caller); resuming, the linker's state to continue
+    with (None: from the first frame)."""
     if resume:
         if state is None:
             raise SettingError("resume continues a run into its outputs: name them")
-        return state, state.load(identity)
+        if state.begun():  # stopped before its first commit: nothing was finished, it starts from the first frame
+            log.warning("the interrupted run had finished no frame: it starts from the first")
+            state.start(identity)
+            return None
+        return state.load(identity)
     if state is not None:
         if state.exists():
             log.warning("starting over: the state of an interrupted run at %s is cleared (resume continues it)",
-                        folder)
+                        state.folder)
         state.start(identity)
-    return state, None
+    return None
 
 
 def _chunk_record(chunk: ChunkResult) -> dict:
@@ -189,84 +107,136 @@ def _chunk_record(chunk: ChunkResult) -> dict:
 
 
 def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = False, progress: bool = False,
-                     on_chunk: Callable[[dict], None] | None = None) -> dict:
+                     on_chunk: Callable[[dict], None] | None = None,
+                     on_end: Callable[[dict], None] | None = None) -> dict:
     """Segment `source` (a path, a FrameReader or arrays) into `outputs`; a flat JSON-ready summary: frames,
     chunks, ids, seconds per stage, peak resident memory. `on_chunk` gets each finished chunk's record (its
-    frames, clusters, seconds, frames/s, resident memory) once its frames are written. See the module's doc."""
+    frames, clusters, seconds, frames/s, resident memory) once its frames are written; `on_end` the summary once
+    every output is published, while the run can still be resumed (what it writes is part of the run: the
+    stats). See the module's doc."""
     reader = source if isinstance(source, FrameReader) else FrameReader(source)
     if outputs.needs_images and reader.info.count is None:
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
     fresh = [outputs.out] if outputs.out and not Path(outputs.out).exists() else []  # made by this run
-    check_writable(outputs, resume)
+    earlier = outputs.check(resume=resume)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
-    state, link = _open_state(outputs, fingerprint(segmenter, reader, length, outputs), resume)
-    start = state.frames if state else 0
-    timer = StageTimer(segmenter.device)
-    began = time.perf_counter()
-    bar = StageProgress(reader.info.count, start, "segment") if progress else None
-    chunks: list[dict] = []
-    ids, finished = (link["next_id"] if link else 0), False
-    if resume and outputs.bag_path and Path(outputs.bag_path).exists():  # this run's own bag (the fingerprint says)
-        shutil.rmtree(outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
-    writers = _Frames(outputs, reader, state.info["stamp0"] if state else time.time_ns(), resume)
-    interrupted = False
-    try:
-        if start:
-            with timer("output"):
-                size = frame_size(reader)
-                for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
-                    labels = np.array(labels)  # off the memory map
-                    writers.write(i, name, labels, upsample_labels(labels[None], size)[0])
-        for chunk in iter_chunks(segmenter, reader, chunk=length, start=start, link=link, timer=timer, progress=bar):
-            with timer("output"):
-                for frame in chunk.frames():
-                    writers.write(frame.index, frame.name, frame.labels, frame.mask)
-                    if bar:
-                        bar("writing")
-                if state:
-                    state.commit(chunk)
-            ids = chunk.next_id
-            if bar:
-                bar.learn(timer.seconds)
-            chunks.append(_chunk_record(chunk))
-            if on_chunk:
-                on_chunk(chunks[-1])
-        finished = True
-    except KeyboardInterrupt:
-        kept = state.frames if state else 0
-        if kept:
-            raise KeyboardInterrupt(f"{kept} finished frames kept; resume continues after them") from None
-        interrupted = True
-        raise KeyboardInterrupt("no frame was finished, nothing is left behind" + (
-            f" (a clip of {reader.info.count} frames is segmented as one piece)"
-            if reader.info.count and length >= reader.info.count else "")) from None
-    except InputError as err:
-        if writers.written:
-            raise InputError(f"{err}; the {writers.written} frames before it were segmented and written") from None
-        raise
-    except OSError as err:
-        kept = f"the {state.frames if state else 0} finished frames are kept"
-        raise OutputError(f"cannot write the outputs ({_describe(err)}); {kept}"
-                          + ("; resume continues after them" if state and state.frames else "")) from None
-    finally:
-        if bar:
-            bar.close()
-        try:
-            writers.close()
-        except OSError as err:
-            if finished:  # else the failure in flight is the one to report; this one follows from it
-                raise OutputError(f"cannot finish the outputs ({_describe(err)})") from None
-            log.debug("could not finish the outputs after the failure: %s", err)
-        if interrupted:  # stopped before any frame was finished: what this run made goes
-            _remove_empty(state, fresh)
+    state = RunState(outputs.state_dir()) if outputs.state_dir() else None
     if state:
-        state.remove()
-    timings = {**{k: round(v, 4) for k, v in timer.seconds.items()}, "total": round(time.perf_counter() - began, 4)}
-    return {"mode": segmenter.mode.value, "backend": segmenter.backend.value, "kernels": segmenter.kernels,
-            "weights": segmenter.weights.source, "frames": writers.written, "resumed_at": start if resume else None,
-            "chunk_frames": length, "chunks": len(chunks), "clusters": sum(c["clusters"] for c in chunks), "ids": ids,
-            **timings, **certificate(segmenter),
-            "peak_rss_mb": round(peak_resident_bytes() / 2**20, 1)}
+        state.lock()  # until this call returns: a second command on these outputs is refused meanwhile
+    try:
+        link = _open_state(state, fingerprint(segmenter, reader, length, outputs), resume)
+        outputs.clear_earlier(earlier)
+        run = _Run(segmenter, reader, outputs, state, length, resume, fresh)
+        summary = run.go(link, progress, on_chunk)
+        if on_end:
+            on_end(summary)
+        if state:
+            state.remove()  # the run is complete: resuming it now says there is nothing to resume
+        for path in outputs.leftovers():  # temporary files of processes killed before: this run's outputs are whole
+            path.unlink(missing_ok=True)
+        return summary
+    finally:
+        if state:
+            state.release()
+
+
+def completed(outputs: Outputs) -> bool:
+    """Whether the run into `outputs` has completed (every output there as it ends, no state left to resume: a
+    run killed once it had ended, or resumed twice); what such a run left behind is then removed."""
+    folder = outputs.state_dir()
+    if folder is None or folder.exists() or not outputs.complete():
+        return False
+    state = RunState(folder)
+    state.lock()  # sweeps the state folder that was being deleted
+    try:
+        for path in outputs.leftovers():
+            path.unlink(missing_ok=True)
+        state.remove()  # the one this lock made
+    finally:
+        state.release()
+    return True
+
+
+class _Run:
+    """One segment_to_files call once its state is open: the kept frames rewritten, the chunks segmented, written
+    and committed, every failure reported with what was kept."""
+
+    def __init__(self, segmenter, reader: FrameReader, outputs: Outputs, state: RunState | None, length: int,
+                 resume: bool, fresh: list):
+        self.segmenter, self.reader, self.outputs, self.state = segmenter, reader, outputs, state
+        self.length, self.resume, self.fresh = length, resume, fresh
+        self.start = state.frames if state else 0
+        self.timer = StageTimer(segmenter.device)
+
+    def go(self, link: dict | None, progress: bool, on_chunk) -> dict:
+        reader, state, timer, start = self.reader, self.state, self.timer, self.start
+        began = time.perf_counter()
+        bar = StageProgress(reader.info.count, start, "segment") if progress else None
+        chunks: list[dict] = []
+        ids, finished, interrupted = (link["next_id"] if link else 0), False, False
+        if self.resume and self.outputs.bag_path and Path(self.outputs.bag_path).exists():  # this run's own bag
+            shutil.rmtree(self.outputs.bag_path)  # rewritten from the kept labels: a bag cannot be appended to
+        writers = _Frames(self.outputs, reader, state.info["stamp0"] if state else time.time_ns(), self.resume)
+        try:
+            if start:
+                with timer("output"):
+                    size = frame_size(reader)
+                    for i, (name, labels) in enumerate(state.finished()):  # rewritten from the kept labels
+                        labels = np.array(labels)  # off the memory map
+                        writers.write(i, name, labels, upsample_labels(labels[None], size)[0])
+            # a run whose last chunk came short has reached the input's end: only its outputs were left to write
+            remaining = iter_chunks(self.segmenter, reader, chunk=self.length, start=start, link=link, timer=timer,
+                                    progress=bar) if start % self.length == 0 else ()
+            for chunk in remaining:
+                with timer("output"):
+                    for frame in chunk.frames():
+                        writers.write(frame.index, frame.name, frame.labels, frame.mask)
+                        if bar:
+                            bar("writing")
+                    if state:
+                        state.commit(chunk)
+                ids = chunk.next_id
+                if bar:
+                    bar.learn(timer.seconds)
+                chunks.append(_chunk_record(chunk))
+                if on_chunk:
+                    on_chunk(chunks[-1])
+            finished = True
+        except KeyboardInterrupt:
+            kept = state.frames if state else 0
+            if kept:
+                raise KeyboardInterrupt(f"{kept} finished frames kept; resume continues after them") from None
+            interrupted = True
+            raise KeyboardInterrupt("no frame was finished, nothing is left behind" + (
+                f" (a clip of {reader.info.count} frames is segmented as one piece)"
+                if reader.info.count and self.length >= reader.info.count else "")) from None
+        except InputError as err:
+            if writers.written:
+                raise InputError(f"{err}; the {writers.written} frames before it were segmented and written") \
+                    from None
+            raise
+        except OSError as err:
+            kept = f"the {state.frames if state else 0} finished frames are kept"
+            raise OutputError(f"cannot write the outputs ({_describe(err)}); {kept}"
+                              + ("; resume continues after them" if state and state.frames else "")) from None
+        finally:
+            if bar:
+                bar.close()
+            try:
+                writers.close()
+            except OSError as err:
+                if finished:  # else the failure in flight is the one to report; this one follows from it
+                    raise OutputError(f"cannot finish the outputs ({_describe(err)})") from None
+                log.debug("could not finish the outputs after the failure: %s", err)
+            if interrupted:  # stopped before any frame was finished: what this run made goes
+                _remove_empty(state, self.fresh)
+        timings = {**{k: round(v, 4) for k, v in timer.seconds.items()},
+                   "total": round(time.perf_counter() - began, 4)}
+        return {"mode": self.segmenter.mode.value, "backend": self.segmenter.backend.value,
+                "kernels": self.segmenter.kernels, "weights": self.segmenter.weights.source, "frames": writers.written,
+                "resumed_at": start if self.resume else None, "chunk_frames": self.length, "chunks": len(chunks),
+                "clusters": sum(c["clusters"] for c in chunks), "ids": ids, **timings, **certificate(self.segmenter),
+                "peak_rss_mb": round(peak_resident_bytes() / 2**20, 1)}
 
 
 def certificate(segmenter) -> dict:
