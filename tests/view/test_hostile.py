@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from attnseg.view import LiveServer
-from attnseg.view import server as live
+from attnseg.view import http as live
+from attnseg.view import server as served
 
 JSON = {"Content-Type": "application/json"}
 
@@ -78,7 +79,9 @@ def test_bodies_are_checked_by_type_and_range(server, path, body, capfd):
 
 
 @pytest.mark.parametrize("raw", [b'{"id": Infinity}', b'{"x": Infinity, "y": 0}', b'{"opacity": NaN}',
-                                 b"[" * 100000 + b"]" * 100000, b"{not json"])
+                                 b"[" * 100000 + b"]" * 100000, b"{not json",
+                                 b'{"opacity": 1' + b"0" * 400 + b"}", b'{"x": 1' + b"0" * 400 + b', "y": 0}',
+                                 b'{"opacity": -1' + b"0" * 400 + b"}"])
 def test_unparsable_and_non_finite_bodies_are_400_without_a_traceback(server, raw, capfd):
     status = request(server, "POST", "/follow" if b"id" in raw or b"x" in raw else "/control", raw, JSON)[0]
     assert status in (400, 413) and "Traceback" not in capfd.readouterr().err
@@ -173,6 +176,90 @@ def test_a_reader_that_stops_reading_is_dropped_not_buffered_for(server):
     assert request(server, "GET", "/stats.json")[0] == 200
 
 
+def server_side_connections(port: int) -> list[tuple[str, int]]:
+    """(state, bytes queued to send) of each TCP connection from local `port` (Linux: /proc/net/tcp)."""
+    found = []
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        fields = line.split()
+        local, state, queues = fields[1], fields[3], fields[4]
+        if int(local.split(":")[1], 16) == port:
+            found.append((state, int(queues.split(":")[0], 16)))
+    return found
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/net/tcp"), reason="reads Linux's /proc/net/tcp")
+def test_a_reader_with_the_usual_buffers_that_stops_reading_is_aborted_within_the_timeout(server):
+    """A /stream reader with the system's own buffers that stops reading held its slot 45-50 s and stayed
+    ESTABLISHED with MBs queued after 4 minutes: now what it leaves unread is bounded (LIVE_BACKLOG), it is dropped
+    once that has not drained for IO_TIMEOUT, and its connection is aborted, not left queued."""
+    port = server.port
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    rng = np.random.default_rng(0)
+    began = time.monotonic()
+    while server.readers == 0 and time.monotonic() - began < 5:
+        time.sleep(0.01)
+    assert server.readers == 1
+    began, queued = time.monotonic(), 0
+    while server.readers and time.monotonic() - began < 30:
+        server.publish(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), np.zeros((480, 640), np.int32), {})
+        queued = max([queued] + [q for _, q in server_side_connections(port)])
+        time.sleep(0.05)
+    dropped = time.monotonic() - began
+    assert server.readers == 0 and dropped < live.IO_TIMEOUT + 4, f"served {dropped:.1f} s"
+    assert queued < live.LIVE_BACKLOG + 4 * 2**20
+    time.sleep(0.5)
+    left = [c for c in server_side_connections(port) if c[0] != "0A"]  # 0A: the listening socket
+    assert not left, f"still connected (state, bytes queued): {left}"  # 01 ESTABLISHED, 04 FIN_WAIT1, ...
+    sock.close()
+    assert request(server, "GET", "/stats.json")[0] == 200
+
+
+def test_every_answer_forbids_inline_script_and_framing_by_others(server):
+    for path in ("/", "/page.js", "/stats.json", "/frame.jpg", "/nowhere"):
+        _, resp, _ = request(server, "GET", path)
+        policy = resp.getheader("Content-Security-Policy")
+        assert "frame-ancestors 'self'" in policy and "'unsafe-inline'" not in policy and "default-src 'self'" in \
+            policy and resp.getheader("X-Frame-Options") == "SAMEORIGIN", path
+    assert b"<script>" not in request(server, "GET", "/")[2]
+
+
+def test_port_80_takes_the_name_alone_and_ipv6_loopback_is_loopback(monkeypatch):
+    said = []
+    monkeypatch.setattr(served.log, "warning", lambda msg, *args: said.append(msg % args))
+    try:
+        s = LiveServer(port=80)
+    except OSError:
+        s = None  # port 80 taken, or not ours to bind: the IPv6 half still runs
+    if s is not None:
+        try:
+            assert request(s, "GET", "/stats.json", headers={"Host": "127.0.0.1"})[0] == 200  # a browser's Host on :80
+            assert request(s, "GET", "/stats.json", headers={"Host": "evil.example"})[0] == 403
+        finally:
+            s.close()
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        six = LiveServer(port=0, host="::1")
+    except OSError as err:
+        pytest.skip(f"cannot bind ::1 here ({err})")
+    try:
+        assert six.url == f"http://[::1]:{six.port}/" and not said  # loopback: nothing to warn about
+        conn = http.client.HTTPConnection("::1", six.port, timeout=5)
+        conn.request("GET", "/stats.json", headers={"Host": f"[::1]:{six.port}"})
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        six.close()
+
+
+def test_an_empty_token_is_refused():
+    from attnseg.errors import SettingError
+
+    with pytest.raises(SettingError, match="empty token"):
+        LiveServer(port=0, token="")
+
+
 def test_head_and_options_are_answered_without_opening_cors(server):
     status, resp, data = request(server, "HEAD", "/")
     assert status == 200 and data == b"" and resp.getheader("Content-Type").startswith("text/html")
@@ -238,28 +325,117 @@ document.getElementById("f").submit();
     other.shutdown()
 
 
-def test_a_token_guards_every_request_and_the_page_sets_it_as_a_cookie(capfd):
+def test_a_token_guards_every_request_and_is_set_as_no_cookie(capfd):
     s = LiveServer(port=0, token="s3cret")
     try:
-        port = s.port
         assert s.page_url.endswith("/?token=s3cret")
         assert request(s, "GET", "/stats.json")[0] == 401
         status, resp, _ = request(s, "GET", "/?token=s3cret")
-        cookie = resp.getheader("Set-Cookie").split(";")[0]
-        assert status == 200 and cookie == "attnseg_token=s3cret"
-        assert request(s, "GET", "/stats.json", headers={"Cookie": cookie})[0] == 200
-        assert request(s, "GET", "/stats.json", headers={"Cookie": "attnseg_token=guess"})[0] == 401
+        assert status == 200 and resp.getheader("Set-Cookie") is None  # a cookie would reach every port of the host
+        assert request(s, "GET", "/stats.json?token=s3cret")[0] == 200
+        assert request(s, "GET", "/stats.json?token=guess")[0] == 401
+        assert request(s, "GET", "/stats.json", headers={"Cookie": "attnseg_token=s3cret"})[0] == 401
         body = json.dumps({"paused": True}).encode()
-        assert request(s, "POST", "/control", body, {**JSON, "Cookie": cookie})[0] == 200
-        assert port
+        assert request(s, "POST", "/control?token=s3cret", body, JSON)[0] == 200
+        for bad in ("/stats.json?token=%FF%FE", "/stats.json?token=s3cr%C3%A9t"):  # not UTF-8; not ASCII
+            assert request(s, "GET", bad)[0] == 401
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as sock:  # raw non-ASCII bytes
+            sock.sendall(f"GET /stats.json?token=\xff HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n"
+                         "Cookie: attnseg_token=\xff\xfe\r\n\r\n".encode("latin-1"))
+            assert sock.recv(100).split(b" ")[1] in (b"400", b"401")
+        assert "Traceback" not in capfd.readouterr().err
     finally:
         s.close()
 
 
 def test_serving_beyond_loopback_says_so_loudly(monkeypatch):
     said = []  # what the server logs (caplog depends on the handlers other tests leave behind)
-    monkeypatch.setattr(live.log, "warning", lambda msg, *args: said.append(msg % args))
+    monkeypatch.setattr(served.log, "warning", lambda msg, *args: said.append(msg % args))
     LiveServer(port=0, host="0.0.0.0").close()
     LiveServer(port=0).close()
     (line,) = said
     assert "served on 0.0.0.0" in line and "ANYONE WHO CAN REACH THIS ADDRESS CAN WATCH AND CONTROL IT" in line
+
+
+def chromium():
+    """(playwright's sync API, the chromium binary), or a skip naming what is missing."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    if CHROMIUM is None:
+        pytest.skip("no chromium installed (apt-get install chromium)")
+    return sync_api
+
+
+def test_server_values_are_text_in_the_page_and_another_origin_cannot_frame_it(tmp_path):
+    """A checkpoint named like markup is shown as its name, never run (it was set with innerHTML); a page of
+    another origin that frames the live page gets nothing (frame-ancestors), so it cannot click its controls."""
+    sync_api = chromium()
+    name = "<img src=x onerror=\"document.title='pwned'\">.pth"
+    s = LiveServer(port=0, info={"mode": "<b>st</b>", "weights": f"checkpoint {name}", "random_weights": False,
+                                 "source": "0"})
+    labels = np.zeros((40, 60), dtype=np.int32)
+    s.publish(np.full((40, 60, 3), 90, dtype=np.uint8), labels, {})
+    target = f"http://127.0.0.1:{s.port}/"
+    (tmp_path / "frame.html").write_text(f'<iframe id=f src="{target}" width=400 height=300></iframe>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(target, wait_until="load", timeout=15000)
+            page.wait_for_function("document.querySelector('#weights').textContent.includes('.pth')", timeout=10000)
+            assert page.text_content("#weights") == f"weights: checkpoint {name}"
+            assert page.text_content("#mode") == "<b>st</b>"
+            assert page.evaluate("document.querySelectorAll('#weights img, #mode b').length") == 0
+            time.sleep(0.5)
+            assert page.title() == "attnseg live"  # the onerror never ran
+            framing = browser.new_page()
+            framing.goto(f"http://localhost:{other.server_address[1]}/frame.html", wait_until="load", timeout=15000)
+            time.sleep(1.0)
+            inner = framing.frames[1]
+            assert inner.url != target or inner.evaluate("document.getElementById('pause')") is None  # blocked
+            browser.close()
+    finally:
+        other.shutdown()
+        s.close()
+
+
+def test_two_pages_with_tokens_on_two_ports_of_one_browser_both_stay_live():
+    """Two demos with tokens on two ports: the cookie of one overwrote the other's and its page froze. The token is
+    now each page's own (from its address), and both keep painting frames and taking clicks."""
+    sync_api = chromium()
+    servers = [LiveServer(port=0, token=f"token-{i}") for i in range(2)]
+    rng = np.random.default_rng(0)
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            for s in servers:
+                s.publish(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8), np.zeros((40, 60), np.int32), {})
+            time.sleep(0.05)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            context = browser.new_context()  # one browser profile: what one page stores, the other sees
+            pages = [context.new_page() for _ in servers]
+            for page, s in zip(pages, servers):
+                page.goto(s.page_url, wait_until="load", timeout=15000)
+            time.sleep(1.0)
+            seen = [int(page.get_attribute("#view", "data-frame") or -1) for page in pages]
+            time.sleep(1.5)
+            for page, before in zip(pages, seen):
+                assert int(page.get_attribute("#view", "data-frame") or -1) > before >= 0  # still painting
+            pages[1].click("#pause")
+            pages[1].wait_for_function("document.querySelector('#pause').textContent === 'resume'")
+            assert [json.loads(request(s, "GET", f"/stats.json?token={s.token}")[2])["paused"] for s in servers] \
+                == [False, True]
+            browser.close()
+    finally:
+        stop.set()
+        feeder.join()
+        for s in servers:
+            s.close()
