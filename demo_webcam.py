@@ -25,7 +25,7 @@ from pathlib import Path
 
 from attnseg.cli.options import OneLineParser, add_model, add_settings, read_settings
 from attnseg.engine import Segmenter
-from attnseg.engine.outputs import Sink, Sinks, VideoSink
+from attnseg.engine.outputs import Outputs, Sink, Sinks, VideoSink
 from attnseg.engine.sources import check_sources
 from attnseg.engine.streaming import StreamRuntime
 from attnseg.errors import AttnsegError
@@ -43,19 +43,39 @@ def parse(argv=None) -> argparse.Namespace:
     p = OneLineParser(prog="demo_webcam.py", description=__doc__.splitlines()[0])
     p.add_argument("--source", action="append", help="camera index, video file, URL, folder or synthetic:N "
                                                      "(default: 0); again for several, shown one tile each")
-    p.add_argument("--port", type=int, default=8080, help="port of the live page, 0 for any free one (default: 8080)")
+    p.add_argument("--port", type=port_number, default=8080, help="port of the live page, 0 for any free one "
+                                                                 "(default: 8080)")
     p.add_argument("--page", action="store_true", help="serve the live page even where a window could open")
     p.add_argument("--host", default="127.0.0.1", help="address the page is served on (default: 127.0.0.1, this "
                                                        "machine only; another one says loudly who can reach it)")
-    p.add_argument("--token", help="every request to the page must carry it: open the address with ?token=TOKEN "
-                                   "(for --host beyond this machine)")
+    p.add_argument("--token", type=token_text, help="every request to the page must carry it: open the address with "
+                                                    "?token=TOKEN (for --host beyond this machine)")
     p.add_argument("--video", help="write the overlay here instead of showing or serving it")
+    p.add_argument("--overwrite", action="store_true", help="--video may replace an existing file")
     p.add_argument("--exit-at-end", action="store_true", help="quit when a file or folder ends (by default the page "
                                                                "stays up with the final figures until Ctrl-C)")
     add_model(p, defaults=PRESETS["live"], chunks=False)
     add_settings(p, StreamConfig)
     add_settings(p, RuntimeSettings, defaults=PRESETS["live"]["runtime"])
     return p.parse_args(argv)
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: refused by the parser, before anything loads."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port from 0 (any free one) to 65535, got {text!r}")
+    return port
+
+
+def token_text(text: str) -> str:
+    """A token that guards something: not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty token guards nothing: give one (or none on this machine)")
+    return text
 
 
 def main(argv=None) -> int:
@@ -67,6 +87,8 @@ def main(argv=None) -> int:
         settings = read_settings(RuntimeSettings, args)
         segment.check_patches(model.patch_size)
         sources = args.source or ["0"]
+        if args.video:  # an existing file (without --overwrite), a device or a FIFO: refused before any work
+            Outputs(overlay=args.video, overwrite=args.overwrite).check()
         check_sources(sources)  # a missing camera or file fails here, before a page is served or weights load
         seg = Segmenter.from_settings(model, segment)
         runtime = StreamRuntime(seg, read_settings(StreamConfig, args))

@@ -71,6 +71,34 @@ def test_demo_writes_a_video(tmp_path):
     assert video_frames(out) == (9, (240, 320))  # every frame annotated, at the source's size
 
 
+def test_an_existing_video_device_or_fifo_is_refused_before_any_work(tmp_path, capsys):
+    import os
+
+    out = tmp_path / "demo.mp4"
+    out.write_bytes(b"someone's video")
+    os.mkfifo(tmp_path / "fifo.mp4")
+    assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"demo: error: {out} exists: overwrite replaces it, or name another file"
+    assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(tmp_path / "fifo.mp4")]) == 2
+    assert "it is a FIFO, not a regular file" in capsys.readouterr().err
+    assert out.read_bytes() == b"someone's video"
+    assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(out), "--overwrite"]) == 0
+    assert video_frames(out) == (9, (240, 320))
+
+
+@pytest.mark.parametrize("flags,says", [
+    (["--port", "70000"], "argument --port: a port from 0 (any free one) to 65535, got '70000'"),
+    (["--port", "-1"], "argument --port: a port from 0 (any free one) to 65535, got '-1'"),
+    (["--token", ""], "argument --token: an empty token guards nothing"),
+])
+def test_a_bad_port_or_an_empty_token_is_one_line_before_anything_loads(flags, says, capsys, monkeypatch):
+    monkeypatch.setattr(demo, "Segmenter", None)  # nothing may be built
+    with pytest.raises(SystemExit) as ended:
+        demo.main(["--source", "synthetic:9", *BASE, *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert ended.value.code == 2 and len(err) == 1 and err[0].startswith(f"demo_webcam.py: error: {says}")
+
+
 def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
     """A file that ends leaves the page serving its last frame, saying that it ended with the final figures; Ctrl-C
     then quits at once."""
