@@ -141,6 +141,9 @@ NETWORK_READ_TIMEOUT = 5.0  # seconds: a server that stops sending is a disconne
 # frames it reads while opening come in a burst, the first ~1 s old (benchmarks/rtsp_latency.py: 0.1 s with them)
 NETWORK_CAPTURE_OPTIONS = "fflags;nobuffer|flags;low_delay"
 
+# The largest frame read (pixels, from its header before decoding): 8K video is 33 MP; a frame beyond is refused
+MAX_FRAME_PIXELS = 64 * 2**20
+
 # Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
 AUTO_CHUNK = 120  # a longer video is cut into balanced chunks of at most this many frames

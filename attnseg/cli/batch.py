@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 
 from ..engine.outputs import Outputs
-from ..engine.runs import check_writable
 from ..engine.segmenter import RANDOM_BANNER, Segmenter
 from ..errors import AttnsegError
 from ..files import write_json
@@ -26,6 +25,8 @@ def add(sub) -> None:
     p.add_argument("--summary-json", help="one record per video: status, frames, seconds, error")
     p.add_argument("--coco", metavar="FILE", help="one YouTube-VIS results JSON of every finished video (video_id: "
                                                   "its place among the inputs, from 1; layout: docs/cli.md)")
+    p.add_argument("--overwrite", action="store_true", help="--coco and --summary-json may replace existing files "
+                                                            "(a re-run of a batch rewrites them whole)")
     p.set_defaults(run=run)
 
 
@@ -34,8 +35,8 @@ def run(args) -> int:
 
     model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
     config.check_patches(model.patch_size)
-    if args.coco:
-        check_writable(Outputs(coco=args.coco))  # before any work
+    # before any work: the files of the whole batch replace no file unless --overwrite, and never a device or a FIFO
+    Outputs(coco=args.coco, overwrite=args.overwrite).check(also=[args.summary_json] if args.summary_json else [])
     if args.ray:
         from ..integrations.ray_batch import run_ray_batch
 
@@ -62,7 +63,9 @@ def run(args) -> int:
         videos = write_batch_coco(args.inputs, records, args.coco)
         print(f"batch: the masks of {videos} videos as COCO RLE -> {args.coco}")
     if counts["failed"]:
-        raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command to retry them")
+        again = " with --overwrite" if (args.coco or args.summary_json) and not args.overwrite else ""
+        raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command{again} to retry "
+                           "them")
     return 0
 
 

@@ -14,10 +14,14 @@ import sys
 from ..engine import Segmenter
 from ..engine.frames import FrameReader
 from ..engine.outputs import Outputs
-from ..engine.runs import check_writable, segment_to_files
+from ..engine.runs import check_writable, completed, segment_to_files
+from ..errors import SettingError
 from ..files import write_json
 from ..settings import PRESETS, ModelSettings, SegmentConfig
 from .options import add_model, add_outputs, read_outputs, read_settings
+
+
+OUTPUT_FLAGS = ("--out", "--save-labels", "--overlay", "--coco", "--rosbag", "--stats-json", "--chunk-log")
 
 
 def add(sub) -> None:
@@ -47,16 +51,19 @@ def segment(source: str, outputs: Outputs, model: ModelSettings, config: Segment
             progress: bool = True) -> int:
     """Segment `source` with these settings into `outputs`, and say what was done."""
     reader = FrameReader(source)  # first: a missing or unopenable input fails before any weights load
-    check_writable(outputs, resume)  # before the weights load
+    if not (outputs.paths() or stats_json or chunk_log):
+        raise SettingError(f"nothing would be written: name an output ({', '.join(OUTPUT_FLAGS)})")
+    if resume and completed(outputs):
+        print(f"nothing to resume: the run into {', '.join(map(str, outputs.paths()))} has completed")
+        return 0
+    check_writable(outputs, resume, also=[stats_json] if stats_json else [])  # before the weights load
     segmenter = Segmenter.from_settings(model, config)
     print(segmenter.mode.description, file=sys.stderr)
     with contextlib.ExitStack() as stack:
         log = stack.enter_context(open(chunk_log, "a")) if chunk_log else None
         on_chunk = (lambda record: print(json.dumps(record), file=log, flush=True)) if log else None
         stats = segment_to_files(segmenter, reader, outputs, resume=resume, progress=progress and sys.stderr.isatty(),
-                                 on_chunk=on_chunk)
-    if stats_json:
-        write_json(stats_json, stats)
+                                 on_chunk=on_chunk, on_end=(lambda s: write_json(stats_json, s)) if stats_json else None)
     stages = " ".join(f"{k} {stats[k]:.2f}s" for k in ("decode", "preprocess", "backbone", "affinity", "clustering",
                                                         "linking", "output") if k in stats)
     pieces = "one piece" if stats["chunks"] <= 1 and not stats["resumed_at"] else \

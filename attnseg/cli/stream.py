@@ -45,9 +45,9 @@ def run(args) -> int:
     config.check_patches(model.patch_size)
     many = len(args.source) > 1
     outputs = [read_outputs(args, number=i + 1 if many else None) for i in range(len(args.source))]
-    shared = Outputs(coco=args.coco if many else None)  # what every source writes into: one COCO file
-    for o in (*outputs, shared):
-        check_writable(o)  # before the weights load: a folder holding an earlier run's PNGs is refused
+    shared = Outputs(coco=args.coco if many else None, overwrite=args.overwrite)  # what every source writes into
+    for o in (*outputs, shared):  # before the weights load: an existing file, a device, a folder of PNGs are refused
+        check_writable(o, also=[args.stats_json] if args.stats_json and o is shared else [])
     check_sources(args.source)  # a bad source: its one line, before the weights load
     segmenter = Segmenter.from_settings(model, config)
     runtime = StreamRuntime(segmenter, stream_config)

@@ -7,7 +7,10 @@ a video of any length is read in bounded memory (the chunked pipeline).
 Every failure is an `InputError` with one actionable sentence: a missing path,
 an empty folder, an unreadable frame (named), a video that will not open or
 has no frames, frames of different sizes, a video that ends before the frame
-count its header announces (truncated or corrupt).
+count its header announces (truncated or corrupt). A folder takes regular files
+only (a FIFO named like a frame would block the read forever), and a frame's
+size is read from its header before it is decoded: one of more than
+MAX_FRAME_PIXELS is refused without the memory its decoding would take.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..settings import DEFAULT_FPS, NETWORK_CAPTURE_OPTIONS, NETWORK_OPEN_TIMEOUT, NETWORK_READ_TIMEOUT
+from ..settings import (DEFAULT_FPS, MAX_FRAME_PIXELS, NETWORK_CAPTURE_OPTIONS, NETWORK_OPEN_TIMEOUT,
+                        NETWORK_READ_TIMEOUT)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -38,18 +42,46 @@ class Clip:
 
 
 def frame_files(path: Path) -> list[Path]:
-    """The image files of a folder, in name order; none is an InputError."""
+    """The image files of a folder, in name order; none is an InputError, and so is one that is not a regular file
+    (a FIFO, a device, a folder named like a frame)."""
+    from ..files import kind_of
+
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise InputError(f"no image frames ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
+    for f in files:
+        if not f.is_file():  # a link to a regular file is read as that file
+            raise InputError(f"frame {f} is a {kind_of(f)}, not a regular file: a frame folder holds image files")
     return files
 
 
-def decode_frame(path: Path) -> np.ndarray:
-    """One image file as RGB uint8; an unreadable one is an InputError naming it."""
-    import cv2
+def check_frame_size(width: int, height: int, what: str) -> None:
+    """Refuse a frame of more than MAX_FRAME_PIXELS (its size as its header gives it, before decoding)."""
+    if width * height > MAX_FRAME_PIXELS:
+        raise InputError(f"{what} is {width}x{height}, more than the {MAX_FRAME_PIXELS / 2**20:g} megapixels a frame may have "
+                         "(resize it first)")
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+
+def decode_frame(path: Path) -> np.ndarray:
+    """One image file as RGB uint8; an unreadable one is an InputError naming it, and so is one too large to decode
+    (its header read first)."""
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as header:  # reads the header only
+            size = header.size
+    except Image.DecompressionBombError:  # beyond Pillow's own limit, far above ours
+        raise InputError(f"frame {path} is over {2 * Image.MAX_IMAGE_PIXELS / 2**20:.0f} megapixels, more than the "
+                         f"{MAX_FRAME_PIXELS / 2**20:g} a frame may have (resize it first)") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        size = None  # not a format Pillow reads: OpenCV decodes it under its own limit, or refuses it below
+    if size:
+        check_frame_size(*size, f"frame {path}")
+    try:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error:  # beyond OpenCV's own limits
+        bgr = None
     if bgr is None:
         raise InputError(f"cannot decode frame {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -171,6 +203,8 @@ class FrameReader:
                 raise InputError(f"cannot open video {self.path} (unsupported or corrupt file)")
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             fps = cap.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+            check_frame_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                             f"a frame of video {self.path}")
         finally:
             cap.release()
         return VideoInfo(count if count > 0 else None, float(fps), str(self.path))

@@ -186,7 +186,7 @@ def _command() -> str:
     argv = list(sys.argv)
     if argv and (Path(argv[0]).name == "attnseg" or argv[0].endswith(os.path.join("attnseg", "__main__.py"))):
         argv[0] = "attnseg"
-    return " ".join(argv)[:300]
+    return " ".join(argv)[:1000]
 
 
 def fingerprint(segmenter, reader, chunk: int, outputs) -> dict:

@@ -9,7 +9,10 @@ Formats, detected from the file's contents:
 - "safetensors": a .safetensors file holding either key layout above
 
 Pickles are read with `weights_only=True`; the DINO full checkpoint pickles an
-argparse.Namespace, the only extra global allowed. Every tensor is checked
+argparse.Namespace, the only extra global allowed. Before a PyTorch zip checkpoint is read, the sizes its
+records declare are checked against what these formats can hold (RECORD_LIMIT each, and no more in all than
+the file could hold stored): a record that declares gigabytes, compressed into a small file, is refused
+before any memory is taken for it. Every tensor is checked
 against the expected names and shapes, and a bad checkpoint is refused with
 ONE message counting the missing, unexpected and mis-shaped tensors (the first few of each named).
 """
@@ -50,7 +53,34 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+# The largest record a checkpoint of these formats holds: DINO's training checkpoints keep the projection head,
+# whose last layer (65536 x 256, and its optimizer moments) is the largest tensor, 64 MiB in fp32; fp64 doubled
+RECORD_LIMIT = 256 * 2**20
+COMPRESSION_LIMIT = 4  # torch stores records uncompressed; a re-zipped file of weights deflates far less than this
+
+
+def check_declared_sizes(path: Path) -> None:
+    """Refuse a zip checkpoint whose records declare more than these formats hold (before torch reads any)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip (a legacy pickle), or a broken one: torch's reading says so
+    size = path.stat().st_size
+    large = max(records, key=lambda r: r.file_size, default=None)
+    if large is not None and large.file_size > RECORD_LIMIT:
+        raise CheckpointError(f"{path}: its record {large.filename} declares {large.file_size / 2**20:.0f} MiB, more "
+                              f"than any tensor of a supported checkpoint ({RECORD_LIMIT // 2**20} MiB): not read")
+    total = sum(r.file_size for r in records)
+    if total > COMPRESSION_LIMIT * size + 2**20:
+        raise CheckpointError(f"{path}: its records declare {total / 2**20:.0f} MiB in a file of "
+                              f"{size / 2**20:.1f} MiB (compressed beyond any weights): not read")
+
+
 def _torch_load(path: Path) -> object:
+    check_declared_sizes(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:

@@ -27,6 +27,21 @@ def test_png_round_trip(tmp_path):
     np.testing.assert_array_equal(np.array(img), masks[1])
 
 
+def test_a_whole_clips_pngs_close_their_folder(tmp_path):
+    """write_label_pngs never closed its writer: the marker had no complete line and a ResourceWarning was raised."""
+    import gc
+    import warnings
+
+    from attnseg.engine.outputs import MARKER, closed_pngs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        write_label_pngs(tmp_path, np.zeros((3, 4, 5), np.int32), ["a", "b", "c"])
+        gc.collect()
+    assert closed_pngs(tmp_path)
+    assert (tmp_path / MARKER).read_text().splitlines()[1:] == ["a", "b", "c", "# complete"]
+
+
 def test_many_labels_fall_back_to_16_bit(tmp_path):
     masks = np.array([[[0, 300], [1, 65535]]])
     write_label_pngs(tmp_path, masks, ["a"])

@@ -166,3 +166,49 @@ def test_a_state_dict_with_foreign_keys_is_one_short_line(tmp_path, s8_sd):
     msg = str(err.value)
     assert len(msg) < 600 and "\n" not in msg, msg
     assert "missing (150)" in msg and "and 147 more" in msg
+
+
+def deflated_checkpoint(path, records: dict[str, int]):
+    """A real torch zip checkpoint of one small tensor, whose records named in `records` are replaced by that many
+    zero bytes, deflated (megabytes on disk, gigabytes declared)."""
+    import zipfile
+
+    small = path.with_suffix(".small")
+    torch.save({"w": torch.zeros(8)}, small)
+    with zipfile.ZipFile(small) as src, zipfile.ZipFile(path, "w", compresslevel=1) as dst:
+        names = src.namelist()
+        data_name = next(n for n in names if n.endswith("/data/0"))
+        for name in names:
+            if name != data_name:
+                dst.writestr(src.getinfo(name), src.read(name))
+        for suffix, size in records.items():
+            info = zipfile.ZipInfo(data_name[:-1] + suffix)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with dst.open(info, "w", force_zip64=True) as out:
+                block = bytes(64 << 20)
+                for _ in range(size // len(block)):
+                    out.write(block)
+    small.unlink()
+    return path
+
+
+def test_declared_sizes_are_checked_before_anything_is_read(tmp_path):
+    """A checkpoint whose zip record declares 2 GiB in a 2 MB file reached 2.5 GB before it was refused for its
+    shape: the declared sizes are now checked first, in one line, in little memory (1 GiB here: as telling, and
+    half the time to deflate)."""
+    import subprocess
+    import sys
+
+    bomb = deflated_checkpoint(tmp_path / "bomb.pth", {"0": 1 << 30})
+    assert bomb.stat().st_size < 4 << 20
+    probe = ("import sys\nfrom attnseg.model.checkpoints import read_checkpoint\ntry:\n    read_checkpoint(sys.argv[1])\n"
+             "except Exception as e:\n    print(type(e).__name__, e)\n"
+             "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) // 1024)")
+    run = subprocess.run([sys.executable, "-c", probe, str(bomb)], capture_output=True, text=True, timeout=120)
+    said, peak_mb = run.stdout.strip().splitlines()
+    assert said == (f"CheckpointError {bomb}: its record bomb/data/0 declares 1024 MiB, more than any tensor of a "
+                    "supported checkpoint (256 MiB): not read"), run.stderr
+    assert int(peak_mb) < 800
+    many = deflated_checkpoint(tmp_path / "many.pth", {"0": 64 << 20, "1": 64 << 20, "2": 64 << 20})
+    with pytest.raises(CheckpointError, match=r"declare 192 MiB in a file of 0\.\d MiB .*: not read"):
+        read_checkpoint(many)
