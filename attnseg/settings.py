@@ -143,6 +143,8 @@ NETWORK_CAPTURE_OPTIONS = "fflags;nobuffer|flags;low_delay"
 
 # The largest frame read (pixels, from its header before decoding): 8K video is 33 MP; a frame beyond is refused
 MAX_FRAME_PIXELS = 64 * 2**20
+MAX_RESOLUTION = 4096  # the largest side frames are resized to for the ViT: a 4K camera's (the paper's: 480)
+MAX_QOS_DEPTH = 1000  # the ROS 2 node's QoS history: images DDS keeps per reader (1000 of 1 MB: a GB already)
 
 # Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
@@ -266,6 +268,9 @@ class SegmentConfig:
         res = tuple(self.resolution)
         if len(res) != 2 or any(not isinstance(v, int) or v < 1 for v in res):
             raise SettingError(f"resolution must be two positive integers (height, width), got {self.resolution}")
+        if max(res) > MAX_RESOLUTION:
+            raise SettingError(f"resolution {res[0]}x{res[1]}: each side at most {MAX_RESOLUTION} (what a 4K camera "
+                               "sends; the paper's is 320x480)")
         object.__setattr__(self, "resolution", res)
 
     def check_patches(self, patch_size: int) -> None:
@@ -363,6 +368,9 @@ class RosNodeSettings:
     def __post_init__(self):
         _choices(self, reliability=Reliability)
         _positive(self, "qos_depth")
+        if self.qos_depth > MAX_QOS_DEPTH:
+            raise SettingError(f"qos_depth must be at most {MAX_QOS_DEPTH} (images kept per reader), got "
+                               f"{self.qos_depth}")
         _finite(self, "max_frame_age")
         _finite(self, "latency_budget_ms", "diagnostics_period", strict=True)
 

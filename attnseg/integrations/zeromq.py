@@ -11,10 +11,16 @@ A message is three or four frames: the topic, a UTF-8 JSON header
 the label map's bytes (row-major, little-endian int32), and with "overlay": true, the (H, W, 3) uint8 RGB
 overlay. Any language with a ZeroMQ binding reads it (see examples/zmq_subscriber.py). The publisher never
 blocks the engine: past `hwm` queued messages per subscriber, ZeroMQ drops the newest for that subscriber.
+A publisher bound beyond loopback (tcp://*:PORT, tcp://0.0.0.0:PORT, a public address) says so loudly: ZeroMQ has
+no authentication here, anyone who reaches the port reads the results. `decode` raises InputError for any
+message that is not attnseg's, however it is malformed.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import socket
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +28,7 @@ import numpy as np
 from ..errors import InputError, MissingDependency, OutputError
 from ..optional import missing
 
+log = logging.getLogger(__name__)
 VERSION = 1
 LABEL_DTYPE = np.dtype("<i4")
 
@@ -54,23 +61,45 @@ class ZmqResult:
 
 
 def decode(parts: list) -> ZmqResult:
-    """[topic, header, labels(, overlay)] frames or bytes -> a ZmqResult; raises ValueError on a bad message."""
+    """[topic, header, labels(, overlay)] frames or bytes -> a ZmqResult; InputError for anything else."""
     if len(parts) < 3:
         raise InputError(f"an attnseg message has at least 3 parts, got {len(parts)}")
-    buffers = [p.buffer if hasattr(p, "buffer") else memoryview(p) for p in parts]
-    header = json.loads(bytes(buffers[1]))
-    if header.get("v") != VERSION:
-        raise InputError(f"attnseg message version {header.get('v')} (this reader knows {VERSION})")
-    h, w = header["height"], header["width"]
-    labels = np.frombuffer(buffers[2], dtype=np.dtype(header["dtype"]))
-    if labels.size != h * w:
-        raise InputError(f"label buffer holds {labels.size} ids, the header says {h}x{w}")
-    overlay = None
-    if header.get("overlay"):
-        if len(buffers) < 4:
-            raise InputError("the header announces an overlay, the message has none")
-        overlay = np.frombuffer(buffers[3], dtype=np.uint8).reshape(h, w, 3)
-    return ZmqResult(header, labels.reshape(h, w), overlay)
+    try:
+        buffers = [p.buffer if hasattr(p, "buffer") else memoryview(p) for p in parts]
+        header = json.loads(bytes(buffers[1]))
+        if not isinstance(header, dict):
+            raise InputError("an attnseg message's header is a JSON object")
+        if header.get("v") != VERSION:
+            raise InputError(f"attnseg message version {header.get('v')} (this reader knows {VERSION})")
+        h, w = header["height"], header["width"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (h, w)):
+            raise InputError(f"an attnseg message's height and width are whole numbers, got {h!r} and {w!r}")
+        labels = np.frombuffer(buffers[2], dtype=np.dtype(header["dtype"]))
+        if labels.size != h * w:
+            raise InputError(f"label buffer holds {labels.size} ids, the header says {h}x{w}")
+        overlay = None
+        if header.get("overlay"):
+            if len(buffers) < 4:
+                raise InputError("the header announces an overlay, the message has none")
+            overlay = np.frombuffer(buffers[3], dtype=np.uint8).reshape(h, w, 3)
+        return ZmqResult(header, labels.reshape(h, w), overlay)
+    except InputError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as err:  # json's, numpy's, a missing field
+        raise InputError(f"not an attnseg message ({type(err).__name__}: {str(err)[:100]})") from None
+
+
+def beyond_loopback(address: str) -> bool:
+    """Whether a ZeroMQ tcp:// endpoint to bind reaches beyond this machine (*, 0.0.0.0, ::, a public address)."""
+    if not address.startswith("tcp://"):
+        return False  # ipc:// and inproc:// stay on this machine
+    host = address[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
+    if host == "*":
+        return True
+    try:
+        return not all(ipaddress.ip_address(i[4][0]).is_loopback for i in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return True  # an interface name (eth0) or a name we cannot resolve: assume it is reachable
 
 
 class _Socket:
@@ -104,6 +133,9 @@ class ZmqPublisher(_Socket):
             raise OutputError(f"cannot {'connect to' if connect else 'bind'} {address}: {err}") from err
         self.address = self.socket.getsockopt_string(zmq.LAST_ENDPOINT) or address
         self.sent = 0
+        if not connect and beyond_loopback(address):
+            log.warning("publishing on %s, beyond this machine: ANYONE WHO CAN REACH THIS PORT CAN READ EVERY RESULT "
+                        "(no authentication; bind tcp://127.0.0.1:PORT to keep it on this machine)", self.address)
 
     def publish(self, frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
                 objects: int | None = None, overlay: np.ndarray | None = None, source: int = 0) -> None:

@@ -29,7 +29,9 @@ def camera(n: int) -> np.ndarray:
     return clip
 
 
-def test_headers_come_back_with_their_frames_and_labels_match_the_runtime():
+def test_headers_come_back_with_their_frames_whatever_is_dropped():
+    """A camera faster than the engine: some frames are dropped (how many depends on the machine's speed), and each
+    published result carries the header of its own frame, in order."""
     clip, now = camera(12), [10**18]
     published, lock = [], threading.Lock()
 
@@ -44,21 +46,39 @@ def test_headers_come_back_with_their_frames_and_labels_match_the_runtime():
         time.sleep(0.02)  # a camera at ~50 fps: the engine may drop some, which is the point of the test
         now[0] += 20_000_000
     bridge.close()
-    assert bridge.error is None and 3 <= len(published) <= 12
+    assert bridge.error is None and 1 <= len(published) <= 12
     seqs = [h["seq"] for h, _, _ in published]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     for header, fields, image in published:
         assert (image[0] == header["seq"]).all() and header["frame_id"] == "cam"  # the frame's own header
-    # the same processed frames, through the plain runtime: the same label maps, bit for bit
-    processed = clip[seqs]
-    want = [r.labels for r in StreamRuntime(segmenter(), CONFIG).stream(ArraySource(processed), drop="wait")]
-    got = [labels_from_fields(**{k: f[k] for k in ("height", "width", "encoding", "is_bigendian", "step", "data")})
-           for _, f, _ in published]
-    assert len(want) == len(got) and all(np.array_equal(w, g) for w, g in zip(want, got))
-    assert max(np.unique(g).size for g in got) > 1
-    stats = bridge.stats()
-    assert stats["frames_processed"] == len(published) and stats["frames_stale"] == 0
+    stats = bridge.stats()  # under load some frames are carried (labels moved by optical flow), published too
+    assert stats["frames_processed"] + stats["frames_carried"] == len(published) and stats["frames_stale"] == 0
     assert stats["frames_dropped"] == 12 - len(published)
+
+
+def test_labels_equal_the_runtimes_on_the_same_frames_segmented_the_same_way():
+    """The labels compared are pinned, whatever the machine's load: each frame is sent once the one before it was
+    published (none dropped, each segmented alone), and the runtime gets the same frames one at a time."""
+    clip, now = camera(12), [10**18]
+    published, arrived = [], threading.Condition()
+
+    def publish(header, result):
+        with arrived:
+            published.append(labels_from_fields(**{k: v for k, v in label_image_fields(result.labels, "mono16").items()
+                                                   if k in ("height", "width", "encoding", "is_bigendian", "step",
+                                                            "data")}))
+            arrived.notify_all()
+
+    bridge = SegmentationBridge(segmenter(), CONFIG, publish, max_frame_age_s=0, clock_ns=lambda: now[0])
+    for i, image in enumerate(clip):
+        assert bridge.on_image({"seq": i}, now[0], 60, 80, "rgb8", 240, image.tobytes())
+        with arrived:
+            assert arrived.wait_for(lambda: len(published) == i + 1, timeout=60), f"frame {i} never came back"
+    bridge.close()
+    assert bridge.error is None and bridge.stats()["frames_dropped"] == 0
+    want = [r.labels for r in StreamRuntime(segmenter(), CONFIG).stream(ArraySource(clip), drop="wait", queue_size=1)]
+    assert len(want) == len(published) == 12 and all(np.array_equal(w, g) for w, g in zip(want, published))
+    assert max(np.unique(g).size for g in published) > 1
 
 
 def test_stale_frames_are_dropped_before_any_work():

@@ -84,6 +84,34 @@ def test_malformed_messages_are_one_clear_error():
         decode([b"attnseg", header.replace(b'"v": 1', b'"v": 9'), labels.tobytes()])
 
 
+@pytest.mark.parametrize("parts", [
+    [b"attnseg", b"\xff\xfe", b""], [b"attnseg", b"[1, 2]", b""], [b"attnseg", b'{"v": 1}', b""],
+    [b"attnseg", b'{"v": 1, "height": 2, "width": 2, "dtype": "no such dtype"}', b"\0" * 16],
+    [b"attnseg", b'{"v": 1, "height": "2", "width": 2, "dtype": "<i4"}', b"\0" * 16],
+    [b"attnseg", b'{"v": 1, "height": 2, "width": 2, "dtype": "<i4", "overlay": true}', b"\0" * 16, b"\0" * 5],
+    [b"attnseg", b'{"v": 1, "height": 2, "width": 2, "dtype": "<i4"}', b"\0" * 15],
+])
+def test_any_malformed_message_is_the_projects_input_error(parts):
+    from attnseg.errors import InputError
+
+    with pytest.raises(InputError):
+        decode(parts)
+
+
+def test_binding_beyond_loopback_says_so_loudly(monkeypatch):
+    from attnseg.integrations import zeromq
+
+    said = []
+    monkeypatch.setattr(zeromq.log, "warning", lambda msg, *args: said.append(msg % args))
+    with ZmqPublisher("tcp://127.0.0.1:*"):
+        pass
+    assert said == []
+    with ZmqPublisher("tcp://*:*") as pub:
+        assert len(said) == 1 and f"publishing on {pub.address}, beyond this machine: ANYONE WHO CAN REACH" in said[0]
+    assert not zeromq.beyond_loopback("ipc:///tmp/x") and zeromq.beyond_loopback("tcp://0.0.0.0:5555")
+    assert not zeromq.beyond_loopback("tcp://localhost:5555")
+
+
 def test_an_address_in_use_is_one_clear_error():
     with ZmqPublisher("tcp://127.0.0.1:*") as pub:
         with pytest.raises(ValueError, match="cannot bind"):

@@ -60,6 +60,8 @@ def test_parameters_map_onto_the_engine():
     ({"resolution": 3}, "unknown parameters"),
     ({"checkpoint": "/ckpt.pth", "random_weights": True}, "choose one weight source"),
     ({"device": "tpu"}, "unknown device 'tpu'"),
+    ({"height": 10**6}, "each side at most 4096"), ({"width": 10**6, "height": 320}, "each side at most 4096"),
+    ({"qos_depth": 10**12}, "qos_depth must be at most 1000"), ({"qos_depth": 0}, "qos_depth = 0: must be >= 1"),
 ])
 def test_bad_parameters_are_named(values, match):
     with pytest.raises(ValueError, match=match):
