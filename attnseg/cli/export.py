@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from ..engine.segmenter import load_frontend
+from ..errors import OutputError
 from ..export import FORMATS, require
+from ..files import replaceable
 from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
 from .options import add_model, add_settings, read_settings
 
@@ -34,6 +36,9 @@ def run(args) -> int:
     SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
     stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
     require("onnx" if args.format == "triton-repo" else args.format)  # before the weights load
+    why = replaceable(args.out) if args.format != "triton-repo" else None  # an artifact replaces a file, nothing else
+    if why:
+        raise OutputError(f"cannot write {args.out}: {why}; name a file")
     frontend, info = load_frontend(model)
     if args.format == "triton-repo":
         return _triton_repo(args, frontend, info, resolution, max_batch, stream)

@@ -17,13 +17,21 @@ def test_cli_batch(tmp_path, capsys):
             "--resolution", "32", "48", "--summary-json", str(tmp_path / "s.json")]
     assert main(args) == 0
     assert "batch: 2 done, 0 skipped" in capsys.readouterr().out
-    assert main(args) == 0
+    assert main(args) == 2  # the summary of the first run is not replaced silently
+    assert capsys.readouterr().err.strip().endswith("s.json exists: overwrite replaces it, or name another file "
+                                                    "(--overwrite)")
+    assert main([*args, "--overwrite"]) == 0
     assert "batch: 0 done, 2 skipped" in capsys.readouterr().out
     assert [r["status"] for r in json.loads((tmp_path / "s.json").read_text())] == ["skipped", "skipped"]
     (tmp_path / "bad.mp4").write_bytes(b"junk")
-    assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:]]) == 2
+    assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:], "--overwrite"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "attnseg: error: 1 video(s) failed (see above); re-run the same command to retry them"
+    (tmp_path / "s.json").unlink()
+    assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("attnseg: error: 1 video(s) failed (see above); re-run the same command with --overwrite to "
+                       "retry them")
 
 
 @pytest.fixture

@@ -115,6 +115,15 @@ def test_a_device_a_fifo_or_a_link_is_never_replaced(tmp_path, synthetic_folder,
         assert stat.S_ISCHR(os.lstat(tmp_path / "full").st_mode)
 
 
+def test_export_never_replaces_a_device_or_a_fifo(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="onnx is not installed (pip install 'attnseg[export]')")
+    os.mkfifo(tmp_path / "fe.onnx")
+    assert main(["export", "--format", "onnx", "--out", str(tmp_path / "fe.onnx"), "--random-weights", "--arch",
+                 "vit_small_16", "--resolution", "32", "48"]) == 2
+    assert one_line(capsys) == (f"attnseg: error: cannot write {tmp_path}/fe.onnx: it is a FIFO, not a regular file; "
+                                "name a file")
+
+
 def test_publishing_never_replaces_what_is_not_a_regular_file(tmp_path):
     from attnseg.files import publish, temp_beside
 
