@@ -84,7 +84,7 @@ def run_one(video: Path, work: Path, args) -> dict:
     command = [sys.executable, "-m", "attnseg", "segment", str(video), "--random-weights", "--arch", args.arch,
                "--resolution", *map(str, args.resolution), "--qk-gain", str(args.qk_gain), "--out", str(work / "png"),
                "--save-labels", str(work / "labels.npy"), "--chunk-log", str(chunk_log), "--stats-json", str(stats),
-               "--no-progress"]
+               "--no-progress", "--overwrite"]  # --work may hold this driver's outputs of an earlier run
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     start = time.monotonic()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -175,7 +175,7 @@ README's docs/images/demo_page.png comes from `ATTNSEG_SCREENSHOT_DIR=docs/image
     try:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 900, "height": 560})
+            page = browser.new_page(viewport={"width": 900, "height": 560}, bypass_csp=True)  # wait_for_function evals
             page.goto(url, wait_until="domcontentloaded")  # an MJPEG <img> never finishes loading
             frame = lambda: page.evaluate("Number(document.body.dataset.frame || -1)")  # noqa: E731
             page.wait_for_function("Number(document.body.dataset.frame) >= 3", timeout=60000)
@@ -239,7 +239,7 @@ def test_the_page_in_a_browser_says_the_stream_ended():
             time.sleep(0.1)
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page()
+            page = browser.new_page(bypass_csp=True)  # the page's CSP forbids eval, which wait_for_function uses
             page.goto(url, wait_until="domcontentloaded")
             page.wait_for_function("!document.querySelector('#ended').hidden", timeout=30000)
             assert page.inner_text("#ended").startswith("stream ended. 6 frames segmented")

@@ -51,7 +51,7 @@ def run(args) -> int:
           f"as {args.format} in {result.seconds:.1f}s -> {', '.join(files)}; loaded back: max |q, k - reference| "
           f"{max(result.max_abs_error.values()):.2e} ({result.relative_error:.1e} of scale); "
           f"run it with `attnseg segment CLIP --backend {FORMATS[args.format].backend} --artifact {result.path} "
-          f"{' '.join(same_model(model, resolution, args.normalization))}`")
+          f"{' '.join(same_model(model, resolution, args.normalization))} --out masks/`")
     return 0
 
 

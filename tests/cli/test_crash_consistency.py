@@ -5,6 +5,7 @@ killed process left behind stays."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,8 +25,9 @@ TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
 
 
 def crash(*args, timeout: float = 600) -> subprocess.CompletedProcess:
+    # one thread per run: the kill points run two at a time, and every run compared computes alike
     return subprocess.run([sys.executable, str(CRASH), *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
 def outputs_of(folder: Path) -> dict[str, bytes]:
@@ -47,7 +49,8 @@ def test_a_kill_after_any_publish_resumes_to_the_same_bytes(tmp_path):
     assert len(frames) == 17 and len(state) >= 11  # run state x 1 + 2 per chunk, marker, 3 files, the state's end
     kills = sorted(state + frames[::6] + frames[-1:])
     plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"kills": kills, "root": str(tmp_path / "k"), "args": list(map(str, args))}))
+    plan.write_text(json.dumps({"kills": kills, "root": str(tmp_path / "k"), "args": list(map(str, args)),
+                                "jobs": max(1, min(2, os.cpu_count() or 1))}))
     ran = crash("kill", plan)
     assert ran.returncode == 0, ran.stderr
     results = [json.loads(line) for line in ran.stdout.splitlines()]

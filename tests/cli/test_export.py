@@ -22,13 +22,14 @@ def test_export_then_segment_with_the_engine(tmp_path, synthetic_folder, capsys)
     for backend in (["--backend", "torch"], ["--backend", "onnxruntime", "--artifact", str(engine)]):
         npy = tmp_path / f"{backend[1]}.npy"
         assert main(["segment", str(synthetic_folder), *base, *backend, "--save-labels", str(npy),
-                     "--stats-json", str(tmp_path / "s.json")]) == 0
+                     "--stats-json", str(tmp_path / "s.json"), "--overwrite"]) == 0
         labels[backend[1]] = np.load(npy)
     assert json.loads((tmp_path / "s.json").read_text())["backend"] == "onnxruntime"
     assert np.array_equal(labels["torch"], labels["onnxruntime"])
     # the same engine for another resolution: one line, naming the mismatch
     code = main(["segment", str(synthetic_folder), "--random-weights", "--arch", "vit_small_16",
-                 "--resolution", "48", "64", "--backend", "onnxruntime", "--artifact", str(engine)])
+                 "--resolution", "48", "64", "--backend", "onnxruntime", "--artifact", str(engine), "--save-labels",
+                 str(tmp_path / "other.npy")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("attnseg: error:") and "resolution 32x48 (this run: 48x64)" in err[-1]
 

@@ -108,6 +108,7 @@ def test_exports_hint_runs_the_artifact_it_wrote(tmp_path, monkeypatch, capsys):
     assert "--random-weights" in hint and "--resolution 32 48" in hint
     argv = hint.split()
     argv[1] = str(write_clip(tmp_path / "clip"))
+    argv[argv.index("--out") + 1] = str(tmp_path / "masks")
     assert main([*argv, "--no-progress"]) == 0
     assert "segmented 3 frames" in capsys.readouterr().out
 

@@ -61,8 +61,8 @@ def test_checkpoint_davis_clip(tmp_path, paper_ckpt, capsys):
     (["segment", "{clip}", "--checkpoint", "/nonexistent.pth"], "checkpoint not found"),
     (["segment", "{clip}", "--random-weights", "--resolution", "30", "40"], "not a multiple of the patch size"),
 ])
-def test_errors_are_one_line(args, match, synthetic_folder, capsys):
-    args = [a.replace("{clip}", str(synthetic_folder)) for a in args]
+def test_errors_are_one_line(args, match, synthetic_folder, capsys, tmp_path):
+    args = [a.replace("{clip}", str(synthetic_folder)) for a in args] + ["--save-labels", str(tmp_path / "l.npy")]
     if "--random-weights" not in args and "--checkpoint" not in args:
         args += ["--random-weights"]
     assert main(args) == 2
@@ -78,7 +78,7 @@ def test_bad_checkpoint_message_lists_keys(tmp_path, synthetic_folder, capsys, s
     del sd["cls_token"]
     torch.save(sd, tmp_path / "bad.pth")
     assert main(["segment", str(synthetic_folder), "--checkpoint", str(tmp_path / "bad.pth"),
-                 "--arch", "vit_small_16"]) == 2
+                 "--arch", "vit_small_16", "--save-labels", str(tmp_path / "l.npy")]) == 2
     assert "missing (1): cls_token" in capsys.readouterr().err
 
 
@@ -95,7 +95,7 @@ def test_chunk_log_has_one_line_per_chunk_appended_as_it_finishes(tmp_path):
     assert all(r["clusters"] >= 1 and r["seconds"] > 0 and r["fps"] > 0 and r["rss_mb"] > 0 for r in lines)
     ids = [r["ids"] for r in lines]
     assert ids == sorted(ids) and ids[-1] == len(np.unique(np.load(tmp_path / "l.npy")))  # ids handed out so far
-    assert main(args) == 0
+    assert main([*args, "--overwrite"]) == 0
     assert len(log.read_text().splitlines()) == 8  # appended, not replaced
 
 
@@ -117,7 +117,7 @@ def test_an_onnx_export_keeps_third_party_warnings_out_of_the_terminal(tmp_path,
             Image.fromarray(f).save(folder / f"{i:05d}.png")
         capsys.readouterr()
         assert main(["segment", str(folder), "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48",
-                     "--backend", "onnxruntime", "--no-progress"]) == 0
+                     "--backend", "onnxruntime", "--no-progress", "--save-labels", str(tmp_path / "l.npy")]) == 0
     err = capsys.readouterr().err
     assert [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning, UserWarning))] == []
     assert "onnxscript" not in err and "version conver" not in err and "Warning" not in err, err

@@ -316,7 +316,7 @@ document.getElementById("f").submit();
         time.sleep(1.0)
         assert (state(server)["paused"], state(server)["opacity"], state(server)["following"]) == (False, 0.5, None)
         assert page.goto(f"http://rebind.test:{port}/stats.json").status == 403
-        own = browser.new_page()
+        own = browser.new_page(bypass_csp=True)  # the page's CSP forbids eval, which wait_for_function uses
         own.goto(target + "/", wait_until="load", timeout=15000)  # the page's load event fires
         own.click("#pause")
         own.wait_for_function("document.querySelector('#pause').textContent === 'resume'")
@@ -384,7 +384,9 @@ def test_server_values_are_text_in_the_page_and_another_origin_cannot_frame_it(t
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page()
             page.goto(target, wait_until="load", timeout=15000)
-            page.wait_for_function("document.querySelector('#weights').textContent.includes('.pth')", timeout=10000)
+            deadline = time.monotonic() + 10  # polled from here: the page's CSP (under test) forbids Playwright's eval
+            while ".pth" not in (page.text_content("#weights") or "") and time.monotonic() < deadline:
+                time.sleep(0.1)
             assert page.text_content("#weights") == f"weights: checkpoint {name}"
             assert page.text_content("#mode") == "<b>st</b>"
             assert page.evaluate("document.querySelectorAll('#weights img, #mode b').length") == 0
@@ -420,7 +422,7 @@ def test_two_pages_with_tokens_on_two_ports_of_one_browser_both_stay_live():
     try:
         with sync_api.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            context = browser.new_context()  # one browser profile: what one page stores, the other sees
+            context = browser.new_context(bypass_csp=True)  # one profile for both pages; eval for wait_for_function
             pages = [context.new_page() for _ in servers]
             for page, s in zip(pages, servers):
                 page.goto(s.page_url, wait_until="load", timeout=15000)
