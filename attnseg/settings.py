@@ -1,12 +1,13 @@
 """Every setting of attnseg in one place: its type, default, valid values and help.
 
-The ground floor: this file imports only the states (attnseg.states) and the errors, and everything else
-reads it downward, the model included. States are enums (`Backend.EAGER`, `DropPolicy.WAIT`, ...), each also
+The ground floor: this file imports only the states (attnseg.states), the errors, how a setting is declared and
+checked (attnseg.fields) and the model's architectures (attnseg.architectures), and everything else reads it
+downward, the model included. States are enums (`Backend.EAGER`, `DropPolicy.WAIT`, ...), each also
 a `str`, so `Backend.EAGER == "eager"` and JSON writes "eager"; they are named here too. Settings are
 frozen dataclasses, validated when built, grouped by what reads them:
 
     PAPER             what the method fixes (SPEC 2-6): the defaults below start from it
-    ViTConfig, STConfig, VIT_PRESETS   the model's architecture presets (SPEC 3, 4)
+    ViTConfig, STConfig, VIT_PRESETS   the model's architecture presets (SPEC 3, 4; defined in architectures.py)
     ModelSettings     the weights, the ViT and the device (Segmenter.from_settings)
     SegmentConfig     how a clip is segmented: resolution, key frames, tau, front-end backend, kernels, chunks
     StreamConfig      the streaming algorithm: window, key-frame memory, track linking
@@ -24,12 +25,13 @@ the latency suite. Interfaces with other needs start from a named preset (PRESET
 from __future__ import annotations
 
 import functools
-import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .architectures import VIT_PRESETS, STConfig, ViTConfig, vit_config  # noqa: F401 - read from here too
 from .errors import SettingError
+from .fields import choices as _choices, finite as _finite, positive as _positive, setting
 from .states import (  # noqa: F401
     Backend,
     BagStorage,
@@ -69,58 +71,6 @@ NORMALIZATION: dict[Normalization, tuple[tuple[float, float, float], tuple[float
 }
 
 
-@dataclass(frozen=True)
-class ViTConfig:
-    """A DINO ViT: patch size, width, depth, heads (SPEC 3)."""
-
-    name: str
-    patch_size: int
-    embed_dim: int
-    depth: int = 12
-    num_heads: int = 6
-    mlp_ratio: int = 4
-    pretrained_grid: int = 28  # side of the positional-embedding grid (224 / patch)
-    ln_eps: float = 1e-6
-
-    @property
-    def head_dim(self) -> int:
-        return self.embed_dim // self.num_heads
-
-
-@dataclass(frozen=True)
-class STConfig:
-    """The spatio-temporal block: LayerNorm + q/k, 8 heads of 48 (SPEC 4)."""
-
-    dim: int = 384
-    num_heads: int = 8
-    mlp_ratio: int = 4
-    ln_eps: float = 1e-5
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.num_heads
-
-    @property
-    def scale(self) -> float:
-        return self.head_dim ** -0.5
-
-
-VIT_PRESETS: dict[str, ViTConfig] = {
-    "vit_small_8": ViTConfig("vit_small_8", patch_size=8, embed_dim=384, num_heads=6, pretrained_grid=28),
-    "vit_small_16": ViTConfig("vit_small_16", patch_size=16, embed_dim=384, num_heads=6, pretrained_grid=14),
-    "vit_base_8": ViTConfig("vit_base_8", patch_size=8, embed_dim=768, num_heads=12, pretrained_grid=28),
-    "vit_base_16": ViTConfig("vit_base_16", patch_size=16, embed_dim=768, num_heads=12, pretrained_grid=14),
-}
-
-
-def vit_config(name: str) -> ViTConfig:
-    """The preset called `name`, or a SettingError naming the valid ones."""
-    try:
-        return VIT_PRESETS[name]
-    except KeyError:
-        raise SettingError(f"unknown arch {name!r}; valid: {', '.join(VIT_PRESETS)}") from None
-
-
 # Random weights' ST q/k rows are scaled by this: attention sharp enough that the clustering finds tens of objects
 # on natural frames (on the DAVIS clips and the sample clip, vit_small_8 at 192x256 and 320x480, vit_small_16 at
 # 160x240: 10-20 objects over 1% of the frame, tens to hundreds in all), so a run with no weights at hand shows
@@ -150,39 +100,6 @@ MAX_QOS_DEPTH = 1000  # the ROS 2 node's QoS history: images DDS keeps per reade
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
 AUTO_CHUNK = 120  # a longer video is cut into balanced chunks of at most this many frames
 MEMORY_SHARE = 0.8  # of the memory available, what one piece may plan to use
-
-
-def setting(default: Any = None, help: str = "", **cli: Any) -> Any:
-    """A dataclass field (immutable default) with its help and, optionally, how the CLI spells it: flag,
-    aliases (former flags), nargs, metavar, hidden, group="weights" (one of a mutually exclusive set),
-    choices="arch" (the ViTs)."""
-    return field(default=default, metadata={"help": help, **cli})
-
-
-def _positive(obj, *names: str) -> None:
-    bad = [f"{n} = {getattr(obj, n)}" for n in names if getattr(obj, n) < 1]
-    if bad:
-        raise SettingError(f"{', '.join(bad)}: must be >= 1")
-
-
-def _finite(obj, *names: str, low: float = 0.0, strict: bool = False) -> None:
-    """Each named number (None allowed) is finite and >= low (> low when strict): nan and inf are refused here, once,
-    for every interface (the CLI, the demo, the ROS node's parameters)."""
-    for name in names:
-        value = getattr(obj, name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or value < low or (strict and value == low):
-            raise SettingError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
-
-
-def _choices(obj, **enums) -> None:
-    """Turn each named field into its enum member (accepting the plain value), or raise naming the valid ones."""
-    for name, cls in enums.items():
-        value = getattr(obj, name)
-        if value is not None:
-            object.__setattr__(obj, name, cls.parse(value))
 
 
 @dataclass(frozen=True)

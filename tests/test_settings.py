@@ -131,7 +131,7 @@ def test_exported_backends_match_the_export_table():
 
 
 def test_the_ground_floor_imports_nothing_above_it():
-    """settings.py (and states.py) import only the errors and each other; the model imports only the ground floor:
+    """settings.py (and states.py, fields.py, architectures.py) import only the errors and each other; the model imports only the ground floor:
     defaults are read downward, never back up."""
     import ast
 
@@ -145,8 +145,9 @@ def test_the_ground_floor_imports_nothing_above_it():
                 names.add(".".join([*base, *(node.module or "").split(".")]).strip("."))
         return names
 
-    ground = {"attnseg.settings", "attnseg.states", "attnseg.errors", "attnseg.files", "attnseg.optional"}
-    for name in ("settings.py", "states.py"):
+    ground = {"attnseg.settings", "attnseg.states", "attnseg.errors", "attnseg.files", "attnseg.optional",
+              "attnseg.fields", "attnseg.architectures"}
+    for name in ("settings.py", "states.py", "fields.py", "architectures.py"):
         assert imported(package / name) <= ground, name
     for path in (package / "model").glob("*.py"):
         assert all(m in ground or m.startswith("attnseg.model") for m in imported(path)), path.name

@@ -158,22 +158,26 @@ def test_live_readers_are_capped(server):
 def test_a_reader_that_stops_reading_is_dropped_not_buffered_for(server):
     """50 SSE and 20 MJPEG readers that never read filled 78 MB of send buffers: now a live reader whose writes
     wait longer than the timeout is dropped, and the frames it missed are never queued for it."""
-    port = server.port
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    rng = np.random.default_rng(0)
-    began = time.monotonic()
-    while server.readers == 0 and time.monotonic() - began < 5:
-        time.sleep(0.01)
-    assert server.readers == 1
+    reader_that_never_reads(server, sock)
+    rng, began = np.random.default_rng(0), time.monotonic()
     while server.readers and time.monotonic() - began < 4 * live.IO_TIMEOUT + 5:  # noise: a JPEG of ~1 MB a frame
         server.publish(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), np.zeros((480, 640), np.int32), {})
         time.sleep(0.05)
     assert server.readers == 0, "the reader that never reads is still served"
     sock.close()
     assert request(server, "GET", "/stats.json")[0] == 200
+
+
+def reader_that_never_reads(server, sock: socket.socket) -> None:
+    """Connect `sock` to the server's /stream and wait until it is counted as a live reader."""
+    sock.connect(("127.0.0.1", server.port))
+    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+    began = time.monotonic()
+    while server.readers == 0 and time.monotonic() - began < 5:
+        time.sleep(0.01)
+    assert server.readers == 1
 
 
 def server_side_connections(port: int) -> list[tuple[str, int]]:
@@ -192,15 +196,9 @@ def test_a_reader_with_the_usual_buffers_that_stops_reading_is_aborted_within_th
     """A /stream reader with the system's own buffers that stops reading held its slot 45-50 s and stayed
     ESTABLISHED with MBs queued after 4 minutes: now what it leaves unread is bounded (LIVE_BACKLOG), it is dropped
     once that has not drained for IO_TIMEOUT, and its connection is aborted, not left queued."""
-    port = server.port
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    rng = np.random.default_rng(0)
-    began = time.monotonic()
-    while server.readers == 0 and time.monotonic() - began < 5:
-        time.sleep(0.01)
-    assert server.readers == 1
-    began, queued = time.monotonic(), 0
+    port, sock = server.port, socket.socket()
+    reader_that_never_reads(server, sock)  # the system's own buffers
+    rng, began, queued = np.random.default_rng(0), time.monotonic(), 0
     while server.readers and time.monotonic() - began < 30:
         server.publish(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), np.zeros((480, 640), np.int32), {})
         queued = max([queued] + [q for _, q in server_side_connections(port)])
