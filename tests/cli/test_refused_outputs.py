@@ -200,24 +200,30 @@ def test_a_huge_frame_is_refused_from_its_header_before_any_decoding(tmp_path):
 def test_a_second_command_on_a_run_in_progress_is_refused_naming_it(tmp_path):
     """A second --resume of a run still in progress was accepted and removed the first one's state under it: now
     the run's folder is locked (flock: it dies with the process) and the second command is one line naming the
-    first; the first completes as if alone."""
-    video = write_avi(tmp_path / "long.avi", 600)
+    first; the first completes as if alone. The first is held still (SIGSTOP) while the others try: in progress
+    whatever this machine's speed."""
+    import signal
+
+    video = write_avi(tmp_path / "long.avi", 60)
     args = ["segment", video, *LONG, "--out", tmp_path / "png", "--save-labels", tmp_path / "l.npy"]
     first = cli(*args)
     state, deadline = tmp_path / ".png.attnseg-run" / "state.json", time.monotonic() + 120
     while not (state.is_file() and json.loads(state.read_text())["frames"] >= 6) and time.monotonic() < deadline:
         time.sleep(0.01)
-    seconds = [cli(*args, *extra) for extra in (["--resume"], ["--overwrite"])]  # both while the first runs
-    for second in seconds:
-        out, err = second.communicate(timeout=120)
-        assert second.returncode == 2 and err.strip().splitlines() == [
-            f"attnseg: error: the run writing into {tmp_path} (.png.attnseg-run) is in use by process {first.pid} "
-            f"(attnseg {' '.join(map(str, args))}): wait for it to end, or stop it first"], err
-    assert first.poll() is None, "the first run ended before the second commands were refused: make it longer"
+    first.send_signal(signal.SIGSTOP)
+    try:
+        seconds = [cli(*args, *extra) for extra in (["--resume"], ["--overwrite"])]
+        for second in seconds:
+            out, err = second.communicate(timeout=120)
+            assert second.returncode == 2 and err.strip().splitlines() == [
+                f"attnseg: error: the run writing into {tmp_path} (.png.attnseg-run) is in use by process {first.pid} "
+                f"(attnseg {' '.join(map(str, args))}): wait for it to end, or stop it first"], err
+    finally:
+        first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=300)
-    assert first.returncode == 0 and "segmented 600 frames" in out, err
+    assert first.returncode == 0 and "segmented 60 frames" in out, err
     marker = (tmp_path / "png" / ".attnseg-labels.txt").read_text().splitlines()
-    assert marker.count("# complete") == 1 and len(marker) == 602
+    assert marker.count("# complete") == 1 and len(marker) == 62
     assert not (tmp_path / ".png.attnseg-run").exists()
     resumed = cli(*args, "--resume")  # after it: the run is complete, nothing to resume, nothing changed
     out, err = resumed.communicate(timeout=120)
