@@ -23,7 +23,6 @@ folder is renamed away in one step, then deleted.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import io
 import json
 import os
@@ -59,6 +58,10 @@ class RunState:
         """Hold the folder (made if missing) for this process, or raise RunInUseError naming the process that
         holds it. The lock is the kernel's: it goes with the process, also when it is killed."""
         if self._lock is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no OS lock to take (the state is still committed in one step)
             return
         for stale in self.folder.parent.glob(f"{self.folder.name}{REMOVED}*"):
             shutil.rmtree(stale, ignore_errors=True)  # a complete run's folder, killed while it was deleted

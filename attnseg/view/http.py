@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hmac
 import json
 import logging
 import socket
 import struct
-import termios
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -332,7 +330,10 @@ def unsent(transport) -> int:
     pending = transport.get_write_buffer_size()
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        with contextlib.suppress(OSError, AttributeError):
+        with contextlib.suppress(OSError, AttributeError, ImportError):
+            import fcntl
+            import termios
+
             pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
     return pending
 
