@@ -31,10 +31,9 @@ import os
 from pathlib import Path
 
 from sections import (STAGES, _config, _p50, authors_section, certified_section, chunked_section,  # noqa: F401
-                      compare_section, compile_section, cost_section, crosscheck_section, device_section,
-                      kernels_section, latency_section, long_video_section, pooled_section, ros2_section,
-                      fidelity_section, frontend_section,
-                      stages_section)
+                      compare_section, cost_section, crosscheck_section, latency_section, long_video_section,
+                      pooled_section, ros2_section, fidelity_section, frontend_section, stages_section)
+from sections_device import compile_section, device_section, kernels_section  # noqa: E402
 from sections_live import (demo_section, live_quality_section, memory_section, multisource_section,  # noqa: E402
                            page_section, rtsp_section, viewers_section)
 

@@ -63,7 +63,7 @@ def test_the_records_hold_what_the_gpu_run_must_report(suite):
 @pytest.mark.slow
 def test_the_records_render_into_the_readme_gpu_section(suite):
     """A GPU run's records (here the smoke's, marked as if from a GPU) become the GPU section of docs/results.md."""
-    from sections import device_section
+    from sections_device import device_section
 
     _, records = suite
     assert device_section(list(records.values())) == device_section([])  # smoke records are never rendered
