@@ -169,8 +169,7 @@ class Outputs:
 
     def leftovers(self) -> list[Path]:
         """The temporary files that a killed run left beside its outputs (attnseg.files.leftovers)."""
-        found = [p for f in self.files() for p in leftovers(f, (".spool",) if Path(f) == Path(self.coco or "")
-                                                            else ())]
+        found = [p for f in self.files() for p in leftovers(f, (".spool",))]  # COCO spools its runs
         return found + (leftovers_in(self.out) if self.out else [])
 
     def state_dir(self) -> Path | None:

@@ -31,6 +31,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -136,23 +137,25 @@ class RunState:
         self.frames = self.info["frames"]
         with open(self.folder / LABELS, "r+b") as f:
             f.truncate(self.frames * int(np.prod(fingerprint["patch grid"])) * 4)
-        with open(self.folder / NAMES, "r+b") as f:
-            lines = f.read().splitlines(keepends=True)[:self.frames]
-            f.truncate(sum(map(len, lines)))
+        with open(self.folder / NAMES, "r+b") as f:  # line by line: memory stays flat however long the run
+            for _ in range(self.frames):
+                f.readline()
+            f.truncate(f.tell())
         self.info.setdefault("link", "link.pt" if self.frames else None)  # a state written before link.N.pt
         for stale in self.folder.glob("link.*.pt"):  # written by a chunk that never committed
             if stale.name != self.info["link"]:
                 stale.unlink()
         return torch.load(self.folder / self.info["link"], weights_only=True) if self.info["link"] else None
 
-    def finished(self) -> list[tuple[str, np.ndarray]]:
-        """(name, patch labels) of the frames finished before, from the disk (memory-mapped)."""
-        grid = tuple(self.info["fingerprint"]["patch grid"])
+    def finished(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, patch labels) of the frames finished before, one at a time from the disk (memory-mapped)."""
         if not self.frames:
-            return []
+            return
+        grid = tuple(self.info["fingerprint"]["patch grid"])
         labels = np.memmap(self.folder / LABELS, dtype="<i4", mode="r", shape=(self.frames, *grid))
-        names = (self.folder / NAMES).read_text().splitlines()
-        return list(zip(names, labels))
+        with open(self.folder / NAMES) as names:
+            for labels_of_frame, name in zip(labels, names):
+                yield name.rstrip("\n"), labels_of_frame
 
     def commit(self, chunk) -> None:
         """A chunk's frames are written: its labels, names and the linker after it join the state, in one step
