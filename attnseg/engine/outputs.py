@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import OutputError, OutputExistsError
-from ..files import kind_of, leftovers, leftovers_in, temp_beside
+from ..files import kind_of, leftovers, leftovers_in, replaceable, temp_beside
 from .coco import CocoResults
 from .drawing import davis_palette, overlay  # noqa: F401 - davis_palette: read from here too
 from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, closed_pngs, earlier_pngs,  # noqa: F401
@@ -142,10 +142,10 @@ class Outputs:
         run's PNGs that `overwrite` removes once the run begins (clear_earlier)."""
         earlier = earlier_pngs(self.out, overwrite=self.overwrite, resume=resume) if self.out else []
         for path in [*self.files(), *map(Path, also)]:
-            kind = kind_of(path)
-            if kind not in (None, "file"):
-                raise OutputError(f"cannot write {path}: it is a {kind}, not a regular file; name a file")
-            if kind == "file" and not (self.overwrite or resume):
+            why = replaceable(path)
+            if why:
+                raise OutputError(f"cannot write {path}: {why}; name a file")
+            if kind_of(path) == "file" and not (self.overwrite or resume):
                 raise OutputExistsError(f"{path} exists: overwrite replaces it, or name another file")
         for path in [*self.paths(), *map(Path, also)]:
             folder = path if path == Path(self.out or "") else path.parent  # a bag's own folder: made by its writer
