@@ -24,8 +24,6 @@ the latency suite. Interfaces with other needs start from a named preset (PRESET
 """
 from __future__ import annotations
 
-import functools
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,7 +153,7 @@ class SegmentConfig:
                                "eager or onnxruntime, measured once), eager (= torch), compiled (torch.compile), or "
                                "an exported form: onnxruntime, tensorrt, aoti")
     artifact: str | None = setting(None, "file of `attnseg export` for an exported backend (default: built once "
-                                   "into the cache and reused)", aliases=("--engine",))
+                                   "into the cache and reused)")
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
                                           "fp16)")
     threads: int | None = setting(None, "onnxruntime's intra-op threads (default: onnxruntime's own, one per core)")
@@ -350,29 +348,3 @@ PRESETS: dict[str, dict[str, Any]] = {
               "segment": SegmentConfig(resolution=(160, 256), backend=Backend.EAGER, kernels=Kernels.TORCH)},
 }
 
-
-def _former_engine(init):
-    """SegmentConfig(engine=...) and config.engine still work, with a DeprecationWarning: it is `artifact` now."""
-    def warn():
-        warnings.warn("SegmentConfig's engine is deprecated: the setting is called artifact", DeprecationWarning,
-                      stacklevel=3)
-
-    @functools.wraps(init)
-    def __init__(self, *args, engine: str | None = None, **kwargs):
-        if engine is not None:
-            warn()
-            kwargs.setdefault("artifact", engine)
-        init(self, *args, **kwargs)
-    return __init__, property(lambda self: warn() or self.artifact)
-
-
-SegmentConfig.__init__, SegmentConfig.engine = _former_engine(SegmentConfig.__init__)
-_RENAMED = {"LiveSettings": "RuntimeSettings"}  # former names, kept working with a DeprecationWarning
-
-
-def __getattr__(name: str):
-    if name in _RENAMED:
-        warnings.warn(f"attnseg.settings.{name} is deprecated: it is called {_RENAMED[name]}", DeprecationWarning,
-                      stacklevel=2)
-        return globals()[_RENAMED[name]]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

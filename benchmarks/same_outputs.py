@@ -10,7 +10,7 @@ with the artifact) and the Python API (segment_video, iter_video, the streaming 
 function) on generated inputs and a DAVIS clip when ../shared is there. Then every file is compared: bytes;
 .npy files by content where the bytes differ (the header is the writer's); JSON without its timings;
 rosbag2 by messages (their stamps are wall-clock times). Only the public interfaces both checkouts have are
-used: `--engine` (the former name of `--artifact`) and StreamEngine or StreamRuntime, whichever exists.
+used.
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def run(inputs: Path, out: Path) -> None:
     cli("stream", syn, *RANDOM, "--memory", "2", "--window", "2", "--out", out / "stream2/png")
     cli("batch", syn, long, "--out", out / "batch", *RANDOM)
     cli("export", "--format", "onnx", "--out", out / "fe.onnx", *RANDOM[:-2])
-    cli("segment", syn, *RANDOM[:-2], "--backend", "onnxruntime", "--engine", out / "fe.onnx", "--save-labels",
+    cli("segment", syn, *RANDOM[:-2], "--backend", "onnxruntime", "--artifact", out / "fe.onnx", "--save-labels",
         out / "onnx.npy")
 
     import attnseg
@@ -88,7 +88,7 @@ def run(inputs: Path, out: Path) -> None:
                                               "fps": result.fps, "mode": str(result.mode)}))
     frames = list(seg.iter_video(str(long), chunk=7))
     np.save(out / "api_iter.npy", np.stack([f.mask for f in frames]))
-    runtime = (getattr(attnseg, "StreamRuntime", None) or attnseg.StreamEngine)(seg, StreamConfig(memory=3))
+    runtime = attnseg.StreamRuntime(seg, StreamConfig(memory=3))
     np.save(out / "api_stream.npy", np.stack([r.labels for r in runtime.stream(str(syn), warm_up=False)]))
     np.save(out / "api_fn.npy", segment_video(str(syn), random_weights=True, arch="vit_small_16", qk_gain=6.0,
                                               config=SegmentConfig(resolution=(64, 96))).labels)

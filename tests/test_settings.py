@@ -153,30 +153,26 @@ def test_the_ground_floor_imports_nothing_above_it():
         assert all(m in ground or m.startswith("attnseg.model") for m in imported(path)), path.name
 
 
-def test_former_names_still_work_and_say_so(capsys):
+def test_the_former_names_are_gone_and_the_parser_points_to_the_new_ones(capsys):
+    """Nothing was released under them (CHANGELOG.md): LiveSettings, SegmentConfig(engine=), --engine, StreamEngine
+    and the ROS parameter engine are refused, the flag with its new name."""
+    import attnseg
     import attnseg.settings as settings
+    from attnseg.integrations.ros_params import settings as node_settings
 
-    with pytest.warns(DeprecationWarning, match="RuntimeSettings"):
-        assert settings.LiveSettings is RuntimeSettings
-    with pytest.warns(DeprecationWarning, match="artifact"):
-        config = SegmentConfig(backend="onnxruntime", engine="fe.onnx")
-    assert config.artifact == "fe.onnx" and config == SegmentConfig(backend="onnxruntime", artifact="fe.onnx")
-    with pytest.warns(DeprecationWarning, match="artifact"):
-        assert config.engine == "fe.onnx"
-    assert dataclasses.replace(config, tau=2.0).artifact == "fe.onnx"  # no engine field to carry along
-    for flag in ("--engine", "--artifact"):
-        args = parse("segment", "clip.mp4", "--backend", "onnxruntime", flag, "fe.onnx")
-        assert read_settings(SegmentConfig, args).artifact == "fe.onnx"
-
-
-def test_the_former_ros_parameter_engine_is_read_as_artifact():
-    from attnseg.integrations.ros_params import parameter_file, settings
-
-    assert settings({"random_weights": True, "backend": "onnxruntime", "engine": "fe.onnx"}).segment["artifact"] == \
-        "fe.onnx"
-    assert settings({"random_weights": True, "backend": "onnxruntime", "artifact": "a.onnx"}).segment["artifact"] == \
-        "a.onnx"
-    assert "    engine:" not in parameter_file()  # declared for old launch files, not advertised
+    assert not hasattr(settings, "LiveSettings") and not hasattr(attnseg, "StreamEngine")
+    with pytest.raises(TypeError):
+        SegmentConfig(backend="onnxruntime", engine="fe.onnx")
+    assert not hasattr(SegmentConfig(), "engine")
+    args = parse("segment", "clip.mp4", "--backend", "onnxruntime", "--artifact", "fe.onnx")
+    assert read_settings(SegmentConfig, args).artifact == "fe.onnx"
+    with pytest.raises(SystemExit):
+        parse("segment", "clip.mp4", "--backend", "onnxruntime", "--engine", "fe.onnx")
+    assert "--engine" in capsys.readouterr().err
+    with pytest.raises(SettingError, match="unknown parameters"):
+        node_settings({"random_weights": True, "backend": "onnxruntime", "engine": "fe.onnx"})
+    assert node_settings({"random_weights": True, "backend": "onnxruntime", "artifact": "a.onnx"}
+                         ).segment["artifact"] == "a.onnx"
 
 
 @pytest.mark.parametrize("cls,bad", [

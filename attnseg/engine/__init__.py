@@ -24,11 +24,11 @@ from .frames import Clip, InputError, read_clip
 from .offline import SegmentationResult
 from .outputs import Outputs, save_labels, write_label_pngs, write_overlay_video
 from .segmenter import RANDOM_BANNER, Segmenter, segment_video
-from .streaming import StreamEngine, StreamError, StreamResult, StreamRuntime, stream
+from .streaming import StreamError, StreamResult, StreamRuntime, stream
 
 __all__ = [
     "Outputs", "save_labels", "write_label_pngs", "write_overlay_video",
     "RANDOM_BANNER", "SegmentationResult", "SegmentConfig", "Segmenter", "segment_video",
     "Clip", "InputError", "read_clip",
-    "StreamConfig", "StreamEngine", "StreamError", "StreamResult", "StreamRuntime", "stream",
+    "StreamConfig", "StreamError", "StreamResult", "StreamRuntime", "stream",
 ]

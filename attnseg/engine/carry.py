@@ -9,7 +9,8 @@ new frame to the last segmented one, so every small pixel knows where it came fr
 there (every CARRY_STRIDE-th of them). The result is that small map (`coarse`) and its nearest-neighbour upsampling to the frame's size
 (`labels`), the same relation a segmented frame's patch labels have to its label map. Carried labels are an
 estimate, never a segmentation: the streaming runtime flags them (StreamResult.carried). What carrying costs in
-accuracy: benchmarks/carry_quality.py (ground-truth masks carried 1-4 frames on the DAVIS clips).
+accuracy: benchmarks/live_quality.py (ground-truth masks carried 1-4 frames on the DAVIS clips; record
+benchmarks/results/live_quality_cpu_vit_small_16_160x240.json).
 """
 from __future__ import annotations
 

@@ -147,12 +147,3 @@ class CocoResults:
         return (f'{{"video_id":{video},"category_id":{CATEGORY_ID},"score":{SCORE},'
                 f'"segmentations":[{segs}]}}')
 
-
-def write_coco(dest: str | Path, masks, video_id: int = 1) -> None:
-    """A whole clip's (T, H, W) masks (or any iterable of them) as a results file."""
-    results = CocoResults(dest)
-    try:
-        for index, mask in enumerate(masks):
-            results.write(index, mask, video_id)
-    finally:
-        results.close()

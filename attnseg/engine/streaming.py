@@ -37,7 +37,6 @@ import dataclasses
 import queue
 import threading
 import time
-import warnings
 from typing import Callable, Iterator, Sequence, Union
 
 import numpy as np
@@ -375,12 +374,4 @@ def stream(source, *, segmenter: Segmenter | None = None, config: StreamConfig =
            **stream_kwargs) -> Iterator[StreamResult]:
     """One-call API: `for r in stream("0", segmenter=seg): ...`."""
     return StreamRuntime(segmenter or Segmenter.from_checkpoint(), config).stream(source, **stream_kwargs)
-
-
-class StreamEngine(StreamRuntime):
-    """Deprecated: the streaming runtime is called StreamRuntime ("engine" names the package)."""
-
-    def __init__(self, *args, **kwargs):
-        warnings.warn("StreamEngine is deprecated: it is called StreamRuntime", DeprecationWarning, stacklevel=2)
-        super().__init__(*args, **kwargs)
 

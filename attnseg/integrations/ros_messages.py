@@ -33,9 +33,6 @@ class Stamp:
         sec, nanosec = divmod(int(ns), 1_000_000_000)
         return cls(sec, nanosec)
 
-    def to_ns(self) -> int:
-        return self.sec * 1_000_000_000 + self.nanosec
-
 
 def label_image_fields(labels: np.ndarray, encoding: str = "mono16") -> dict:
     """(H, W) integer track ids -> the Image fields (data: uint8 array, no copy when already in layout)."""

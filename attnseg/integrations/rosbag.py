@@ -93,13 +93,6 @@ class RosbagSink:
         os.replace(self.partial, self.path)
         self.staging.rmdir()
 
-    def abort(self) -> None:
-        """Drop the bag being written (nothing was computed worth keeping)."""
-        if self.writer is not None:
-            writer, self.writer = self.writer, None
-            writer.close()
-            shutil.rmtree(self.staging, ignore_errors=True)
-
     def __enter__(self) -> RosbagSink:
         return self
 

@@ -69,13 +69,6 @@ def kl_distance(p: torch.Tensor, log_p: torch.Tensor, q: torch.Tensor, log_q: to
     return symmetric_kl(neg_entropy(p, log_p), neg_entropy(q, log_q), p @ log_q.T, (q @ log_p.T).T)
 
 
-def self_kl_distance(p: torch.Tensor, log_p: torch.Tensor) -> torch.Tensor:
-    """kl_distance(p, log_p, p, log_p) with one product instead of two."""
-    e = neg_entropy(p, log_p)
-    cross = p @ log_p.T
-    return symmetric_kl(e, e, cross, cross.T)
-
-
 def neighbour_average(prob: torch.Tensor, near: torch.Tensor) -> torch.Tensor:
     """S_i = renormalized mean of the rows j with near[i, j] (D1[i, j] <= tau), itself included."""
     near.fill_diagonal_(True)  # D(p, p) = 0; only rounding could say otherwise

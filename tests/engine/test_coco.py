@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attnseg.cli import main
-from attnseg.engine.coco import CocoResults, encode_objects, write_coco
+from attnseg.engine.coco import CocoResults, encode_objects
 
 mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools not installed")
 MANY = ["--random-weights", "--qk-gain", "20", "--arch", "vit_small_16", "--resolution", "48", "64"]  # ~30 ids
@@ -40,6 +40,14 @@ def assert_same_as(decoded: dict[int, list], maps: np.ndarray) -> None:
                 assert seg is not None and seg.shape == m.shape and np.array_equal(seg, m == obj)
             else:
                 assert seg is None
+
+
+def write_coco(dest, masks) -> None:
+    """A whole clip's (T, H, W) masks as a results file, frame by frame as the outputs write them."""
+    results = CocoResults(dest)
+    for index, mask in enumerate(masks):
+        results.write(index, mask, 1)
+    results.close()
 
 
 def test_every_object_decodes_to_its_label_map_bit_for_bit(tmp_path, rng):

@@ -310,20 +310,6 @@ def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(engine_cache):
     assert len(memory) == 2 and memory[90] - memory[30] < 2**20
 
 
-def test_the_former_name_of_the_runtime_still_works_and_says_so():
-    import attnseg
-    from attnseg.engine.streaming import StreamEngine
-
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
-    with pytest.warns(DeprecationWarning, match="StreamRuntime"):
-        old = attnseg.StreamEngine(seg, StreamConfig())
-    assert isinstance(old, StreamRuntime) and StreamEngine is attnseg.StreamEngine
-    new = StreamRuntime(seg, StreamConfig())
-    clip = frames(4)
-    got = [r.labels for r in old.stream(ArraySource(clip), warm_up=False)]
-    assert all(np.array_equal(a, r.labels) for a, r in zip(got, new.stream(ArraySource(clip), warm_up=False)))
-
-
 def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
     """Every ratio-th frame's k is kept; the others go through the eager front-end's queries alone, and the
     labels are the same as with every k computed."""

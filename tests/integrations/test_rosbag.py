@@ -43,8 +43,3 @@ def test_bag_is_published_only_when_closed_and_existing_is_refused(tmp_path):
     with pytest.raises(ValueError, match="no topic /other"):
         read_label_bag(tmp_path / "bag", "/other")
 
-
-def test_abort_leaves_nothing(tmp_path):
-    bag = RosbagSink(tmp_path / "bag")
-    bag.abort()
-    assert list(tmp_path.iterdir()) == []
