@@ -3,6 +3,7 @@ library's own words (the CLI maps each to `attnseg: error: ...` and exit code 2)
 
     AttnsegError
     ├── SettingError       a setting or argument out of range, of the wrong shape, or unknown
+    │   └── NothingToWrite    a run that names no output
     ├── InputError         a video, folder, frame or message that cannot be read
     ├── CheckpointError    weights whose format, keys or shapes do not match
     ├── WeightsUnavailableError   official weights neither cached nor downloadable
@@ -59,6 +60,10 @@ class ExportError(AttnsegError, ValueError):
 
 class OutputError(AttnsegError, ValueError):
     """An output that cannot be written: it exists already, or was closed."""
+
+
+class NothingToWrite(SettingError):
+    """A run that names no output: its work would be lost."""
 
 
 class EarlierRunError(OutputError):

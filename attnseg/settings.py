@@ -9,23 +9,24 @@ frozen dataclasses, validated when built, grouped by what reads them:
     PAPER             what the method fixes (SPEC 2-6): the defaults below start from it
     ViTConfig, STConfig, VIT_PRESETS   the model's architecture presets (SPEC 3, 4; defined in architectures.py)
     ModelSettings     the weights, the ViT and the device (Segmenter.from_settings)
-    SegmentConfig     how a clip is segmented: resolution, key frames, tau, front-end backend, kernels, chunks
-    StreamConfig      the streaming algorithm: window, key-frame memory, track linking
+    SegmentConfig     how a clip is segmented: resolution, window, key frames, tau, front-end backend, kernels,
+                      chunks (window, key frames and tau live too)
+    StreamConfig      the streaming algorithm: causal windows, key-frame memory, track linking
     RuntimeSettings   the streaming runtime: drop policy, queues, disconnects, stalls
+    SessionSettings   one session, every face: the four above, checked across each other once
     RosbagSettings    rosbag2 output topics and encodings
     RosNodeSettings   the ROS 2 node's own parameters (QoS, stale frames, diagnostics)
     ExportSettings    exported artifacts; TritonRepoSettings: the Triton model repository
     RaySettings       batches on a Ray cluster
 
 Every interface derives from these fields, so a default is written once, here: the CLI's options
-(generated from the fields and their help, attnseg/cli/options.py), demo_webcam.py, the ROS 2 node's
-parameters (attnseg/integrations/ros_params.py), the Triton repository's streaming model, the Ray actors and
-the latency suite. Interfaces with other needs start from a named preset (PRESETS) instead of new defaults.
+(generated from the fields and their help, attnseg/cli/options.py), the ROS 2 node's parameters
+(attnseg/integrations/ros_params.py), the Triton repository's streaming model, the Ray actors and the latency
+suite. Faces with other needs start from a named preset (attnseg/presets.py) instead of new defaults.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .architectures import VIT_PRESETS, STConfig, ViTConfig, vit_config  # noqa: F401 - read from here too
 from .errors import SettingError
@@ -75,9 +76,9 @@ NORMALIZATION: dict[Normalization, tuple[tuple[float, float, float], tuple[float
 # the pipeline at work; at 1 (the plain init) every frame is one object, at 5 still one or two on most clips
 RANDOM_QK_GAIN = 6.0
 
-# `--backend auto` and the exported backends build their artifacts into the cache ($ATTNSEG_CACHE/engines, tens of
+# `--backend auto` and the exported backends build their artifacts into the cache ($ATTNSEG_CACHE/artifacts, tens of
 # MB each): the most recently used this many are kept
-ENGINE_CACHE_FILES = 4
+ARTIFACT_CACHE_FILES = 4
 
 # The frame rate of frames that do not say theirs: folders, arrays, a video whose header lacks it, a stream's
 # overlay video and its rosbag2 stamps
@@ -94,7 +95,7 @@ MAX_FRAME_PIXELS = 64 * 2**20
 MAX_RESOLUTION = 4096  # the largest side frames are resized to for the ViT: a 4K camera's (the paper's: 480)
 MAX_QOS_DEPTH = 1000  # the ROS 2 node's QoS history: images DDS keeps per reader (1000 of 1 MB: a GB already)
 
-# Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.planning)
+# Long videos (SPEC 10): how `chunk` = None (auto) plans them (attnseg.engine.offline.planning)
 SINGLE_PIECE_MAX = 150  # a clip up to this many frames is one piece, as the paper segments DAVIS
 AUTO_CHUNK = 120  # a longer video is cut into balanced chunks of at most this many frames
 MEMORY_SHARE = 0.8  # of the memory available, what one piece may plan to use
@@ -143,9 +144,10 @@ class SegmentConfig:
 
     resolution: tuple[int, int] = setting(PAPER.resolution, "the size frames are resized to before the ViT",
                                           nargs=2, metavar=("H", "W"))
-    ratio: int = setting(PAPER.ratio, "a key frame every RATIO frames")
-    tau: float = setting(PAPER.tau, "symmetric-KL threshold of the clustering")
-    window: int = setting(PAPER.window, "query frames clustered together")
+    ratio: int = setting(PAPER.ratio, "a key frame every RATIO frames (live: processed frames)")
+    tau: float = setting(PAPER.tau, "symmetric-KL threshold of the clustering (live: and of track linking)")
+    window: int = setting(PAPER.window, "query frames clustered together (live: each frame with its predecessors, "
+                                        "or with --no-causal a fixed window whose frames wait for its last)")
     normalization: Normalization = setting(PAPER.normalization, "input statistics: kinetics "
                                            "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
@@ -188,11 +190,6 @@ class SegmentConfig:
                                "sends; the paper's is 320x480)")
         object.__setattr__(self, "resolution", res)
 
-    def check_patches(self, patch_size: int) -> None:
-        """Refuse a resolution the ViT's patches do not tile, before any decoding or loading."""
-        h, w = self.resolution
-        if h % patch_size or w % patch_size:
-            raise SettingError(f"resolution {h}x{w} is not a multiple of the patch size {patch_size}")
 
 
 CHUNK_FIELDS = ("chunk", "link_max_age", "link_tokens")  # offline only: a live stream has windows, not chunks
@@ -200,27 +197,24 @@ CHUNK_FIELDS = ("chunk", "link_max_age", "link_tokens")  # offline only: a live 
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames."""
+    """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames. Its window,
+    key-frame ratio and tau are the clip's (SegmentConfig): one field each, offline and live."""
 
-    window: int = setting(PAPER.window, "frames clustered together: the newest with its predecessors (causal), or "
-                                        "a fixed window whose frames wait for its last")
     causal: bool = setting(True, "each frame's labels leave as soon as it is clustered, in a window of itself and "
                                  "its already-segmented predecessors (off: the paper's fixed windows)",
                            flag="--no-causal")
-    ratio: int = setting(PAPER.ratio, "a key frame every RATIO processed frames")
     memory: int = setting(4, "key frames kept in the rolling memory (the oldest leaves)")
-    tau: float = setting(PAPER.tau, "symmetric-KL threshold: level 1 and track linking")
     max_age: int = setting(10, "windows a lost object keeps its id (re-found after short occlusions)")
     track_tokens: int = setting(64, "query tokens kept per track (its appearance)")
 
     def __post_init__(self):
-        _positive(self, "window", "ratio", "memory", "track_tokens")
-        _finite(self, "tau", "max_age")
+        _positive(self, "memory", "track_tokens")
+        _finite(self, "max_age")
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    """The streaming runtime around the algorithm (attnseg.engine.streaming.StreamRuntime.stream)."""
+    """The streaming runtime around the algorithm (attnseg.engine.live.runtime.StreamRuntime.stream)."""
 
     realtime: bool = setting(False, "play a file or folder at its own FPS (else: as fast as possible, nothing "
                                     "dropped)")
@@ -267,9 +261,9 @@ class RosbagSettings:
 
 @dataclass(frozen=True)
 class RosNodeSettings:
-    """The ROS 2 node's own parameters (attnseg.integrations.ros_params); the engine's come from the settings
-    above."""
+    """The ROS 2 node's own parameters (attnseg.integrations.ros_params); its session's come from SessionSettings."""
 
+    label_encoding: LabelEncoding = setting(LabelEncoding.MONO16, "label image encoding (mono16: ids up to 65535)")
     publish_overlay: bool = setting(False, "also publish the colour overlay (rgb8) on `overlay`")
     reliability: Reliability = setting(Reliability.BEST_EFFORT, "QoS reliability of the subscription and "
                                                                  "publishers: best_effort or reliable")
@@ -281,7 +275,7 @@ class RosNodeSettings:
     diagnostics_period: float = setting(1.0, "seconds between /diagnostics messages")
 
     def __post_init__(self):
-        _choices(self, reliability=Reliability)
+        _choices(self, label_encoding=LabelEncoding, reliability=Reliability)
         _positive(self, "qos_depth")
         if self.qos_depth > MAX_QOS_DEPTH:
             raise SettingError(f"qos_depth must be at most {MAX_QOS_DEPTH} (images kept per reader), got "
@@ -330,21 +324,25 @@ class RaySettings:
         _finite(self, "max_retries")
 
 
-# Named starting points for interfaces whose users expect other defaults than the paper's.
-PRESETS: dict[str, dict[str, Any]] = {
-    # live video on a laptop: the small ViT at a quarter of the paper's pixels (demo_webcam.py)
-    "live": {"model": ModelSettings(arch="vit_small_16"), "segment": SegmentConfig(resolution=(160, 240)),
-             # a file or folder plays at its own frame rate and drops what the engine cannot take, as a camera;
-             # one frame waits, not two: p99 860-915 ms instead of 1.05-1.29 s (benchmarks/demo_latency.py)
-             "runtime": RuntimeSettings(realtime=True, drop=DropPolicy.DROP_OLDEST, queue_size=1)},
-    # a robot: the paper's model on the device it has, CUDA when present (the ROS 2 node)
-    "robot": {"model": ModelSettings(device=Device.AUTO), "segment": SegmentConfig()},
-    # `attnseg sample`: a generated clip segmented in seconds on a laptop CPU
-    "sample": {"model": ModelSettings(), "segment": SegmentConfig(resolution=(192, 256))},
-    # `attnseg segment`, `batch` and `stream`: the fastest front-end with exact labels on the device at hand
-    "cli": {"model": ModelSettings(), "segment": SegmentConfig(backend=Backend.AUTO)},
-    # `attnseg bench`: the reference front-end and clustering at a size a small CPU times in minutes
-    "bench": {"model": ModelSettings(arch="vit_small_8"),
-              "segment": SegmentConfig(resolution=(160, 256), backend=Backend.EAGER, kernels=Kernels.TORCH)},
-}
+@dataclass(frozen=True)
+class SessionSettings:
+    """Everything one session runs with (attnseg.engine.session.Session), each setting in one field: the weights
+    and ViT, how clips are segmented (window, ratio and tau too when live), the streaming algorithm and the runtime
+    around it. The CLI, the demo, the ROS 2 node's parameters and the Ray actors fill one; what depends on two
+    parts is checked here, once, where it is made (the resolution against the ViT's patches), so nothing
+    downstream checks or copies again. A face's own choices start from a preset (attnseg.presets)."""
 
+    model: ModelSettings = ModelSettings()
+    segment: SegmentConfig = SegmentConfig()
+    stream: StreamConfig = StreamConfig()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    def __post_init__(self):
+        for name, cls in (("model", ModelSettings), ("segment", SegmentConfig), ("stream", StreamConfig),
+                          ("runtime", RuntimeSettings)):
+            if not isinstance(getattr(self, name), cls):
+                raise SettingError(f"{name} must be {cls.__name__}, got {type(getattr(self, name)).__name__}")
+        h, w = self.segment.resolution
+        patch = self.model.patch_size
+        if h % patch or w % patch:  # before any decoding or loading
+            raise SettingError(f"resolution {h}x{w} is not a multiple of the patch size {patch}")

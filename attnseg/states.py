@@ -89,7 +89,7 @@ class Precision(Choice):
 
 
 class DropPolicy(Choice):
-    """What a full frame queue does (attnseg.engine.streaming)."""
+    """What a full frame queue does (attnseg.engine.live.runtime)."""
 
     DROP_OLDEST = "drop-oldest"  # live sources: a stale frame is dropped and counted
     WAIT = "wait"  # files: capture waits, nothing is lost

@@ -134,7 +134,7 @@ class _Looped:
     live = False
 
     def __init__(self, frames: np.ndarray, total: int):
-        from attnseg.engine.sources import ArraySource
+        from attnseg.engine.live.sources import ArraySource
 
         self.inner, self.total, self.sent = ArraySource(frames, fps=30.0), total, 0
 
@@ -150,9 +150,9 @@ class _Looped:
 
 
 def part_streaming(args) -> dict:
-    from attnseg.engine.sources import ArraySource
+    from attnseg.engine.live.sources import ArraySource
     from attnseg.settings import StreamConfig
-    from attnseg.engine.streaming import StreamRuntime
+    from attnseg.engine.live.runtime import StreamRuntime
 
     s, device = sizes(args), device_of(args)
     cuda = device.type == "cuda"
@@ -167,7 +167,7 @@ def part_streaming(args) -> dict:
             torch.cuda.reset_peak_memory_stats()
         results = list(engine.stream(ArraySource(frames, fps=fps, live=True), warm_up=False))
         stats = engine.stats.to_dict()
-        stats["clusters_max"] = int(max(len(np.unique(r.patch_labels)) for r in results)) if results else 0
+        stats["clusters_max"] = int(max(len(np.unique(r.labels)) for r in results)) if results else 0
         if cuda:
             stats["peak_device_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         figures["paced"][f"{fps} fps"] = stats

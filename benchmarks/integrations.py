@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.batch import run_batch  # noqa: E402
+from attnseg.engine.offline.batch import run_batch  # noqa: E402
+from attnseg.settings import ModelSettings, SessionSettings  # noqa: E402
 from attnseg.integrations.ros_messages import label_image_fields  # noqa: E402
 
 
@@ -89,7 +90,7 @@ def bench_zmq(maps, warmup):
             pub.publish(i, 0, m)
             msg = sub.recv(timeout=5)
             latencies.append(time.perf_counter() - t)
-            exact &= msg is not None and msg.header["frame_id"] == i and np.array_equal(msg.labels, m)
+            exact &= msg is not None and msg.header["frame_id"] == i and np.array_equal(msg.mask, m)
         arrivals = []
 
         def listen():  # the time of each arrival, until 1 s passes without one
@@ -141,7 +142,7 @@ def bench_batch(args, workdir):
         started = time.perf_counter() - t
         dest = Path(workdir) / f"ray{actors}"
         t = time.perf_counter()
-        records = run_ray_batch(videos, dest, model=model, config=config, actors=actors)
+        records = run_ray_batch(videos, dest, SessionSettings(model=ModelSettings(**model), segment=config), actors=actors)
         seconds = time.perf_counter() - t
         ray.shutdown()
         same = all(np.array_equal(np.load(dest / f"clip{v}" / "labels.npy"),

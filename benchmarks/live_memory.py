@@ -24,8 +24,8 @@ from common import write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.sources import ArraySource  # noqa: E402
-from attnseg.engine.streaming import StreamRuntime  # noqa: E402
+from attnseg.engine.live.sources import ArraySource  # noqa: E402
+from attnseg.engine.live.runtime import StreamRuntime  # noqa: E402
 from attnseg.engine.synthetic import SyntheticClip  # noqa: E402
 from attnseg.settings import PRESETS, StreamConfig  # noqa: E402
 from attnseg.view import LiveServer  # noqa: E402

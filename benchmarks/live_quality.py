@@ -5,7 +5,7 @@
   the offline pipeline, all on the same front-end output (vit_small_16 at 160x240, the live preset, a
   paper-format random checkpoint with q/k x5.0: tens of clusters per window). Scores: attnseg.eval.ids
   (mean IoU after one id matching over the clip; id switches per 100 frames), at patch level.
-- carried labels: each ground-truth annotation of frame t carried by optical flow (attnseg.engine.carry) to
+- carried labels: each ground-truth annotation of frame t carried by optical flow (attnseg.engine.live.carry) to
   t+1 ... t+4, J (IoU of the foreground) against the annotation there, beside the annotation copied unmoved.
   Needs no trained weights: it measures the carrying alone.
 
@@ -28,7 +28,7 @@ from common import DAVIS, DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.carry import CARRY_WIDTH, Carrier  # noqa: E402
+from attnseg.engine.live.carry import CARRY_WIDTH, Carrier  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
 from attnseg.settings import StreamConfig  # noqa: E402

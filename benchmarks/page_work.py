@@ -1,5 +1,5 @@
 """The live page's work per frame at 480x854 with 50 objects: counting the objects, drawing the overlay and
-encoding its JPEG, from the grid labels (attnseg.view.render: what LiveServer does now) against the same work on
+encoding its JPEG, from the grid labels (attnseg.engine.outputs.drawing: what LiveServer does now) against the same work on
 the full-size label map (two np.unique, a mask and nonzero per object, a float blend: what it did before), in
 one run. Grids: the live preset's patches (10x15 at 160x240), a finer patch grid (30x53) and a carried frame's
 flow-sized map (68x120).
@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_record  # noqa: E402
 
-from attnseg.engine.drawing import boundary, colour_of, overlay  # noqa: E402
+from attnseg.engine.outputs.drawing import boundary, colour_of, overlay  # noqa: E402
 from attnseg.engine.masks import upsample_labels  # noqa: E402
-from attnseg.view.render import layout, objects, render  # noqa: E402
+from attnseg.engine.outputs.drawing import layout, objects, render  # noqa: E402
 
 SIZE = (480, 854)
 

@@ -67,14 +67,15 @@ def command(source: str, extra: list[str], frames: int, stats: Path) -> dict:
         raise RuntimeError(f"attnseg stream {source} failed: {run.stderr[-2000:]}")
     s = json.loads(stats.read_text())
     return {"fps": s["fps"], "shown_fps": s["shown_fps"], "written_ms": s["written_latency_ms"],
-            "engine_ms": s["engine_latency_ms"], "frames_in": s["frames_in"], "segmented": s["frames_processed"],
+            "engine_ms": s["mask_latency_ms"], "frames_in": s["frames_in"], "segmented": s["frames_processed"],
             "carried": s["frames_carried"], "dropped": s["frames_dropped"]}
 
 
 def transport(url: str, log: Path, frames: int) -> dict:
     """Through the runtime: per frame, camera to capture and camera to the result handed over (ms)."""
     from attnseg.engine import Segmenter
-    from attnseg.engine.streaming import StreamRuntime, percentiles
+    from attnseg.engine.live.runtime import StreamRuntime
+    from attnseg.engine.live.stats import percentiles
     from attnseg.settings import Backend, ModelSettings, SegmentConfig
 
     seg = Segmenter.from_settings(ModelSettings(arch="vit_small_16", random_weights=True),

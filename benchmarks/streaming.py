@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
-from attnseg.engine.sources import ArraySource  # noqa: E402
+from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.settings import StreamConfig  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
-from attnseg.engine.streaming import StreamRuntime  # noqa: E402
+from attnseg.engine.live.runtime import StreamRuntime  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
 
@@ -48,7 +48,7 @@ def clips(limit: int):
 def run_stream(seg, frames, live_fps, config):
     engine = StreamRuntime(seg, config)
     source = ArraySource(frames, fps=live_fps, live=live_fps > 0)
-    out = {r.frame_id: r.patch_labels for r in engine.stream(source, queue_size=2)}
+    out = {r.frame_id: r.labels for r in engine.stream(source, queue_size=2)}
     return out, engine.stats.to_dict()
 
 

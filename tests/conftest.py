@@ -131,7 +131,7 @@ def tiny_frontend(seed: int = 0, st: bool = True):
 
 
 @pytest.fixture
-def engine_cache(tmp_path, monkeypatch) -> Path:
+def artifact_cache(tmp_path, monkeypatch) -> Path:
     """An empty attnseg cache (artifacts built by the exported backends go there)."""
     monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"

@@ -1,8 +1,7 @@
-"""demo_webcam.py without a camera: the live page (in a real browser where chromium is installed), a video
-file, the no-camera error."""
+"""`attnseg demo` (and demo_webcam.py, which calls it) without a camera: the live page (in a real browser where
+chromium is installed), a video file, the no-camera error."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -22,9 +21,7 @@ from attnseg.view import LiveServer, annotate
 from tests.cli.helpers import as_from_a_terminal, video_frames
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
-demo = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(demo)
+from attnseg.cli import demo  # noqa: E402
 BASE = ["--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48"]
 
 
@@ -78,7 +75,8 @@ def test_an_existing_video_device_or_fifo_is_refused_before_any_work(tmp_path, c
     out.write_bytes(b"someone's video")
     os.mkfifo(tmp_path / "fifo.mp4")
     assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(out)]) == 2
-    assert capsys.readouterr().err.strip() == f"demo: error: {out} exists: overwrite replaces it, or name another file"
+    assert capsys.readouterr().err.strip() == \
+        f"attnseg: error: {out} exists: overwrite replaces it, or name another file (--overwrite)"
     assert demo.main(["--source", "synthetic:9", *BASE, "--video", str(tmp_path / "fifo.mp4")]) == 2
     assert "it is a FIFO, not a regular file" in capsys.readouterr().err
     assert out.read_bytes() == b"someone's video"
@@ -92,11 +90,11 @@ def test_an_existing_video_device_or_fifo_is_refused_before_any_work(tmp_path, c
     (["--token", ""], "argument --token: an empty token guards nothing"),
 ])
 def test_a_bad_port_or_an_empty_token_is_one_line_before_anything_loads(flags, says, capsys, monkeypatch):
-    monkeypatch.setattr(demo, "Segmenter", None)  # nothing may be built
+    monkeypatch.setattr("attnseg.engine.session.Segmenter", None)  # nothing may be built
     with pytest.raises(SystemExit) as ended:
         demo.main(["--source", "synthetic:9", *BASE, *flags])
     err = capsys.readouterr().err.strip().splitlines()
-    assert ended.value.code == 2 and len(err) == 1 and err[0].startswith(f"demo_webcam.py: error: {says}")
+    assert ended.value.code == 2 and len(err) == 1 and err[0].startswith(f"attnseg demo: error: {says}")
 
 
 def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
@@ -112,13 +110,39 @@ def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
         time.sleep(1.0)
         assert proc.poll() is None  # still serving
         state = json.loads(urllib.request.urlopen(url + "stats.json", timeout=5).read())
-        assert state["ended"].startswith("demo: 9 frames segmented") and "ended: end of source" in state["ended"]
+        assert state["ended"].startswith("streamed 9/9 frames segmented") and "ended: end of source" in state["ended"]
         assert state["frame"] == 8 and state["frames_processed"] == 9
         assert urllib.request.urlopen(url + "frame.jpg", timeout=5).read()[:2] == b"\xff\xd8"
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
         assert time.monotonic() - began < 2.0 and proc.returncode == 0
+    finally:
+        proc.kill()
+
+
+def test_the_installed_command_serves_the_page_of_a_video_file(tmp_path):
+    """`attnseg demo --source FILE --random-weights`, as the package installs it: the page serves the file's
+    frames segmented, then says the stream ended."""
+    clip = tmp_path / "clip.avi"
+    video = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 24, (80, 60))
+    for frame in np.random.default_rng(0).integers(0, 255, (8, 60, 80, 3), dtype=np.uint8):
+        video.write(frame)
+    video.release()
+    proc, url, lines = start_demo("--source", str(clip), "--random-weights", "--arch", "vit_small_16", "--resolution",
+                                  "32", "48", "--port", "0", "--no-realtime", "--drop", "wait",
+                                  command=("-m", "attnseg", "demo"))
+    try:
+        deadline = time.monotonic() + 120
+        while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
+            assert proc.poll() is None, "".join(lines)
+            time.sleep(0.1)
+        state = json.loads(urllib.request.urlopen(url + "stats.json", timeout=5).read())
+        assert state["frames_processed"] == 8 and state["ended"].startswith("streamed 8/8 frames segmented")
+        assert urllib.request.urlopen(url + "frame.jpg", timeout=5).read()[:2] == b"\xff\xd8"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        assert proc.returncode == 0
     finally:
         proc.kill()
 
@@ -133,7 +157,7 @@ def test_loop_plays_a_file_again(tmp_path):
 def test_demo_without_a_camera_is_one_clear_error(capsys):
     assert demo.main(["--source", "9", *BASE]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("demo: error: cannot open camera 9")
+    assert err[-1].startswith("attnseg: error: cannot open camera 9")
     assert not any("serving" in line for line in err)  # the source fails before any page is served
 
 
@@ -148,9 +172,11 @@ def test_annotate_writes_ids_and_readout():
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def start_demo(*args: str) -> tuple[subprocess.Popen, str, list[str]]:
-    """demo_webcam.py as a user starts it; its page's URL, and its stderr lines as they come."""
-    proc = subprocess.Popen([sys.executable, str(ROOT / "demo_webcam.py"), *args], stderr=subprocess.PIPE, text=True,
+def start_demo(*args: str, command: tuple[str, ...] = (str(ROOT / "demo_webcam.py"),)
+               ) -> tuple[subprocess.Popen, str, list[str]]:
+    """The demo as a user starts it (demo_webcam.py, or `command`); its page's URL, and its stderr lines as they
+    come."""
+    proc = subprocess.Popen([sys.executable, *command, *args], stderr=subprocess.PIPE, text=True,
                             preexec_fn=as_from_a_terminal())
     lines: list[str] = []
     for line in proc.stderr:
@@ -242,7 +268,7 @@ def test_the_page_in_a_browser_says_the_stream_ended():
             page = browser.new_page(bypass_csp=True)  # the page's CSP forbids eval, which wait_for_function uses
             page.goto(url, wait_until="domcontentloaded")
             page.wait_for_function("!document.querySelector('#ended').hidden", timeout=30000)
-            assert page.inner_text("#ended").startswith("stream ended. 6 frames segmented")
+            assert page.inner_text("#ended").startswith("stream ended: streamed 6/6 frames segmented")
             page.wait_for_function("Number(document.body.dataset.frame) === 5", timeout=30000)  # the last frame
             browser.close()
     finally:

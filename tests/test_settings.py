@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from attnseg.cli import build_parser
-from attnseg.cli.options import read_settings
+from attnseg.cli.options import read_session, read_settings
+from attnseg.presets import PRESETS
 from attnseg.errors import SettingError
-from attnseg.settings import (CHUNK_FIELDS, PRESETS, Backend, DropPolicy, EndReason, ExportSettings, Kernels,
+from attnseg.settings import (CHUNK_FIELDS, Backend, DropPolicy, EndReason, ExportSettings, Kernels,
                               ModelSettings, RaySettings, RosbagSettings, RosNodeSettings, RuntimeSettings,
                               SegmentConfig, StreamConfig, TritonRepoSettings)
 
@@ -30,13 +31,14 @@ def dests(command: str) -> set[str]:
 @pytest.mark.parametrize("command,classes", [
     ("segment", (ModelSettings, SegmentConfig, RosbagSettings)),
     ("stream", (ModelSettings, SegmentConfig, StreamConfig, RuntimeSettings, RosbagSettings)),
+    ("demo", (ModelSettings, SegmentConfig, StreamConfig, RuntimeSettings)),
     ("batch", (ModelSettings, SegmentConfig, RaySettings)),
     ("export", (ModelSettings, ExportSettings, TritonRepoSettings, StreamConfig))])
 def test_every_setting_is_reachable_from_the_cli(command, classes):
     have = dests(command)
     for cls in classes:
         for f in dataclasses.fields(cls):
-            if command == "stream" and cls is SegmentConfig and f.name in CHUNK_FIELDS:
+            if command in ("stream", "demo") and cls is SegmentConfig and f.name in CHUNK_FIELDS:
                 assert f.name not in have  # a live stream has windows, not chunks
                 continue
             flag = f.metadata.get("flag")
@@ -46,30 +48,26 @@ def test_every_setting_is_reachable_from_the_cli(command, classes):
 
 def test_cli_defaults_are_the_settings_defaults():
     args = parse("stream", "0")
-    assert read_settings(SegmentConfig, args) == PRESETS["cli"]["segment"]  # the library's, backend auto
-    assert PRESETS["cli"]["segment"] == SegmentConfig(backend="auto")
-    assert read_settings(SegmentConfig, parse("segment", "clip.mp4")) == PRESETS["cli"]["segment"]
+    assert read_settings(SegmentConfig, args) == PRESETS["cli"].segment  # the library's, backend auto
+    assert PRESETS["cli"].segment == SegmentConfig(backend="auto")
+    assert read_settings(SegmentConfig, parse("segment", "clip.mp4")) == PRESETS["cli"].segment
     assert read_settings(StreamConfig, args) == StreamConfig()
     assert read_settings(RuntimeSettings, args) == RuntimeSettings()
     assert read_settings(ModelSettings, args) == ModelSettings()
     assert read_settings(RosbagSettings, args) == RosbagSettings()
-    shared = read_settings(StreamConfig, parse("stream", "0", "--tau", "2", "--window", "5", "--track-tokens", "9"))
-    assert (shared.tau, shared.window, shared.track_tokens) == (2.0, 5, 9)  # a stream's tau is one flag for both
-    assert read_settings(SegmentConfig, parse("stream", "0", "--tau", "2")).tau == 2.0
+    one = read_session(parse("stream", "0", "--tau", "2", "--window", "5", "--track-tokens", "9"))
+    assert (one.segment.tau, one.segment.window, one.stream.track_tokens) == (2.0, 5, 9)  # one field each
+    assert not any(hasattr(StreamConfig(), name) for name in ("tau", "window", "ratio"))
     assert read_settings(RuntimeSettings, parse("stream", "0", "--no-warm-up", "--drop", "wait")) == \
         RuntimeSettings(warm_up=False, drop=DropPolicy.WAIT)
 
 
 def test_the_demo_starts_from_the_live_preset():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    args = demo.parse([])
-    assert read_settings(ModelSettings, args) == PRESETS["live"]["model"]
-    assert read_settings(SegmentConfig, args) == PRESETS["live"]["segment"]
+    args = parse("demo")
+    assert read_settings(ModelSettings, args) == PRESETS["live"].model
+    assert read_settings(SegmentConfig, args) == PRESETS["live"].segment
     assert read_settings(StreamConfig, args) == StreamConfig()
+    assert read_session(args) == PRESETS["live"]
 
 
 def test_the_ros_parameters_derive_from_the_settings():
@@ -77,11 +75,12 @@ def test_the_ros_parameters_derive_from_the_settings():
 
     robot = PRESETS["robot"]
     defaults = {name: default for name, (default, _) in PARAMETERS.items()}
-    assert defaults["device"] == robot["model"].device == "auto" and defaults["arch"] == robot["model"].arch
-    assert defaults["random_weights"] is robot["model"].random_weights is False
-    assert (defaults["height"], defaults["width"]) == robot["segment"].resolution
-    for name in ("window", "memory", "max_age", "track_tokens"):
+    assert defaults["device"] == robot.model.device == "auto" and defaults["arch"] == robot.model.arch
+    assert defaults["random_weights"] is robot.model.random_weights is False
+    assert (defaults["height"], defaults["width"]) == robot.segment.resolution
+    for name in ("memory", "max_age", "track_tokens"):
         assert defaults[name] == getattr(StreamConfig(), name)
+    assert defaults["window"] == SegmentConfig().window
     assert defaults["kernels"] == Kernels.AUTO and defaults["label_encoding"] == RosbagSettings().encoding
     for f in dataclasses.fields(RosNodeSettings):  # the node's own parameters too
         assert defaults[f.name] == getattr(RosNodeSettings(), f.name)
@@ -114,7 +113,7 @@ def test_states_are_enums_that_read_and_write_as_their_values():
 
 
 def test_a_stream_ends_with_a_reason_and_its_words():
-    from attnseg.engine.streaming import StreamStats
+    from attnseg.engine.live.runtime import StreamStats
 
     stats = StreamStats()
     stats.end(EndReason.STALLED, "no frame for 10 s")
@@ -172,11 +171,11 @@ def test_the_former_names_are_gone_and_the_parser_points_to_the_new_ones(capsys)
     with pytest.raises(SettingError, match="unknown parameters"):
         node_settings({"random_weights": True, "backend": "onnxruntime", "engine": "fe.onnx"})
     assert node_settings({"random_weights": True, "backend": "onnxruntime", "artifact": "a.onnx"}
-                         ).segment["artifact"] == "a.onnx"
+                         )[0].segment.artifact == "a.onnx"
 
 
 @pytest.mark.parametrize("cls,bad", [
-    (StreamConfig, {"tau": float("nan")}), (StreamConfig, {"tau": float("inf")}), (StreamConfig, {"window": 0}),
+    (SegmentConfig, {"tau": float("inf")}), (SegmentConfig, {"window": 0}),
     (StreamConfig, {"memory": -1}), (StreamConfig, {"max_age": float("nan")}),
     (SegmentConfig, {"tau": float("nan")}), (SegmentConfig, {"tau": -1.0}),
     (RuntimeSettings, {"stall_timeout": 0.0}), (RuntimeSettings, {"stall_timeout": float("nan")}),
@@ -210,5 +209,5 @@ def test_the_demo_and_the_cli_refuse_tau_nan(capsys):
     assert demo.main(["--source", "synthetic:3", "--random-weights", "--tau", "nan"]) == 2
     assert main(["stream", "synthetic:3", "--random-weights", "--tau", "nan"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["demo: error: tau must be a finite number >= 0, got nan",
+    assert err == ["attnseg: error: tau must be a finite number >= 0, got nan",  # demo_webcam.py: `attnseg demo`
                    "attnseg: error: tau must be a finite number >= 0, got nan"]

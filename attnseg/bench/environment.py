@@ -150,11 +150,11 @@ def cache() -> dict:
     root = cache_dir()
     found = {arch: cached_dino_path(arch) for arch in DINO_URLS if cached_dino_path(arch).is_file()}
     weights = {arch: {"path": str(path), "mb": round(path.stat().st_size / 2**20, 1)} for arch, path in found.items()}
-    engines = sorted((root / "engines").glob("*")) if (root / "engines").is_dir() else []
+    artifacts = sorted((root / "artifacts").glob("*")) if (root / "artifacts").is_dir() else []
     return {"dir": str(root), "dino_weights": weights,
             "dino_weights_missing": [a for a in DINO_URLS if a not in weights],
-            "exported_front_ends": len([e for e in engines if not e.name.endswith((".data", ".meta.json"))]),
-            "exported_mb": round(sum(e.stat().st_size for e in engines if e.is_file()) / 2**20, 1)}
+            "exported_front_ends": len([e for e in artifacts if not e.name.endswith((".data", ".meta.json"))]),
+            "exported_mb": round(sum(e.stat().st_size for e in artifacts if e.is_file()) / 2**20, 1)}
 
 
 def environment() -> dict:

@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..engine.outputs import write_label_pngs
+from ..engine.outputs.fanout import write_label_pngs
 
 
 def time_calls(fn, device: torch.device, repeats: int, warmup: int = 1) -> list[float]:

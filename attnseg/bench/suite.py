@@ -26,7 +26,8 @@ import torch
 
 from ..engine import Segmenter
 from ..engine.synthetic import synthetic_clip
-from ..settings import PRESETS, Backend, Kernels
+from ..presets import PRESETS
+from ..settings import Backend, Kernels
 from .costs import count_costs, fraction_of_peak
 from .latency import measure
 from .records import write_record
@@ -41,8 +42,8 @@ class BenchConfig:
     def __init__(self, *, arch: str | None = None, resolution: tuple[int, int] | None = None, device: str | None = None,
                  backend: str | None = None, kernels: str | None = None, batch_size: int | None = None):
         given = lambda **fields: {k: v for k, v in fields.items() if v is not None}  # noqa: E731
-        self.model = dataclasses.replace(BENCH["model"], **given(arch=arch, device=device))
-        self.segment = dataclasses.replace(BENCH["segment"], **given(resolution=resolution, backend=backend,
+        self.model = dataclasses.replace(BENCH.model, **given(arch=arch, device=device))
+        self.segment = dataclasses.replace(BENCH.segment, **given(resolution=resolution, backend=backend,
                                                                      kernels=kernels, batch_size=batch_size))
 
     arch = property(lambda self: self.model.arch)

@@ -1,4 +1,4 @@
-"""Command line: attnseg segment, stream, export, batch, eval, bench, sample and info.
+"""Command line: attnseg segment, stream, demo, export, batch, eval, bench, sample and info.
 
 `attnseg sample` is the README's main job. One module per command: its options (generated from attnseg.settings where they are
 settings) and a `run(args)` that maps them onto the library.
@@ -16,11 +16,12 @@ import sys
 import threading
 
 from .._version import __version__
-from ..errors import AttnsegError, EarlierRunError, NoResultsError, OutputExistsError, WeightsUnavailableError
-from . import batch, bench, evaluate, export, info, sample, segment, stream
+from ..errors import (AttnsegError, EarlierRunError, NoResultsError, NothingToWrite, OutputExistsError,
+                      WeightsUnavailableError)
+from . import batch, bench, demo, evaluate, export, info, sample, segment, stream
 from .options import OneLineParser
 
-COMMANDS = (segment, stream, export, batch, evaluate, bench, sample, info)
+COMMANDS = (segment, stream, demo, export, batch, evaluate, bench, sample, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +64,8 @@ def _terminated(signum, frame):
 
 # the flags that do what a library error suggests in its own words
 FLAGS = {WeightsUnavailableError: "--checkpoint FILE, --dino-weights FILE or --random-weights",
-         EarlierRunError: "--overwrite or --resume", OutputExistsError: "--overwrite", NoResultsError: "--sequences"}
+         EarlierRunError: "--overwrite or --resume", OutputExistsError: "--overwrite", NoResultsError: "--sequences",
+         NothingToWrite: ", ".join(segment.OUTPUT_FLAGS)}
 
 
 def with_flags(error: BaseException) -> str:

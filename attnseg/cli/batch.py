@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from ..engine.outputs import Outputs
-from ..engine.segmenter import RANDOM_BANNER, Segmenter
+from ..engine.outputs.fanout import Outputs
+from ..engine.segmenter import RANDOM_BANNER
+from ..engine.session import Session
 from ..errors import AttnsegError
 from ..files import write_json
-from ..settings import PRESETS, ModelSettings, RaySettings, SegmentConfig
-from .options import add_model, add_settings, read_settings
+from ..presets import PRESETS
+from ..settings import RaySettings
+from .options import add_model, add_settings, read_session, read_settings
 
 log = logging.getLogger("attnseg")
 
@@ -31,25 +33,20 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from ..engine.batch import run_batch as run_local
-
-    model, config = read_settings(ModelSettings, args), read_settings(SegmentConfig, args)
-    config.check_patches(model.patch_size)
+    settings = read_session(args)
     # before any work: the files of the whole batch replace no file unless --overwrite, and never a device or a FIFO
     Outputs(coco=args.coco, overwrite=args.overwrite).check(also=[args.summary_json] if args.summary_json else [])
     if args.ray:
         from ..integrations.ray_batch import run_ray_batch
 
-        if model.random_weights:
+        if settings.model.random_weights:
             log.warning(RANDOM_BANNER)
-        records = run_ray_batch(args.inputs, args.out, model=model, config=config,
-                                settings=read_settings(RaySettings, args))
+        records = run_ray_batch(args.inputs, args.out, settings, read_settings(RaySettings, args))
         for r in records:
             _report(r)
     else:
-        segmenter = Segmenter.from_settings(model, config)
         records = []
-        for r in run_local(segmenter, args.inputs, args.out):
+        for r in Session(settings).batch(args.inputs, args.out):
             records.append(r)
             _report(r)
     counts = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
@@ -58,7 +55,7 @@ def run(args) -> int:
     print(f"batch: {counts['done']} done, {counts['skipped']} skipped (finished before), {counts['failed']} failed "
           f"-> {args.out}")
     if args.coco:
-        from ..engine.batch import write_batch_coco
+        from ..engine.offline.batch import write_batch_coco
 
         videos = write_batch_coco(args.inputs, records, args.coco)
         print(f"batch: the masks of {videos} videos as COCO RLE -> {args.coco}")

@@ -5,7 +5,8 @@ from ..engine.segmenter import load_frontend
 from ..errors import OutputError
 from ..export import FORMATS, require
 from ..files import replaceable
-from ..settings import ExportSettings, ModelSettings, SegmentConfig, StreamConfig, TritonRepoSettings
+from ..settings import (ExportSettings, ModelSettings, SegmentConfig, SessionSettings, StreamConfig,
+                        TritonRepoSettings)
 from .options import add_model, add_settings, read_settings
 
 
@@ -24,6 +25,7 @@ def add(sub) -> None:
     repo = p.add_argument_group("triton-repo", "the model repository's streaming model (editable later in "
                                                "attnseg/config.pbtxt)")
     add_settings(repo, TritonRepoSettings)
+    add_settings(repo, SegmentConfig, only=("window", "ratio", "tau"))
     add_settings(repo, StreamConfig)
     p.set_defaults(run=run)
 
@@ -33,15 +35,17 @@ def run(args) -> int:
 
     model = read_settings(ModelSettings, args)
     resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
-    SegmentConfig(resolution=resolution).check_patches(model.patch_size)  # before any loading
-    stream = read_settings(StreamConfig, args) if args.format == "triton-repo" else None  # refuse bad ones now
+    # every value before any loading (the resolution against the ViT's patches, the repository's stream settings)
+    session = SessionSettings(model=model, segment=SegmentConfig(resolution=resolution, window=args.window,
+                                                                 ratio=args.ratio, tau=args.tau),
+                              stream=read_settings(StreamConfig, args))
     require("onnx" if args.format == "triton-repo" else args.format)  # before the weights load
     why = replaceable(args.out) if args.format != "triton-repo" else None  # an artifact replaces a file, nothing else
     if why:
         raise OutputError(f"cannot write {args.out}: {why}; name a file")
     frontend, info = load_frontend(model)
     if args.format == "triton-repo":
-        return _triton_repo(args, frontend, info, resolution, max_batch, stream)
+        return _triton_repo(args, frontend, info, max_batch, session)
     result = export(frontend, format=args.format, resolution=resolution, out=args.out,
                     normalization=args.normalization, precision=args.precision, max_batch=max_batch,
                     checkpoint_sha256=info.sha256)
@@ -69,12 +73,14 @@ def same_model(model: ModelSettings, resolution: tuple[int, int], normalization)
             str(normalization)]
 
 
-def _triton_repo(args, frontend, info, resolution, max_batch, stream: StreamConfig) -> int:
+def _triton_repo(args, frontend, info, max_batch, session: SessionSettings) -> int:
     from ..export.triton_repo import export_triton_repo
 
     repo_settings = read_settings(TritonRepoSettings, args)
-    repo = export_triton_repo(frontend, out=args.out, resolution=resolution, normalization=args.normalization,
-                              max_batch=max_batch, device=next(frontend.parameters()).device.type, stream=stream, plan=repo_settings.plan,
+    repo = export_triton_repo(frontend, out=args.out, resolution=session.segment.resolution,
+                              normalization=args.normalization, max_batch=max_batch,
+                              device=next(frontend.parameters()).device.type, stream=session.stream,
+                              segment=session.segment, plan=repo_settings.plan,
                               trt_accelerator=repo_settings.trt_accelerator, max_cameras=repo_settings.max_cameras,
                               checkpoint_sha256=info.sha256)
     print(f"wrote Triton model repository {repo.path}: {', '.join(repo.models)}; every config.pbtxt parsed against "

@@ -3,11 +3,11 @@ outputs a segmenting command writes.
 
     add_settings(parser, SegmentConfig)              # --resolution H W, --ratio, --tau, ... with their help
     config = read_settings(SegmentConfig, args)      # the dataclass, validated
+    settings = read_session(args)                    # every part a command has, as one SessionSettings
     outputs = read_outputs(args)                     # what --out, --save-labels, --overlay, --rosbag ask for
 
 A field's flag is its name with dashes (or the `flag` its metadata names); its default, valid values
-and help come from the field. An interface with other defaults passes a preset instance as `defaults`.
-Fields shared by two dataclasses (a stream's ratio and tau) are one flag feeding both.
+and help come from the field. A face with other defaults passes a preset (attnseg.presets) as `defaults`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import types
 import typing
 from enum import Enum
 
-from ..engine.outputs import Outputs, numbered
-from ..settings import CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, SegmentConfig
+from ..engine.outputs.fanout import Outputs, numbered
+from ..settings import (CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, RuntimeSettings, SegmentConfig,
+                        SessionSettings, StreamConfig)
 
 
 def _dest(f: dataclasses.Field) -> str:
@@ -115,15 +116,28 @@ def read_settings(cls, args: argparse.Namespace, **changes):
     return cls(**{**values, **changes})
 
 
-def add_model(parser, *, defaults: dict | None = None, segment: bool = True, chunks: bool = True,
+def add_model(parser, *, defaults: SessionSettings | None = None, segment: bool = True, chunks: bool = True,
               helps: dict[str, str] | None = None) -> None:
     """The weights (one of them), the ViT, the device and, with `segment`, how clips are segmented (with
     `chunks`, how long videos are cut: offline commands only)."""
-    defaults = defaults or {}
     weights = parser.add_mutually_exclusive_group()
-    add_settings(parser, ModelSettings, defaults=defaults.get("model"), weights_group=weights, helps=helps)
+    add_settings(parser, ModelSettings, defaults=defaults and defaults.model, weights_group=weights, helps=helps)
     if segment:
-        add_settings(parser, SegmentConfig, defaults=defaults.get("segment"), exclude=() if chunks else CHUNK_FIELDS)
+        add_settings(parser, SegmentConfig, defaults=defaults and defaults.segment,
+                     exclude=() if chunks else CHUNK_FIELDS)
+
+
+def add_live(parser, *, defaults: SessionSettings | None = None) -> None:
+    """The streaming algorithm and the runtime around it (its window, ratio and tau: add_model's)."""
+    add_settings(parser, StreamConfig, defaults=defaults and defaults.stream)
+    add_settings(parser, RuntimeSettings, defaults=defaults and defaults.runtime)
+
+
+def read_session(args: argparse.Namespace) -> SessionSettings:
+    """The session's settings from the parsed options (each part from the flags this command has, the rest at its
+    defaults), checked across its parts once."""
+    return SessionSettings(model=read_settings(ModelSettings, args), segment=read_settings(SegmentConfig, args),
+                           stream=read_settings(StreamConfig, args), runtime=read_settings(RuntimeSettings, args))
 
 
 def add_outputs(parser, *, stats: str, progress: str) -> None:
@@ -149,7 +163,7 @@ def add_outputs(parser, *, stats: str, progress: str) -> None:
 def read_outputs(args: argparse.Namespace, number: int | None = None) -> Outputs:
     """The outputs add_outputs' flags ask for; the rosbag2 is opened when the outputs are (an existing path fails
     before any work). `number`: those of source `number` (from 1) of a stream of several, each path numbered
-    (attnseg.engine.outputs.numbered), COCO left out (one file for all sources: the caller's)."""
+    (attnseg.engine.outputs.fanout.numbered), COCO left out (one file for all sources: the caller's)."""
     def path(value, folder=False):
         return numbered(value, number, folder) if value and number is not None else value
 

@@ -6,11 +6,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..engine.outputs import Outputs
+from ..engine.outputs.fanout import Outputs
+from ..engine.session import Session, closing_line
 from ..errors import OutputError, SettingError, WeightsUnavailableError
 from ..files import atomic_path
-from ..settings import PRESETS, ModelSettings, SegmentConfig
-from . import segment
+from ..presets import PRESETS
+from ..settings import ModelSettings, SegmentConfig, SessionSettings
 from .options import add_settings
 
 SAMPLE = PRESETS["sample"]
@@ -23,8 +24,8 @@ def add(sub) -> None:
     p.add_argument("--frames", type=int, default=24, help="frames of the generated clip (default: 24)")
     # the settings' own options, at the sample's defaults (the official DINO weights when cached or downloadable,
     # else random ones, unless a checkpoint is given)
-    add_settings(p, ModelSettings, defaults=SAMPLE["model"], only=("checkpoint", "arch"))
-    add_settings(p, SegmentConfig, defaults=SAMPLE["segment"], only=("resolution",))
+    add_settings(p, ModelSettings, defaults=SAMPLE.model, only=("checkpoint", "arch"))
+    add_settings(p, SegmentConfig, defaults=SAMPLE.segment, only=("resolution",))
     p.add_argument("--offline", action="store_true", help="never download weights (random ones when none are cached)")
     p.add_argument("--overwrite", action="store_true", help="--out-dir may hold an earlier sample run: its files are "
                                                             "replaced (only those)")
@@ -59,9 +60,11 @@ def run(args) -> int:
     except WeightsUnavailableError as e:
         print(f"attnseg: {e} (attnseg sample --checkpoint FILE takes the paper's checkpoint)", file=sys.stderr)
         model = ModelSettings(arch=args.arch, random_weights=True)
-    config = dataclasses.replace(SAMPLE["segment"], resolution=tuple(args.resolution))
+    config = dataclasses.replace(SAMPLE.segment, resolution=tuple(args.resolution))
     outputs = Outputs(out=out / "labels", labels=out / "labels.npy", overlay=out / "overlay.mp4",
                       overwrite=args.overwrite)
-    code = segment.segment(str(frames_dir), outputs, model, config, stats_json=str(out / "stats.json"))
+    stats = Session(SessionSettings(model=model, segment=config)).segment(str(frames_dir), outputs,
+                                                                          stats_json=str(out / "stats.json"))
+    print(closing_line(stats))
     print(f"wrote {out / 'labels'}/*.png, {out / 'overlay.mp4'}, {out / 'labels.npy'}, {out / 'stats.json'}")
-    return code
+    return 0

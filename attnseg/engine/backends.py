@@ -15,7 +15,7 @@ resolution, normalization, batch size and, for exported forms, artifact, precisi
 - onnxruntime, tensorrt, aoti: an artifact of attnseg.export. With
   config.artifact it is loaded from that path (refused when it was built for
   another arch, mode, resolution, normalization or weights); without, it is
-  exported once into the cache ($ATTNSEG_CACHE/engines) and reused.
+  exported once into the cache ($ATTNSEG_CACHE/artifacts) and reused.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from ..model import FrontEnd
 from ..model.vit import interpolate_pos_embed
 from ..model.weights import cache_dir
 from ..optional import importable, installed_version
-from ..settings import ENGINE_CACHE_FILES, Backend, SegmentConfig
+from ..settings import ARTIFACT_CACHE_FILES, Backend, SegmentConfig
 from .encode import Runner
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def _exported(format_name: str) -> Builder:
         if not config.artifact:  # the cache: marked as used, its oldest artifacts removed past the limit
             with contextlib.suppress(OSError):
                 os.utime(path)
-                prune_engines(path.parent, path, ENGINE_CACHE_FILES)
+                prune_artifacts(path.parent, path, ARTIFACT_CACHE_FILES)
         return export.load(path, device=device, expect=expect, threads=config.threads)
     return build
 
@@ -106,7 +106,7 @@ def _cached_artifact(format_name: str, identity: dict, config: SegmentConfig, de
     h, w = config.resolution
     name = (f"{identity['arch']}_{identity['mode']}_{h}x{w}_{config.normalization}_"
             f"{identity['weights_digest'][:16]}_{config.precision or fmt.precisions[0]}_{device.type}{fmt.suffix}")
-    return cache_dir() / "engines" / name
+    return cache_dir() / "artifacts" / name
 
 
 def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
@@ -127,7 +127,7 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: 
                                 config, device)
     megabytes = sum(p.numel() * 4 for p in frontend.parameters()) / 2**20
     stored = (f"the ONNX front-end, about {megabytes:.0f} MB, goes into {artifact.parent}, where the "
-              f"{ENGINE_CACHE_FILES} most recently used are kept")
+              f"{ARTIFACT_CACHE_FILES} most recently used are kept")
     if known is None:
         log.warning("backend auto: timing the eager front-end against onnxruntime on this CPU, once for this model and "
                     "size (the choice is remembered in %s; %s; --backend eager skips this)", path, stored)
@@ -169,7 +169,7 @@ def auto_key(frontend: FrontEnd, config: SegmentConfig) -> dict:
             "resolution": list(config.resolution), "batch": config.batch_size}
 
 
-def prune_engines(folder: Path, keep: Path, limit: int) -> None:
+def prune_artifacts(folder: Path, keep: Path, limit: int) -> None:
     """The `limit` most recently used artifacts of the cache (with their .data and .meta.json) stay; `keep`, the one
     in use, always does."""
     artifacts = sorted((p for p in folder.glob("*") if p.suffix in CACHED_SUFFIXES and p.is_file()),

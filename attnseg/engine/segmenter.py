@@ -5,7 +5,7 @@
     result.labels   # (T, h, w) int32 patch labels
     result.masks    # (T, H0, W0) int32 label maps at the original frame size
 
-    for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.offline)
+    for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.offline.pipeline)
         frame.index, frame.labels, frame.mask
 
 The steps, one method each, called by the offline path (offline.py), the streaming runtime (streaming.py),
@@ -30,11 +30,11 @@ from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
-from ..settings import Device, FrontEndMode, ModelSettings, SegmentConfig, StreamConfig
+from ..settings import Device, FrontEndMode, ModelSettings, SegmentConfig, SessionSettings, StreamConfig
 from .backends import load_backend
 from .encode import encode_batch, encode_batches
-from .offline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
-from .stream_segmenter import StreamSegmenter
+from .offline.pipeline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
+from .live.stream_segmenter import StreamSegmenter
 from .timing import Timer, untimed
 from .tracking import Tracker
 
@@ -56,9 +56,9 @@ def resolve_device(device: Device | str) -> Device:
 
 
 def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
-    """The front-end these settings name, on their device (resolved first); random weights announced loudly."""
-    model = dataclasses.replace(model, device=resolve_device(model.device))
-    frontend, info = build_frontend(**model.build_kwargs())
+    """The front-end these settings name, on their device (resolved once, here, before any loading: auto becomes
+    cuda or cpu); random weights announced loudly."""
+    frontend, info = build_frontend(**dataclasses.replace(model, device=resolve_device(model.device)).build_kwargs())
     if info.is_random:
         log.warning(RANDOM_BANNER)
     return frontend, info
@@ -93,11 +93,11 @@ class Segmenter:
 
     @classmethod
     def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
-        """Every setting is checked (device, resolution against the arch's patches) before any loading."""
-        config.check_patches(model.patch_size)
-        model = dataclasses.replace(model, device=resolve_device(model.device))
+        """Every setting is checked (device, resolution against the arch's patches: SessionSettings) before any
+        loading."""
+        SessionSettings(model=model, segment=config)
         frontend, info = load_frontend(model)
-        return cls(frontend, info, config, model.device.value)
+        return cls(frontend, info, config, next(frontend.parameters()).device.type)  # "cuda" or "cpu", as resolved
 
     @property
     def mode(self) -> FrontEndMode:
@@ -139,23 +139,25 @@ class Segmenter:
         return cluster_video(q, k, self.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window, timer=timer,
                              progress=progress, ops=self.ops)
 
-    def stream_segmenter(self, config: StreamConfig = StreamConfig()) -> StreamSegmenter:
-        """The streaming algorithm (windows against a rolling key-frame memory, tracked ids) on this clustering."""
-        return StreamSegmenter(self.scale, config, self.ops)
+    def stream_segmenter(self, config: StreamConfig = StreamConfig(), ratio: int | None = None) -> StreamSegmenter:
+        """The streaming algorithm (windows against a rolling key-frame memory, tracked ids) on this clustering, with
+        this segmenter's window, tau and key-frame ratio (`ratio`: another one)."""
+        return StreamSegmenter(self.scale, config, self.ops, window=self.config.window,
+                               ratio=ratio or self.config.ratio, tau=self.config.tau)
 
     def chunk_linker(self) -> Tracker:
         """The tracker that links a long video's chunks: ids from 0, the segmentation's tau, ages in chunks."""
         cfg = self.config
         return Tracker(cfg.tau, cfg.link_max_age, cfg.link_tokens, self.ops)
 
-    # -- the offline faces (attnseg.engine.offline) ---------------------------------------------------------------
+    # -- the offline faces (attnseg.engine.offline.pipeline) ---------------------------------------------------------------
 
     def segment_video(self, source, *, progress: bool = False) -> SegmentationResult:
         """Segment a whole clip offline (paper-faithful), in memory. `source`: path or RGB uint8 frames."""
         return segment_clip(self, source, progress=progress)
 
     def iter_chunks(self, source, **kwargs) -> Iterator[ChunkResult]:
-        """A video of any length chunk by chunk, ids linked across chunks (attnseg.engine.offline.iter_chunks)."""
+        """A video of any length chunk by chunk, ids linked across chunks (attnseg.engine.offline.pipeline.iter_chunks)."""
         return iter_chunks(self, source, **kwargs)
 
     def iter_video(self, source, *, chunk: int | None = None) -> Iterator[FrameResult]:

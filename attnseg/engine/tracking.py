@@ -19,7 +19,7 @@ them: symmetric KL <= tau (SPEC 6, the criterion of the later merge levels).
   changes every `ratio` frames and most tracks are not seen in a given window): only new and changed
   tracks are re-expressed, the same rows one by one as in a whole batch (tests/engine/test_tracking.py).
 
-The chunked offline pipeline (attnseg.engine.offline) links the clusters of
+The chunked offline pipeline (attnseg.engine.offline.pipeline) links the clusters of
 successive chunks with the same Tracker, one chunk per update: a chunk
 covering the whole clip keeps the paper's cluster numbers.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, attention_rows, group_means, kl_distance, safe_log
-from ..settings import StreamConfig
+from ..settings import PAPER, StreamConfig
 
 STREAM = StreamConfig()  # the defaults (attnseg.settings)
 AFFINITY_BUDGET = 1 << 25  # attention entries re-expressing tracks at once (128 MiB of float32 rows, and their logs)
@@ -44,7 +44,7 @@ class Track:
 
 
 class Tracker:
-    def __init__(self, tau: float = STREAM.tau, max_age: int = STREAM.max_age, tokens: int = STREAM.track_tokens,
+    def __init__(self, tau: float = PAPER.tau, max_age: int = STREAM.max_age, tokens: int = STREAM.track_tokens,
                  ops: ClusterOps = REFERENCE_OPS, first_id: int = 0):
         self.tau, self.max_age, self.tokens, self.ops = tau, max_age, tokens, ops
         self.tracks: list[Track] = []

@@ -118,7 +118,7 @@ def read_meta(path: str | Path) -> ArtifactMeta:
     """The metadata of an artifact: embedded (ONNX) or from its .meta.json."""
     path = Path(path)
     if not path.is_file():
-        raise ExportError(f"engine file {path} does not exist")
+        raise ExportError(f"artifact {path} does not exist")
     if path.suffix == FORMATS["onnx"].suffix:
         return onnx_export.read_onnx_meta(path)
     side = sidecar(path)

@@ -1,4 +1,4 @@
-"""TensorRT: a serialized engine built from the ONNX export, and its runner.
+"""TensorRT: a serialized plan (a TensorRT engine) built from the ONNX export, and its runner.
 
 UNVERIFIED: TensorRT cannot be installed on any machine of this project, so
 the build and run code below has never executed. What runs and is tested

@@ -102,15 +102,17 @@ def sequence_config(frontend_model: str, meta, grid: tuple[int, int], scale: flo
 
 def export_triton_repo(frontend: FrontEnd, *, out: str | Path, resolution: tuple[int, int],
                        normalization: str = SEGMENT.normalization, max_batch: int = EXPORT.max_batch,
-                       device: str = "cpu", stream: StreamConfig | dict | None = None, plan: str | Path | None = None,
+                       device: str = "cpu", stream: StreamConfig = StreamConfig(),
+                       segment: SegmentConfig = SegmentConfig(), plan: str | Path | None = None,
                        trt_accelerator: bool = REPO.trt_accelerator, max_cameras: int = REPO.max_cameras,
                        checkpoint_sha256: str | None = None) -> RepoResult:
-    """Write the repository at `out` (refused if it exists), with the ONNX front-end exported and checked."""
+    """Write the repository at `out` (refused if it exists), with the ONNX front-end exported and checked; its
+    streaming model runs `stream` with the window, key-frame ratio and tau of `segment`."""
     out = Path(out)
     if out.exists():
         raise OutputError(f"{out} already exists; a model repository is written into a new folder")
     kind = "KIND_GPU" if device == "cuda" else "KIND_CPU"
-    stream = dataclasses.asdict(stream if isinstance(stream, StreamConfig) else StreamConfig(**(stream or {})))
+    stream = {"window": segment.window, "ratio": segment.ratio, "tau": segment.tau, **dataclasses.asdict(stream)}
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:

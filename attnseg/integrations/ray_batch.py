@@ -1,11 +1,11 @@
 """`attnseg batch --ray`: large video collections on a Ray cluster, through Ray Data.
 
-    records = run_ray_batch(videos, "out/", model={"checkpoint": "ckpt.pth", "arch": "vit_small_8"},
-                            config=SegmentConfig(resolution=(320, 480)), address="auto")
+    records = run_ray_batch(videos, "out/", SessionSettings(model=ModelSettings(checkpoint="ckpt.pth")),
+                            RaySettings(address="auto"))
 
 One stateful actor per GPU (or `actors` CPU actors when the cluster has no
-GPU) builds the Segmenter once and takes one video at a time, processing it
-in order with attnseg.engine.batch.process_video: outputs are renamed into
+GPU) holds one Session (attnseg.engine.session: the Segmenter built once) and
+takes one video at a time, processing it in order (Session.process): outputs are renamed into
 place only when finished, so a re-run skips them. Finished videos are skipped
 before any task is made. An actor that dies (its process killed, its node
 lost) is restarted by Ray and its video retried from scratch, so a crash
@@ -17,15 +17,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from ..engine.batch import is_finished, output_names, process_video
-from ..engine.segmenter import Segmenter
+from ..engine.offline.batch import is_finished, output_names
+from ..engine.session import Session
 from ..errors import DeviceError, MissingDependency
 from ..optional import missing
-from ..settings import ModelSettings, RaySettings, SegmentConfig
+from ..settings import RaySettings, SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +34,29 @@ def available() -> str | None:
 
 
 class VideoWorker:
-    """A Ray Data actor: the Segmenter built once, then one video per call."""
+    """A Ray Data actor: one Session (its Segmenter built once), then one video per call."""
 
-    def __init__(self, model: dict, config: dict, device: str):
+    def __init__(self, settings: SessionSettings, device: str):
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
             raise DeviceError("this actor was given no CUDA device")
-        self.segmenter = Segmenter.from_settings(ModelSettings(**{**model, "device": device}), SegmentConfig(**config))
+        model = dataclasses.replace(settings.model, device=device)
+        self.session = Session(dataclasses.replace(settings, model=model))
+        self.session.segmenter  # built now, before the first video
 
     def __call__(self, batch: dict) -> dict:
-        return {"record": [json.dumps(process_video(self.segmenter, video, dest))
+        return {"record": [json.dumps(self.session.process(video, dest))
                            for video, dest in zip(batch["video"], batch["dest"])]}
 
 
-def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: ModelSettings | dict,
-                  config: SegmentConfig = SegmentConfig(), settings: RaySettings = RaySettings(),
-                  **changes) -> list[dict]:
+def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, session: SessionSettings,
+                  settings: RaySettings = RaySettings(), **changes) -> list[dict]:
     """Segment every video not finished under out_root; one record per video (skipped ones included).
 
-    model: the weights and ViT (ModelSettings, or its keywords); its device is the cluster's: each actor
-    takes a GPU when the cluster has them. `changes` change single RaySettings (actors=2)."""
+    session: the weights, ViT and segmentation; its device is the cluster's: each actor takes a GPU when the
+    cluster has them. `changes` change single RaySettings (actors=2)."""
     settings = dataclasses.replace(settings, **changes) if changes else settings
-    model = model if isinstance(model, ModelSettings) else ModelSettings(**model)
     max_retries = settings.max_retries
     reason = available()
     if reason:
@@ -90,7 +89,7 @@ def run_ray_batch(videos: Sequence[str | Path], out_root: str | Path, *, model: 
     results = dataset.map_batches(
         VideoWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=count, max_tasks_in_flight_per_actor=1),
         num_gpus=1 if gpus else 0, num_cpus=settings.cpus_per_actor,
-        fn_constructor_kwargs={"model": asdict(model), "config": asdict(config), "device": device},
+        fn_constructor_kwargs={"settings": session, "device": device},
         ray_remote_args_fn=lambda: {"max_restarts": -1, "max_task_retries": max_retries})
     seen = set()
     for row in results.iter_rows():

@@ -121,7 +121,7 @@ def latency_status(stats: dict, *, name: str = "attnseg", hardware_id: str = "",
     else:
         level, message = 0, "ok"
     values = [(f"latency_{k}_ms", f"{v:.1f}") for k, v in lat.items() if v is not None]
-    values += [(f"engine_latency_{k}_ms", f"{v:.1f}") for k, v in stats.get("engine_latency_ms", {}).items()
+    values += [(f"mask_latency_{k}_ms", f"{v:.1f}") for k, v in stats.get("mask_latency_ms", {}).items()
                if v is not None]
     values += [(k, str(stats[k])) for k in ("fps", "frames_received", "frames_in", "frames_processed", "frames_carried",
                                          "frames_dropped", "frames_stale")

@@ -42,13 +42,14 @@ try:  # ROS 2's Python client; without it only main() runs here, to say what to 
 except ImportError:
     rclpy, Node = None, object
 
-from ..engine import SegmentConfig, Segmenter, StreamConfig
-from ..engine.drawing import overlay
+from ..engine.live.stats import describe
+from ..engine.session import Session
 from ..errors import AttnsegError, short_list
 from ..optional import missing
 from .ros_bridge import SegmentationBridge
 from .ros_messages import label_image_fields, latency_status, rgb_image_fields
 from .ros_params import PARAMETERS, settings
+from ..settings import Reliability
 
 FASTDDS_PROFILE = Path(__file__).with_name("fastdds_large_images.xml")  # why: the file's own comment
 
@@ -87,24 +88,22 @@ class AttnsegNode(Node):
         if unknown:
             self.get_logger().warning(f"unknown parameters ignored: {short_list(unknown)} (known: see "
                                       "config/attnseg.yaml or `python -m attnseg.integrations.ros_params`)")
-        cfg = settings({name: self.get_parameter(name).value for name in PARAMETERS})
-        self.cfg = cfg
-        qos = qos_profile(cfg.reliable, cfg.qos_depth)
-        segmenter = Segmenter.from_checkpoint(config=SegmentConfig(**cfg.segment), **cfg.model)
+        session, self.cfg = settings({name: self.get_parameter(name).value for name in PARAMETERS})
+        cfg, reliable = self.cfg, self.cfg.reliability is Reliability.RELIABLE
+        qos = qos_profile(reliable, cfg.qos_depth)
         self.labels_pub = self.create_publisher(Image, "labels", qos)
-        self.carried_pub = self.create_publisher(Image, "carried_labels", qos) if cfg.carry else None
+        self.carried_pub = self.create_publisher(Image, "carried_labels", qos) if session.runtime.carry else None
         self.overlay_pub = self.create_publisher(Image, "overlay", qos) if cfg.publish_overlay else None
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.bridge = SegmentationBridge(segmenter, StreamConfig(**cfg.stream), self._publish,
-                                         max_frame_age_s=cfg.max_frame_age, carry=cfg.carry,
+        self.bridge = SegmentationBridge(Session(session), self._publish, max_frame_age_s=cfg.max_frame_age,
                                          clock_ns=lambda: self.get_clock().now().nanoseconds)
         self.reported: dict | None = None  # the figures of the last /diagnostics message
         self.create_subscription(Image, "image", self._on_image, qos)
         self.diagnostics_timer = self.create_timer(cfg.diagnostics_period, self._diagnose)
-        height, width = cfg.segment["resolution"]
+        segmenter, (height, width) = self.bridge.session.segmenter, session.segment.resolution
         self.get_logger().info(
-            f"attnseg ready: {segmenter.mode} {cfg.model['arch']} on {segmenter.device}, {height}x{width}, "
-            f"weights {segmenter.weights.source}, {'reliable' if cfg.reliable else 'best-effort'} QoS")
+            f"attnseg ready: {segmenter.mode} {session.model.arch} on {segmenter.device}, {height}x{width}, "
+            f"weights {segmenter.weights.source}, {'reliable' if reliable else 'best-effort'} QoS")
 
     def _on_image(self, msg: Image) -> None:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
@@ -113,16 +112,16 @@ class AttnsegNode(Node):
         except ValueError as err:
             self.get_logger().error(str(err), throttle_duration_sec=5.0)
 
-    def _publish(self, header, result) -> None:
+    def _publish(self, header, frame) -> None:
         if not self.context.ok():  # shut down from outside while the last window was flushed
             return
-        labels = image_message(header, label_image_fields(result.labels, self.cfg.label_encoding))
-        if result.carried:  # moved by optical flow from the last segmented frame, not segmented
+        labels = image_message(header, label_image_fields(frame.mask, self.cfg.label_encoding))
+        if frame.carried:  # moved by optical flow from the last segmented frame, not segmented
             self.carried_pub.publish(labels)
             return
         self.labels_pub.publish(labels)
         if self.overlay_pub is not None:
-            self.overlay_pub.publish(image_message(header, rgb_image_fields(overlay(result.image, result.labels))))
+            self.overlay_pub.publish(image_message(header, rgb_image_fields(frame.overlay)))
 
     def _diagnose(self) -> None:
         stats = self.bridge.stats()
@@ -167,10 +166,9 @@ def main(args: list[str] | None = None) -> int:
     finally:
         if node is not None:
             node.destroy_node()  # the frames already taken in are segmented, the engine's thread joined
-            stats = node.bridge.stats()
             rclpy.logging.get_logger("attnseg").info(
-                f"stopped: {stats['frames_processed']} frames segmented, {stats['frames_dropped']} dropped, "
-                f"engine thread {'joined' if node.joined else 'still running after 30 s'}")
+                f"stopped: {describe(node.bridge.stats())}; its thread "
+                f"{'joined' if node.joined else 'still running after 30 s'}")
         if rclpy.ok():
             rclpy.shutdown()
     return 0

@@ -13,39 +13,28 @@ Topics are not parameters: remap them (`--ros-args -r image:=/camera/image_raw`)
 from __future__ import annotations
 
 import dataclasses
-import logging
-from dataclasses import dataclass
 from enum import Enum
 
 from ..errors import SettingError
+from ..presets import PRESETS
 from ..settings import (
-    PRESETS,
     ModelSettings,
-    Reliability,
-    RosbagSettings,
     RosNodeSettings,
     RuntimeSettings,
     SegmentConfig,
+    SessionSettings,
     StreamConfig,
-    vit_config,
 )
 
-log = logging.getLogger(__name__)
-
 ROBOT = PRESETS["robot"]
-ENGINE_FIELDS = {  # parameter name -> (settings class, field, default instance)
-    "checkpoint": (ModelSettings, "checkpoint", ROBOT["model"]),
-    "random_weights": (ModelSettings, "random_weights", ROBOT["model"]),
-    "arch": (ModelSettings, "arch", ROBOT["model"]),
-    "device": (ModelSettings, "device", ROBOT["model"]),
-    **{name: (SegmentConfig, name, ROBOT["segment"]) for name in
-       ("backend", "artifact", "precision", "kernels", "normalization", "tau", "ratio")},
-    **{name: (StreamConfig, name, StreamConfig()) for name in ("window", "causal", "memory", "max_age",
-                                                                "track_tokens")},
-    "carry": (RuntimeSettings, "carry", RuntimeSettings()),
-    "label_encoding": (RosbagSettings, "encoding", RosbagSettings()),
+SESSION_FIELDS = {  # parameter name -> (part of SessionSettings, field)
+    **{name: ("model", name) for name in ("checkpoint", "random_weights", "arch", "device")},
+    **{name: ("segment", name) for name in ("backend", "artifact", "precision", "kernels", "normalization", "tau",
+                                            "ratio", "window")},
+    **{name: ("stream", name) for name in ("causal", "memory", "max_age", "track_tokens")},
+    "carry": ("runtime", "carry"),
 }
-NODE_FIELDS = {f.name: (RosNodeSettings, f.name, RosNodeSettings()) for f in dataclasses.fields(RosNodeSettings)}
+PARTS = {"model": ModelSettings, "segment": SegmentConfig, "stream": StreamConfig, "runtime": RuntimeSettings}
 
 
 def _scalar(value):
@@ -55,15 +44,20 @@ def _scalar(value):
     return "" if value is None else value
 
 
+def _help(cls, name: str) -> str:
+    return next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("help", "")
+
+
 def _parameters() -> dict[str, tuple[object, str]]:
     params = {}
-    for name, (cls, field_name, defaults) in {**ENGINE_FIELDS, **NODE_FIELDS}.items():
-        help_text = next(f for f in dataclasses.fields(cls) if f.name == field_name).metadata.get("help", "")
-        params[name] = (_scalar(getattr(defaults, field_name)), help_text)
+    for name, (part, field_name) in SESSION_FIELDS.items():
+        params[name] = (_scalar(getattr(getattr(ROBOT, part), field_name)), _help(PARTS[part], field_name))
         if name == "arch":  # the resolution, as two scalar parameters, after the arch
-            height, width = ROBOT["segment"].resolution
+            height, width = ROBOT.segment.resolution
             params["height"] = (height, "input height fed to the ViT (a multiple of the patch size)")
             params["width"] = (width, "input width fed to the ViT")
+    for f in dataclasses.fields(RosNodeSettings):
+        params[f.name] = (_scalar(getattr(RosNodeSettings(), f.name)), _help(RosNodeSettings, f.name))
     return params
 
 
@@ -71,23 +65,9 @@ def _parameters() -> dict[str, tuple[object, str]]:
 PARAMETERS: dict[str, tuple[object, str]] = _parameters()
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    segment: dict  # keyword arguments of attnseg.engine.SegmentConfig
-    stream: dict  # keyword arguments of attnseg.engine.StreamConfig
-    model: dict  # keyword arguments of Segmenter.from_checkpoint besides config
-    label_encoding: str
-    publish_overlay: bool
-    reliable: bool
-    qos_depth: int
-    max_frame_age: float
-    latency_budget_ms: float
-    diagnostics_period: float
-    carry: bool  # frames the engine cannot take get carried labels (published on carried_labels)
-
-
-def settings(values: dict) -> NodeSettings:
-    """Parameter values (defaults filled in) -> what the node builds; SettingError names a bad one."""
+def settings(values: dict) -> tuple[SessionSettings, RosNodeSettings]:
+    """Parameter values (defaults filled in) -> the node's session (the "robot" preset with these values) and its
+    own settings, every value checked before the model is built; SettingError names a bad one."""
     unknown = set(values) - set(PARAMETERS)
     if unknown:
         raise SettingError(f"unknown parameters {sorted(unknown)}; known: {', '.join(PARAMETERS)}")
@@ -95,28 +75,16 @@ def settings(values: dict) -> NodeSettings:
     for name, (default, _) in PARAMETERS.items():
         if type(v[name]) is not type(default) and not (isinstance(default, float) and isinstance(v[name], int)):
             raise SettingError(f"parameter {name} must be {type(default).__name__}, got {v[name]!r}")
-    if v["reliability"] not in Reliability.values():
-        raise SettingError(f"reliability must be {' or '.join(Reliability.values())}, got {v['reliability']!r}")
-    encodings = [e.value for e in type(RosbagSettings().encoding)]
-    if v["label_encoding"] not in encodings:
-        raise SettingError(f"label_encoding must be {' or '.join(encodings)}, got {v['label_encoding']!r}")
-    segment = {"resolution": (v["height"], v["width"]), "ratio": v["ratio"], "tau": float(v["tau"]),
-               "normalization": v["normalization"], "backend": v["backend"], "kernels": v["kernels"],
-               "artifact": v["artifact"] or None, "precision": v["precision"] or None}
-    stream = {"window": v["window"], "causal": v["causal"], "ratio": v["ratio"], "memory": v["memory"], "tau": float(v["tau"]),
-              "max_age": v["max_age"], "track_tokens": v["track_tokens"]}
-    model = {"checkpoint": v["checkpoint"] or None, "random_weights": v["random_weights"], "arch": v["arch"],
-             "device": v["device"]}
-    ModelSettings(**model)  # one weight source, a known arch and device: refused here, before any loading
-    SegmentConfig(**segment).check_patches(vit_config(v["arch"]).patch_size)  # every value, before the model is built
-    StreamConfig(**stream)
-    RosNodeSettings(publish_overlay=v["publish_overlay"], reliability=v["reliability"], qos_depth=v["qos_depth"],
-                    max_frame_age=float(v["max_frame_age"]), latency_budget_ms=float(v["latency_budget_ms"]),
-                    diagnostics_period=float(v["diagnostics_period"]))
-    return NodeSettings(segment, stream, model, v["label_encoding"], v["publish_overlay"],
-                        Reliability.parse(v["reliability"]) is Reliability.RELIABLE, v["qos_depth"],
-                        float(v["max_frame_age"]),
-                        float(v["latency_budget_ms"]), float(v["diagnostics_period"]), v["carry"])
+        if isinstance(default, float):
+            v[name] = float(v[name])
+    given: dict[str, dict] = {part: {} for part in PARTS}
+    for name, (part, field_name) in SESSION_FIELDS.items():
+        given[part][field_name] = v[name] if v[name] != "" else None
+    given["segment"]["resolution"] = (v["height"], v["width"])
+    session = SessionSettings(**{part: dataclasses.replace(getattr(ROBOT, part), **fields)
+                                 for part, fields in given.items()})
+    node = RosNodeSettings(**{f.name: v[f.name] for f in dataclasses.fields(RosNodeSettings)})
+    return session, node
 
 
 def parameter_file() -> str:

@@ -48,8 +48,8 @@ def frame_fields(frame: Any) -> tuple[np.ndarray, int | None, str, bool]:
     """(label map at the frame's size, index, name, carried) of any segmented frame attnseg hands out."""
     if isinstance(frame, np.ndarray):
         return frame, None, "", False
-    if hasattr(frame, "frame_id"):  # a stream's StreamResult: `labels` is the frame-size map
-        return frame.labels, frame.frame_id, frame.name, bool(frame.carried)
+    if hasattr(frame, "frame_id"):  # a stream's StreamResult
+        return frame.mask, frame.frame_id, frame.name, bool(frame.carried)
     if hasattr(frame, "mask") and hasattr(frame, "index"):  # FrameResult (offline), OutputFrame (the outputs)
         return frame.mask, frame.index, frame.name, bool(getattr(frame, "carried", False))
     raise InputError(f"cannot make Detections of a {type(frame).__name__}: give a FrameResult, StreamResult, "

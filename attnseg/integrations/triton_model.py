@@ -20,7 +20,7 @@ import torch
 
 from ..engine.encode import encode_batches
 from ..engine.masks import label_maps
-from ..engine.stream_segmenter import StreamSegmenter
+from ..engine.live.stream_segmenter import StreamSegmenter
 from ..errors import InputError
 from ..kernels import cluster_ops
 from ..settings import StreamConfig
@@ -45,6 +45,7 @@ class TritonPythonModel:
         self.normalization, self.scale = params["normalization"], float(params["scale"])
         self.stream = StreamConfig(**{f.name: type(getattr(StreamConfig(), f.name))(params[f.name])
                                       for f in dataclasses.fields(StreamConfig) if f.name in params})
+        self.clip = {"window": int(params["window"]), "ratio": int(params["ratio"]), "tau": float(params["tau"])}
         gpu = args.get("model_instance_kind") == "GPU"
         self.device = torch.device(f"cuda:{args.get('model_instance_device_id', 0)}" if gpu else "cpu")
         self.ops = cluster_ops("auto", self.device)
@@ -95,7 +96,7 @@ class TritonPythonModel:
         """One frame of one camera; the label maps and frame indices of the frames it completes."""
         corrid = x["corrid"]
         if x["start"]:
-            self.sequences[corrid] = _Sequence(StreamSegmenter(self.scale, self.stream, self.ops))
+            self.sequences[corrid] = _Sequence(StreamSegmenter(self.scale, self.stream, self.ops, **self.clip))
         seq = self.sequences.get(corrid)
         if seq is None:
             raise InputError(f"sequence {corrid} has no state: its first request must carry START")

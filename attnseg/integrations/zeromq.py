@@ -1,9 +1,9 @@
 """Results over ZeroMQ for non-ROS stacks: PUB/SUB, a JSON header plus the raw label buffer, zero-copy.
 
     pub = ZmqPublisher("tcp://*:5555")
-    pub.publish(frame_id, stamp_ns, labels)             # labels: (H, W) int32, sent without a copy
+    pub.publish(frame_id, stamp_ns, mask)               # mask: (H, W) int32 ids, sent without a copy
     sub = ZmqSubscriber("tcp://localhost:5555")
-    msg = sub.recv(timeout=1.0)                         # ZmqResult(header, labels, overlay) or None
+    msg = sub.recv(timeout=1.0)                         # ZmqResult(header, mask, overlay) or None
 
 A message is three or four frames: the topic, a UTF-8 JSON header
 {"v": 1, "frame_id", "stamp_ns", "height", "width", "dtype": "<i4", "latency_ms", "objects", "overlay",
@@ -56,12 +56,12 @@ def encode_header(frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_m
 @dataclass
 class ZmqResult:
     header: dict
-    labels: np.ndarray  # (H, W) int32, a view of the received buffer (no copy)
+    mask: np.ndarray  # (H, W) int32 ids at the frame's size, a view of the received buffer (no copy)
     overlay: np.ndarray | None
 
 
 def decode(parts: list) -> ZmqResult:
-    """[topic, header, labels(, overlay)] frames or bytes -> a ZmqResult; InputError for anything else."""
+    """[topic, header, mask(, overlay)] frames or bytes -> a ZmqResult; InputError for anything else."""
     if len(parts) < 3:
         raise InputError(f"an attnseg message has at least 3 parts, got {len(parts)}")
     try:
@@ -137,19 +137,19 @@ class ZmqPublisher(_Socket):
             log.warning("publishing on %s, beyond this machine: ANYONE WHO CAN REACH THIS PORT CAN READ EVERY RESULT "
                         "(no authentication; bind tcp://127.0.0.1:PORT to keep it on this machine)", self.address)
 
-    def publish(self, frame_id: int, stamp_ns: int, labels: np.ndarray, *, latency_ms: float | None = None,
+    def publish(self, frame_id: int, stamp_ns: int, mask: np.ndarray, *, latency_ms: float | None = None,
                 objects: int | None = None, overlay: np.ndarray | None = None, source: int = 0) -> None:
         """Send one result; `objects` (the number of ids, if the caller knows it) goes in the header as is."""
-        labels = np.ascontiguousarray(labels, dtype=LABEL_DTYPE)
-        parts = [self.topic, encode_header(frame_id, stamp_ns, labels, latency_ms=latency_ms, objects=objects,
-                                           overlay=overlay is not None, source=source), labels]
+        mask = np.ascontiguousarray(mask, dtype=LABEL_DTYPE)
+        parts = [self.topic, encode_header(frame_id, stamp_ns, mask, latency_ms=latency_ms, objects=objects,
+                                           overlay=overlay is not None, source=source), mask]
         if overlay is not None:
             parts.append(np.ascontiguousarray(overlay, dtype=np.uint8))
         self.socket.send_multipart(parts, copy=False)  # the arrays' buffers go out as they are
         self.sent += 1
 
     def write(self, frame) -> None:
-        """An OutputFrame of a stream (the output fan-out, attnseg.engine.outputs): its label map, latency and
+        """An OutputFrame of a stream (the output fan-out, attnseg.engine.outputs.fanout): its label map, latency and
         number of ids."""
         self.publish(frame.index, frame.stamp_ns, frame.mask, objects=len(frame.present),
                      latency_ms=None if frame.latency is None else round(frame.latency * 1e3, 3), source=frame.source)

@@ -1,10 +1,11 @@
 """Drawing a stream's results for a person: the page's view and the window's, with the same figures.
 
-- `readout(stats, info)`: the figures as one line (fps, capture-to-mask p50/p99, drops, mode, weights).
+- `readout(stats, info)`: the figures as one line (attnseg.engine.live.stats.describe, brief), the mode and the
+  weights.
 - `annotate(image, labels, line)`: the overlay, each object's id at its centre and the readout line: the window's
   view, and the demo's --video.
 - `draw(image, labels, opacity, following)`: the page's view, every object or only the followed one.
-- `Window`: the annotated overlay in an OpenCV window, an output of the fan-out (attnseg.engine.outputs).
+- `Window`: the annotated overlay in an OpenCV window, an output of the fan-out (attnseg.engine.outputs.fanout).
 - `gui_available()`: whether a window can open here.
 """
 from __future__ import annotations
@@ -15,23 +16,21 @@ import time
 
 import numpy as np
 
-from ..engine.streaming import percentiles
-from .render import layout, render
+from ..engine.live.stats import describe, percentiles
+from ..engine.outputs.drawing import layout, render
 
 
 def readout(stats: dict, info: dict) -> str:
-    """The figures of the page as one line: fps, capture-to-mask p50/p99, drops, mode, weights."""
-    lat = stats.get("latency_ms", {})
-    ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    """The figures of the page as one line: segmented, carried, dropped, fps, capture-to-mask p50/p99 (none before
+    the first count), then the mode and the weights."""
     weights = "RANDOM WEIGHTS" if info.get("random_weights") else info.get("weights", "")
-    return (f"{stats.get('fps', 0.0):.1f} fps | p50 {ms(lat.get('p50'))} ms p99 {ms(lat.get('p99'))} ms | "
-            f"carried {stats.get('frames_carried', 0)} dropped {stats.get('frames_dropped', 0)} | "
-            f"{info.get('mode', '')} | {weights}")
+    figures = describe(stats, brief=True) + " | " if stats else ""
+    return f"{figures}{info.get('mode', '')} | {weights}"
 
 
 def annotate(image: np.ndarray, labels: np.ndarray, line: str, grid: np.ndarray | None = None) -> np.ndarray:
     """The overlay, each object's id at its centre and the readout line (`grid`: the small map `labels` is the
-    nearest upsampling of, e.g. the patch labels: the work is done on it, attnseg.view.render)."""
+    nearest upsampling of, e.g. the patch labels: the work is done on it, attnseg.engine.outputs.drawing)."""
     import cv2
 
     out = draw(image, labels, 0.5, None, grid)

@@ -33,8 +33,8 @@ function render(s) {
   $("shown_fps").textContent = s.shown_fps.toFixed(1);
   $("p50").textContent = ms(s.display_latency_ms.p50);
   $("p99").textContent = ms(s.display_latency_ms.p99);
-  $("e50").textContent = ms(s.engine_latency_ms.p50);
-  $("e99").textContent = ms(s.engine_latency_ms.p99);
+  $("e50").textContent = ms(s.mask_latency_ms.p50);
+  $("e99").textContent = ms(s.mask_latency_ms.p99);
   $("carried").textContent = s.frames_carried;
   $("kind").textContent = s.carried ? "carried (flow)" : "segmented";
   $("processed").textContent = s.frames_processed;
@@ -47,7 +47,7 @@ function render(s) {
   if (document.activeElement !== $("opacity")) $("opacity").value = s.opacity;
   $("list").replaceChildren(...s.objects.map((o) => objectItem(o, s.following)));
   $("ended").hidden = !s.ended;  // the stream is over: its last frame stays, with the closing figures
-  $("ended").textContent = s.ended ? "stream ended. " + s.ended.replace(/^demo: /, "") : "";
+  $("ended").textContent = s.ended ? "stream ended: " + s.ended : "";
   document.body.dataset.frame = s.frame;
 }
 

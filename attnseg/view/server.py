@@ -14,9 +14,9 @@
   followed object stays followed from frame to frame.
 It serves the address it is given, IPv4 or IPv6 (`::1` is loopback too); beyond loopback it says so loudly, and
 `token` guards every request; it has no TLS. attnseg.view.http says how it stands against hostile clients.
-It is one of the outputs a stream fans out to (attnseg.engine.outputs): `write(frame)` keeps an OutputFrame
+It is one of the outputs a stream fans out to (attnseg.engine.outputs.fanout): `write(frame)` keeps an OutputFrame
 (constant time: the stream never waits for the page); what a viewer asks for is counted and drawn from the
-frame's grid labels when asked, once per frame (attnseg.view.render).
+frame's grid labels when asked, once per frame (attnseg.engine.outputs.drawing).
 """
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ import time
 
 import numpy as np
 
-from ..engine.drawing import colour_of
-from ..engine.outputs import OutputFrame
-from ..engine.streaming import percentiles
+from ..engine.outputs.drawing import colour_of
+from ..engine.outputs.fanout import OutputFrame
+from ..engine.live.stats import percentiles
 from ..errors import SettingError
 from .http import PageHttp
-from .render import layout, objects, render
+from ..engine.outputs.drawing import layout, objects, render
 
 log = logging.getLogger(__name__)
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
@@ -44,7 +44,7 @@ class LiveServer:
     """The live page and its endpoints over HTTP on `host` (port 0: any free port); `info` is what stays fixed
     for the run (mode, weights, random_weights, source). Feed it with write() once per result: that only keeps
     the frame (a slow or absent viewer costs the stream nothing); the drawing and the JPEG are made when a viewer
-    asks, once per frame however many ask (attnseg.view.render)."""
+    asks, once per frame however many ask (attnseg.engine.outputs.drawing)."""
 
     def __init__(self, port: int = 8080, host: str = "127.0.0.1", info: dict | None = None,
                  token: str | None = None):
@@ -93,7 +93,7 @@ class LiveServer:
     # -- fed by the stream ---------------------------------------------------------------------------------
 
     def write(self, frame) -> None:
-        """An OutputFrame of a stream (attnseg.engine.outputs): kept as the frame to show unless paused; its
+        """An OutputFrame of a stream (attnseg.engine.outputs.fanout): kept as the frame to show unless paused; its
         figures always. Constant time: nothing is drawn here."""
         with self.lock:
             self.stats = frame.stats or {}
@@ -177,13 +177,13 @@ class LiveServer:
         frame, shown, _ = self.view(jpeg=False)
         with self.lock:
             stats = self.stats
-            lat, engine, display = (stats.get("latency_ms", {}), stats.get("engine_latency_ms", {}),
+            lat, engine, display = (stats.get("latency_ms", {}), stats.get("mask_latency_ms", {}),
                                     percentiles(self.painted))
             return {"frame": frame.index if frame is not None else -1,
                     "carried": bool(frame is not None and frame.carried),
                     "fps": stats.get("fps", 0.0), "shown_fps": stats.get("shown_fps", 0.0),
                     "latency_ms": {"p50": lat.get("p50"), "p99": lat.get("p99")},
-                    "engine_latency_ms": {"p50": engine.get("p50"), "p99": engine.get("p99")},
+                    "mask_latency_ms": {"p50": engine.get("p50"), "p99": engine.get("p99")},
                     "display_latency_ms": {"p50": display["p50"], "p99": display["p99"]},
                     "frames_painted": self.frames_painted, "carried_painted": self.carried_painted,
                     **{k: stats.get(k, 0) for k in ("frames_in", "frames_processed", "frames_carried",

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..engine.masks import upsample_grid
-from ..engine.outputs import OutputFrame
+from ..engine.outputs.fanout import OutputFrame
 
 ID_STRIDE = 1000  # source n's ids are shown from n * ID_STRIDE
 TILES_PER_ROW = 2

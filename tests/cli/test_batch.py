@@ -8,7 +8,7 @@ import pytest
 
 from attnseg.cli import main
 from attnseg.engine import SegmentConfig, Segmenter
-from tests.engine.test_batch import make_videos
+from tests.engine.offline.test_batch import make_videos
 
 
 def test_cli_batch(tmp_path, capsys):

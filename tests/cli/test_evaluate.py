@@ -46,7 +46,7 @@ def standard_j(davis, results, name: str) -> tuple[float, int]:
 
 def synthetic_davis(root, frames: int = 6):
     """A DAVIS layout of the synthetic clip: JPEGImages/480p/synth/00000.jpg ..., its two objects annotated."""
-    from attnseg.engine.drawing import davis_palette
+    from attnseg.engine.outputs.drawing import davis_palette
     from attnseg.engine.synthetic import synthetic_clip
 
     images, ids = synthetic_clip(frames, 96, 128)

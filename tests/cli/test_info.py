@@ -8,7 +8,7 @@ import torch
 from attnseg.cli import main
 
 
-def test_info_reports_the_machine_and_what_auto_would_choose(engine_cache, capsys):
+def test_info_reports_the_machine_and_what_auto_would_choose(artifact_cache, capsys):
     from attnseg.engine.backends import auto_choices_path, host_key
     from attnseg.model.weights import cached_dino_path
 
@@ -35,7 +35,7 @@ def test_info_reports_the_machine_and_what_auto_would_choose(engine_cache, capsy
             seconds = {"eager": 1.2, "onnxruntime": 0.9}
             assert c["backend"]["measured"] == [{"arch": "vit_small_8", "resolution": [320, 480], "batch": 8,
                                                  "choice": "onnxruntime", "seconds": seconds}]
-    assert list(report["cache"]["dino_weights"]) == ["vit_small_16"] and report["cache"]["dir"] == str(engine_cache)
+    assert list(report["cache"]["dino_weights"]) == ["vit_small_16"] and report["cache"]["dir"] == str(artifact_cache)
 
     assert main(["info"]) == 0
     text = capsys.readouterr().out

@@ -93,7 +93,7 @@ def without_dac_override() -> None:
 
 
 def test_unwritable_outputs_and_one_piece_that_cannot_fit_fail_before_any_work(tmp_path, capsys, monkeypatch):
-    from attnseg.engine import planning
+    from attnseg.engine.offline import planning
 
     video = write_avi(tmp_path / "v.avi", 30)
     (tmp_path / "file").write_text("")

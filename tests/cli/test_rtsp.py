@@ -94,7 +94,7 @@ def test_the_first_frame_of_a_stream_is_fresh_and_a_users_ffmpeg_options_are_kep
     import bisect
     import os
 
-    from attnseg.engine.sources import open_source
+    from attnseg.engine.live.sources import open_source
     from tests.cli.rtsp import camera_times, read_mark
 
     with RtspCamera(clip, free_port(), log=tmp_path / "sent.log") as cam:

@@ -121,7 +121,7 @@ def test_an_onnx_export_keeps_third_party_warnings_out_of_the_terminal(tmp_path,
     err = capsys.readouterr().err
     assert [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning, UserWarning))] == []
     assert "onnxscript" not in err and "version conver" not in err and "Warning" not in err, err
-    assert list((tmp_path / "cache" / "engines").glob("*.onnx"))  # it did export
+    assert list((tmp_path / "cache" / "artifacts").glob("*.onnx"))  # it did export
 
 
 def test_a_folder_holding_an_earlier_runs_pngs_is_refused_unless_overwrite(tmp_path, synthetic_folder, capsys):

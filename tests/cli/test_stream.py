@@ -94,16 +94,16 @@ def test_stream_publishes_over_zeromq(tmp_path, capsys):
     assert len(ids) >= 6 and ids == sorted(ids) and ids[-1] == 11
     for m in received:
         png = np.asarray(Image.open(tmp_path / "png" / f"{m.header['frame_id']:05d}.png"))
-        assert np.array_equal(m.labels, png) and m.header["latency_ms"] > 0
+        assert np.array_equal(m.mask, png) and m.header["latency_ms"] > 0
         assert m.header["objects"] == np.unique(png).size
 
 
 @pytest.mark.parametrize("quiet", [False, True])
 def test_stream_shows_a_status_line_unless_no_progress(monkeypatch, capsys, quiet):
-    from attnseg.cli import stream
+    from attnseg.engine import session
 
-    monkeypatch.setattr(stream, "interactive", lambda: True)  # stderr as a terminal
-    monkeypatch.setattr(stream.Status, "EVERY", 0.0)
+    monkeypatch.setattr(session, "interactive", lambda: True)  # stderr as a terminal
+    monkeypatch.setattr(session.Status, "EVERY", 0.0)
     args = ["stream", "synthetic:6", "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48"]
     assert main(args + (["--no-progress"] if quiet else [])) == 0
     err = capsys.readouterr().err

@@ -23,7 +23,7 @@ def _unavailable(name: str) -> str | None:
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))
-def test_backend_matches_the_eager_front_end(name, engine_cache):
+def test_backend_matches_the_eager_front_end(name, artifact_cache):
     if _unavailable(name):
         pytest.skip(f"{name} cannot run here: {_unavailable(name)}")
     frontend = tiny_frontend()
@@ -35,7 +35,7 @@ def test_backend_matches_the_eager_front_end(name, engine_cache):
         assert g.shape == w.shape
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
     if name in FORMAT_OF_BACKEND:  # built into the cache once, then reused
-        built = list((engine_cache / "engines").iterdir())
+        built = list((artifact_cache / "artifacts").iterdir())
         assert built and all("tiny_s16_st_32x48_kinetics" in p.name for p in built)
         stamp = [(p.stat().st_ino, p.stat().st_size) for p in built]  # a rebuild publishes new files
         load_backend(config(name), frontend, torch.device("cpu"))
@@ -125,7 +125,7 @@ def test_cuda_fp32_front_end_equals_the_cpu_one():
         assert (g.cpu() - w).abs().max() / w.abs().max() < 1e-5
 
 
-def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one_line(engine_cache, monkeypatch):
+def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one_line(artifact_cache, monkeypatch):
     from attnseg.engine import backends
     from attnseg.errors import ExportError
     from attnseg.settings import Backend
@@ -136,7 +136,7 @@ def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one
     timed, time_batch = [], backends.time_batch
     monkeypatch.setattr(backends, "time_batch", lambda run, config: timed.append(run) or (0.1 if timed[1:] else 0.2))
     assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # measured faster here
-    assert len(timed) == 2 and (engine_cache / "backend_auto.json").is_file()
+    assert len(timed) == 2 and (artifact_cache / "backend_auto.json").is_file()
     monkeypatch.setattr(backends, "time_batch", lambda run, config: 1 / 0)
     assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # remembered: not timed again
     runners = {Backend.EAGER: "eager runner", Backend.ONNXRUNTIME: "onnx runner"}
@@ -176,11 +176,11 @@ def test_the_command_line_defaults_to_auto_and_the_library_to_eager():
     assert args.backend == Backend.AUTO.value and SegmentConfig().backend is Backend.EAGER
 
 
-def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(engine_cache, monkeypatch):
+def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(artifact_cache, monkeypatch):
     """The first run announces the timing and the artifact in one line; a CPU where eager was measured faster
-    builds no ONNX front-end at all; the cache keeps the most recently used ENGINE_CACHE_FILES artifacts."""
+    builds no ONNX front-end at all; the cache keeps the most recently used ARTIFACT_CACHE_FILES artifacts."""
     from attnseg.engine import backends
-    from attnseg.settings import ENGINE_CACHE_FILES, Backend
+    from attnseg.settings import ARTIFACT_CACHE_FILES, Backend
 
     if _unavailable("onnxruntime"):
         pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
@@ -193,22 +193,22 @@ def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(
     backends.measured_once(backends.auto_choices_path(), backends.auto_key(frontend, config("auto")),
                            lambda: {"eager": 0.1, "onnxruntime": 0.2}, "test")
     assert load_backend(config("auto"), frontend, cpu).backend is Backend.EAGER
-    assert said == [] and not (engine_cache / "engines").exists()  # remembered eager: nothing exported
-    (engine_cache / "backend_auto.json").unlink()
+    assert said == [] and not (artifact_cache / "artifacts").exists()  # remembered eager: nothing exported
+    (artifact_cache / "backend_auto.json").unlink()
     monkeypatch.undo()
     said = []
-    monkeypatch.setenv("ATTNSEG_CACHE", str(engine_cache))
+    monkeypatch.setenv("ATTNSEG_CACHE", str(artifact_cache))
     monkeypatch.setattr(backends.log, "warning", lambda msg, *args: said.append(msg % args))
     load_backend(config("auto"), frontend, cpu)
     (line,) = said
     assert line.startswith("backend auto: timing the eager front-end against onnxruntime") and "MB" in line
-    folder = engine_cache / "engines"
+    folder = artifact_cache / "artifacts"
     for i in range(6):  # older artifacts of other sizes and weights
         old = folder / f"old{i}.onnx"
         old.write_bytes(b"x")
         (folder / f"old{i}.onnx.data").write_bytes(b"x")
         os.utime(old, (1000 + i, 1000 + i))
-    backends.prune_engines(folder, next(folder.glob("tiny*.onnx")), ENGINE_CACHE_FILES)
+    backends.prune_artifacts(folder, next(folder.glob("tiny*.onnx")), ARTIFACT_CACHE_FILES)
     kept = sorted(p.name for p in folder.glob("*.onnx"))
-    assert len(kept) == ENGINE_CACHE_FILES and "old5.onnx" in kept and "old0.onnx" not in kept
+    assert len(kept) == ARTIFACT_CACHE_FILES and "old5.onnx" in kept and "old0.onnx" not in kept
     assert not (folder / "old0.onnx.data").exists()

@@ -11,7 +11,7 @@ pytest.importorskip("onnxscript")
 
 
 @pytest.mark.parametrize("name,qk_gain", [("blackswan", 6.0), ("dog", 8.0)])
-def test_onnxruntime_labels_equal_eager_labels(name, qk_gain, engine_cache):
+def test_onnxruntime_labels_equal_eager_labels(name, qk_gain, artifact_cache):
     """ViT-S/8 at 48x80, 10 frames: ORT's q, k differ from eager by ~1e-6 of their scale; no label
     may move (a move would have to be a tie at tau, and benchmarks/frontend_backends.py counts those)."""
     clip = read_clip(davis_frames(name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from attnseg.engine.stream_segmenter import StreamSegmenter, StreamConfig
+from attnseg.engine.live.stream_segmenter import StreamSegmenter, StreamConfig
 from attnseg.eval.ids import id_agreement, id_switches
 
 HEADS, D, GRID = 8, 48, (6, 8)

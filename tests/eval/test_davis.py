@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from attnseg.cli import main
-from attnseg.engine.outputs import davis_palette
+from attnseg.engine.outputs.fanout import davis_palette
 from attnseg.eval import EvalError, evaluate, load_sequence
 from tests.conftest import DAVIS
 

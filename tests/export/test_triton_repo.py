@@ -17,18 +17,19 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 from google.protobuf import json_format  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime  # noqa: E402
-from attnseg.engine.sources import ArraySource  # noqa: E402
+from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.export.triton_repo import export_triton_repo, validate_repository  # noqa: E402
 from attnseg.model import WeightsInfo  # noqa: E402
 from tests.conftest import tiny_frontend  # noqa: E402
 
-RES, STREAM = (48, 64), {"window": 3, "ratio": 2, "memory": 2, "tau": 0.001, "max_age": 10}
+RES, STREAM = (48, 64), StreamConfig(memory=2, max_age=10)
+CLIP = SegmentConfig(resolution=RES, window=3, ratio=2, tau=0.001)
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     out = tmp_path_factory.mktemp("triton") / "repo"
-    export_triton_repo(tiny_frontend(), out=out, resolution=RES, max_batch=8, stream=STREAM)
+    export_triton_repo(tiny_frontend(), out=out, resolution=RES, max_batch=8, stream=STREAM, segment=CLIP)
     return out
 
 
@@ -158,9 +159,9 @@ def test_two_cameras_keep_separate_state_and_match_the_streaming_runtime(repo, m
                 got[c][int(i)] = labels
     assert calls == [2, 2, 2, 2, 2, 1, 1]  # one front-end call per batch, every camera's frame in it
     assert model.sequences == {}  # END freed both cameras' state
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES))
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), CLIP)
     for c, clip in clips.items():
-        want = [r.labels for r in StreamRuntime(seg, StreamConfig(**STREAM)).stream(ArraySource(clip), drop="wait")]
+        want = [r.mask for r in StreamRuntime(seg, STREAM).stream(ArraySource(clip), drop="wait")]
         assert sorted(got[c]) == list(range(len(clip)))
         assert all(np.array_equal(got[c][i], w) for i, w in enumerate(want))
         assert max(np.unique(w).size for w in want) > 1

@@ -15,10 +15,12 @@ pytest.importorskip("ray.data", reason="Ray not installed (pip install 'attnseg[
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.integrations.ray_batch import run_ray_batch  # noqa: E402
-from tests.engine.test_batch import make_videos  # noqa: E402
+from attnseg.settings import ModelSettings, SessionSettings  # noqa: E402
+from tests.engine.offline.test_batch import make_videos  # noqa: E402
 
 MODEL = {"random_weights": True, "arch": "vit_small_16", "qk_gain": 4.0}
 CONFIG = SegmentConfig(resolution=(96, 128), tau=0.001)
+SESSION = SessionSettings(model=ModelSettings(**MODEL), segment=CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_a_killed_worker_costs_at_most_its_video_and_a_rerun_skips_the_rest(tmp_
     out, killed = tmp_path / "out", []
     killer = threading.Thread(target=_kill_first_worker, args=(out, killed))
     killer.start()
-    records = run_ray_batch(inputs, out, model=MODEL, config=CONFIG, actors=1)
+    records = run_ray_batch(inputs, out, SESSION, actors=1)
     killer.join()
     assert killed, "the worker was never killed"
     status = {r["video"]: r["status"] for r in records}
@@ -72,5 +74,5 @@ def test_a_killed_worker_costs_at_most_its_video_and_a_rerun_skips_the_rest(tmp_
     reference = Segmenter.from_checkpoint(config=CONFIG, **MODEL)
     for i, video in enumerate(videos):  # what the actors wrote is what one process computes
         assert np.array_equal(np.load(out / f"clip{i}" / "labels.npy"), reference.segment_video(video).labels)
-    rerun = run_ray_batch(inputs, out, model=MODEL, config=CONFIG, actors=1)
+    rerun = run_ray_batch(inputs, out, SESSION, actors=1)
     assert {r["video"]: r["status"] for r in rerun} == {**{v: "skipped" for v in videos}, str(bad): "failed"}

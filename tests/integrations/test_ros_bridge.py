@@ -9,17 +9,27 @@ import numpy as np
 import pytest
 
 from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime
-from attnseg.engine.sources import ArraySource
+from attnseg.engine.live.sources import ArraySource
+from attnseg.engine.session import Session
 from attnseg.integrations.ros_bridge import SegmentationBridge
 from attnseg.integrations.ros_messages import label_image_fields, labels_from_fields
 from attnseg.model import WeightsInfo
+from attnseg.presets import PRESETS
+from attnseg.settings import SessionSettings
 from tests.conftest import tiny_frontend
 
-CONFIG = StreamConfig(window=3, ratio=2, memory=2, tau=0.001)  # 6-11 ids per frame: a real check
+CLIP = SegmentConfig(resolution=(48, 64), window=3, ratio=2, tau=0.001)  # 6-11 ids per frame: a real check
+CONFIG = StreamConfig(memory=2)
 
 
 def segmenter() -> Segmenter:
-    return Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=(48, 64)))
+    return Segmenter(tiny_frontend(), WeightsInfo("random"), CLIP)
+
+
+def session() -> Session:
+    """The node's session (the "robot" runtime: the newest frame only) on the tiny front-end."""
+    seg = segmenter()
+    return Session(SessionSettings(segment=seg.config, stream=CONFIG, runtime=PRESETS["robot"].runtime), segmenter=seg)
 
 
 def camera(n: int) -> np.ndarray:
@@ -37,9 +47,9 @@ def test_headers_come_back_with_their_frames_whatever_is_dropped():
 
     def publish(header, result):
         with lock:  # what the node does: a message from the label fields, with the input's header
-            published.append((header, label_image_fields(result.labels, "mono16"), result.image))
+            published.append((header, label_image_fields(result.mask, "mono16"), result.image))
 
-    bridge = SegmentationBridge(segmenter(), CONFIG, publish, max_frame_age_s=0.5, clock_ns=lambda: now[0])
+    bridge = SegmentationBridge(session(), publish, max_frame_age_s=0.5, clock_ns=lambda: now[0])
     for i, image in enumerate(clip):
         header = {"stamp_ns": now[0], "frame_id": "cam", "seq": i}
         assert bridge.on_image(header, now[0], 60, 80, "bgr8", 240, image[:, :, ::-1].tobytes())
@@ -64,26 +74,26 @@ def test_labels_equal_the_runtimes_on_the_same_frames_segmented_the_same_way():
 
     def publish(header, result):
         with arrived:
-            published.append(labels_from_fields(**{k: v for k, v in label_image_fields(result.labels, "mono16").items()
+            published.append(labels_from_fields(**{k: v for k, v in label_image_fields(result.mask, "mono16").items()
                                                    if k in ("height", "width", "encoding", "is_bigendian", "step",
                                                             "data")}))
             arrived.notify_all()
 
-    bridge = SegmentationBridge(segmenter(), CONFIG, publish, max_frame_age_s=0, clock_ns=lambda: now[0])
+    bridge = SegmentationBridge(session(), publish, max_frame_age_s=0, clock_ns=lambda: now[0])
     for i, image in enumerate(clip):
         assert bridge.on_image({"seq": i}, now[0], 60, 80, "rgb8", 240, image.tobytes())
         with arrived:
             assert arrived.wait_for(lambda: len(published) == i + 1, timeout=60), f"frame {i} never came back"
     bridge.close()
     assert bridge.error is None and bridge.stats()["frames_dropped"] == 0
-    want = [r.labels for r in StreamRuntime(segmenter(), CONFIG).stream(ArraySource(clip), drop="wait", queue_size=1)]
+    want = [r.mask for r in StreamRuntime(segmenter(), CONFIG).stream(ArraySource(clip), drop="wait", queue_size=1)]
     assert len(want) == len(published) == 12 and all(np.array_equal(w, g) for w, g in zip(want, published))
     assert max(np.unique(g).size for g in published) > 1
 
 
 def test_stale_frames_are_dropped_before_any_work():
     published = []
-    bridge = SegmentationBridge(segmenter(), CONFIG, lambda h, r: published.append(h), max_frame_age_s=0.5,
+    bridge = SegmentationBridge(session(), lambda h, r: published.append(h), max_frame_age_s=0.5,
                                 clock_ns=lambda: 10 * 10**9)
     image = camera(1)[0]
     assert not bridge.on_image("old", 9 * 10**9, 60, 80, "rgb8", 240, image.tobytes())  # 1 s old
@@ -94,7 +104,7 @@ def test_stale_frames_are_dropped_before_any_work():
 
 def test_a_bad_encoding_is_refused_and_the_stream_goes_on():
     published = []
-    bridge = SegmentationBridge(segmenter(), CONFIG, lambda h, r: published.append(h), max_frame_age_s=0)
+    bridge = SegmentationBridge(session(), lambda h, r: published.append(h), max_frame_age_s=0)
     with pytest.raises(ValueError, match="bayer_rggb8"):
         bridge.on_image("bad", 0, 60, 80, "bayer_rggb8", 80, bytes(4800))
     bridge.on_image("good", 0, 60, 80, "rgb8", 240, camera(1)[0].tobytes())

@@ -5,6 +5,7 @@ Every test runs on its own ROS domain (ROS_DOMAIN_ID from the process id), talki
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -32,8 +33,8 @@ from rclpy.qos import ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime  # noqa: E402
-from attnseg.engine.sources import ArraySource  # noqa: E402
+from attnseg.engine import Segmenter, StreamRuntime  # noqa: E402
+from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.integrations.ros_messages import labels_from_fields  # noqa: E402
 from attnseg.integrations.ros_node import AttnsegNode, image_message, qos_profile  # noqa: E402
@@ -134,9 +135,9 @@ def test_every_frame_comes_back_with_its_header_and_the_labels_of_stream_engine(
     got = [labels_from_fields(m.height, m.width, m.encoding, m.is_bigendian, m.step, bytes(m.data))
            for m in rig.labels]
 
-    cfg = settings({**SMALL, "max_frame_age": 0.0})
-    seg = Segmenter.from_checkpoint(config=SegmentConfig(**{**cfg.segment, "batch_size": 1}), **cfg.model)
-    expected = [r.labels for r in StreamRuntime(seg, StreamConfig(**cfg.stream)).stream(
+    session, _ = settings({**SMALL, "max_frame_age": 0.0})
+    seg = Segmenter.from_settings(session.model, dataclasses.replace(session.segment, batch_size=1))
+    expected = [r.mask for r in StreamRuntime(seg, session.stream).stream(
         ArraySource(frames), drop="wait", warm_up=False)]
     assert len(expected) == len(got)
     for a, b in zip(got, expected):
@@ -341,7 +342,7 @@ def test_the_console_script_segments_remapped_topics_and_ends_cleanly_on_sigint(
     out = "".join(lines)
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "attnseg ready: st vit_small_16 on cpu, 32x48, weights random" in out
-    assert "stopped:" in out and "engine thread joined" in out
+    assert "stopped: streamed" in out and "thread joined" in out
 
 
 def test_fast_dds_gets_the_large_image_profile_unless_the_user_chose(monkeypatch):

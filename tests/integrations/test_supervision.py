@@ -6,8 +6,8 @@ import pytest
 
 sv = pytest.importorskip("supervision", reason="supervision not installed (pip install 'attnseg[sv]')")
 
-from attnseg.engine.offline import FrameResult  # noqa: E402
-from attnseg.engine.outputs import OutputFrame  # noqa: E402
+from attnseg.engine.offline.pipeline import FrameResult  # noqa: E402
+from attnseg.engine.outputs.fanout import OutputFrame  # noqa: E402
 from attnseg.errors import InputError  # noqa: E402
 from attnseg.integrations.supervision import to_detections  # noqa: E402
 
@@ -59,14 +59,14 @@ def test_a_carried_stream_frame_says_so_and_annotators_draw_it(rng):
 
 
 def test_a_stream_result_of_the_runtime_converts():
-    from attnseg.engine.sources import ArraySource
-    from tests.engine.test_streaming import engine, frames
+    from attnseg.engine.live.sources import ArraySource
+    from tests.engine.live.test_runtime import engine, frames
 
     results = list(engine().stream(ArraySource(frames(4))))
     for r in results:
         d = to_detections(r)
-        assert d.metadata["index"] == r.frame_id and set(d.tracker_id) == set(np.unique(r.labels))
-        assert d.mask.any(axis=0).all() and d.data["area"].sum() == r.labels.size  # the objects tile the frame
+        assert d.metadata["index"] == r.frame_id and set(d.tracker_id) == set(np.unique(r.mask))
+        assert d.mask.any(axis=0).all() and d.data["area"].sum() == r.mask.size  # the objects tile the frame
 
 
 def test_anything_else_is_one_clear_error():

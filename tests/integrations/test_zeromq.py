@@ -40,7 +40,7 @@ def test_loopback_delivers_every_field_exactly():
     for i, (msg, m) in enumerate(zip(got, maps)):
         assert msg.header["frame_id"] == i and msg.header["stamp_ns"] == 1_000 + i
         assert msg.header["latency_ms"] == 12.5 and msg.header["objects"] == np.unique(m).size
-        assert msg.labels.dtype == np.int32 and np.array_equal(msg.labels, m)
+        assert msg.mask.dtype == np.int32 and np.array_equal(msg.mask, m)
         assert (msg.overlay is None) == (i % 2 == 0)
         if msg.overlay is not None:
             assert msg.overlay.shape == (24, 40, 3) and (msg.overlay == i).all()
@@ -53,7 +53,7 @@ def test_labels_are_received_without_a_copy():
         msg = sub.recv(timeout=5)
     import zmq
 
-    base = msg.labels
+    base = msg.mask
     while isinstance(base, np.ndarray):
         base = base.base
     assert isinstance(base, memoryview) and isinstance(base.obj, zmq.Frame)  # a view of the received frame

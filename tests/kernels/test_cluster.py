@@ -68,7 +68,7 @@ def test_dispatch(monkeypatch):
         resolve("cuda", "cpu")
 
 
-def test_auto_takes_the_faster_measured_and_remembers_it(engine_cache):
+def test_auto_takes_the_faster_measured_and_remembers_it(artifact_cache):
     """The implementations are exact (fp32, or certified); auto times one window of each and keeps the fastest, once
     per device, versions and shape (remembered in the cache, so a second start measures nothing)."""
     from attnseg.kernels import dispatch
@@ -83,7 +83,7 @@ def test_auto_takes_the_faster_measured_and_remembers_it(engine_cache):
     assert dispatch.fastest(torch.device("cpu"), probe, timer) == "torch"
     assert timed == ["torch", "triton", "certified"]
     assert dispatch.fastest(torch.device("cpu"), probe, lambda *a: 1 / 0) == "torch"  # remembered
-    assert (engine_cache / "kernels_auto.json").is_file()
+    assert (artifact_cache / "kernels_auto.json").is_file()
     faster_triton = lambda name, probe, device: {"torch": 0.5, "triton": 0.2, "certified": 0.3}[name]  # noqa: E731
     assert dispatch.fastest(torch.device("cpu"), dispatch.Probe(tokens=25), faster_triton) == "triton"
     faster_certified = lambda name, probe, device: {"torch": 0.5, "triton": 0.2, "certified": 0.1}[name]  # noqa: E731
@@ -108,12 +108,12 @@ def test_the_probe_times_a_real_window():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_auto_on_the_gpu_measures_both(engine_cache):
+def test_auto_on_the_gpu_measures_both(artifact_cache):
     from attnseg.kernels import dispatch
 
     probe = dispatch.Probe(tokens=150, key_frames=4)  # the streaming shape: quick
     choice = dispatch.fastest(torch.device("cuda"), probe)
-    known = json.loads((engine_cache / "kernels_auto.json").read_text())
+    known = json.loads((artifact_cache / "kernels_auto.json").read_text())
     (entry,) = known.values()
     assert choice == min(entry["seconds"], key=entry["seconds"].get) and all(s > 0 for s in entry["seconds"].values())
 

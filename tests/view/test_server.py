@@ -10,13 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.engine.drawing import colour_of
-from attnseg.engine.outputs import OutputFrame
+from attnseg.engine.outputs.drawing import colour_of
+from attnseg.engine.outputs.fanout import OutputFrame
 from attnseg.view import LiveServer, draw, readout
 
 INFO = {"mode": "st vit_small_16 64x96 on cpu", "weights": "random", "random_weights": True, "source": "synthetic:9"}
 STATS = {"fps": 12.5, "latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "frames_in": 10,
-         "frames_processed": 9, "frames_dropped": 1}
+         "mask_latency_ms": {"p50": 300.0, "p95": 500.0, "p99": 700.0}, "frames_processed": 9, "frames_carried": 0,
+         "frames_dropped": 1}
 
 
 def labels_map() -> np.ndarray:
@@ -105,7 +106,7 @@ def test_draw_follow_shows_only_the_followed_object_and_readout_has_the_page_fig
     assert np.array_equal(out[labels == 7], image[labels == 7])  # not followed: untouched
     assert (out[inside] != image[inside]).any()
     line = readout(STATS, INFO)
-    assert "12.5 fps" in line and "p50 300 ms p99 700 ms" in line and "dropped 1" in line and "RANDOM" in line
+    assert "12.5 fps" in line and "p50 300 ms p99 700 ms" in line and "1 dropped" in line and "RANDOM" in line
 
 
 def frame_at(index: int, captured: float, carried: bool = False) -> OutputFrame:

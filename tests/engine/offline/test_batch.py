@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.batch import output_names, process_video, run_batch
+from attnseg.engine.offline.batch import output_names, process_video, run_batch
 from attnseg.model import WeightsInfo
 from tests.conftest import tiny_frontend
 
@@ -46,7 +46,7 @@ def test_each_video_gets_a_finished_folder_and_a_rerun_skips_it(tmp_path):
 
 
 def test_a_long_video_is_chunked_in_a_batch_as_in_segment(tmp_path):
-    from tests.engine.test_offline import sharp_segmenter
+    from tests.engine.offline.test_pipeline import sharp_segmenter
 
     videos = make_videos(tmp_path / "in", count=1, frames=12)
     seg = sharp_segmenter(chunk=5)

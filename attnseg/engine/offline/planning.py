@@ -12,9 +12,9 @@ import os
 
 import torch
 
-from ..errors import SettingError
-from ..model.affinity import key_frame_indices, query_windows
-from ..settings import AUTO_CHUNK, MEMORY_SHARE, SINGLE_PIECE_MAX
+from ...errors import SettingError
+from ...model.affinity import key_frame_indices, query_windows
+from ...settings import AUTO_CHUNK, MEMORY_SHARE, SINGLE_PIECE_MAX
 
 
 def memory_needed(segmenter, frames: int) -> int:

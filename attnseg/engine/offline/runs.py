@@ -5,8 +5,8 @@
 
 The path `attnseg segment` and `attnseg batch` run. Frames stream from the
 input (FrameReader), chunk by chunk through the offline pipeline
-(attnseg.engine.offline.iter_chunks), and every frame goes through the output
-fan-out (attnseg.engine.outputs) as soon as its chunk is done: a PNG per frame,
+(attnseg.engine.offline.pipeline.iter_chunks), and every frame goes through the output
+fan-out (attnseg.engine.outputs.fanout) as soon as its chunk is done: a PNG per frame,
 the .npy labels, the overlay video (its frames decoded a second time, never
 kept) and the rosbag2. A failure (Ctrl-C, a video that breaks mid-way, a full
 disk) keeps every frame written: the outputs are published with what they hold.
@@ -20,7 +20,7 @@ are kept), and continues at the next chunk: the result equals an
 uninterrupted run's. The folder is removed when a run completes, with the
 temporary files that processes killed before left beside the outputs.
 
-Crash-consistent (attnseg.engine.run_state): a kill at any instant, however
+Crash-consistent (attnseg.engine.offline.run_state): a kill at any instant, however
 abrupt, leaves a state that `resume=True` completes to the same bytes, and the
 folder is locked while a process writes it, so a second command on the same
 outputs is refused instead of clearing the first one's state.
@@ -35,15 +35,15 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InputError, OutputError, SettingError
-from ..settings import DEFAULT_FPS
-from .frames import FrameReader
-from .masks import upsample_labels
-from .offline import ChunkResult, StageProgress, iter_chunks
-from .outputs import MARKER, OutputFrame, Outputs
+from ...errors import InputError, OutputError, SettingError
+from ...settings import DEFAULT_FPS
+from ..frames import FrameReader
+from ..masks import upsample_labels
+from .pipeline import ChunkResult, StageProgress, iter_chunks
+from ..outputs.fanout import MARKER, OutputFrame, Outputs
 from .planning import plan_chunk
 from .run_state import RunState, fingerprint
-from .timing import StageTimer, peak_resident_bytes, resident_bytes
+from ..timing import StageTimer, peak_resident_bytes, resident_bytes
 
 log = logging.getLogger(__name__)
 

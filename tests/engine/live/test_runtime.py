@@ -9,8 +9,8 @@ import torch
 
 from attnseg.engine import SegmentConfig, Segmenter
 from attnseg.settings import StreamConfig
-from attnseg.engine.sources import ArraySource, Frame, SourceDisconnected, open_source
-from attnseg.engine.streaming import StreamRuntime, StreamError
+from attnseg.engine.live.sources import ArraySource, Frame, SourceDisconnected, open_source
+from attnseg.engine.live.runtime import StreamRuntime, StreamError
 from attnseg.model import WeightsInfo
 from tests.conftest import tiny_frontend
 
@@ -43,12 +43,12 @@ def test_a_file_is_processed_whole_and_in_order():
     eng = engine()
     results = list(eng.stream(ArraySource(frames(10))))
     assert [r.frame_id for r in results] == list(range(10))  # 3 + 3 + 3 + a short last window of 1
-    assert all(r.labels.shape == (40, 56) and r.patch_labels.shape == (2, 3) for r in results)
-    assert min(r.labels.min() for r in results) == 0  # track ids count from 0, as offline
+    assert all(r.mask.shape == (40, 56) and r.labels.shape == (2, 3) for r in results)
+    assert min(r.mask.min() for r in results) == 0  # track ids count from 0, as offline
     stats = eng.stats.to_dict()
     assert stats["frames_in"] == stats["frames_processed"] == 10 and stats["frames_dropped"] == 0
     assert stats["ended_by"] == "end of source" and stats["latency_ms"]["p99"] > 0
-    assert set(results[0].objects()) == set(np.unique(results[0].labels))
+    assert set(results[0].objects()) == set(np.unique(results[0].mask))
 
 
 def test_the_stream_equals_the_offline_result_where_the_two_coincide():
@@ -68,7 +68,7 @@ def test_the_stream_equals_the_offline_result_where_the_two_coincide():
     levels = cluster_video(q, k, seg.scale, ratio=10)
     assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
     stream = StreamRuntime(seg, StreamConfig(window=3, ratio=10, causal=False)).stream(ArraySource(clip), warm_up=False)
-    assert np.array_equal(np.stack([r.patch_labels for r in stream]), offline.labels)
+    assert np.array_equal(np.stack([r.labels for r in stream]), offline.labels)
 
 
 def test_a_live_source_faster_than_the_engine_drops_stale_frames():
@@ -100,8 +100,8 @@ def test_frames_the_engine_cannot_take_get_carried_labels_in_order_and_flagged()
     last_segmented = {}
     for r in results:
         if r.carried:
-            assert r.labels.shape == (40, 56) and r.patch_labels.shape == (2, 3) and r.coarse is not None
-            assert set(np.unique(r.labels)) <= set(np.unique(last_segmented.labels))  # ids it had, moved
+            assert r.mask.shape == (40, 56) and r.labels.shape == (2, 3) and r.coarse is not None
+            assert set(np.unique(r.mask)) <= set(np.unique(last_segmented.mask))  # ids it had, moved
         else:
             last_segmented = r
     assert stats["latency_ms"]["p99"] < 1000
@@ -170,8 +170,8 @@ def test_a_file_read_faster_than_segmented_is_batched_with_the_same_masks():
     """Frames waiting for the front-end go through it together (up to batch_size): the offline pipeline's
     batching, live. Results arrive whole, in order, with the masks of one-frame batches."""
     calls = []
-    batched = [r.labels for r in engine(delay=0.02, batch_size=4, calls=calls).stream(ArraySource(frames(12)))]
-    single = [r.labels for r in engine().stream(ArraySource(frames(12)))]
+    batched = [r.mask for r in engine(delay=0.02, batch_size=4, calls=calls).stream(ArraySource(frames(12)))]
+    single = [r.mask for r in engine().stream(ArraySource(frames(12)))]
     assert max(calls) > 1 and sum(calls) == 1 + 12 and max(calls) <= 4  # the warm-up frame, then the clip
     assert len(batched) == 12 and all(np.array_equal(a, b) for a, b in zip(batched, single))
 
@@ -233,7 +233,7 @@ def test_long_stream_is_bounded():
 
 
 def test_a_push_source_keeps_the_newest_frame_and_ends_when_closed():
-    from attnseg.engine.sources import PushSource
+    from attnseg.engine.live.sources import PushSource
 
     src = PushSource(capacity=1)
     for i in range(3):
@@ -250,7 +250,7 @@ def test_a_push_source_keeps_the_newest_frame_and_ends_when_closed():
 def test_pushed_frames_stream_with_their_tags_until_closed():
     import threading
 
-    from attnseg.engine.sources import PushSource
+    from attnseg.engine.live.sources import PushSource
 
     eng, src, clip = engine(), PushSource(capacity=4), frames(7)
     got = []
@@ -297,7 +297,7 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(engine_cache):
+def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(artifact_cache):
     """The runtime's device work on CUDA: warm-up, kernels as auto measures them, every frame in order,
     and device memory after 90 frames what it was after 30 (nothing grows with the stream)."""
     seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES), device="cuda")
@@ -324,7 +324,7 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
         both.queries = lambda images: calls.__setitem__("queries", calls["queries"] + 1) or queries(images)
         seg.run_frontend = both if without_k else (lambda images: both(images))
         results = list(StreamRuntime(seg, StreamConfig(ratio=3)).stream(ArraySource(frames(12)), warm_up=False))
-        return np.stack([r.labels for r in results]), calls
+        return np.stack([r.mask for r in results]), calls
 
     skipped, calls = run(True)
     every, calls_every = run(False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from attnseg.cli import main
-from attnseg.engine.coco import CocoResults, encode_objects
+from attnseg.engine.outputs.coco import CocoResults, encode_objects
 
 mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools not installed")
 MANY = ["--random-weights", "--qk-gain", "20", "--arch", "vit_small_16", "--resolution", "48", "64"]  # ~30 ids

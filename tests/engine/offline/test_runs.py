@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from attnseg.engine.outputs import LabelPngs, NpyFrames
+from attnseg.engine.outputs.fanout import LabelPngs, NpyFrames
 from attnseg.engine.synthetic import synthetic_clip
-from attnseg.engine.outputs import Outputs
-from attnseg.engine.runs import segment_to_files
+from attnseg.engine.outputs.fanout import Outputs
+from attnseg.engine.offline.runs import segment_to_files
 from attnseg.errors import InputError, OutputError, SettingError
-from tests.engine.test_offline import sharp_segmenter
+from tests.engine.offline.test_pipeline import sharp_segmenter
 
 FRAMES = synthetic_clip(14, 60, 80)[0]
 
@@ -186,7 +186,7 @@ def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
     """Frames through the front-end, then the clustering, then the writing move one bar, each by its share of a
     frame's time: a clip segmented in one piece is mostly done on the bar before its first file is written (it
     sat at 0% until then), and the bar ends full."""
-    from attnseg.engine import runs
+    from attnseg.engine.offline import runs
 
     events = []
 

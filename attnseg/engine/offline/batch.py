@@ -5,7 +5,7 @@
 
 out/<name>/ holds a PNG label map per frame (named as the input's frames: the layout `attnseg eval` reads),
 labels.npy and result.json (its stats), written
-as the frames' labels become final (attnseg.engine.runs: any length, long
+as the frames' labels become final (attnseg.engine.offline.runs: any length, long
 videos in linked chunks, bounded memory, so a long video never brings down a
 worker or a Ray actor); it is
 built under a hidden temporary name and renamed into place as a whole, so
@@ -27,13 +27,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError
-from .coco import CocoResults
-from .frames import FrameReader
-from .masks import upsample_labels
-from .outputs import Outputs
+from ...errors import InputError
+from ..outputs.coco import CocoResults
+from ..frames import FrameReader
+from ..masks import upsample_labels
+from ..outputs.fanout import Outputs
 from .runs import frame_size, segment_to_files
-from .segmenter import Segmenter
+from ..segmenter import Segmenter
 
 RESULT = "result.json"
 

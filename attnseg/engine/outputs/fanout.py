@@ -5,10 +5,10 @@
     sinks.close()                                                               # publishes every output
 
 `Outputs` names the outputs of a run (each optional): a PNG label map per frame (DAVIS palette), the (T, h, w)
-int32 .npy labels, the overlay video, COCO run-length masks (YouTube-VIS results, attnseg.engine.coco), a rosbag2,
+int32 .npy labels, the overlay video, COCO run-length masks (YouTube-VIS results, attnseg.engine.outputs.coco), a rosbag2,
 and any other sink a face adds (the ZeroMQ publisher of `attnseg stream`, the live page of the demo). `Sinks`
 takes each frame to each of them in order: `attnseg segment`, `batch` and the Python API through
-attnseg.engine.runs, `attnseg stream` and the demo from the
+attnseg.engine.offline.runs, `attnseg stream` and the demo from the
 streaming runtime's results. A frame's overlay is drawn once, and only when a sink shows it.
 
 Every file is written atomically (attnseg.files: a temporary file in the same folder, then one rename), so an
@@ -28,8 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..errors import OutputError, OutputExistsError
-from ..files import kind_of, leftovers, leftovers_in, replaceable, temp_beside
+from ...errors import OutputError, OutputExistsError
+from ...files import kind_of, leftovers, leftovers_in, replaceable, temp_beside
 from .coco import CocoResults
 from .drawing import davis_palette, overlay  # noqa: F401 - davis_palette: read from here too
 from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, closed_pngs, earlier_pngs,  # noqa: F401
@@ -54,6 +54,7 @@ class OutputFrame:
     carried: bool = False  # labels carried by optical flow, not segmented (a stream)
     grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (None: labels)
     source: int = 0  # which of a stream's sources it came from (several cameras), else 0
+    tag: Any = None  # the source's reference for the frame (a PushSource: what its host pushed with it)
 
     def __post_init__(self):
         if self.grid is None:
@@ -61,7 +62,7 @@ class OutputFrame:
 
     @functools.cached_property
     def overlay(self) -> np.ndarray:
-        return overlay(self.image, self.mask)
+        return overlay(self.image, self.grid)
 
     @functools.cached_property
     def present(self) -> np.ndarray:
@@ -120,7 +121,7 @@ class Outputs:
     out: str | Path | None = None  # folder: one PNG label map per frame
     labels: str | Path | None = None  # (T, h, w) int32 .npy
     overlay: str | Path | None = None  # overlay video
-    coco: str | Path | None = None  # COCO RLE per object and frame, YouTube-VIS results layout (attnseg.engine.coco)
+    coco: str | Path | None = None  # COCO RLE per object and frame, YouTube-VIS results layout (attnseg.engine.outputs.coco)
     bag: Callable[[], object] | None = None  # opens the rosbag2 sink (attnseg.integrations.rosbag.RosbagSink)
     bag_path: str | Path | None = None
     bag_overlay: bool = False  # the overlay into the bag too

@@ -1,13 +1,13 @@
 """The streaming algorithm, synchronous: frames' q, k in, tracked label maps out (docs/streaming.md).
 
-    stream = segmenter.stream_segmenter(StreamConfig())   # = StreamSegmenter(scale, StreamConfig(), ops)
+    stream = segmenter.stream_segmenter(StreamConfig())   # = StreamSegmenter(scale, StreamConfig(), ops, window=..)
     for frame_q, frame_k in features:                      # (heads, N, d) each, one frame at a time
         for labels in stream.push(frame_q, frame_k):       # (N,) track ids, once a window completes
             ...
     for labels in stream.flush(): ...                      # the last, short window
 
-StreamConfig configures it; the streaming runtime (streaming.py: threads, queues, drop policy, configured by
-RuntimeSettings) runs it on a source, and the Triton Inference Server model keeps one per camera.
+StreamConfig configures it, with the clip's window, ratio and tau (SegmentConfig: the Segmenter passes its own);
+the streaming runtime (runtime.py: threads, queues, drop policy, configured by RuntimeSettings) runs it on a source, and the Triton Inference Server model keeps one per camera.
 
 Causal (the default): every frame is clustered as soon as it is pushed, in a window of itself and its
 `window - 1` predecessors (the paper's level 1 against the key frames in memory: affinity, neighbour averaging,
@@ -25,28 +25,30 @@ from collections import deque
 
 import torch
 
-from ..model.affinity import Affinity
-from ..model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
-from ..settings import StreamConfig
-from .tracking import Tracker
+from ...model.affinity import Affinity
+from ...model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
+from ...settings import PAPER, StreamConfig
+from ..tracking import Tracker
 
 
 class StreamSegmenter:
-    def __init__(self, scale: float, config: StreamConfig = StreamConfig(), ops: ClusterOps = REFERENCE_OPS):
+    def __init__(self, scale: float, config: StreamConfig = StreamConfig(), ops: ClusterOps = REFERENCE_OPS, *,
+                 window: int = PAPER.window, ratio: int = PAPER.ratio, tau: float = PAPER.tau):
         self.scale, self.config, self.ops = scale, config, ops
+        self.window, self.ratio, self.tau = window, ratio, tau
         self.keys: deque[torch.Tensor] = deque(maxlen=config.memory)
         self.queries: list[torch.Tensor] = []
         self.rows: list = []  # causal: the window's affinity rows (Affinity per frame) over the current memory
         self.frames_seen = 0
         # a track lives max_age windows of frames: causal, a window is clustered every frame
-        max_age = config.max_age * config.window if config.causal else config.max_age
-        self.tracker = Tracker(config.tau, max_age, config.track_tokens, ops)
+        max_age = config.max_age * window if config.causal else config.max_age
+        self.tracker = Tracker(tau, max_age, config.track_tokens, ops)
 
     def push(self, q: torch.Tensor, k: torch.Tensor | None) -> list[torch.Tensor]:
         """Add one frame's q, k (heads, N, d); the label maps (N,) it completes: causal, its own; else those of
         the window it completes, or []. Only every `ratio`-th frame's k is read (a key frame): k may be None
         for the others."""
-        if self.frames_seen % self.config.ratio == 0:
+        if self.frames_seen % self.ratio == 0:
             if k is None:
                 raise ValueError(f"frame {self.frames_seen} is a key frame: its k is needed")
             self.keys.append(k)
@@ -54,9 +56,9 @@ class StreamSegmenter:
         self.frames_seen += 1
         self.queries.append(q)
         if self.config.causal:
-            self.queries = self.queries[-self.config.window:]
+            self.queries = self.queries[-self.window:]
             return [self._newest()]
-        return self.flush() if len(self.queries) == self.config.window else []
+        return self.flush() if len(self.queries) == self.window else []
 
     def _newest(self) -> torch.Tensor:
         """The newest frame's ids: its window of predecessors clustered, its own tokens assigned and linked."""
@@ -69,7 +71,7 @@ class StreamSegmenter:
         self.rows = self.rows[len(self.rows) - keep:] + rows(self.queries[-1:])
         newest = self.rows[-1]
         aff = Affinity(torch.cat([r.prob for r in self.rows]), torch.cat([r.log_prob for r in self.rows]))
-        centroids = cluster_window(aff, self.config.tau, self.ops)
+        centroids = cluster_window(aff, self.tau, self.ops)
         labels = self.ops.assign(newest.prob, newest.log_prob, centroids)
         used, labels = torch.unique(labels, return_inverse=True)  # only centroids the frame has become ids
         return self.tracker.update(self.queries[-1].transpose(0, 1), labels, centroids[used], memory, self.scale)
@@ -82,7 +84,7 @@ class StreamSegmenter:
         self.queries = []
         memory = torch.stack(list(self.keys))
         aff = self.ops.affinity(q, memory, self.scale)
-        centroids = cluster_window(aff, self.config.tau, self.ops)
+        centroids = cluster_window(aff, self.tau, self.ops)
         labels = self.ops.assign(aff.prob, aff.log_prob, centroids)
         tokens = q.permute(0, 2, 1, 3).reshape(-1, q.shape[1], q.shape[3])  # (w*N, heads, d)
         ids = self.tracker.update(tokens, labels, centroids, memory, self.scale)

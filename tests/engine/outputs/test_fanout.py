@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnseg.engine.drawing import davis_palette
+from attnseg.engine.outputs.drawing import davis_palette
 from attnseg.engine.frames import read_clip
 from attnseg.engine.masks import upsample_labels
-from attnseg.engine.outputs import save_labels, write_label_pngs, write_overlay_video
+from attnseg.engine.outputs.fanout import save_labels, write_label_pngs, write_overlay_video
 from attnseg.files import atomic_path
 
 
@@ -32,7 +32,7 @@ def test_a_whole_clips_pngs_close_their_folder(tmp_path):
     import gc
     import warnings
 
-    from attnseg.engine.outputs import MARKER, closed_pngs
+    from attnseg.engine.outputs.fanout import MARKER, closed_pngs
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResourceWarning)

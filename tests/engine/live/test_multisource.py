@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 
-from attnseg.engine.sources import ArraySource, Frame
-from tests.engine.test_streaming import Flaky, engine, frames
+from attnseg.engine.live.sources import ArraySource, Frame
+from tests.engine.live.test_runtime import Flaky, engine, frames
 
 
 def by_source(results) -> dict[int, list]:
@@ -19,7 +19,7 @@ def by_source(results) -> dict[int, list]:
 
 def test_each_source_gets_the_masks_and_ids_it_gets_alone_from_shared_front_end_calls():
     clips = [frames(9, seed=1), frames(6, seed=2), frames(9, seed=3)]
-    alone = [[r.labels for r in engine().stream(ArraySource(c))] for c in clips]
+    alone = [[r.mask for r in engine().stream(ArraySource(c))] for c in clips]
     calls = []
     eng = engine(delay=0.02, batch_size=4, calls=calls)
     together = by_source(eng.stream([ArraySource(c, name=f"cam{i}") for i, c in enumerate(clips)]))
@@ -27,7 +27,7 @@ def test_each_source_gets_the_masks_and_ids_it_gets_alone_from_shared_front_end_
     for i, clip in enumerate(clips):
         got = together[i]
         assert [r.frame_id for r in got] == list(range(len(clip)))  # each source in its order, its own ids
-        assert all(np.array_equal(r.labels, a) for r, a in zip(got, alone[i]))  # its own tracks, from 0
+        assert all(np.array_equal(r.mask, a) for r, a in zip(got, alone[i]))  # its own tracks, from 0
     assert max(calls) > 1 and sum(calls) == 1 + 24  # frames of several sources in one call (after the warm-up)
     stats = eng.stats.to_dict()
     assert stats["frames_in"] == stats["frames_processed"] == 24

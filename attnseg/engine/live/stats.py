@@ -1,49 +1,22 @@
-"""What a stream hands out: each frame's StreamResult, and the stream's figures (StreamStats; Combined for several
-sources), latencies summarized as percentiles. The runtime that makes them: attnseg.engine.streaming."""
+"""A stream's figures, and the one way they are written for a person.
+
+- `StreamStats`: what a stream (or one source of several) has done: frames in, segmented, carried, dropped, its
+  latencies, how it ended; `Combined`: several sources' together. `to_dict()` is the record every face writes.
+- `percentiles(values)`: latencies summarized (p50, p95, p99 by default; in ms from seconds): every figure of
+  attnseg and of benchmarks/ that summarizes latencies goes through it.
+- `describe(stats)`: the figures in one line: the closing line of `attnseg stream` and `attnseg demo` (and of each
+  source of several), the ROS 2 node's last log line; brief=True: the live line of the status bar, the window and
+  the demo's video.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Iterable
 
 import numpy as np
 
-from ..settings import EndReason
-from .outputs import OutputFrame
-
-
-@dataclass
-class StreamResult:
-    frame_id: int
-    timestamp: float  # capture time (time.monotonic())
-    labels: np.ndarray  # (H0, W0) int32 track ids at the frame's size
-    patch_labels: np.ndarray  # (h, w) int32 track ids per patch
-    latency: float  # seconds from capture to this result being made (the engine's latency)
-    image: np.ndarray  # (H0, W0, 3) uint8 RGB, the frame itself
-    tag: Any = None  # the source's reference for this frame (PushSource: what the host pushed with it)
-    carried: bool = False  # labels carried by optical flow from the last segmented frame, not segmented
-    coarse: np.ndarray | None = None  # carried: the small map `labels` is the nearest upsampling of
-    delivered: float | None = None  # time.monotonic() when the iterator handed it to its consumer
-    name: str = ""  # the input's name for the frame (a folder's file stem), else "": outputs use its id
-    source: int = 0  # which of the stream's sources it came from (several cameras: their order), else 0
-
-    @property
-    def grid_labels(self) -> np.ndarray:
-        """The coarsest map whose nearest-neighbour upsampling is `labels`: the patch labels of a segmented frame,
-        the flow-sized map of a carried one (a display counts areas on it: attnseg.view.render)."""
-        return self.patch_labels if self.coarse is None else self.coarse
-
-    def objects(self) -> dict[int, np.ndarray]:
-        """Per-object boolean masks at frame size, by track id."""
-        return {int(i): self.labels == i for i in np.unique(self.labels)}
-
-    def output_frame(self, wall_offset_ns: int, stats: dict | None = None) -> OutputFrame:
-        """This result as the outputs take it (attnseg.engine.outputs): named as `attnseg segment` names it (the
-        input's file stem, else its index in five digits), stamped with its capture time on the wall clock
-        (time.time_ns() - time.monotonic_ns() at the stream's start)."""
-        return OutputFrame(self.frame_id, self.name or f"{self.frame_id:05d}", self.patch_labels, self.labels,
-                           wall_offset_ns + round(self.timestamp * 1e9), self.image, self.latency, stats,
-                           captured=self.timestamp, carried=self.carried, grid=self.grid_labels, source=self.source)
+from ...settings import EndReason
 
 
 @dataclass
@@ -71,10 +44,10 @@ class StreamStats:
         return f"{self.end_reason} ({self.end_detail})" if self.end_detail else str(self.end_reason)
 
     def to_dict(self) -> dict:
-        """latency_ms: capture to the consumer (the iterator hands the result over); engine_latency_ms: capture
+        """latency_ms: capture to the consumer (the iterator hands the result over); mask_latency_ms: capture
         to the result made. fps: segmented frames a second; shown_fps: segmented and carried."""
         wall = (self.finished or time.monotonic()) - self.started
-        return {"latency_ms": percentiles(self.delivered), "engine_latency_ms": percentiles(self.latencies),
+        return {"latency_ms": percentiles(self.delivered), "mask_latency_ms": percentiles(self.latencies),
                 "frames_in": self.frames_in, "frames_processed": self.frames_processed,
                 "frames_carried": self.frames_carried, "frames_dropped": self.frames_dropped,
                 "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
@@ -83,10 +56,35 @@ class StreamStats:
                 "seconds": round(wall, 3)}
 
 
-def percentiles(seconds: list) -> dict:
-    """p50, p95, p99 of latencies in seconds, as milliseconds (None when there are none)."""
-    ms = np.asarray(seconds) * 1e3
-    return {f"p{p}": round(float(np.percentile(ms, p)), 2) if ms.size else None for p in (50, 95, 99)}
+def percentiles(values: Iterable[float], points: Iterable[int] = (50, 95, 99), *, scale: float = 1e3,
+                digits: int | None = 2) -> dict:
+    """{"p50": ..., "p95": ..., "p99": ...} of `values` times `scale` (by default seconds as milliseconds), rounded
+    to `digits` (None: not rounded); each None when there are no values."""
+    a = np.asarray(list(values) if not isinstance(values, (list, np.ndarray)) else values, dtype=np.float64) * scale
+    found = {p: float(np.percentile(a, p)) if a.size else None for p in points}
+    return {f"p{p}": v if v is None or digits is None else round(v, digits) for p, v in found.items()}
+
+
+def describe(stats: dict, *, brief: bool = False, display: dict | None = None) -> str:
+    """A stream's figures (StreamStats.to_dict(), with the session's `objects` and `written_latency_ms`) in one
+    line; `display`: capture to shown on the page or in the window ({p50, p99, painted, first, last})."""
+    mask = stats["mask_latency_ms"]
+    ms = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+    if brief:
+        return (f"{stats['frames_processed']} segmented, {stats['frames_carried']} carried, "
+                f"{stats['frames_dropped']} dropped, {stats['fps']:.1f} fps, capture to mask p50 {ms(mask['p50'])} ms "
+                f"p99 {ms(mask['p99'])} ms")
+    out = stats.get("written_latency_ms")
+    to_outputs = f", to the outputs p50 {out['p50']} ms p99 {out['p99']} ms" if out else ""
+    shown = ""
+    if display:
+        span = "" if display.get("first") is None else f" of frames {display['first']}-{display['last']}"
+        shown = (f", capture to display p50 {display['p50']} ms p99 {display['p99']} ms ({display['painted']} "
+                 f"painted{span})")
+    objects = f", {stats['objects']} object ids" if "objects" in stats else ""
+    return (f"streamed {stats['frames_processed']}/{stats['frames_in']} frames segmented ({stats['frames_carried']} "
+            f"carried, {stats['frames_dropped']} dropped), {stats['fps']:.2f} fps, capture to mask p50 {mask['p50']} "
+            f"ms p99 {mask['p99']} ms{to_outputs}{shown}{objects}; ended: {stats['ended_by']}")
 
 
 class Combined(StreamStats):

@@ -26,10 +26,10 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from ..errors import AttnsegError, InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
-from ..settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT
-from .frames import decode_frame, frame_files, is_url, open_capture, quiet_video_io
-from .synthetic import SyntheticClip
+from ...errors import AttnsegError, InputError, SettingError, SourceDisconnected  # noqa: F401 - what a live source raises
+from ...settings import DEFAULT_FPS, NETWORK_OPEN_TIMEOUT
+from ..frames import decode_frame, frame_files, is_url, open_capture, quiet_video_io
+from ..synthetic import SyntheticClip
 
 
 @dataclass

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .masks import upsample_grid
+from ..masks import upsample_grid
 
 CARRY_WIDTH = 240  # pixels across the grey images the flow is computed on
 CARRY_STRIDE = 2  # the carried map takes every 2nd of their pixels (blocks of ~7 frame pixels at 854 wide): a
-# finer grid than a segmented frame's patches, and light for the page (attnseg.view.render)
+# finer grid than a segmented frame's patches, and light for the page (attnseg.engine.outputs.drawing)
 
 
 class Carrier:

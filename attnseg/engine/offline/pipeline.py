@@ -7,7 +7,7 @@ linked across chunks (SPEC 10); one piece is the one-chunk case.
     result = segment_clip(segmenter, "clip.mp4")        # one piece, in memory: a SegmentationResult
 
 Its faces: Segmenter.segment_video (segment_clip), Segmenter.iter_video and iter_chunks, and
-attnseg.engine.runs.segment_to_files (`attnseg segment`, `attnseg batch`, Ray), which writes each chunk's
+attnseg.engine.offline.runs.segment_to_files (`attnseg segment`, `attnseg batch`, Ray), which writes each chunk's
 frames through the output fan-out as the chunk is done.
 
 A frame's path: FrameReader (decode, one frame at a time) -> Segmenter.encode_batches (preprocess, the
@@ -36,14 +36,14 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from ..errors import InputError, SettingError
-from ..model.affinity import key_frame_indices
-from ..model.build import WeightsInfo
-from .frames import FrameReader
-from .masks import upsample_labels
+from ...errors import InputError, SettingError
+from ...model.affinity import key_frame_indices
+from ...model.build import WeightsInfo
+from ..frames import FrameReader
+from ..masks import upsample_labels
 from .planning import plan_chunk
-from .timing import StageTimer, Timer
-from .tracking import Tracker  # the linker's type
+from ..timing import StageTimer, Timer
+from ..tracking import Tracker  # the linker's type
 
 ONE_PIECE = sys.maxsize  # frames per chunk of a clip segmented whole, whatever its length
 

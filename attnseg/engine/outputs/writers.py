@@ -7,7 +7,7 @@
 
 Each is built under a temporary name and renamed into place, also after a failure (what is written is kept),
 and a killed process's temporary files are found again by attnseg.files.leftovers. The fan-out that drives them
-is attnseg.engine.outputs.
+is attnseg.engine.outputs.fanout.
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import EarlierRunError, OutputError, short_list
-from ..files import atomic_path, publish, temp_beside, write_atomic
-from ..settings import DEFAULT_FPS
+from ...errors import EarlierRunError, OutputError, short_list
+from ...files import atomic_path, publish, temp_beside, write_atomic
+from ...settings import DEFAULT_FPS
 from .drawing import davis_palette, overlay
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """What the streaming runtime's threads pass each other through their bounded queues, and how they pass it
-(attnseg.engine.streaming): a source's Feed (and its reconnection), the items besides frames (a frame to Carry, a stage's Failure, a
+(attnseg.engine.live.runtime): a source's Feed (and its reconnection), the items besides frames (a frame to Carry, a stage's Failure, a
 source that Ended, the END of all), the Arrivals the front-end waits on, and put/take/drain, which never block a
 stream that is stopping."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import InputError
-from ..settings import DropPolicy
+from ...errors import InputError
+from ...settings import DropPolicy
 from .sources import Frame, FrameSource
-from .stream_results import StreamStats
+from .stats import StreamStats
 
 END = object()  # the last item of a queue: the stream is over
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import publish, temp_beside
+from ...files import publish, temp_beside
 
 CATEGORY_ID = 1
 SCORE = 1.0

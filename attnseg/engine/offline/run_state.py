@@ -36,8 +36,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from ..errors import RunInUseError, SettingError
-from ..files import write_atomic
+from ...errors import RunInUseError, SettingError
+from ...files import write_atomic
 
 STATE, LABELS, NAMES, LOCK = "state.json", "labels.i32", "names.txt", "lock"
 REMOVED = ".removed-"  # a complete run's folder, renamed on its way out

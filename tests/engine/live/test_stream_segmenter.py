@@ -6,12 +6,12 @@ import dataclasses
 
 import torch
 
-from attnseg.engine.stream_segmenter import StreamSegmenter
+from attnseg.engine.live.stream_segmenter import StreamSegmenter
 from attnseg.engine.tracking import Tracker
 from attnseg.model.clustering import REFERENCE_OPS
 from attnseg.settings import StreamConfig
 
-from .test_tracking import D, GRID, features, scene
+from tests.engine.test_tracking import D, GRID, features, scene
 
 
 def partition(labels: torch.Tensor) -> list[frozenset]:

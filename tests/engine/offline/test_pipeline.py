@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.engine.planning import memory_needed, plan_chunk
+from attnseg.engine.offline.planning import memory_needed, plan_chunk
 from attnseg.settings import AUTO_CHUNK, SINGLE_PIECE_MAX
 from attnseg.engine.frames import FrameReader
 from attnseg.engine.synthetic import synthetic_clip

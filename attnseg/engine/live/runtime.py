@@ -2,7 +2,7 @@
 
     runtime = StreamRuntime(Segmenter.from_checkpoint(...), StreamConfig())
     for result in runtime.stream("0"):          # webcam 0; or a file, URL, folder, 'synthetic:N'
-        result.frame_id, result.timestamp, result.labels, result.objects(), result.latency
+        result.frame_id, result.timestamp, result.mask, result.objects(), result.latency
     runtime.stats.to_dict()
 
 StreamConfig configures the algorithm (the Segmenter's stream_segmenter: windows against a rolling key-frame
@@ -28,7 +28,7 @@ reopened up to `reconnect_attempts` times (on_disconnect="reconnect"); a
 source that delivers nothing for `stall_timeout` seconds ends the stream (None: wait
 for ever, for a host that pushes frames when it has them and ends the stream by closing the source).
 Either way the results so far have been yielded; `stats.ended_by` says why. What a stream hands out (its
-results and figures) is in attnseg.engine.stream_results; what the threads pass each other, in stream_queues.
+results and figures) is in attnseg.engine.live.results; what the threads pass each other, in stream_queues.
 """
 from __future__ import annotations
 
@@ -42,14 +42,15 @@ from typing import Callable, Iterator, Sequence, Union
 import numpy as np
 import torch
 
-from ..errors import SettingError, SourceDisconnected, StreamError
-from ..settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
+from ...errors import SettingError, SourceDisconnected, StreamError
+from ...settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
 from .carry import Carrier
-from .masks import label_maps, sample_grid
-from .segmenter import Segmenter
+from ..masks import label_maps, sample_grid
+from ..segmenter import Segmenter
 from .sources import Frame, FrameSource, opener
-from .stream_queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, put_dropping_oldest, take
-from .stream_results import Combined, StreamResult, StreamStats, percentiles  # noqa: F401 - read from here too
+from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, put_dropping_oldest, take
+from .results import StreamResult
+from .stats import Combined, StreamStats
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
 Source = Union[FrameSource, Callable[[], FrameSource], str, int]  # what stream() takes, or a list of them
@@ -83,10 +84,11 @@ class StreamRuntime:
         if not (seg.kernels == "triton" or (seg.kernels == "certified" and seg.device.type == "cuda")):
             return 0  # nothing to compile: the reference, or the certified path's PyTorch products on a CPU
         gen = torch.Generator(device=seg.device).manual_seed(0)
-        stream = seg.stream_segmenter(dataclasses.replace(cfg, ratio=cfg.window))
+        window = seg.config.window
+        stream = seg.stream_segmenter(cfg, ratio=window)
         windows = 0
         while len(stream.keys) < cfg.memory or not windows:  # a key frame every window: memory 1, 2, ...
-            for _ in range(cfg.window):
+            for _ in range(window):
                 noise = torch.randn(q.shape[1:], device=seg.device, generator=gen)
                 windows += bool(stream.push(q[0] + noise, k[0] + noise))
         return windows
@@ -291,7 +293,7 @@ class StreamRuntime:
                             held[i] = more
                 batch = [f for frames in taken.values() for f in frames]
                 # k only where a key frame is among them: each stream keeps every `ratio`-th frame's k
-                keys = any((handed[i] + j) % self.config.ratio == 0 for i, frames in taken.items()
+                keys = any((handed[i] + j) % seg.config.ratio == 0 for i, frames in taken.items()
                            for j in range(len(frames)))
                 with self._compute:  # one front-end call for every source
                     q, k = seg.encode_frame_batch([f.image for f in batch], keys=keys)

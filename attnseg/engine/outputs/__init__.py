@@ -1,0 +1,1 @@
+"""Where results go: the one fan-out of every path, its writers and the one overlay drawer (see attnseg.engine)."""
