@@ -96,8 +96,10 @@ class DropPolicy(Choice):
 
 
 class OnDisconnect(Choice):
-    END = "end"
-    RECONNECT = "reconnect"
+    """What a live source that disconnects does (RuntimeSettings.on_disconnect)."""
+
+    END = "end"  # its stream ends; the others go on
+    RECONNECT = "reconnect"  # reopened, up to reconnect_attempts times
 
 
 class EndReason(Choice):
@@ -127,8 +129,10 @@ class LabelEncoding(Choice):
 
 
 class BagStorage(Choice):
-    SQLITE3 = "sqlite3"
-    MCAP = "mcap"
+    """The rosbag2 storage plugin a bag is written with."""
+
+    SQLITE3 = "sqlite3"  # one SQLite 3 database file
+    MCAP = "mcap"  # one MCAP container file
 
 
 class WeightsSource(Choice):

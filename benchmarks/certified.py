@@ -7,21 +7,17 @@ the share of decisions recomputed exactly, the share of the clustering's time th
 (decisions within the fp32 reference's own rounding bound of tau), the host's instruction set and the
 product `--kernels certified` would pick here (measured, attnseg.kernels.dispatch.fast_product).
 
-    python benchmarks/certified.py --frames ../shared/data/davis16/JPEGImages/480p/blackswan
+    python -m benchmarks.certified --frames ../shared/data/davis16/JPEGImages/480p/blackswan
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -44,16 +40,14 @@ def timed(q, k, scale, ops, repeats: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "bench")
     ap.add_argument("--frames", required=True)
     ap.add_argument("--num-frames", type=int, default=30)
-    ap.add_argument("--arch", default="vit_small_8")
-    ap.add_argument("--resolution", nargs=2, type=int, default=(160, 256))
     ap.add_argument("--gains", nargs="+", type=float, default=[3.0, 4.0, 6.0, 10.0])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--name", default=None)
-    args = ap.parse_args()
+    args = parse(ap)
 
     clip = read_clip(args.frames)
     clip.frames, clip.names = clip.frames[:args.num_frames], clip.names[:args.num_frames]

@@ -15,22 +15,19 @@ Token agreement within chunks (ids matched chunk by chunk) separates the two eff
 chunk's partition differs from the single piece's (its windows attend to its own key frames only), and
 linking carries ids across chunks; linked agreement over the clip can at best reach the within-chunk one.
 
-    python benchmarks/chunked_vs_single.py            # about 10 min on 2 cores
+    python -m benchmarks.chunked_vs_single            # about 10 min on 2 cores
 
 Record: chunked_vs_single_{device}_{arch}_{H}x{W}.json.
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
-from compare_labels import matched_agreement  # noqa: E402
+from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
+from .compare_labels import matched_agreement  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -89,12 +86,10 @@ def unlinked(seg: Segmenter, frames: np.ndarray, chunk: int) -> np.ndarray:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="vit_small_8")
-    p.add_argument("--resolution", type=int, nargs=2, default=(160, 256))
+    p = parser(__doc__, "bench")
     p.add_argument("--min-clusters", type=int, default=40, help="the load: at least this many clusters a clip")
     p.add_argument("--chunks", type=int, nargs="+", default=[10, 20, 30])
-    args = p.parse_args()
+    args = parse(p)
     torch.manual_seed(0)
     seg = Segmenter.from_checkpoint(random_weights=True, qk_gain=1.0, arch=args.arch,
                                     config=SegmentConfig(resolution=tuple(args.resolution), batch_size=1))
@@ -126,7 +121,7 @@ def main() -> int:
         mean[f"chunk{chunk}_within_chunks"] = round(float(np.mean(
             [r[f"chunk{chunk}"]["token_agreement_within_chunks"] for r in per_clip.values()])), 4)
     h, w = args.resolution
-    settings = {"command": "python benchmarks/chunked_vs_single.py", "arch": args.arch, "resolution": [h, w],
+    settings = {"command": "python -m benchmarks.chunked_vs_single", "arch": args.arch, "resolution": [h, w],
                 "weights": f"random (seed 0), q/k gain per clip: the first of 3, 3.25, ... giving >= {args.min_clusters} "
                            "clusters", "chunks": args.chunks,
                 "reference": "the single piece (segment_video), the paper's pipeline"}

@@ -1,6 +1,14 @@
-"""Benchmark scripts write their records here, under benchmarks/results/ (see attnseg.bench.records)."""
+"""What the benchmark scripts share: where their records go (benchmarks/results/, see attnseg.bench.records), the
+DAVIS clips of ../shared, and the settings they vary, as flags built from attnseg's presets:
+
+    ap = parser(__doc__, "live", qk_gain=6.0)   # --arch, --resolution (and --qk-gain) at the live preset's values
+    ap.add_argument(...)                         # the benchmark's own
+    args = parse(ap)                             # resolution a tuple; --device auto resolved to cuda or cpu
+"""
 from __future__ import annotations
 
+import argparse
+import dataclasses
 from pathlib import Path
 
 from attnseg.bench.records import git_commit, machine  # noqa: F401
@@ -9,7 +17,41 @@ from attnseg.bench.records import write_record as _write_record
 RESULTS = Path(__file__).resolve().parent / "results"
 DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16"  # ../shared beside the checkout
 DAVIS_FRAMES = DAVIS / "JPEGImages" / "480p"  # one folder of JPEGs per clip; absent in a user's clone
-__all__ = ["DAVIS", "DAVIS_FRAMES", "RESULTS", "camera_file", "git_commit", "machine", "served_url", "write_record"]
+__all__ = ["DAVIS", "DAVIS_FRAMES", "RESULTS", "camera_file", "git_commit", "machine", "parse", "parser", "served_url",
+           "write_record"]
+
+
+def parser(doc: str, preset: str = "bench", *, only: tuple[str, ...] = ("arch", "resolution"),
+           **changes) -> argparse.ArgumentParser:
+    """A benchmark's parser (its doc's first line as description) with the settings it varies (`only`, among arch,
+    resolution, device, qk_gain: attnseg's own flags and help) at the values of attnseg.presets.PRESETS[preset],
+    `changes` on top (qk_gain=6.0: also --qk-gain, at 6)."""
+    from attnseg.cli.options import add_settings
+    from attnseg.presets import PRESETS
+    from attnseg.settings import ModelSettings, SegmentConfig
+
+    base = PRESETS[preset]
+    model_fields = {f.name for f in dataclasses.fields(ModelSettings)}
+    model = dataclasses.replace(base.model, **{k: v for k, v in changes.items() if k in model_fields})
+    segment = dataclasses.replace(base.segment, **{k: v for k, v in changes.items() if k not in model_fields})
+    names = tuple(only) + tuple(k for k in changes if k not in only)
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    add_settings(p, ModelSettings, defaults=model, only=tuple(n for n in names if n in model_fields))
+    add_settings(p, SegmentConfig, defaults=segment, only=tuple(n for n in names if n not in model_fields))
+    return p
+
+
+def parse(p: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed flags: resolution as a tuple, device (where there is one) resolved: auto is cuda when a CUDA
+    device is present, else cpu."""
+    args = p.parse_args(argv)
+    if getattr(args, "resolution", None) is not None:
+        args.resolution = tuple(args.resolution)
+    if getattr(args, "device", None) is not None:
+        from attnseg.engine.segmenter import resolve_device
+
+        args.device = resolve_device(args.device).value
+    return args
 
 
 def write_record(name: str, settings: dict, figures: dict) -> Path:

@@ -1,6 +1,6 @@
 """Agreement of two (T, h, w) label arrays after matching their ids (Hungarian on the overlap).
 
-    python benchmarks/compare_labels.py OURS.npy THEIRS.npy [--json OUT.json]
+    python -m benchmarks.compare_labels OURS.npy THEIRS.npy [--json OUT.json]
 
 Used for the fidelity check against the authors' released code: run both on the
 same frames with the same checkpoint, save the patch labels, compare here.

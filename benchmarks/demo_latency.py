@@ -11,7 +11,7 @@ Modes, alternated: this commit's defaults (causal windows, carried frames) and t
 nothing carried (--no-causal --no-carry), the mode before them, as the ratio's baseline; `--before CHECKOUT`
 also runs an older checkout's demo (its closing line: fps and capture-to-mask, its page open likewise).
 
-    python benchmarks/demo_latency.py
+    python -m benchmarks.demo_latency
 Record: demo_latency_cpu_vit_small_16_160x240.json (needs playwright and Debian's chromium).
 """
 from __future__ import annotations
@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, served_url, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, served_url, write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from device_parts import (LONG_STREAM_CAP_S, clip_frames, device_of, peaks, record, segmenter, sizes,  # noqa: F401
+from .device_parts import (LONG_STREAM_CAP_S, clip_frames, device_of, peaks, record, segmenter, sizes,  # noqa: F401
                           summarize, sync, time_calls)
 
 

@@ -2,6 +2,7 @@
 and the machine, tests, window and offline parts; the front-end and streaming parts are in device_live.py."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -230,7 +231,7 @@ def tile_sweep(outputs: dict, device: torch.device, budget_s: float, precision: 
 
     aff = outputs["certified"]["affinity"]
     p, log_p = aff.prob.contiguous(), aff.log_prob.contiguous()
-    kappa = K._kappa(precision, p.shape[1])
+    kappa = K.kappa_bound(precision, p.shape[1])
     e, f = C.row_terms(p, log_p, kappa, p.sum(dim=1).max())
     r = (e - 0.5).contiguous()
     results, start = {}, time.perf_counter()
@@ -241,7 +242,7 @@ def tile_sweep(outputs: dict, device: torch.device, budget_s: float, precision: 
             continue
         try:
             def run():
-                return K._states(p, log_p, r, f, p, log_p, r, f, kappa, 1.0, True, precision, cfg)
+                return K.threshold_states(p, log_p, r, f, p, log_p, r, f, kappa, 1.0, True, precision, cfg)
             run()
             results[name] = round(1e3 * summarize(time_calls(run, device, repeats=5, warmup=1))["p50"], 3)
         except Exception as err:  # noqa: BLE001 - a config that fails is the finding
@@ -250,7 +251,11 @@ def tile_sweep(outputs: dict, device: torch.device, budget_s: float, precision: 
 
 
 def part_offline(args) -> dict:
-    from attnseg.cli import main as cli
+    """`attnseg segment`'s path (the session, as the CLI runs it) with the fastest kernels, against the reference."""
+    from attnseg.engine.outputs.fanout import Outputs
+    from attnseg.engine.session import Session
+    from attnseg.presets import PRESETS
+    from attnseg.settings import ModelSettings, SessionSettings
 
     s = sizes(args)
     clip, frames = clip_frames(args, 1)
@@ -263,13 +268,13 @@ def part_offline(args) -> dict:
     runs = {}
     for kernels in ("auto", "auto", "torch"):  # the first run compiles; the second is timed
         work = Path(tempfile.mkdtemp(dir=args.work))
-        argv = ["segment", str(root), "--checkpoint", str(ckpt), "--arch", s["arch"], "--resolution",
-                *map(str, s["resolution"]), "--device", device_of(args).type, "--kernels", kernels,
-                "--out", str(work / "png"), "--save-labels", str(work / "labels.npy"),
-                "--stats-json", str(work / "stats.json")]
+        settings = SessionSettings(
+            model=ModelSettings(checkpoint=str(ckpt), arch=s["arch"], device=device_of(args).type),
+            segment=dataclasses.replace(PRESETS["cli"].segment, resolution=tuple(s["resolution"]), kernels=kernels))
         start = time.perf_counter()
-        code = cli(argv)
-        runs.setdefault(kernels, []).append({"code": code, "seconds": time.perf_counter() - start, "dir": work})
+        Session(settings).segment(str(root), Outputs(out=work / "png", labels=work / "labels.npy"),
+                                  stats_json=str(work / "stats.json"))
+        runs.setdefault(kernels, []).append({"code": 0, "seconds": time.perf_counter() - start, "dir": work})
     timed, ref = runs["auto"][-1], runs["torch"][-1]
     stats = json.loads((timed["dir"] / "stats.json").read_text())
     agree = float((np.load(timed["dir"] / "labels.npy") == np.load(ref["dir"] / "labels.npy")).mean())

@@ -1,7 +1,7 @@
 """The prepared GPU run: one command that turns every GPU row of the project into a record.
 
-    PYTHONPATH=. python3 benchmarks/device_suite.py --out OUT [--data .device/davis16]
-    python benchmarks/device_suite.py --smoke --out /tmp/suite     # the same code on a CPU, tiny sizes
+    PYTHONPATH=. python3 -m benchmarks.device_suite --out OUT [--data .device/davis16]
+    python -m benchmarks.device_suite --smoke --out /tmp/suite     # the same code on a CPU, tiny sizes
 
 Parts, in order; each runs in its own process under its own time box, and the suite goes on past a part
 that fails or overruns, naming it (docs/gpu.md has the device-tool call, the records and the targets):
@@ -39,11 +39,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS  # noqa: E402
-from device_live import part_frontend, part_streaming  # noqa: E402
-from device_parts import BUDGET_S, part_machine, part_offline, part_tests, part_window, sizes, slug  # noqa: E402
+from .common import DAVIS  # noqa: E402
+from .device_live import part_frontend, part_streaming  # noqa: E402
+from .device_parts import BUDGET_S, part_machine, part_offline, part_tests, part_window, sizes, slug  # noqa: E402
 
 from attnseg.bench.records import write_record  # noqa: E402
 
@@ -63,11 +61,11 @@ HANDLERS = {"machine": part_machine, "tests": part_tests, "window": part_window,
 def run_part(args, part: str, budget: float) -> dict:
     """Run one part in a child process under its time box; what it returned, or why it did not."""
     result = Path(args.work) / f"{part}.result.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--part", part, "--out", args.out, "--work", args.work,
+    cmd = [sys.executable, "-m", "benchmarks.device_suite", "--part", part, "--out", args.out, "--work", args.work,
            "--data", args.data, "--qk-gain", str(args.qk_gain), *(["--smoke"] if args.smoke else [])]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, timeout=budget, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=ROOT, timeout=budget, capture_output=True, text=True)
         tail = (proc.stdout + proc.stderr)[-2000:]
         status = "ok" if proc.returncode == 0 and result.is_file() else f"failed (exit {proc.returncode})"
     except subprocess.TimeoutExpired as err:

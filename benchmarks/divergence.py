@@ -14,21 +14,18 @@ distance from the token's attention row to our centroid and to the one the autho
 rounding bound of each. The two are a tie when their gap is within the sum of the bounds: fp32 arithmetic may
 order them either way, and the authors' order of operations decided it one way, ours the other.
 
-    python benchmarks/divergence.py --num-frames 10 --resolution 320 480 \\
+    python -m benchmarks.divergence --num-frames 10 --resolution 320 480 \\
         --case DIR1 CKPT1 THEIRS1 --case DIR2 CKPT2 THEIRS2 ... --name fidelity_cpu_320x480
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
-from compare_labels import id_matching, matched_agreement  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
+from .compare_labels import id_matching, matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -105,19 +102,15 @@ def case_figures(frames_dir: str, checkpoint: str, theirs_prefix: str, args) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "cli", only=("resolution", "ratio", "tau", "kernels"))
     ap.add_argument("--case", nargs=3, action="append", required=True, metavar=("FRAMES_DIR", "CHECKPOINT", "THEIRS"),
                     help="a clip, a checkpoint and the prefix of the authors' outputs on them (THEIRS.npy, "
                          "optionally THEIRS.final.pt); repeat for more")
     ap.add_argument("--num-frames", type=int, default=10)
-    ap.add_argument("--resolution", nargs=2, type=int, default=(320, 480))
-    ap.add_argument("--ratio", type=int, default=10)
-    ap.add_argument("--tau", type=float, default=1.0)
-    ap.add_argument("--kernels", default="auto")
     ap.add_argument("--max-tokens", type=int, default=20, help="differing tokens reported in full, per case")
     ap.add_argument("--name", default="fidelity")
     ap.add_argument("--note", default="")
-    args = ap.parse_args()
+    args = parse(ap)
 
     figures, identities = {}, {}
     for frames_dir, checkpoint, theirs in args.case:

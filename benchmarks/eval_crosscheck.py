@@ -7,22 +7,30 @@ method in both), and records both protocols' scores. The toolkit (e.g. the
 authors' davis2017-evaluation, which needs scikit-image) is imported read-only
 from --toolkit; nothing of it is part of attnseg.
 
-    python benchmarks/eval_crosscheck.py --davis-root ROOT --results DIR --sequence blackswan \
+    python -m benchmarks.eval_crosscheck --davis-root ROOT --results DIR --sequence blackswan \
         --toolkit PATH/davis2017-evaluation
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import write_record  # noqa: E402
 
-from attnseg.eval.davis import evaluate_sequence, load_sequence, read_results, _choose_proposals  # noqa: E402
+from attnseg.eval.davis import choose_proposals, evaluate_sequence, load_sequence, read_results  # noqa: E402
 from attnseg.eval.metrics import pairwise_scores  # noqa: E402
+
+
+def toolkit_metrics(toolkit: Path):
+    """davis2017/metrics.py of the toolkit's checkout, loaded from its file (nothing added to the import path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("davis2017_metrics", toolkit / "davis2017" / "metrics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -33,12 +41,12 @@ def main() -> None:
     ap.add_argument("--toolkit", required=True)
     ap.add_argument("--name", default="eval_crosscheck")
     args = ap.parse_args()
-    sys.path.insert(0, args.toolkit)
-    from davis2017.metrics import db_eval_iou, f_measure  # the toolkit's definitions
+    metrics = toolkit_metrics(Path(args.toolkit))  # the toolkit's definitions
+    db_eval_iou, f_measure = metrics.db_eval_iou, metrics.f_measure
 
     seq = load_sequence(args.davis_root, args.sequence)
     labels = read_results(args.results, seq, single=True)
-    ids, _ = _choose_proposals(labels, 300, None)
+    ids, _ = choose_proposals(labels, 300, None)
     worst_j = worst_f = 0.0
     pairs = 0
     for t in range(len(seq.frames)):

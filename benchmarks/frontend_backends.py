@@ -27,12 +27,10 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.costs import StageCosts  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402

@@ -11,7 +11,6 @@ Warm-up iterations are discarded. Record: integrations_cpu.json.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -21,18 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import parse, write_record
+from .common import parser as settings_parser  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine.live.stats import percentiles  # noqa: E402
 from attnseg.engine.offline.batch import run_batch  # noqa: E402
 from attnseg.settings import ModelSettings, SessionSettings  # noqa: E402
 from attnseg.integrations.ros_messages import label_image_fields  # noqa: E402
 
 
 def pct(samples: list[float]) -> dict:
-    ms = np.asarray(samples) * 1e3
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    """p50 and p99 of seconds, in ms (attnseg's percentile helper), named as this record names them."""
+    return {f"{k}_ms": v for k, v in percentiles(samples, (50, 99), digits=3).items()}
 
 
 def label_maps(n: int, height: int, width: int) -> list[np.ndarray]:
@@ -157,16 +157,14 @@ def bench_batch(args, workdir):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = settings_parser(__doc__, "live")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=854)
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--video-frames", type=int, default=40)
-    parser.add_argument("--arch", default="vit_small_16")
-    parser.add_argument("--resolution", nargs=2, type=int, default=(160, 240))
-    args = parser.parse_args()
+    args = parse(parser)
     maps = label_maps(args.frames, args.height, args.width)
     figures = {"image_fields": bench_fields(maps, args.warmup)}
     print("fields", figures["image_fields"], flush=True)

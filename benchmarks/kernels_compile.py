@@ -4,20 +4,18 @@ Writes benchmarks/results/compile_kernels_triton<version>.json: per kernel and c
 target, constexprs, specialized arguments, warps, stages, shared memory, registers, stack frame,
 local loads and stores, 32-bit integer multiplies, and the problems found (none, or the test fails).
 
-    python benchmarks/kernels_compile.py                      # with the Triton installed
+    python -m benchmarks.kernels_compile                      # with the Triton installed
     pip install --target /tmp/triton36 --no-deps triton==3.6.0 && \\
-        PYTHONPATH=/tmp/triton36 python benchmarks/kernels_compile.py   # the GPU machine's Triton
+        PYTHONPATH=/tmp/triton36 python -m benchmarks.kernels_compile   # the GPU machine's Triton
 """
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import write_record  # noqa: E402
 
 from attnseg.kernels.compile_check import HOT, TARGETS, check  # noqa: E402
 

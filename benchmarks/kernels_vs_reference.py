@@ -5,20 +5,17 @@ merge (leader merge on D2 rows of candidates), assignment (nearest level-1 centr
 q, k come from real DAVIS frames (or the synthetic clip) through a random front-end with
 peaked ST attention (q/k x --qk-gain, default 3), at the given resolution.
 
-    python benchmarks/kernels_vs_reference.py --resolution 320 480 --key-frames 5 10 --device cuda
+    python -m benchmarks.kernels_vs_reference --resolution 320 480 --key-frames 5 10 --device cuda
 
 On a CPU the Triton side runs under the interpreter: its times are not speeds, so a CPU run
 times the reference only (--kernels torch) unless asked otherwise; parity is always checked.
 """
-import argparse
 import os
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
 from attnseg.bench.window import measure_window, parity  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
@@ -46,16 +43,12 @@ def window_qk(resolution, key_frames: int, device: str, qk_gain: float):
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--resolution", nargs=2, type=int, default=[320, 480])
+    p = parser(__doc__, "cli", only=("resolution", "device", "tau"), device="auto", qk_gain=3.0)
     p.add_argument("--key-frames", nargs="+", type=int, default=[5, 10])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--kernels", nargs="+", default=None, help="default: torch triton on CUDA, torch on CPU")
-    p.add_argument("--tau", type=float, default=1.0)
-    p.add_argument("--qk-gain", type=float, default=3.0, help="scale of the random ST q/k rows (more clusters)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
-    args = p.parse_args()
+    args = parse(p)
     cuda = args.device == "cuda"
     interpreted = not cuda and os.environ.get("TRITON_INTERPRET", "0") == "1"
     kernels = args.kernels or (["torch", "triton"] if cuda else ["torch"])

@@ -6,28 +6,27 @@ The camera delivers frames faster than the engine takes them (--fps, default 150
 and every part of the path runs: capture, front-end, clustering, tracks, carrying, the page. A viewer asks for
 every 5th frame's overlay. Memory is flat when the resident set after the warm-up stays within a few MB.
 
-    python benchmarks/live_memory.py
+    python -m benchmarks.live_memory
 Record: live_memory_cpu_vit_small_16_160x240.json.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.engine.live.runtime import StreamRuntime  # noqa: E402
 from attnseg.engine.synthetic import SyntheticClip  # noqa: E402
-from attnseg.settings import PRESETS, StreamConfig  # noqa: E402
+from attnseg.presets import PRESETS  # noqa: E402
+from attnseg.settings import StreamConfig  # noqa: E402
 from attnseg.view import LiveServer  # noqa: E402
 
 LIVE_QK_GAIN = 5.0
@@ -52,7 +51,7 @@ def main() -> None:
     server = LiveServer(port=0)
     samples, start = [], time.monotonic()
     try:
-        for i, r in enumerate(runtime.stream(source, PRESETS["live"]["runtime"])):
+        for i, r in enumerate(runtime.stream(source, PRESETS["live"].runtime)):
             server.write(r.output_frame(0, {}))
             if i % 5 == 0:
                 server.view()
@@ -70,7 +69,7 @@ def main() -> None:
                "carried": stats["frames_carried"], "dropped": stats["frames_dropped"]}
     settings = {"source": f"synthetic clip, {args.frames} frames at 480x854, a live camera at {args.fps:g} fps",
                 "arch": "vit_small_16", "resolution": [160, 240], "checkpoint": f"paper-format random, q/k x"
-                f"{LIVE_QK_GAIN:g}", "command": "python benchmarks/live_memory.py",
+                f"{LIVE_QK_GAIN:g}", "command": "python -m benchmarks.live_memory",
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
     print(f"wrote {write_record('live_memory_cpu_vit_small_16_160x240', settings, figures)}")
 

@@ -9,7 +9,7 @@
   t+1 ... t+4, J (IoU of the foreground) against the annotation there, beside the annotation copied unmoved.
   Needs no trained weights: it measures the carrying alone.
 
-    python benchmarks/live_quality.py
+    python -m benchmarks.live_quality
 Record: live_quality_cpu_vit_small_16_160x240.json.
 """
 from __future__ import annotations
@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS, DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS, DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
@@ -126,7 +125,7 @@ def main() -> None:
     settings = {"clips": [c.name for c in clips], "arch": "vit_small_16", "resolution": [160, 240],
                 "checkpoint": f"paper-format random, q/k x{args.qk_gain:g}", "stream": "StreamConfig() defaults",
                 "carry": f"DIS ultrafast at {CARRY_WIDTH} px wide, annotation t -> t+1..t+{args.horizon}, every "
-                         f"{args.step}th t", "command": "python benchmarks/live_quality.py",
+                         f"{args.step}th t", "command": "python -m benchmarks.live_quality",
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
     print(f"wrote {write_record('live_quality_cpu_vit_small_16_160x240', settings, figures)}")
 

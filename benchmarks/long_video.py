@@ -13,14 +13,13 @@ the whole run's frames/s has everything). The record says whether memory and tim
 the resident memory in the last tenth of the run against the first tenth after warm-up, and the frames/s of
 the last chunks against the first ones (same run, same host: ratios, not absolute speeds).
 
-    python benchmarks/long_video.py                       # all three lengths, about 40 min on 2 cores
-    python benchmarks/long_video.py --frames 300 --keep   # one length, outputs kept under --work
+    python -m benchmarks.long_video                       # all three lengths, about 40 min on 2 cores
+    python -m benchmarks.long_video --frames 300 --keep   # one length, outputs kept under --work
 
 Record: long_video_{device}_{arch}_{H}x{W}.json.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -34,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,17 +123,14 @@ def run_one(video: Path, work: Path, args) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = parser(__doc__, "bench", arch="vit_small_16", qk_gain=6.0)  # sharpened random weights: tens of clusters
     p.add_argument("--frames", type=int, nargs="+", default=[300, 3000, 18000])
-    p.add_argument("--arch", default="vit_small_16")
-    p.add_argument("--resolution", type=int, nargs=2, default=(160, 256))
-    p.add_argument("--qk-gain", type=float, default=6.0, help="sharpened random weights: tens of clusters a chunk")
     p.add_argument("--videos", type=Path, default=Path(os.environ.get("ATTNSEG_CACHE", Path.home() / ".cache" / "attnseg"))
                    / "bench-videos", help="where the generated videos are kept (about 18 KB a frame)")
     p.add_argument("--work", type=Path, help="outputs of each run (default: a temporary folder, removed)")
     p.add_argument("--keep", action="store_true", help="keep the outputs")
     p.add_argument("--name", help="record name (default: long_video_cpu_{arch}_{H}x{W})")
-    args = p.parse_args()
+    args = parse(p)
     work = args.work or Path(tempfile.mkdtemp(prefix="attnseg-long-"))
     runs = {}
     for frames in args.frames:
@@ -151,7 +146,7 @@ def main() -> int:
                "peak_rss_longest_over_shortest": round(runs[lengths[-1]]["peak_rss_mb"] / runs[lengths[0]]["peak_rss_mb"], 3),
                "fps_longest_over_shortest": round(runs[lengths[-1]]["fps"] / runs[lengths[0]]["fps"], 3)}
     h, w = args.resolution
-    settings = {"command": "python benchmarks/long_video.py --frames " + " ".join(map(str, args.frames)),
+    settings = {"command": "python -m benchmarks.long_video --frames " + " ".join(map(str, args.frames)),
                 "video": "generated 1920x1080 mp4v at 30 fps", "arch": args.arch, "resolution": [h, w],
                 "weights": f"random, q/k gain {args.qk_gain}", "outputs": "PNG per frame + .npy labels"}
     path = write_record(args.name or f"long_video_cpu_{args.arch}_{h}x{w}", settings, figures)

@@ -1,7 +1,7 @@
 """Several cameras: one `attnseg stream SRC1 SRC2 ...` against as many separate processes, same host, same run.
 
-    python benchmarks/multisource.py                    # 1, 2 and 4 DAVIS clips (../shared) as 30 fps cameras
-    python benchmarks/multisource.py --sources 1 2 4 --seconds 20 --repeats 2
+    python -m benchmarks.multisource                    # 1, 2 and 4 DAVIS clips (../shared) as 30 fps cameras
+    python -m benchmarks.multisource --sources 1 2 4 --seconds 20 --repeats 2
 
 Each DAVIS clip plays as a camera (an MJPEG file at 30 fps, `--realtime --drop drop-oldest --loop`, --seconds of
 frames per source)
@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
 
 FPS = 30  # each clip becomes an MJPEG file at this rate, played as a camera
 LIVE = ["--arch", "vit_small_16", "--resolution", "160", "240", "--random-weights", "--backend", "eager",
@@ -103,7 +102,7 @@ def main() -> None:
                 "memory_ratio_one_to_separate": round(med["one"]["peak_rss_mb"] / med["separate"]["peak_rss_mb"], 3)}
     settings = {"clips": [p.name for p in folders], "camera_fps": FPS, "seconds_per_source": args.seconds,
                 "repeats": args.repeats, "model": "vit_small_16 160x240 random weights, eager front-end (live preset)",
-                "command": "python benchmarks/multisource.py " + " ".join(sys.argv[1:])}
+                "command": "python -m benchmarks.multisource " + " ".join(sys.argv[1:])}
     print(f"wrote {write_record(args.name, settings, figures)}")
 
 

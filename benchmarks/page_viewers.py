@@ -11,7 +11,7 @@ report of the frame it got, where a viewer sees it), the frames the viewers got,
 while they watched, and the CPU seconds of the demo and of the viewers (they share the machine's cores: a server
 that gives its viewers more frames also makes them work more). Modes run in turn, --rounds rounds.
 
-    python benchmarks/page_viewers.py [--before NAME=CHECKOUT ...]   # default: worktrees of BEFORE's commits
+    python -m benchmarks.page_viewers [--before NAME=CHECKOUT ...]   # default: worktrees of BEFORE's commits
 Record: page_viewers_cpu.json.
 """
 from __future__ import annotations
@@ -30,8 +30,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import served_url, write_record  # noqa: E402
+from .common import served_url, write_record  # noqa: E402
 
 BEFORE = {"threaded": "86ab41d",  # the hand-written server hardened for issue 28: a thread per client, bounded
           "original": "58fdb61"}  # the last commit before issues 27 and 28 touched the page's server
@@ -155,7 +154,7 @@ def main() -> None:
     medians = {mode: {str(n): median(rs) for n, rs in by_count.items()} for mode, by_count in runs.items()}
     ratios = {f"now_over_{mode}": {str(n): round(medians["now"][str(n)]["fps"] / medians[mode][str(n)]["fps"], 3)
                                    for n in args.viewers} for mode in modes if mode != "now"}
-    settings = {"command": "python benchmarks/page_viewers.py",
+    settings = {"command": "python -m benchmarks.page_viewers",
                 "before": {k: str(v) for k, v in (given or BEFORE).items()},
                 "demo": "demo_webcam.py " + " ".join(ARGS), "viewers": args.viewers, "rounds": args.rounds,
                 "server": "now: aiohttp " + aiohttp_version()}

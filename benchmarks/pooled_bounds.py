@@ -17,12 +17,11 @@ A pair counts as decided only when the bound (attnseg.kernels.pooled.lower_bound
 clears tau by the most the fp32 reference's D could lie off the exact one, so a decided pair is never a tie.
 Every decision is checked against the reference's D (a violation fails the run).
 
-    python benchmarks/pooled_bounds.py [--clips blackswan dog] [--gains 5.8 6 6.5] [--pools 4 16]
+    python -m benchmarks.pooled_bounds [--clips blackswan dog] [--gains 5.8 6 6.5] [--pools 4 16]
 Record: pooled_bounds_cpu_320x480.json.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -30,8 +29,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -163,7 +161,7 @@ def measure(seg: Segmenter, frames, pools: list[int], windows: int, block: int) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "cli")
     ap.add_argument("--clips", nargs="+", default=["blackswan", "dog"])
     ap.add_argument("--gains", nargs="+", type=float, default=[5.8, 6.0, 6.5],
                     help="q/k gains of the random weights: tens, hundreds, thousands of clusters")
@@ -171,10 +169,8 @@ def main() -> None:
     ap.add_argument("--num-frames", type=int, default=30)
     ap.add_argument("--windows", type=int, default=2, help="windows measured per clip (the first ones)")
     ap.add_argument("--block", type=int, default=240, help="rows and columns of a tile")
-    ap.add_argument("--resolution", nargs=2, type=int, default=(320, 480))
-    ap.add_argument("--arch", default="vit_small_8")
     ap.add_argument("--name", default="pooled_bounds_cpu_320x480")
-    args = ap.parse_args()
+    args = parse(ap)
     torch.set_grad_enabled(False)
     figures = {}
     for clip in args.clips:
@@ -184,7 +180,7 @@ def main() -> None:
                                             config=SegmentConfig(resolution=tuple(args.resolution)))
             figures[f"{clip}/qk{gain:g}"] = found = measure(seg, frames, args.pools, args.windows, args.block)
             print(clip, gain, found, flush=True)
-    settings = {"command": "python benchmarks/pooled_bounds.py " + " ".join(sys.argv[1:]), "clips": args.clips,
+    settings = {"command": "python -m benchmarks.pooled_bounds " + " ".join(sys.argv[1:]), "clips": args.clips,
                 "gains": args.gains, "pools": args.pools, "frames": args.num_frames, "windows": args.windows,
                 "block": args.block, "resolution": list(args.resolution), "arch": args.arch,
                 "weights": "random, paper format (attnseg's --random-weights), q/k scaled by the gain"}

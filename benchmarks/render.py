@@ -1,14 +1,14 @@
 """Render benchmarks/results/*.json into PNG plots and the results section of docs/results.md.
 
-    python benchmarks/render.py            # plots -> benchmarks/results/plots, the section replaced
-    python benchmarks/render.py --check    # exit 1 if the section differs from the records
+    python -m benchmarks.render            # plots -> benchmarks/results/plots, the section replaced
+    python -m benchmarks.render --check    # exit 1 if the section differs from the records
 """
 import argparse
 import os
 import sys
 from pathlib import Path
 
-from report import load_records, readme_section, render, results_markdown
+from .report import load_records, readme_section, render, results_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def main() -> int:
         link = Path(os.path.relpath(Path(args.plots).resolve(), Path(args.page).resolve().parent)).as_posix()
         want = results_markdown(load_records(args.results), link)
         if readme_section(Path(args.page).read_text()) != want:
-            print(f"{args.page}: the results section is stale: run python benchmarks/render.py", file=sys.stderr)
+            print(f"{args.page}: the results section is stale: run python -m benchmarks.render", file=sys.stderr)
             return 1
         print(f"{args.page}: the results section matches the records")
         return 0

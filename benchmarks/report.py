@@ -30,11 +30,11 @@ import json
 import os
 from pathlib import Path
 
-from sections import (STAGES, _config, _p50, authors_section, certified_section, chunked_section,  # noqa: F401
+from .sections import (STAGES, config_cell, stage_p50, authors_section, certified_section, chunked_section,  # noqa: F401
                       compare_section, cost_section, crosscheck_section, latency_section, long_video_section,
                       pooled_section, ros2_section, fidelity_section, frontend_section, stages_section)
-from sections_device import compile_section, device_section, kernels_section  # noqa: E402
-from sections_live import (demo_section, live_quality_section, memory_section, multisource_section,  # noqa: E402
+from .sections_device import compile_section, device_section, kernels_section  # noqa: E402
+from .sections_live import (demo_section, live_quality_section, memory_section, multisource_section,  # noqa: E402
                            page_section, rtsp_section, viewers_section)
 
 from attnseg.errors import InputError
@@ -125,10 +125,10 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
     bench = [r for r in records if _kind(r, "bench_")]
     if bench:
         fig, ax = plt.subplots(figsize=(8, 0.6 + 0.5 * len(bench)))
-        labels = [f"{_config(r)}, {r['settings']['clip']}" for r in bench]
+        labels = [f"{config_cell(r)}, {r['settings']['clip']}" for r in bench]
         left = [0.0] * len(bench)
         for stage in STAGES:
-            widths = [_p50(r["figures"], stage) or 0.0 for r in bench]
+            widths = [stage_p50(r["figures"], stage) or 0.0 for r in bench]
             if any(widths):
                 ax.barh(labels, widths, left=left, label=stage)
                 left = [a + b for a, b in zip(left, widths)]
@@ -146,7 +146,7 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
             model = r["figures"]["cost_model"]
             values = [(model.get(s) or {}).get("fraction_of_peak") or 0.0 for s in stages]
             ax.bar([j + i * width for j in range(len(stages))], values, width,
-                   label=f"{_config(r)}, {r['settings']['clip']}")
+                   label=f"{config_cell(r)}, {r['settings']['clip']}")
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(stages))], stages, fontsize=8)
         ax.set_ylabel("fraction of measured peak")
         ax.set_ylim(0, 1.05)

@@ -19,7 +19,7 @@ Per rate (--rates, Hz), these measurements on the same frames (a DAVIS clip at 4
 The first --warmup seconds of each run are not counted. The difference ros - bridge is the ROS cost
 (transport, a second process sharing the cores, message conversion).
 
-    python benchmarks/ros2_latency.py                       # 15 and 30 Hz, 20 s each
+    python -m benchmarks.ros2_latency                       # 15 and 30 Hz, 20 s each
 Record: ros2_latency_{device}_{arch}_{H}x{W}.json. Needs `pip install -e '.[ros2]'`.
 """
 from __future__ import annotations
@@ -38,8 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
 os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 os.environ.setdefault("ROS_LOCALHOST_ONLY", "1")
@@ -52,7 +51,8 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from attnseg.bench.load import QK_GAIN, paper_checkpoint  # noqa: E402
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig  # noqa: E402
+from attnseg.engine.live.stats import percentiles as summarize  # noqa: E402
+from attnseg.engine.session import Session  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.integrations.ros_bridge import SegmentationBridge  # noqa: E402
@@ -73,9 +73,8 @@ def camera_frames(clip: str, count: int) -> tuple[np.ndarray, str]:
 
 
 def percentiles(ms: list[float]) -> dict:
-    a = np.asarray(ms)
-    return {f"p{p}": round(float(np.percentile(a, p)), 1) if a.size else None for p in (50, 90, 99)} | \
-        {"count": int(a.size)}
+    """p50, p90, p99 of latencies in ms (attnseg's percentile helper), and how many there were."""
+    return {**summarize(ms, (50, 90, 99), scale=1.0, digits=1), "count": len(ms)}
 
 
 def rgb8(image: np.ndarray, stamp_ns: int, frame_id: str) -> Image:
@@ -162,10 +161,10 @@ def run_ros(frames, params: dict, rate: float, seconds: float, warmup: float) ->
 
 
 def run_bridge(frames, cfg, rate: float, seconds: float, warmup: float) -> dict:
-    seg = Segmenter.from_checkpoint(config=SegmentConfig(**cfg.segment), **cfg.model)
+    session, node = cfg
     arrivals = []
-    bridge = SegmentationBridge(seg, StreamConfig(**cfg.stream), lambda stamp, r: arrivals.append(
-        (time.time_ns(), stamp)), max_frame_age_s=cfg.max_frame_age)
+    bridge = SegmentationBridge(Session(session), lambda stamp, r: arrivals.append((time.time_ns(), stamp)),
+                                max_frame_age_s=node.max_frame_age)
     t0 = time.time_ns()
     h, w = SIZE
     sent = paced(rate, warmup + seconds, lambda i, stamp: bridge.on_image(
@@ -186,8 +185,9 @@ def run_transport(rate: float, seconds: float, profile: bool) -> dict:
     if not profile:
         env.pop("FASTDDS_DEFAULT_PROFILES_FILE", None)
     flags = [] if profile else ["--default-transport"]
-    out = subprocess.run([sys.executable, __file__, "--publish-only", str(rate), str(seconds), *flags], env=env,
-                         capture_output=True, text=True, timeout=seconds + 120).stdout
+    out = subprocess.run([sys.executable, "-m", "benchmarks.ros2_latency", "--publish-only", str(rate), str(seconds),
+                          *flags], env=env, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                         timeout=seconds + 120).stdout
     time.sleep(0.5)
     peer.close()
     sent = int(out.split()[-1])
@@ -209,18 +209,15 @@ def publish_only(rate: float, seconds: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "live", qk_gain=QK_GAIN)
     ap.add_argument("--rates", nargs="+", type=float, default=[15.0, 30.0])
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per rate")
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds not counted at the start of each run")
-    ap.add_argument("--arch", default="vit_small_16")
-    ap.add_argument("--resolution", nargs=2, type=int, default=(160, 240))
     ap.add_argument("--clip", default="blackswan")
-    ap.add_argument("--qk-gain", type=float, default=QK_GAIN)
     ap.add_argument("--name")
     ap.add_argument("--publish-only", nargs=2, type=float, metavar=("RATE", "SECONDS"), help=argparse.SUPPRESS)
     ap.add_argument("--default-transport", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = parse(ap)
     profile = None if args.default_transport else use_large_image_transport()  # as a camera driver would
     if args.publish_only:
         rclpy.init()

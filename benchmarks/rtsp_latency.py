@@ -1,7 +1,7 @@
 """What RTSP adds to the live latency: the same frames as an RTSP camera and as a local camera, in one run.
 
-    python benchmarks/rtsp_latency.py                  # the DAVIS clips (../shared), else a synthetic clip
-    python benchmarks/rtsp_latency.py --seconds 20 --repeats 2
+    python -m benchmarks.rtsp_latency                  # the DAVIS clips (../shared), else a synthetic clip
+    python -m benchmarks.rtsp_latency --seconds 20 --repeats 2
 
 The frames (the five DAVIS clips one after the other, 480x854) carry their number in a row of black and white
 blocks. Each repeat, alternating:
@@ -30,11 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
-from tests.cli.helpers import free_port  # noqa: E402
-from tests.cli.rtsp import RtspCamera, camera_times, mark, read_mark, unavailable  # noqa: E402
+from .common import DAVIS_FRAMES, camera_file, write_record  # noqa: E402
+from .rtsp_camera import RtspCamera, camera_times, free_port, mark, read_mark, unavailable  # noqa: E402
 
 STARTUP = 2.0  # seconds from the first frame: how the stream starts is reported apart (the first frame's age)
 LIVE = ["--arch", "vit_small_16", "--resolution", "160", "240", "--random-weights", "--backend", "eager",
@@ -157,7 +154,7 @@ def main() -> None:
     settings = {"frames": what, "camera_fps": args.fps, "seconds_per_run": args.seconds, "repeats": args.repeats,
                 "model": "vit_small_16 160x240 random weights, eager front-end (the live preset)",
                 "server": "GStreamer RTSP server, x264enc tune=zerolatency ultrafast, RTP/H.264 on loopback",
-                "command": "python benchmarks/rtsp_latency.py " + " ".join(sys.argv[1:])}
+                "command": "python -m benchmarks.rtsp_latency " + " ".join(sys.argv[1:])}
     print(f"wrote {write_record(args.name, settings, figures)}")
 
 

@@ -1,6 +1,6 @@
 """An RTSP camera on loopback for tests and benchmarks: GStreamer's own RTSP server, H.264 as IP cameras send it.
 
-    /usr/bin/python3 benchmarks/rtsp_server.py FRAMES_DIR --port 8554 [--fps 30] [--log captured.txt]
+    /usr/bin/python3 -m benchmarks.rtsp_server FRAMES_DIR --port 8554 [--fps 30] [--log captured.txt]
     attnseg stream rtsp://127.0.0.1:8554/clip ...
 
 Serves the JPEG frames of FRAMES_DIR (named 00000.jpg, 00001.jpg, ...), looped, at --fps, as a live camera would:

@@ -1,7 +1,7 @@
 """Two checkouts, the same inputs, the same commands: are their outputs the same, bit for bit?
 
     git worktree add ../before <commit>
-    python benchmarks/same_outputs.py --before ../before          # against this checkout; exit 1 on a difference
+    python -m benchmarks.same_outputs --before ../before          # against this checkout; exit 1 on a difference
 
 For a refactor that must change nothing users see. Each checkout runs, in its own process, the CLI (segment: a
 folder with every output and a rosbag2, a DAVIS clip with a paper-format checkpoint, a long video in chunks

@@ -4,7 +4,7 @@ device_*). The shared table helpers are in sections.py."""
 from __future__ import annotations
 
 
-from sections import _commit, _s, _table, machine_label
+from .sections import commit_cell, machine_label, number, section, table
 
 
 def kernels_section(records: list[dict]) -> list[str]:
@@ -15,20 +15,19 @@ def kernels_section(records: list[dict]) -> list[str]:
             sec = impl["seconds"]
             parity = impl.get("parity")
             rows.append([r["benchmark"], machine_label(r), f"{f['n']} x {f['m']}", name,
-                         *(_s(1e3 * sec[st]["p50"], 1) for st in ("affinity", "distances", "neighbours", "merge",
+                         *(number(1e3 * sec[st]["p50"], 1) for st in ("affinity", "distances", "neighbours", "merge",
                                                                   "assignment", "total")),
-                         _s(impl["peak_mib"], 0), impl["centroids"],
-                         _s(impl["speedup_p50"]["total"]) + "x" if "speedup_p50" in impl else
+                         number(impl["peak_mib"], 0), impl["centroids"],
+                         number(impl["speedup_p50"]["total"]) + "x" if "speedup_p50" in impl else
                          ("not a speed (interpreter)" if name == "triton" and r["settings"].get("triton_interpret") == "1"
                           else "-"),
                          (f"D1 ties {parity['d1_disagreements']}, merge equal {parity['merge_labels_equal']}, "
                           f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference",
-                         _commit(r)])
+                         commit_cell(r)])
     header = ["Record", "Machine", "n x m", "Kernels", "Affinity (ms)", "D1 threshold (ms)", "Neighbours (ms)",
               "Merge (ms)", "Assignment (ms)", "Window (ms)", "Peak MiB", "Centroids", "Speed-up", "Parity",
               "Commit"]
-    return ["### Clustering of one 3-frame window, per stage (`benchmarks/kernels_vs_reference.py`)", "",
-            *_table(header, rows), ""]
+    return section("Clustering of one 3-frame window, per stage (`benchmarks/kernels_vs_reference.py`)", [], header, rows)
 
 def compile_section(records: list[dict]) -> list[str]:
     rows = []
@@ -41,16 +40,15 @@ def compile_section(records: list[dict]) -> list[str]:
             rows.append([r["benchmark"], r["settings"]["triton"], f"{target} ({limits[target]['gpus']})",
                          len(kernels), f"{max(k['shared_bytes'] for k in kernels) // 1024} / "
                          f"{limits[target]['shared_limit'] // 1024}", max(k["registers"] for k in kernels),
-                         ", ".join(spilling) or "none", len(r["figures"]["problems"]), _commit(r)])
+                         ", ".join(spilling) or "none", len(r["figures"]["problems"]), commit_cell(r)])
     header = ["Record", "Triton", "Target", "Kernels compiled", "Max shared KiB / limit", "Max registers",
               "Hot kernels that spill", "Problems", "Commit"]
-    return ["### Every engine kernel compiled for the GPU, without one (`benchmarks/kernels_compile.py`)", "",
+    return section("Every engine kernel compiled for the GPU, without one (`benchmarks/kernels_compile.py`)", [
             "Each Triton launch the engine makes (every kernel, precision, tile and specialization at the default",
-            "shapes), compiled for Hopper and Ampere on a CPU; the test suite runs the same check.", "",
-            *_table(header, rows), ""]
+            "shapes), compiled for Hopper and Ampere on a CPU; the test suite runs the same check."], header, rows)
 
 def _ms(seconds: dict | None) -> str:
-    return "-" if not seconds else _s(1e3 * seconds["p50"], 2)
+    return "-" if not seconds else number(1e3 * seconds["p50"], 2)
 
 def _device_window(record: dict, targets: dict) -> list[str]:
     rows = []
@@ -61,7 +59,7 @@ def _device_window(record: dict, targets: dict) -> list[str]:
             rows.append([shape, f"{entry['n']} x {entry['m']}", name,
                          *(_ms(sec.get(st)) for st in ("affinity", "distances", "neighbours", "merge", "assignment",
                                                        "total")),
-                         _s(impl["peak_mib"], 0), impl["centroids"], _s(fraction),
+                         number(impl["peak_mib"], 0), impl["centroids"], number(fraction),
                          (f"D1 ties {parity['d1_disagreements']}, merge equal {parity['merge_labels_equal']}, "
                           f"assignment {parity['assignment_agreement']:.4f}") if parity else "reference",
                          f"{100 * impl['certificate']['recomputed_fraction']:.3f}%" if "certificate" in impl else ""])
@@ -69,7 +67,7 @@ def _device_window(record: dict, targets: dict) -> list[str]:
               "Assignment (ms)", "Window (ms)", "Peak MiB", "Clusters", "D1 fraction of peak", "Parity",
               "Recomputed (certified)"]
     return [f"Clustering of one 3-frame window (target <= {targets['window_ms']} ms at 320x480 with 8 key frames, "
-            "labels equal to the fp32 reference):", "", *_table(header, rows), ""]
+            "labels equal to the fp32 reference):", "", *table(header, rows), ""]
 
 def _device_frontend(record: dict, targets: dict) -> list[str]:
     f = record["figures"]
@@ -80,29 +78,29 @@ def _device_frontend(record: dict, targets: dict) -> list[str]:
             rows.append([name, "-", "-", "-", "-", "-", v.get("skipped") or f"ERROR {v['error']}"])
             continue
         b1, bn = v["batch_1"], v[f"batch_{batch}"]
-        rows.append([name, _s(b1["ms_per_frame"]["p50"], 3), _s(bn["frames_per_s"], 0), _s(bn["fraction_of_peak"]),
-                     f"{v['qk_relative_error']:.1e}", _s(v["label_agreement"], 4), f"{v['clusters']} clusters"])
+        rows.append([name, number(b1["ms_per_frame"]["p50"], 3), number(bn["frames_per_s"], 0), number(bn["fraction_of_peak"]),
+                     f"{v['qk_relative_error']:.1e}", number(v["label_agreement"], 4), f"{v['clusters']} clusters"])
     s = record["settings"]
     header = ["Variant", "ms/frame, batch 1 (p50)", f"frames/s, batch {batch}", "Fraction of peak",
               "q, k error vs fp32", "Labels agree", "Note"]
     return [f"Front-end, {s['arch']} at {s['resolution'][0]}x{s['resolution'][1]} (targets <= "
             f"{targets['frontend_ms_batch1']} ms/frame at batch 1, >= {targets['frontend_fps_batched']} frames/s "
-            f"batched; labels on {s['label_frames']} frames of DAVIS {f['clip']}):", "", *_table(header, rows), ""]
+            f"batched; labels on {s['label_frames']} frames of DAVIS {f['clip']}):", "", *table(header, rows), ""]
 
 def _device_streaming(record: dict, targets: dict) -> list[str]:
     f, s = record["figures"], record["settings"]
-    rows = [[pace, _s(st["fps"], 1), st["latency_ms"]["p50"], st["latency_ms"]["p95"], st["latency_ms"]["p99"],
-             f"{st['frames_dropped']}/{st['frames_in']}", _s(st.get("peak_device_mib"), 0)]
+    rows = [[pace, number(st["fps"], 1), st["latency_ms"]["p50"], st["latency_ms"]["p95"], st["latency_ms"]["p99"],
+             f"{st['frames_dropped']}/{st['frames_in']}", number(st.get("peak_device_mib"), 0)]
             for pace, st in f["paced"].items()]
     lines = [f"Live streaming, {s['arch']} at {s['resolution'][0]}x{s['resolution'][1]}, kernels {f['kernels']}, "
              f"DAVIS {f['clip']} paced as a camera (targets >= {targets['live_fps']} fps, p99 <= "
              f"{targets['live_p99_ms']} ms):", "",
-             *_table(["Pace", "fps", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Dropped", "Peak MiB"], rows), ""]
+             *table(["Pace", "fps", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Dropped", "Peak MiB"], rows), ""]
     if "long" in f:
         long = f["long"]
-        lines += [f"A {long['frames']}-frame stream: {_s(long['first_quarter_ms'])} ms/frame in its first quarter, "
-                  f"{_s(long['last_quarter_ms'])} in its last; device memory grew by "
-                  f"{_s(long['device_mib_growth'], 1)} MiB.", ""]
+        lines += [f"A {long['frames']}-frame stream: {number(long['first_quarter_ms'])} ms/frame in its first quarter, "
+                  f"{number(long['last_quarter_ms'])} in its last; device memory grew by "
+                  f"{number(long['device_mib_growth'], 1)} MiB.", ""]
     return lines
 
 def device_section(records: list[dict]) -> list[str]:
@@ -124,7 +122,7 @@ def device_section(records: list[dict]) -> list[str]:
         lines += [f"{m.get('gpu', {}).get('name', '?')} ({m.get('nvidia_smi', '')}), torch {m['torch']}, CUDA "
                   f"{m['cuda']}, Triton {m['triton']}; measured peaks: fp32 {pk['fp32_matmul_gflops']} GFLOP/s, TF32 "
                   f"{pk.get('tf32_matmul_gflops', '-')}, bf16 {pk['bf16_matmul_gflops']}, copy {pk['copy_gbps']} GB/s. "
-                  f"Commit {_commit(machine)}.", ""]
+                  f"Commit {commit_cell(machine)}.", ""]
     if suite:
         lines += ["Parts: " + ", ".join(f"{part} {o['status']}" for part, o in suite["figures"].items()) + ".", ""]
     if "tests" in by_part:
@@ -139,7 +137,7 @@ def device_section(records: list[dict]) -> list[str]:
         o = by_part["offline"]["figures"]
         st = o["stats"]
         lines += [f"A whole DAVIS clip through `attnseg segment` ({o['clip']}, {st['frames']} frames, kernels "
-                  f"{st['kernels']}): {_s(st['total'])} s, {_s(st['frames'] / st['total'], 1)} frames/s, "
+                  f"{st['kernels']}): {number(st['total'])} s, {number(st['frames'] / st['total'], 1)} frames/s, "
                   f"{st['clusters']} clusters; labels equal to the reference kernels' on "
                   f"{100 * o['labels_equal_to_reference_kernels']:.2f}% of tokens.", ""]
     return lines

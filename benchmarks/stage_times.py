@@ -1,39 +1,28 @@
 """Per-stage wall time of the offline pipeline on one clip (one warm-up, then timed runs).
 
-    python benchmarks/stage_times.py --frames DIR --num-frames 30 --resolution 320 480 \
+    python -m benchmarks.stage_times --frames DIR --num-frames 30 --resolution 320 480 \
         (--checkpoint CKPT | --random-weights [--qk-gain G]) --name stages_cpu_320x480
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "cli", only=("checkpoint", "random_weights", "arch", "resolution", "ratio", "tau", "device"),
+                qk_gain=1.0)
     ap.add_argument("--frames", required=True)
     ap.add_argument("--num-frames", type=int, default=30)
-    ap.add_argument("--checkpoint")
-    ap.add_argument("--random-weights", action="store_true")
-    ap.add_argument("--qk-gain", type=float, default=1.0)
-    ap.add_argument("--arch", default="vit_small_8")
-    ap.add_argument("--resolution", nargs=2, type=int, default=(320, 480))
-    ap.add_argument("--ratio", type=int, default=10)
-    ap.add_argument("--tau", type=float, default=1.0)
-    ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--warmup-frames", type=int, default=3, help="frames of the (short) warm-up run")
     ap.add_argument("--name", default="stages")
-    args = ap.parse_args()
+    args = parse(ap)
 
     frames = read_clip(args.frames).frames[: args.num_frames]
     cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)

@@ -14,17 +14,14 @@ Record: streaming_{device}_{arch}_{H}x{W}_qk{gain}.json.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
 from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.engine.live.sources import ArraySource  # noqa: E402
@@ -61,23 +58,17 @@ def agreement(stream_labels: dict, offline: np.ndarray) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--arch", default="vit_small_16")
-    p.add_argument("--resolution", nargs=2, type=int, default=[160, 240])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--backend", default="eager")
+    p = parser(__doc__, "live", only=("arch", "resolution", "device", "backend", "window"), device="auto", qk_gain=6.0)
     p.add_argument("--frames", type=int, default=60, help="frames per clip")
     p.add_argument("--live-fps", type=float, default=24.0, help="arrival rate of the live run (DAVIS is 24 fps)")
-    p.add_argument("--qk-gain", type=float, default=6.0)
     p.add_argument("--clips", type=int, default=None, help="only the first N clips")
     p.add_argument("--name", default=None, help="record name (default: from the settings)")
-    p.add_argument("--window", type=int, default=3)
     p.add_argument("--memory", type=int, default=4)
-    args = p.parse_args()
+    args = parse(p)
     h, w = args.resolution
     seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, qk_gain=args.qk_gain, device=args.device,
-                                    config=SegmentConfig(resolution=(h, w), backend=args.backend))
-    config = StreamConfig(window=args.window, memory=args.memory)
+                                    config=SegmentConfig(resolution=(h, w), backend=args.backend, window=args.window))
+    config = StreamConfig(memory=args.memory)
     figures = {}
     for name, frames in itertools.islice(clips(args.frames), args.clips):
         seg.segment_video(frames[:6])  # warm-up

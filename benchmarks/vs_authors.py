@@ -9,9 +9,9 @@ JSON {"backbone": s, "attention_clustering": s, "K": k}, optionally with "costs"
 offline pipeline on the same frames (one warm-up run, then --repeats timed runs,
 median per stage), matches cluster ids, and writes one record to benchmarks/results/.
 
-    python benchmarks/vs_authors.py --frames DIR --num-frames 30 --checkpoint CKPT --dump-images IMAGES.pt
+    python -m benchmarks.vs_authors --frames DIR --num-frames 30 --checkpoint CKPT --dump-images IMAGES.pt
     (their code on IMAGES.pt and CKPT, outside this project -> THEIRS.npy, THEIRS.json)
-    python benchmarks/vs_authors.py --frames DIR --num-frames 30 --checkpoint CKPT \
+    python -m benchmarks.vs_authors --frames DIR --num-frames 30 --checkpoint CKPT \
         --authors-labels THEIRS.npy --authors-timings THEIRS.json --name vs_authors_qk3
 
 `--dump-images` writes the preprocessed, normalized frames attnseg feeds its front-end (T, 3, H, W) and
@@ -28,18 +28,15 @@ implementation does beside ours. The bf16 figures charge the matrix FLOPs at the
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_record  # noqa: E402
-from compare_labels import matched_agreement  # noqa: E402
+from .common import parse, parser, write_record  # noqa: E402
+from .compare_labels import matched_agreement  # noqa: E402
 
 from attnseg import SegmentConfig, Segmenter  # noqa: E402
 from attnseg.bench.costs import ceiling_seconds, count_costs  # noqa: E402
@@ -100,23 +97,18 @@ def ceiling(seg: Segmenter, frames, ours: dict, theirs: dict) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__doc__, "bench", only=("resolution", "ratio", "tau", "backend", "kernels", "precision"),
+                backend="auto", kernels="auto")
     ap.add_argument("--frames", required=True)
     ap.add_argument("--num-frames", type=int, default=30)
     ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--resolution", nargs=2, type=int, default=(160, 256))
-    ap.add_argument("--ratio", type=int, default=10)
-    ap.add_argument("--tau", type=float, default=1.0)
     ap.add_argument("--authors-labels")
     ap.add_argument("--authors-timings")
     ap.add_argument("--dump-images", help="write the preprocessed frames here for the authors' side, and stop")
-    ap.add_argument("--backend", default="auto")
-    ap.add_argument("--kernels", default="auto")
-    ap.add_argument("--precision", help="exported backends' precision (default: the format's own)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--name", default="vs_authors")
     ap.add_argument("--note", default="")
-    args = ap.parse_args()
+    args = parse(ap)
 
     clip = read_clip(args.frames)
     frames = clip.frames[: args.num_frames]

@@ -61,12 +61,12 @@ def test_library_messages_speak_its_words_not_the_cli_flags():
 
 
 def test_a_bad_resolution_fails_before_anything_is_decoded(synthetic_folder, capfd, monkeypatch):
-    import attnseg.cli.segment as segment_cli
+    import attnseg.engine.session as session
 
     def no_decoding(*a, **k):
         raise AssertionError("decoded before the settings were checked")
 
-    monkeypatch.setattr(segment_cli, "FrameReader", no_decoding)
+    monkeypatch.setattr(session, "FrameReader", no_decoding)
     assert main(["segment", str(synthetic_folder), "--random-weights", "--resolution", "0", "96"]) == 2
     assert main(["segment", str(synthetic_folder), "--random-weights", "--resolution", "100", "96"]) == 2
     err = capfd.readouterr().err.strip().splitlines()
@@ -94,12 +94,12 @@ def test_eval_without_scipy_names_the_extra(tmp_path, capfd, monkeypatch):
 
 
 def test_an_unexpected_failure_is_one_line_pointing_at_debug(monkeypatch, capfd, synthetic_folder):
-    import attnseg.cli.segment as segment_cli
+    from attnseg.engine.session import Session
 
     def bug(*a, **k):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(segment_cli, "segment", bug)
+    monkeypatch.setattr(Session, "segment", bug)
     assert main(["segment", str(synthetic_folder), *TINY]) == 1
     assert capfd.readouterr().err.strip().splitlines() == [
         "attnseg: error: unexpected KeyError: 'a bug' (run with --debug for the traceback)"]

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..engine.live.stats import percentiles
 from ..engine.outputs.fanout import write_label_pngs
 
 
@@ -46,9 +47,9 @@ def time_calls(fn, device: torch.device, repeats: int, warmup: int = 1) -> list[
 
 
 def summarize(samples: list[float]) -> dict:
-    a = np.asarray(samples, dtype=np.float64)
-    return {"p50": float(np.percentile(a, 50)), "p90": float(np.percentile(a, 90)),
-            "p99": float(np.percentile(a, 99)), "mean": float(a.mean()), "n": int(a.size)}
+    """p50, p90, p99 (attnseg.engine.live.stats.percentiles, unscaled and unrounded), the mean and the count."""
+    return {**percentiles(samples, (50, 90, 99), scale=1.0, digits=None), "mean": float(np.mean(samples)),
+            "n": len(samples)}
 
 
 def rss_bytes() -> int:

@@ -17,15 +17,15 @@ OUTPUT_FLAGS = ("--out", "--save-labels", "--overlay", "--coco", "--rosbag", "--
 def add(sub) -> None:
     p = sub.add_parser("segment", help="segment a video file or a folder of frames, of any length")
     p.add_argument("input", help="video file or folder of frames (sorted by name)")
-    add_model(p, defaults=PRESETS["cli"])
-    add_outputs(p, stats="flat JSON: mode, backend, frames, chunks, clusters, object ids, seconds per stage, peak "
-                         "memory", progress="a progress bar on stderr (a terminal only): frames through the front-end, "
-                                            "the clustering and the writing, with the time left")
     p.add_argument("--chunk-log", help="one JSON line per finished chunk, appended as it finishes: frames, "
                                        "clusters, ids so far, seconds and frames/s from decoding to labels (writing "
                                        "excluded), resident memory")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of the same command after its "
                                                          "last finished chunk (same result as an uninterrupted run)")
+    add_model(p, defaults=PRESETS["cli"])
+    add_outputs(p, stats="flat JSON: mode, backend, frames, chunks, clusters, object ids, seconds per stage, peak "
+                         "memory", progress="a progress bar on stderr (a terminal only): frames through the front-end, "
+                                            "the clustering and the writing, with the time left")
     p.set_defaults(run=run)
 
 

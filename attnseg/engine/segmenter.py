@@ -8,7 +8,7 @@
     for frame in seg.iter_video("long.mp4"):    # any length, in bounded memory (attnseg.engine.offline.pipeline)
         frame.index, frame.labels, frame.mask
 
-The steps, one method each, called by the offline path (offline.py), the streaming runtime (streaming.py),
+The steps, one method each, called by the offline path (offline/pipeline.py), the streaming runtime (live/runtime.py),
 the Ray actors and the latency suite:
 - `encode(frames)` / `encode_batches(frames)`: frames -> q, k (preprocess, batches, the backend, timing;
   attnseg.engine.encode);

@@ -131,7 +131,8 @@ def read_results(results: str | Path, seq: Sequence, single: bool = False) -> np
     return labels.astype(np.int64)
 
 
-def _choose_proposals(labels: np.ndarray, limit: int, background: int | None) -> tuple[list[int], int]:
+def choose_proposals(labels: np.ndarray, limit: int, background: int | None) -> tuple[list[int], int]:
+    """The ids DAVIS scores: the `limit` largest by area (the background left out), and how many were left out."""
     ids, area = np.unique(labels, return_counts=True)
     keep = ids != background if background is not None else np.ones(len(ids), dtype=bool)
     ids, area = ids[keep], area[keep]
@@ -146,7 +147,7 @@ def evaluate_sequence(seq: Sequence, labels: np.ndarray, protocol: str = "standa
 
     if protocol not in PROTOCOLS:
         raise SettingError(f"unknown protocol {protocol!r}; choose one of {sorted(PROTOCOLS)}")
-    ids, dropped = _choose_proposals(labels, PROTOCOLS[protocol], background)
+    ids, dropped = choose_proposals(labels, PROTOCOLS[protocol], background)
     n_obj, n_frames = seq.objects.shape[:2]
     empty = max(0, n_obj - len(ids))  # DAVIS pads missing proposals with empty masks
     pad_id = int(labels.max()) + 1

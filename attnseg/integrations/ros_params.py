@@ -18,7 +18,9 @@ from enum import Enum
 from ..errors import SettingError
 from ..presets import PRESETS
 from ..settings import (
+    LabelEncoding,
     ModelSettings,
+    Reliability,
     RosNodeSettings,
     RuntimeSettings,
     SegmentConfig,
@@ -77,6 +79,9 @@ def settings(values: dict) -> tuple[SessionSettings, RosNodeSettings]:
             raise SettingError(f"parameter {name} must be {type(default).__name__}, got {v[name]!r}")
         if isinstance(default, float):
             v[name] = float(v[name])
+    for name, choice in (("reliability", Reliability), ("label_encoding", LabelEncoding)):
+        if v[name] not in choice.values():
+            raise SettingError(f"{name} must be {' or '.join(choice.values())}, got {v[name]!r}")
     given: dict[str, dict] = {part: {} for part in PARTS}
     for name, (part, field_name) in SESSION_FIELDS.items():
         given[part][field_name] = v[name] if v[name] != "" else None

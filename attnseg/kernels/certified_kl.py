@@ -137,12 +137,15 @@ def _check(p: torch.Tensor, log_p: torch.Tensor, precision: str) -> tuple[torch.
     return check_rows(p, log_p, "certified kernels", precision, PRECISIONS)
 
 
-def _kappa(precision: str, m: int) -> float:
+def kappa_bound(precision: str, m: int) -> float:
+    """The error bound of a product of rows of length `m` in `precision` (fp32 out of every kernel product)."""
     return C.precision(CERTIFIED[precision]).kappa(m, 0.0)  # fp32 out of every kernel product
 
 
-def _states(p, log_p, r_p, f_p, q, log_q, r_q, f_q, kappa, tau, symmetric, precision, config=None
-            ) -> torch.Tensor:
+def threshold_states(p, log_p, r_p, f_p, q, log_q, r_q, f_q, kappa, tau, symmetric, precision, config=None
+                     ) -> torch.Tensor:
+    """The threshold kernel's launch: for each (row of p, row of q), whether D <= tau is certain, certainly not, or
+    undecided (int8), in the tile configuration `config` (default: TAU_CONFIGS[precision])."""
     n_p, m = p.shape
     n_q = q.shape[0]
     cfg = config or TAU_CONFIGS[precision]
@@ -188,10 +191,10 @@ def within_tau(p: torch.Tensor, log_p: torch.Tensor, tau: float, *, precision: s
     tally = tally if tally is not None else C.Tally()
     p, log_p = _check(p, log_p, precision)
     n, m = p.shape
-    kappa = _kappa(precision, m)
+    kappa = kappa_bound(precision, m)
     e, f = C.row_terms(p, log_p, kappa, p.sum(dim=1).max())
     r = (e - tau / 2).contiguous()
-    state = _states(p, log_p, r, f, p, log_p, r, f, kappa, tau, True, precision)
+    state = threshold_states(p, log_p, r, f, p, log_p, r, f, kappa, tau, True, precision)
     near, unsure = state == 1, (state == 2).triu_(1)
     i, j = C.settle(near, unsure, p, log_p, p, log_p, tau, tally)
     near[j, i] = near[i, j]
@@ -208,10 +211,10 @@ def within_tau_rows(idx: torch.Tensor, s: torch.Tensor, log_s: torch.Tensor, e_s
     start = time.perf_counter()
     tally = tally if tally is not None else C.Tally()
     s, log_s = _check(s, log_s, precision)
-    kappa = _kappa(precision, s.shape[1])
+    kappa = kappa_bound(precision, s.shape[1])
     e, f = (window or C.WindowRows()).get(s, log_s, e_s, lambda: C.row_terms(s, log_s, kappa, s.sum(dim=1).max()))
     r = (e - tau / 2).contiguous()
-    state = _states(s[idx].contiguous(), log_s[idx].contiguous(), r[idx].contiguous(), f[idx].contiguous(),
+    state = threshold_states(s[idx].contiguous(), log_s[idx].contiguous(), r[idx].contiguous(), f[idx].contiguous(),
                     s, log_s, r, f, kappa, tau, False, precision)
     near, unsure = state == 1, state == 2
     C.settle(near, unsure, s, log_s, s, log_s, tau, tally, rows=idx)
@@ -231,7 +234,7 @@ def assign(prob: torch.Tensor, log_prob: torch.Tensor, centroids: torch.Tensor, 
     cent = centroids.float().contiguous()
     log_c = C.safe_log(cent)
     n, m = prob.shape
-    kappa = _kappa(precision, m)
+    kappa = kappa_bound(precision, m)
     sigma_max = torch.maximum(prob.sum(dim=1).max(), cent.sum(dim=1).max())
     e, f = C.row_terms(prob, log_prob, kappa, sigma_max)
     ec, fc = C.row_terms(cent, log_c, kappa, sigma_max)

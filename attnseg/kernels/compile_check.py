@@ -124,10 +124,10 @@ def certified_launches(shape: Shape, precision: str) -> list[Launch]:
     b = min(shape.candidates, n)
     cand, cand_row = torch.empty(b, m, device=meta), torch.empty(b, device=meta)
     cent, cent_row = torch.empty(shape.centroids, m, device=meta), torch.empty(shape.centroids, device=meta)
-    kappa = ck._kappa(precision, m)
+    kappa = ck.kappa_bound(precision, m)
     with recording() as launches:
-        ck._states(rows, rows, row, row, rows, rows, row, row, kappa, 1.0, True, precision)
-        ck._states(cand, cand, cand_row, cand_row, rows, rows, row, row, kappa, 1.0, False, precision)
+        ck.threshold_states(rows, rows, row, row, rows, rows, row, row, kappa, 1.0, True, precision)
+        ck.threshold_states(cand, cand, cand_row, cand_row, rows, rows, row, row, kappa, 1.0, False, precision)
         ck._argmin(rows, rows, row, row, cent, cent, cent_row, cent_row, kappa, precision)
     return launches
 

@@ -17,8 +17,8 @@ PARTS = ("machine", "tests", "window", "frontend", "streaming", "offline")
 def suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("suite")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ATTNSEG_CACHE": str(out / "cache")}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "device_suite.py"), "--smoke", "--out",
-                           str(out / "records")], env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.device_suite", "--smoke", "--out", str(out / "records")],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     records = {p.stem.removeprefix("device_").removesuffix("_cpu-smoke"): json.loads(p.read_text())
                for p in (out / "records").glob("device_*.json")}
     return proc, records
@@ -63,7 +63,7 @@ def test_the_records_hold_what_the_gpu_run_must_report(suite):
 @pytest.mark.slow
 def test_the_records_render_into_the_readme_gpu_section(suite):
     """A GPU run's records (here the smoke's, marked as if from a GPU) become the GPU section of docs/results.md."""
-    from sections_device import device_section
+    from benchmarks.sections_device import device_section
 
     _, records = suite
     assert device_section(list(records.values())) == device_section([])  # smoke records are never rendered

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from report import BEGIN, END, load_records, readme_section, render, replace_section, results_markdown
+from benchmarks.report import BEGIN, END, load_records, readme_section, render, replace_section, results_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,4 +62,4 @@ def test_missing_markers_are_one_clear_error():
 def test_committed_readme_matches_committed_records():
     """Nothing in the results section is typed by hand."""
     want = results_markdown(load_records(ROOT / "benchmarks" / "results"), "../benchmarks/results/plots")
-    assert readme_section((ROOT / "docs" / "results.md").read_text()) == want, "run python benchmarks/render.py"
+    assert readme_section((ROOT / "docs" / "results.md").read_text()) == want, "run python -m benchmarks.render"

@@ -51,14 +51,6 @@ def same_results(a, b):
         assert (a / "coco.json").read_bytes() == (b / "coco.json").read_bytes()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def video_frames(path) -> tuple[int, tuple[int, int]]:
     """(frames decoded, (height, width)) of a video file, read back with OpenCV."""
     import cv2

@@ -1,13 +1,11 @@
-"""Every help line against what the option does: each command's options walked (the demo's too), and the usage
+"""Every help line against what the option does: each command's options walked (`attnseg demo`'s too), and the usage
 errors one line."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 from enum import Enum
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -16,19 +14,9 @@ from attnseg.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def demo_parser() -> argparse.ArgumentParser:
-    spec = importlib.util.spec_from_file_location("demo_webcam", ROOT / "demo_webcam.py")
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
-    made = []
-    with mock.patch.object(demo.OneLineParser, "parse_args", lambda self, argv=None: made.append(self)):
-        demo.parse([])
-    return made[0]
-
-
 def parsers() -> dict[str, argparse.ArgumentParser]:
     commands = dict(build_parser()._subparsers._group_actions[0].choices)
-    return {**{f"attnseg {name}": p for name, p in commands.items()}, "demo_webcam.py": demo_parser()}
+    return {f"attnseg {name}": p for name, p in commands.items()}  # the demo's too: `attnseg demo`
 
 
 def options():

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from tests.cli.helpers import cli, free_port
-from tests.cli.rtsp import RtspCamera, unavailable, write_frames
+from benchmarks.rtsp_camera import RtspCamera, free_port, unavailable, write_frames
+from tests.cli.helpers import cli
 
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -95,7 +95,7 @@ def test_the_first_frame_of_a_stream_is_fresh_and_a_users_ffmpeg_options_are_kep
     import os
 
     from attnseg.engine.live.sources import open_source
-    from tests.cli.rtsp import camera_times, read_mark
+    from benchmarks.rtsp_camera import camera_times, read_mark
 
     with RtspCamera(clip, free_port(), log=tmp_path / "sent.log") as cam:
         source = open_source(cam.url)

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from attnseg.cli import main
-from tests.cli.helpers import free_port, video_frames
+from benchmarks.rtsp_camera import free_port
+from tests.cli.helpers import video_frames
 
 
 def test_stream_writes_everything(tmp_path, capsys):

@@ -36,21 +36,21 @@ def test_setup_installs_the_node_entry_point_and_the_launch_and_config_files():
 
 
 def test_default_parameters_build_valid_engine_configs():
-    s = settings({})
-    SegmentConfig(**s.segment)
-    StreamConfig(**s.stream)
+    s, node = settings({})
+    assert isinstance(s.segment, SegmentConfig) and isinstance(s.stream, StreamConfig)
     # the device the machine has; official DINO weights from the cache (random ones only when asked for)
-    assert s.model == {"checkpoint": None, "random_weights": False, "arch": "vit_small_8", "device": "auto"}
-    assert not s.reliable and s.qos_depth == 1 and s.label_encoding == "mono16"  # sensor-data QoS by default
+    assert (s.model.checkpoint, s.model.random_weights, s.model.arch, s.model.device) == (None, False, "vit_small_8",
+                                                                                         "auto")
+    assert node.reliability == "best_effort" and node.qos_depth == 1 and node.label_encoding == "mono16"  # sensor data
 
 
 def test_parameters_map_onto_the_engine():
-    s = settings({"checkpoint": "/ckpt.pth", "height": 256, "width": 384, "tau": 2, "window": 4,
-                  "reliability": "reliable", "backend": "onnxruntime", "artifact": "/fe.onnx"})
-    assert SegmentConfig(**s.segment).resolution == (256, 384) and s.segment["artifact"] == "/fe.onnx"
-    assert StreamConfig(**s.stream).window == 4 and s.stream["tau"] == 2.0 and s.reliable
-    assert s.model["checkpoint"] == "/ckpt.pth" and not s.model["random_weights"]
-    assert settings({"random_weights": True}).model["random_weights"]
+    s, node = settings({"checkpoint": "/ckpt.pth", "height": 256, "width": 384, "tau": 2, "window": 4,
+                        "reliability": "reliable", "backend": "onnxruntime", "artifact": "/fe.onnx"})
+    assert s.segment.resolution == (256, 384) and s.segment.artifact == "/fe.onnx"
+    assert s.segment.window == 4 and s.segment.tau == 2.0 and node.reliability == "reliable"
+    assert s.model.checkpoint == "/ckpt.pth" and not s.model.random_weights
+    assert settings({"random_weights": True})[0].model.random_weights
 
 
 @pytest.mark.parametrize("values,match", [

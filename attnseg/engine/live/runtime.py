@@ -28,7 +28,7 @@ reopened up to `reconnect_attempts` times (on_disconnect="reconnect"); a
 source that delivers nothing for `stall_timeout` seconds ends the stream (None: wait
 for ever, for a host that pushes frames when it has them and ends the stream by closing the source).
 Either way the results so far have been yielded; `stats.ended_by` says why. What a stream hands out (its
-results and figures) is in attnseg.engine.live.results; what the threads pass each other, in stream_queues.
+results) is in attnseg.engine.live.results, its figures in live.stats; what the threads pass each other, in queues.py.
 """
 from __future__ import annotations
 

@@ -20,8 +20,11 @@ RES = (32, 48)
 def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, calls: list | None = None,
            **config) -> StreamRuntime:
     """A stream engine on the tiny front-end; batch_size 1: one front-end call per frame (as a live camera that
-    keeps up), so `fail_at` names a frame; `calls` collects each call's batch size."""
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=batch_size))
+    keeps up), so `fail_at` names a frame; `calls` collects each call's batch size; `config`: the StreamConfig's,
+    and the window, ratio and tau (the SegmentConfig's)."""
+    clip = {k: config.pop(k) for k in ("window", "ratio", "tau") if k in config}
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=batch_size,
+                                                                          **clip))
     run, calls = seg.run_frontend, calls if calls is not None else []
 
     def slow(images):
@@ -67,7 +70,7 @@ def test_the_stream_equals_the_offline_result_where_the_two_coincide():
     q, k = seg.run_frontend(preprocess(clip, (64, 96)))
     levels = cluster_video(q, k, seg.scale, ratio=10)
     assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
-    stream = StreamRuntime(seg, StreamConfig(window=3, ratio=10, causal=False)).stream(ArraySource(clip), warm_up=False)
+    stream = StreamRuntime(seg, StreamConfig(causal=False)).stream(ArraySource(clip), warm_up=False)  # window 3, ratio 10
     assert np.array_equal(np.stack([r.labels for r in stream]), offline.labels)
 
 
@@ -314,7 +317,7 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
     """Every ratio-th frame's k is kept; the others go through the eager front-end's queries alone, and the
     labels are the same as with every k computed."""
     def run(without_k: bool):
-        seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=1))
+        seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=1, ratio=3))
         calls = {"both": 0, "queries": 0}
         full, queries = seg.run_frontend, seg.run_frontend.queries
 
@@ -323,7 +326,7 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
             return full(images)
         both.queries = lambda images: calls.__setitem__("queries", calls["queries"] + 1) or queries(images)
         seg.run_frontend = both if without_k else (lambda images: both(images))
-        results = list(StreamRuntime(seg, StreamConfig(ratio=3)).stream(ArraySource(frames(12)), warm_up=False))
+        results = list(StreamRuntime(seg, StreamConfig()).stream(ArraySource(frames(12)), warm_up=False))
         return np.stack([r.mask for r in results]), calls
 
     skipped, calls = run(True)

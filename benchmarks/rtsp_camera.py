@@ -1,5 +1,5 @@
-"""An RTSP camera on loopback for the tests: benchmarks/rtsp_server.py under Debian's /usr/bin/python3 (GStreamer's
-RTSP server through python3-gi), started, stopped and restarted on one port."""
+"""An RTSP camera on loopback, for benchmarks/rtsp_latency.py and the RTSP tests: rtsp_server.py under Debian's
+/usr/bin/python3 (GStreamer's RTSP server through python3-gi), started, stopped and restarted on one port."""
 from __future__ import annotations
 
 import select
@@ -8,11 +8,20 @@ import time
 from pathlib import Path
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SERVER = Path(__file__).resolve().parents[2] / "benchmarks" / "rtsp_server.py"
+SERVER = Path(__file__).resolve().parent / "rtsp_server.py"
 PROBE = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
          "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
          "missing = [e for e in ('x264enc', 'rtph264pay', 'jpegdec', 'multifilesrc') "
          "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def unavailable() -> str | None:
