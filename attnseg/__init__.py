@@ -4,8 +4,8 @@ Implements "Betrayed by Attention" (ECCV 2024): a frozen DINO ViT, one
 spatio-temporal block, and symmetric-KL clustering of its attention maps.
 """
 from ._version import __version__
-from .engine import (SegmentationResult, SegmentConfig, Segmenter, StreamConfig,  # noqa: E402
+from .engine import (SegmentationResult, SegmentSettings, Segmenter, StreamSettings,  # noqa: E402
                      StreamRuntime, segment_video, stream)
 
-__all__ = ["SegmentationResult", "SegmentConfig", "Segmenter", "StreamConfig", "StreamRuntime",
+__all__ = ["SegmentationResult", "SegmentSettings", "Segmenter", "StreamSettings", "StreamRuntime",
            "segment_video", "stream", "__version__"]

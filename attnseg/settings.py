@@ -9,9 +9,9 @@ frozen dataclasses, validated when built, grouped by what reads them:
     PAPER             what the method fixes (SPEC 2-6): the defaults below start from it
     ViTConfig, STConfig, VIT_PRESETS   the model's architecture presets (SPEC 3, 4; defined in architectures.py)
     ModelSettings     the weights, the ViT and the device (Segmenter.from_settings)
-    SegmentConfig     how a clip is segmented: resolution, window, key frames, tau, front-end backend, kernels,
+    SegmentSettings     how a clip is segmented: resolution, window, key frames, tau, front-end backend, kernels,
                       chunks (window, key frames and tau live too)
-    StreamConfig      the streaming algorithm: causal windows, key-frame memory, track linking
+    StreamSettings      the streaming algorithm: causal windows, key-frame memory, track linking
     RuntimeSettings   the streaming runtime: drop policy, queues, disconnects, stalls
     SessionSettings   one session, every face: the four above, checked across each other once
     RosbagSettings    rosbag2 output topics and encodings
@@ -139,7 +139,7 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
-class SegmentConfig:
+class SegmentSettings:
     """How a clip is segmented: the paper's settings by default (SPEC 2, 5, 6)."""
 
     resolution: tuple[int, int] = setting(PAPER.resolution, "the size frames are resized to before the ViT",
@@ -196,9 +196,9 @@ CHUNK_FIELDS = ("chunk", "link_max_age", "link_tokens")  # offline only: a live 
 
 
 @dataclass(frozen=True)
-class StreamConfig:
+class StreamSettings:
     """The streaming algorithm (docs/streaming.md): windows against a rolling memory of key frames. Its window,
-    key-frame ratio and tau are the clip's (SegmentConfig): one field each, offline and live."""
+    key-frame ratio and tau are the clip's (SegmentSettings): one field each, offline and live."""
 
     causal: bool = setting(True, "each frame's labels leave as soon as it is clustered, in a window of itself and "
                                  "its already-segmented predecessors (off: the paper's fixed windows)",
@@ -333,12 +333,12 @@ class SessionSettings:
     downstream checks or copies again. A face's own choices start from a preset (attnseg.presets)."""
 
     model: ModelSettings = ModelSettings()
-    segment: SegmentConfig = SegmentConfig()
-    stream: StreamConfig = StreamConfig()
+    segment: SegmentSettings = SegmentSettings()
+    stream: StreamSettings = StreamSettings()
     runtime: RuntimeSettings = RuntimeSettings()
 
     def __post_init__(self):
-        for name, cls in (("model", ModelSettings), ("segment", SegmentConfig), ("stream", StreamConfig),
+        for name, cls in (("model", ModelSettings), ("segment", SegmentSettings), ("stream", StreamSettings),
                           ("runtime", RuntimeSettings)):
             if not isinstance(getattr(self, name), cls):
                 raise SettingError(f"{name} must be {cls.__name__}, got {type(getattr(self, name)).__name__}")

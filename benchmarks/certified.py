@@ -19,7 +19,7 @@ import torch
 
 from .common import parse, parser, write_record  # noqa: E402
 
-from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
 from attnseg.kernels.certified import certified_ops  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> None:
     clip = read_clip(args.frames)
     clip.frames, clip.names = clip.frames[:args.num_frames], clip.names[:args.num_frames]
     seg = Segmenter.from_checkpoint(None, random_weights=True, qk_gain=1.0, arch=args.arch,
-                                    config=SegmentConfig(resolution=tuple(args.resolution)))
+                                    config=SegmentSettings(resolution=tuple(args.resolution)))
     weight = seg.frontend.st.qk.weight.detach().clone()
     rows = []
     for gain in args.gains:

@@ -29,7 +29,7 @@ import torch
 from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 from .compare_labels import matched_agreement  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
@@ -92,7 +92,7 @@ def main() -> int:
     args = parse(p)
     torch.manual_seed(0)
     seg = Segmenter.from_checkpoint(random_weights=True, qk_gain=1.0, arch=args.arch,
-                                    config=SegmentConfig(resolution=tuple(args.resolution), batch_size=1))
+                                    config=SegmentSettings(resolution=tuple(args.resolution), batch_size=1))
     remember_backbone(seg)
     weight = seg.frontend.st.qk.weight.detach().clone()
     per_clip = {}

@@ -28,7 +28,7 @@ def parser(doc: str, preset: str = "bench", *, only: tuple[str, ...] = ("arch", 
     `changes` on top (qk_gain=6.0: also --qk-gain, at 6)."""
     from attnseg.cli.options import add_settings
     from attnseg.presets import PRESETS
-    from attnseg.settings import ModelSettings, SegmentConfig
+    from attnseg.settings import ModelSettings, SegmentSettings
 
     base = PRESETS[preset]
     model_fields = {f.name for f in dataclasses.fields(ModelSettings)}
@@ -37,7 +37,7 @@ def parser(doc: str, preset: str = "bench", *, only: tuple[str, ...] = ("arch", 
     names = tuple(only) + tuple(k for k in changes if k not in only)
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     add_settings(p, ModelSettings, defaults=model, only=tuple(n for n in names if n in model_fields))
-    add_settings(p, SegmentConfig, defaults=segment, only=tuple(n for n in names if n not in model_fields))
+    add_settings(p, SegmentSettings, defaults=segment, only=tuple(n for n in names if n not in model_fields))
     return p
 
 

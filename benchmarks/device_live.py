@@ -151,13 +151,13 @@ class _Looped:
 
 def part_streaming(args) -> dict:
     from attnseg.engine.live.sources import ArraySource
-    from attnseg.settings import StreamConfig
+    from attnseg.settings import StreamSettings
     from attnseg.engine.live.runtime import StreamRuntime
 
     s, device = sizes(args), device_of(args)
     cuda = device.type == "cuda"
     seg = segmenter(args, s["stream_arch"], s["resolution"], kernels="auto")
-    engine = StreamRuntime(seg, StreamConfig())
+    engine = StreamRuntime(seg, StreamSettings())
     engine.warm_up()
     clip, frames = clip_frames(args, s["paced_frames"], index=2)
     figures: dict = {"clip": clip, "kernels": seg.kernels, "paced": {}}

@@ -85,9 +85,9 @@ def paper_checkpoint(args, arch: str) -> Path:
 
 
 def segmenter(args, arch: str, resolution, kernels: str = "torch"):
-    from attnseg.engine import SegmentConfig, Segmenter
+    from attnseg.engine import SegmentSettings, Segmenter
 
-    config = SegmentConfig(resolution=tuple(resolution), kernels=kernels)
+    config = SegmentSettings(resolution=tuple(resolution), kernels=kernels)
     return Segmenter.from_checkpoint(str(paper_checkpoint(args, arch)), arch=arch, config=config,
                                      device=str(device_of(args)))
 

@@ -27,7 +27,7 @@ import torch
 from .common import parse, parser, write_record  # noqa: E402
 from .compare_labels import id_matching, matched_agreement  # noqa: E402
 
-from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.kernels.certified import Tally, certified_ops, exact_distance, reference_bound  # noqa: E402
 from attnseg.model import cluster_video  # noqa: E402
@@ -55,7 +55,7 @@ def token_report(aff, row: int, centroids, flat_index, ours_id, theirs_id, token
 
 def case_figures(frames_dir: str, checkpoint: str, theirs_prefix: str, args) -> tuple[dict, dict]:
     frames = read_clip(frames_dir).frames[: args.num_frames]
-    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, kernels=args.kernels)
+    cfg = SegmentSettings(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, kernels=args.kernels)
     seg = Segmenter.from_checkpoint(checkpoint, config=cfg)
     with torch.inference_mode():
         q, k = seg.encode(frames)

@@ -35,7 +35,7 @@ from .common import DAVIS_FRAMES, write_record  # noqa: E402
 from attnseg.bench.costs import StageCosts  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.backends import load_backend  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.export import FORMATS  # noqa: E402
@@ -98,7 +98,7 @@ def build(variant, frontend, resolution, device, threads):
     start = time.perf_counter()
     if variant in FUSED_ONLY:
         return FUSED_ONLY[variant](frontend, tuple(resolution), device), time.perf_counter() - start
-    config = SegmentConfig(resolution=tuple(resolution), backend=backend, precision=precision, threads=threads)
+    config = SegmentSettings(resolution=tuple(resolution), backend=backend, precision=precision, threads=threads)
     run = load_backend(config, frontend, device)
     return run, time.perf_counter() - start
 
@@ -154,7 +154,7 @@ def labels(args, device) -> None:
         results = {}
         for variant in ["eager", *exported]:
             backend, precision = VARIANTS[variant]
-            config = SegmentConfig(resolution=tuple(args.label_resolution), backend=backend, precision=precision,
+            config = SegmentSettings(resolution=tuple(args.label_resolution), backend=backend, precision=precision,
                                    threads=args.threads)
             seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, config=config, device=str(device),
                                             qk_gain=args.qk_gain)

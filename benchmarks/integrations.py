@@ -23,7 +23,7 @@ import numpy as np
 from .common import parse, write_record
 from .common import parser as settings_parser  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.live.stats import percentiles  # noqa: E402
 from attnseg.engine.offline.batch import run_batch  # noqa: E402
 from attnseg.settings import ModelSettings, SessionSettings  # noqa: E402
@@ -126,7 +126,7 @@ def bench_batch(args, workdir):
             Image.fromarray(np.roll(f, 11 * v, axis=1)).save(folder / f"{i:03d}.jpg")
         videos.append(str(folder))
     model = {"random_weights": True, "arch": args.arch, "qk_gain": 4.0}
-    config = SegmentConfig(resolution=tuple(args.resolution))
+    config = SegmentSettings(resolution=tuple(args.resolution))
     seg = Segmenter.from_checkpoint(config=config, **model)
     out = {}
     t = time.perf_counter()

@@ -18,7 +18,7 @@ import torch
 from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
 from attnseg.bench.window import measure_window, parity  # noqa: E402
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
 from attnseg.engine.timing import StageTimer  # noqa: E402
@@ -37,7 +37,7 @@ def window_qk(resolution, key_frames: int, device: str, qk_gain: float):
         frames, _ = synthetic_clip(frames_needed, 480, 854)
         source = "synthetic"
     seg = Segmenter.from_checkpoint(random_weights=True, device=device, qk_gain=qk_gain,
-                                    config=SegmentConfig(resolution=tuple(resolution), kernels="torch"))
+                                    config=SegmentSettings(resolution=tuple(resolution), kernels="torch"))
     q, k = seg.encode(frames, StageTimer(device))
     return q[:3], k[3:3 + key_frames], seg.scale, source
 

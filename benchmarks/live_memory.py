@@ -21,12 +21,12 @@ import torch
 from .common import write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.engine.live.runtime import StreamRuntime  # noqa: E402
 from attnseg.engine.synthetic import SyntheticClip  # noqa: E402
 from attnseg.presets import PRESETS  # noqa: E402
-from attnseg.settings import StreamConfig  # noqa: E402
+from attnseg.settings import StreamSettings  # noqa: E402
 from attnseg.view import LiveServer  # noqa: E402
 
 LIVE_QK_GAIN = 5.0
@@ -45,8 +45,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = paper_checkpoint(Path(tmp), "vit_small_16", LIVE_QK_GAIN)
         seg = Segmenter.from_checkpoint(str(checkpoint), arch="vit_small_16",
-                                        config=SegmentConfig(resolution=(160, 240)))
-    runtime = StreamRuntime(seg, StreamConfig())
+                                        config=SegmentSettings(resolution=(160, 240)))
+    runtime = StreamRuntime(seg, StreamSettings())
     source = ArraySource(SyntheticClip(args.frames, 480, 854), fps=args.fps, live=True, name="synthetic")
     server = LiveServer(port=0)
     samples, start = [], time.monotonic()

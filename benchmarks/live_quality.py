@@ -26,17 +26,17 @@ import torch
 from .common import DAVIS, DAVIS_FRAMES, write_record  # noqa: E402
 
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.live.carry import CARRY_WIDTH, Carrier  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
-from attnseg.settings import StreamConfig  # noqa: E402
+from attnseg.settings import StreamSettings  # noqa: E402
 
 LIVE_QK_GAIN = 5.0  # tens of clusters per window on these clips (5.5: about a hundred; 4.8: a handful)
 
 
 def stream_labels(seg: Segmenter, q: torch.Tensor, k: torch.Tensor, causal: bool) -> np.ndarray:
-    stream = seg.stream_segmenter(StreamConfig(causal=causal))
+    stream = seg.stream_segmenter(StreamSettings(causal=causal))
     maps = [m for t in range(q.shape[0]) for m in stream.push(q[t], k[t])] + stream.flush()
     return torch.stack(maps).view(q.shape[0], *seg.grid).numpy()
 
@@ -51,7 +51,7 @@ def causal_figures(clips: list[Path], gain: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = paper_checkpoint(Path(tmp), "vit_small_16", gain)
         seg = Segmenter.from_checkpoint(str(checkpoint), arch="vit_small_16",
-                                        config=SegmentConfig(resolution=(160, 240), backend="eager"))
+                                        config=SegmentSettings(resolution=(160, 240), backend="eager"))
     out = {}
     for clip in clips:
         frames = read_clip(clip).frames
@@ -123,7 +123,7 @@ def main() -> None:
         sys.exit(f"no DAVIS clips at {DAVIS_FRAMES}")
     figures = {"causal": causal_figures(clips, args.qk_gain), "carry": carry_figures(clips, args.step, args.horizon)}
     settings = {"clips": [c.name for c in clips], "arch": "vit_small_16", "resolution": [160, 240],
-                "checkpoint": f"paper-format random, q/k x{args.qk_gain:g}", "stream": "StreamConfig() defaults",
+                "checkpoint": f"paper-format random, q/k x{args.qk_gain:g}", "stream": "StreamSettings() defaults",
                 "carry": f"DIS ultrafast at {CARRY_WIDTH} px wide, annotation t -> t+1..t+{args.horizon}, every "
                          f"{args.step}th t", "command": "python -m benchmarks.live_quality",
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}

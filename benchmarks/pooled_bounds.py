@@ -31,7 +31,7 @@ import torch
 
 from .common import parse, parser, write_record  # noqa: E402
 
-from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.kernels import pooled  # noqa: E402
 from attnseg.kernels.certified import U32, Tally, gamma  # noqa: E402
@@ -177,7 +177,7 @@ def main() -> None:
         frames = read_clip(str(DAVIS / clip)).frames[: args.num_frames]
         for gain in args.gains:
             seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, qk_gain=gain,
-                                            config=SegmentConfig(resolution=tuple(args.resolution)))
+                                            config=SegmentSettings(resolution=tuple(args.resolution)))
             figures[f"{clip}/qk{gain:g}"] = found = measure(seg, frames, args.pools, args.windows, args.block)
             print(clip, gain, found, flush=True)
     settings = {"command": "python -m benchmarks.pooled_bounds " + " ".join(sys.argv[1:]), "clips": args.clips,

@@ -73,10 +73,10 @@ def transport(url: str, log: Path, frames: int) -> dict:
     from attnseg.engine import Segmenter
     from attnseg.engine.live.runtime import StreamRuntime
     from attnseg.engine.live.stats import percentiles
-    from attnseg.settings import Backend, ModelSettings, SegmentConfig
+    from attnseg.settings import Backend, ModelSettings, SegmentSettings, SessionSettings
 
-    seg = Segmenter.from_settings(ModelSettings(arch="vit_small_16", random_weights=True),
-                                  SegmentConfig(resolution=(160, 240), backend=Backend.EAGER))
+    seg = Segmenter.from_settings(SessionSettings(model=ModelSettings(arch="vit_small_16", random_weights=True),
+                                                  segment=SegmentSettings(resolution=(160, 240), backend=Backend.EAGER)))
     seen = []  # (number, captured, delivered, carried) in seconds of time.monotonic
     for r in StreamRuntime(seg).stream(url, max_frames=frames):
         seen.append((read_mark(r.image), r.timestamp, r.delivered, r.carried))

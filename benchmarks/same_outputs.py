@@ -74,9 +74,9 @@ def run(inputs: Path, out: Path) -> None:
         out / "onnx.npy")
 
     import attnseg
-    from attnseg import SegmentConfig, Segmenter, StreamConfig, segment_video
+    from attnseg import SegmentSettings, Segmenter, StreamSettings, segment_video
 
-    checkpoint, config = str(inputs / "paper.pth"), SegmentConfig(resolution=(64, 112))
+    checkpoint, config = str(inputs / "paper.pth"), SegmentSettings(resolution=(64, 112))
     if DAVIS.is_dir():
         cli("segment", DAVIS / "blackswan", "--checkpoint", checkpoint, "--resolution", "64", "112", "--backend",
             "eager", "--out", out / "davis/png", "--save-labels", out / "davis/l.npy")
@@ -89,11 +89,11 @@ def run(inputs: Path, out: Path) -> None:
                                               "fps": result.fps, "mode": str(result.mode)}))
     frames = list(seg.iter_video(str(long), chunk=7))
     np.save(out / "api_iter.npy", np.stack([f.mask for f in frames]))
-    runtime = attnseg.StreamRuntime(seg, StreamConfig(memory=3))
+    runtime = attnseg.StreamRuntime(seg, StreamSettings(memory=3))
     full = [getattr(r, "mask", r.labels) for r in runtime.stream(str(syn), warm_up=False)]  # mask: labels before
     np.save(out / "api_stream.npy", np.stack(full))  # StreamResult's full-size map was named labels (CHANGELOG.md)
     np.save(out / "api_fn.npy", segment_video(str(syn), random_weights=True, arch="vit_small_16", qk_gain=6.0,
-                                              config=SegmentConfig(resolution=(64, 96))).labels)
+                                              config=SegmentSettings(resolution=(64, 96))).labels)
 
 
 def _strip(obj):

@@ -10,7 +10,7 @@ import statistics
 
 from .common import parse, parser, write_record  # noqa: E402
 
-from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 
 
@@ -25,7 +25,7 @@ def main() -> None:
     args = parse(ap)
 
     frames = read_clip(args.frames).frames[: args.num_frames]
-    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)
+    cfg = SegmentSettings(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau)
     seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights, arch=args.arch,
                                     config=cfg, device=args.device, qk_gain=args.qk_gain)
     seg.segment_video(frames[: args.warmup_frames])  # warm-up: allocator, kernels, caches

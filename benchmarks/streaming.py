@@ -23,9 +23,9 @@ import torch
 
 from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.live.sources import ArraySource  # noqa: E402
-from attnseg.settings import StreamConfig  # noqa: E402
+from attnseg.settings import StreamSettings  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.engine.live.runtime import StreamRuntime  # noqa: E402
 from attnseg.engine.synthetic import synthetic_clip  # noqa: E402
@@ -67,8 +67,8 @@ def main() -> int:
     args = parse(p)
     h, w = args.resolution
     seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, qk_gain=args.qk_gain, device=args.device,
-                                    config=SegmentConfig(resolution=(h, w), backend=args.backend, window=args.window))
-    config = StreamConfig(memory=args.memory)
+                                    config=SegmentSettings(resolution=(h, w), backend=args.backend, window=args.window))
+    config = StreamSettings(memory=args.memory)
     figures = {}
     for name, frames in itertools.islice(clips(args.frames), args.clips):
         seg.segment_video(frames[:6])  # warm-up

@@ -38,7 +38,7 @@ import torch
 from .common import parse, parser, write_record  # noqa: E402
 from .compare_labels import matched_agreement  # noqa: E402
 
-from attnseg import SegmentConfig, Segmenter  # noqa: E402
+from attnseg import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.bench.costs import ceiling_seconds, count_costs  # noqa: E402
 from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
 
     clip = read_clip(args.frames)
     frames = clip.frames[: args.num_frames]
-    cfg = SegmentConfig(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, backend=args.backend,
+    cfg = SegmentSettings(resolution=tuple(args.resolution), ratio=args.ratio, tau=args.tau, backend=args.backend,
                         kernels=args.kernels, precision=args.precision)
     if args.dump_images:
         torch.save(preprocess(frames, cfg.resolution, cfg.normalization), args.dump_images)

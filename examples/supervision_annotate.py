@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 import supervision as sv
 
-from attnseg import SegmentConfig, Segmenter
+from attnseg import SegmentSettings, Segmenter
 from attnseg.engine.frames import FrameReader
 from attnseg.integrations.supervision import to_detections
 
@@ -31,7 +31,7 @@ def main() -> None:
     args = p.parse_args()
 
     seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights,
-                                    config=SegmentConfig(resolution=tuple(args.resolution)))
+                                    config=SegmentSettings(resolution=tuple(args.resolution)))
     reader = FrameReader(args.video)
     masks = sv.MaskAnnotator(color_lookup=sv.ColorLookup.TRACK, opacity=0.5)
     boxes = sv.BoxAnnotator(color_lookup=sv.ColorLookup.TRACK, thickness=1)

@@ -101,7 +101,7 @@ def rng() -> np.random.Generator:
 def davis_small_qk():
     """q, k of 10 real DAVIS frames (blackswan) at 48x80 through a random front-end: f(qk_gain), on the
     device the kernel tests use."""
-    from attnseg.engine import SegmentConfig, Segmenter
+    from attnseg.engine import SegmentSettings, Segmenter
     from attnseg.engine.frames import read_clip
     from attnseg.engine.timing import StageTimer
 
@@ -111,7 +111,7 @@ def davis_small_qk():
     device = "cuda" if torch.cuda.is_available() else "cpu"  # where the kernel tests run
 
     def encode(qk_gain: float):
-        seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(48, 80), kernels="torch"),
+        seg = Segmenter.from_checkpoint(random_weights=True, config=SegmentSettings(resolution=(48, 80), kernels="torch"),
                                         qk_gain=qk_gain, device=device)
         return seg.encode(frames, StageTimer())
 

@@ -22,14 +22,14 @@ def test_every_error_has_one_base_and_keeps_its_builtin(cls, builtin):
 
 
 def test_the_library_raises_by_cause(tmp_path):
-    from attnseg.engine import SegmentConfig, Segmenter, read_clip
+    from attnseg.engine import SegmentSettings, Segmenter, read_clip
     from attnseg.export import read_meta
     from attnseg.optional import require
 
     with pytest.raises(SettingError, match="tau must be a finite number >= 0, got -1"):
-        SegmentConfig(tau=-1)
+        SegmentSettings(tau=-1)
     with pytest.raises(SettingError, match="unknown backend 'fast'; choose from auto, eager, compiled"):
-        SegmentConfig(backend="fast")
+        SegmentSettings(backend="fast")
     with pytest.raises(InputError, match="input not found"):
         read_clip(tmp_path / "missing.mp4")
     with pytest.raises(ExportError, match="does not exist"):

@@ -14,7 +14,7 @@ from attnseg.presets import PRESETS
 from attnseg.errors import SettingError
 from attnseg.settings import (CHUNK_FIELDS, Backend, DropPolicy, EndReason, ExportSettings, Kernels,
                               ModelSettings, RaySettings, RosbagSettings, RosNodeSettings, RuntimeSettings,
-                              SegmentConfig, StreamConfig, TritonRepoSettings)
+                              SegmentSettings, StreamSettings, TritonRepoSettings)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,16 +29,16 @@ def dests(command: str) -> set[str]:
 
 
 @pytest.mark.parametrize("command,classes", [
-    ("segment", (ModelSettings, SegmentConfig, RosbagSettings)),
-    ("stream", (ModelSettings, SegmentConfig, StreamConfig, RuntimeSettings, RosbagSettings)),
-    ("demo", (ModelSettings, SegmentConfig, StreamConfig, RuntimeSettings)),
-    ("batch", (ModelSettings, SegmentConfig, RaySettings)),
-    ("export", (ModelSettings, ExportSettings, TritonRepoSettings, StreamConfig))])
+    ("segment", (ModelSettings, SegmentSettings, RosbagSettings)),
+    ("stream", (ModelSettings, SegmentSettings, StreamSettings, RuntimeSettings, RosbagSettings)),
+    ("demo", (ModelSettings, SegmentSettings, StreamSettings, RuntimeSettings)),
+    ("batch", (ModelSettings, SegmentSettings, RaySettings)),
+    ("export", (ModelSettings, ExportSettings, TritonRepoSettings, StreamSettings))])
 def test_every_setting_is_reachable_from_the_cli(command, classes):
     have = dests(command)
     for cls in classes:
         for f in dataclasses.fields(cls):
-            if command in ("stream", "demo") and cls is SegmentConfig and f.name in CHUNK_FIELDS:
+            if command in ("stream", "demo") and cls is SegmentSettings and f.name in CHUNK_FIELDS:
                 assert f.name not in have  # a live stream has windows, not chunks
                 continue
             flag = f.metadata.get("flag")
@@ -48,16 +48,16 @@ def test_every_setting_is_reachable_from_the_cli(command, classes):
 
 def test_cli_defaults_are_the_settings_defaults():
     args = parse("stream", "0")
-    assert read_settings(SegmentConfig, args) == PRESETS["cli"].segment  # the library's, backend auto
-    assert PRESETS["cli"].segment == SegmentConfig(backend="auto")
-    assert read_settings(SegmentConfig, parse("segment", "clip.mp4")) == PRESETS["cli"].segment
-    assert read_settings(StreamConfig, args) == StreamConfig()
+    assert read_settings(SegmentSettings, args) == PRESETS["cli"].segment  # the library's, backend auto
+    assert PRESETS["cli"].segment == SegmentSettings(backend="auto")
+    assert read_settings(SegmentSettings, parse("segment", "clip.mp4")) == PRESETS["cli"].segment
+    assert read_settings(StreamSettings, args) == StreamSettings()
     assert read_settings(RuntimeSettings, args) == RuntimeSettings()
     assert read_settings(ModelSettings, args) == ModelSettings()
     assert read_settings(RosbagSettings, args) == RosbagSettings()
     one = read_session(parse("stream", "0", "--tau", "2", "--window", "5", "--track-tokens", "9"))
     assert (one.segment.tau, one.segment.window, one.stream.track_tokens) == (2.0, 5, 9)  # one field each
-    assert not any(hasattr(StreamConfig(), name) for name in ("tau", "window", "ratio"))
+    assert not any(hasattr(StreamSettings(), name) for name in ("tau", "window", "ratio"))
     assert read_settings(RuntimeSettings, parse("stream", "0", "--no-warm-up", "--drop", "wait")) == \
         RuntimeSettings(warm_up=False, drop=DropPolicy.WAIT)
 
@@ -65,8 +65,8 @@ def test_cli_defaults_are_the_settings_defaults():
 def test_the_demo_starts_from_the_live_preset():
     args = parse("demo")
     assert read_settings(ModelSettings, args) == PRESETS["live"].model
-    assert read_settings(SegmentConfig, args) == PRESETS["live"].segment
-    assert read_settings(StreamConfig, args) == StreamConfig()
+    assert read_settings(SegmentSettings, args) == PRESETS["live"].segment
+    assert read_settings(StreamSettings, args) == StreamSettings()
     assert read_session(args) == PRESETS["live"]
 
 
@@ -79,8 +79,8 @@ def test_the_ros_parameters_derive_from_the_settings():
     assert defaults["random_weights"] is robot.model.random_weights is False
     assert (defaults["height"], defaults["width"]) == robot.segment.resolution
     for name in ("memory", "max_age", "track_tokens"):
-        assert defaults[name] == getattr(StreamConfig(), name)
-    assert defaults["window"] == SegmentConfig().window
+        assert defaults[name] == getattr(StreamSettings(), name)
+    assert defaults["window"] == SegmentSettings().window
     assert defaults["kernels"] == Kernels.AUTO and defaults["label_encoding"] == RosbagSettings().encoding
     for f in dataclasses.fields(RosNodeSettings):  # the node's own parameters too
         assert defaults[f.name] == getattr(RosNodeSettings(), f.name)
@@ -94,13 +94,13 @@ def test_the_triton_repository_carries_every_stream_setting():
     class Meta:
         resolution, normalization, heads, head_dim = (32, 48), "kinetics", 8, 48
 
-    text = sequence_config("fe", Meta, (2, 3), 0.14, dataclasses.asdict(StreamConfig()), "KIND_CPU", 8)
-    for f in dataclasses.fields(StreamConfig):
+    text = sequence_config("fe", Meta, (2, 3), 0.14, dataclasses.asdict(StreamSettings()), "KIND_CPU", 8)
+    for f in dataclasses.fields(StreamSettings):
         assert f'key: "{f.name}"' in text
 
 
 def test_states_are_enums_that_read_and_write_as_their_values():
-    config = SegmentConfig(backend="torch", kernels="triton")
+    config = SegmentSettings(backend="torch", kernels="triton")
     assert config.backend is Backend.EAGER and config.kernels is Kernels.TRITON
     assert json.loads(json.dumps({"b": config.backend})) == {"b": "eager"} and f"{config.kernels}" == "triton"
     with pytest.raises(SettingError, match="unknown drop policy 'newest'; choose from drop-oldest, wait"):
@@ -153,7 +153,7 @@ def test_the_ground_floor_imports_nothing_above_it():
 
 
 def test_the_former_names_are_gone_and_the_parser_points_to_the_new_ones(capsys):
-    """Nothing was released under them (CHANGELOG.md): LiveSettings, SegmentConfig(engine=), --engine, StreamEngine
+    """Nothing was released under them (CHANGELOG.md): LiveSettings, SegmentSettings(engine=), --engine, StreamEngine
     and the ROS parameter engine are refused, the flag with its new name."""
     import attnseg
     import attnseg.settings as settings
@@ -161,10 +161,10 @@ def test_the_former_names_are_gone_and_the_parser_points_to_the_new_ones(capsys)
 
     assert not hasattr(settings, "LiveSettings") and not hasattr(attnseg, "StreamEngine")
     with pytest.raises(TypeError):
-        SegmentConfig(backend="onnxruntime", engine="fe.onnx")
-    assert not hasattr(SegmentConfig(), "engine")
+        SegmentSettings(backend="onnxruntime", engine="fe.onnx")
+    assert not hasattr(SegmentSettings(), "engine")
     args = parse("segment", "clip.mp4", "--backend", "onnxruntime", "--artifact", "fe.onnx")
-    assert read_settings(SegmentConfig, args).artifact == "fe.onnx"
+    assert read_settings(SegmentSettings, args).artifact == "fe.onnx"
     with pytest.raises(SystemExit):
         parse("segment", "clip.mp4", "--backend", "onnxruntime", "--engine", "fe.onnx")
     assert "--engine" in capsys.readouterr().err
@@ -175,9 +175,9 @@ def test_the_former_names_are_gone_and_the_parser_points_to_the_new_ones(capsys)
 
 
 @pytest.mark.parametrize("cls,bad", [
-    (SegmentConfig, {"tau": float("inf")}), (SegmentConfig, {"window": 0}),
-    (StreamConfig, {"memory": -1}), (StreamConfig, {"max_age": float("nan")}),
-    (SegmentConfig, {"tau": float("nan")}), (SegmentConfig, {"tau": -1.0}),
+    (SegmentSettings, {"tau": float("inf")}), (SegmentSettings, {"window": 0}),
+    (StreamSettings, {"memory": -1}), (StreamSettings, {"max_age": float("nan")}),
+    (SegmentSettings, {"tau": float("nan")}), (SegmentSettings, {"tau": -1.0}),
     (RuntimeSettings, {"stall_timeout": 0.0}), (RuntimeSettings, {"stall_timeout": float("nan")}),
     (RuntimeSettings, {"max_frames": 0}),
     (RosNodeSettings, {"qos_depth": 0}), (RosNodeSettings, {"max_frame_age": -1.0}),

@@ -12,7 +12,7 @@ written as JPEGs, so decoding is real) with warm-up and repeats, and records:
 `compare` runs the reference pipeline and the configured engine on the same
 clip in one process and records the per-stage and end-to-end ratios.
 
-A configuration is typed settings (ModelSettings and SegmentConfig from the
+A configuration is typed settings (ModelSettings and SegmentSettings from the
 "bench" preset of attnseg.settings, a few fields changed), so a new backend or
 kernel set joins the suite by its Backend or Kernels name, not by code here.
 """
@@ -27,7 +27,7 @@ import torch
 from ..engine import Segmenter
 from ..engine.synthetic import synthetic_clip
 from ..presets import PRESETS
-from ..settings import Backend, Kernels
+from ..settings import Backend, Kernels, SessionSettings
 from .costs import count_costs, fraction_of_peak
 from .latency import measure
 from .records import write_record
@@ -36,7 +36,7 @@ BENCH = PRESETS["bench"]  # the suite's defaults: vit_small_8 at 160x256, eager 
 
 
 class BenchConfig:
-    """One configuration: the "bench" preset's ModelSettings and SegmentConfig with the given fields changed
+    """One configuration: the "bench" preset's ModelSettings and SegmentSettings with the given fields changed
     (each validated as the settings are)."""
 
     def __init__(self, *, arch: str | None = None, resolution: tuple[int, int] | None = None, device: str | None = None,
@@ -77,7 +77,7 @@ def default_configs(device: str) -> list[BenchConfig]:
 
 def build(cfg: BenchConfig, checkpoint: str | None, qk_gain: float) -> Segmenter:
     model = dataclasses.replace(cfg.model, checkpoint=checkpoint, random_weights=checkpoint is None, qk_gain=qk_gain)
-    return Segmenter.from_settings(model, cfg.segment)
+    return Segmenter.from_settings(SessionSettings(model=model, segment=cfg.segment))
 
 
 def reference_of(segmenter: Segmenter) -> Segmenter:

@@ -5,7 +5,7 @@ from ..engine.segmenter import load_frontend
 from ..errors import OutputError
 from ..export import FORMATS, require
 from ..files import replaceable
-from ..settings import (ExportSettings, ModelSettings, SegmentConfig, SessionSettings, StreamConfig,
+from ..settings import (ExportSettings, ModelSettings, SegmentSettings, SessionSettings, StreamSettings,
                         TritonRepoSettings)
 from .options import add_model, add_settings, read_settings
 
@@ -20,13 +20,13 @@ def add(sub) -> None:
                                                 "triton-repo: a new folder")
     add_model(p, segment=False, helps={"device": "where the front-end is traced and its artifact checked against "
                                                 "the reference"})
-    add_settings(p, SegmentConfig, only=("resolution", "normalization", "precision"))
+    add_settings(p, SegmentSettings, only=("resolution", "normalization", "precision"))
     add_settings(p, ExportSettings)
     repo = p.add_argument_group("triton-repo", "the model repository's streaming model (editable later in "
                                                "attnseg/config.pbtxt)")
     add_settings(repo, TritonRepoSettings)
-    add_settings(repo, SegmentConfig, only=("window", "ratio", "tau"))
-    add_settings(repo, StreamConfig)
+    add_settings(repo, SegmentSettings, only=("window", "ratio", "tau"))
+    add_settings(repo, StreamSettings)
     p.set_defaults(run=run)
 
 
@@ -36,9 +36,9 @@ def run(args) -> int:
     model = read_settings(ModelSettings, args)
     resolution, max_batch = tuple(args.resolution), read_settings(ExportSettings, args).max_batch
     # every value before any loading (the resolution against the ViT's patches, the repository's stream settings)
-    session = SessionSettings(model=model, segment=SegmentConfig(resolution=resolution, window=args.window,
+    session = SessionSettings(model=model, segment=SegmentSettings(resolution=resolution, window=args.window,
                                                                  ratio=args.ratio, tau=args.tau),
-                              stream=read_settings(StreamConfig, args))
+                              stream=read_settings(StreamSettings, args))
     require("onnx" if args.format == "triton-repo" else args.format)  # before the weights load
     why = replaceable(args.out) if args.format != "triton-repo" else None  # an artifact replaces a file, nothing else
     if why:

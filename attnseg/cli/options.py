@@ -1,8 +1,8 @@
 """CLI options generated from the settings' fields (attnseg.settings), and read back into them; and the
 outputs a segmenting command writes.
 
-    add_settings(parser, SegmentConfig)              # --resolution H W, --ratio, --tau, ... with their help
-    config = read_settings(SegmentConfig, args)      # the dataclass, validated
+    add_settings(parser, SegmentSettings)              # --resolution H W, --ratio, --tau, ... with their help
+    config = read_settings(SegmentSettings, args)      # the dataclass, validated
     settings = read_session(args)                    # every part a command has, as one SessionSettings
     outputs = read_outputs(args)                     # what --out, --save-labels, --overlay, --rosbag ask for
 
@@ -18,8 +18,8 @@ import typing
 from enum import Enum
 
 from ..engine.outputs.fanout import Outputs, numbered
-from ..settings import (CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, RuntimeSettings, SegmentConfig,
-                        SessionSettings, StreamConfig)
+from ..settings import (CHUNK_FIELDS, Choice, ModelSettings, RosbagSettings, RuntimeSettings, SegmentSettings,
+                        SessionSettings, StreamSettings)
 
 
 def _dest(f: dataclasses.Field) -> str:
@@ -123,21 +123,21 @@ def add_model(parser, *, defaults: SessionSettings | None = None, segment: bool 
     weights = parser.add_mutually_exclusive_group()
     add_settings(parser, ModelSettings, defaults=defaults and defaults.model, weights_group=weights, helps=helps)
     if segment:
-        add_settings(parser, SegmentConfig, defaults=defaults and defaults.segment,
+        add_settings(parser, SegmentSettings, defaults=defaults and defaults.segment,
                      exclude=() if chunks else CHUNK_FIELDS)
 
 
 def add_live(parser, *, defaults: SessionSettings | None = None) -> None:
     """The streaming algorithm and the runtime around it (its window, ratio and tau: add_model's)."""
-    add_settings(parser, StreamConfig, defaults=defaults and defaults.stream)
+    add_settings(parser, StreamSettings, defaults=defaults and defaults.stream)
     add_settings(parser, RuntimeSettings, defaults=defaults and defaults.runtime)
 
 
 def read_session(args: argparse.Namespace) -> SessionSettings:
     """The session's settings from the parsed options (each part from the flags this command has, the rest at its
     defaults), checked across its parts once."""
-    return SessionSettings(model=read_settings(ModelSettings, args), segment=read_settings(SegmentConfig, args),
-                           stream=read_settings(StreamConfig, args), runtime=read_settings(RuntimeSettings, args))
+    return SessionSettings(model=read_settings(ModelSettings, args), segment=read_settings(SegmentSettings, args),
+                           stream=read_settings(StreamSettings, args), runtime=read_settings(RuntimeSettings, args))
 
 
 def add_outputs(parser, *, stats: str, progress: str) -> None:

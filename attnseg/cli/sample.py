@@ -11,7 +11,7 @@ from ..engine.session import Session, closing_line
 from ..errors import OutputError, SettingError, WeightsUnavailableError
 from ..files import atomic_path
 from ..presets import PRESETS
-from ..settings import ModelSettings, SegmentConfig, SessionSettings
+from ..settings import ModelSettings, SegmentSettings, SessionSettings
 from .options import add_settings
 
 SAMPLE = PRESETS["sample"]
@@ -25,7 +25,7 @@ def add(sub) -> None:
     # the settings' own options, at the sample's defaults (the official DINO weights when cached or downloadable,
     # else random ones, unless a checkpoint is given)
     add_settings(p, ModelSettings, defaults=SAMPLE.model, only=("checkpoint", "arch"))
-    add_settings(p, SegmentConfig, defaults=SAMPLE.segment, only=("resolution",))
+    add_settings(p, SegmentSettings, defaults=SAMPLE.segment, only=("resolution",))
     p.add_argument("--offline", action="store_true", help="never download weights (random ones when none are cached)")
     p.add_argument("--overwrite", action="store_true", help="--out-dir may hold an earlier sample run: its files are "
                                                             "replaced (only those)")

@@ -21,7 +21,7 @@ clustering of its chunk (pipeline.py) -> ids linked across chunks (tracking.py) 
 front-end thread (Segmenter.encode on the frames waiting) -> its window thread (stream_segmenter.py: the window
 against key frames, tracked ids) -> StreamResult -> the session's loop (session.py) -> outputs.
 """
-from ..settings import SegmentConfig, StreamConfig
+from ..settings import SegmentSettings, StreamSettings
 from .frames import Clip, InputError, read_clip
 from .offline.pipeline import SegmentationResult
 from .outputs.fanout import Outputs, save_labels, write_label_pngs, write_overlay_video
@@ -30,7 +30,7 @@ from .live.runtime import StreamError, StreamResult, StreamRuntime, stream
 
 __all__ = [
     "Outputs", "save_labels", "write_label_pngs", "write_overlay_video",
-    "RANDOM_BANNER", "SegmentationResult", "SegmentConfig", "Segmenter", "segment_video",
+    "RANDOM_BANNER", "SegmentationResult", "SegmentSettings", "Segmenter", "segment_video",
     "Clip", "InputError", "read_clip",
-    "StreamConfig", "StreamError", "StreamResult", "StreamRuntime", "stream",
+    "StreamSettings", "StreamError", "StreamResult", "StreamRuntime", "stream",
 ]

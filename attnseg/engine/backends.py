@@ -1,7 +1,7 @@
 """Front-end backends: how a batch of normalized images becomes q, k.
 
 One table, BACKENDS: name -> builder(frontend, device, config, checkpoint_sha256) -> a callable
-images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim); `config` is the run's SegmentConfig (its
+images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim); `config` is the run's SegmentSettings (its
 resolution, normalization, batch size and, for exported forms, artifact, precision and threads).
 
 - auto: the fastest with exact labels on the device at hand. On a CPU with onnxruntime installed, the
@@ -36,14 +36,14 @@ from ..model import FrontEnd
 from ..model.vit import interpolate_pos_embed
 from ..model.weights import cache_dir
 from ..optional import importable, installed_version
-from ..settings import ARTIFACT_CACHE_FILES, Backend, SegmentConfig
+from ..settings import ARTIFACT_CACHE_FILES, Backend, SegmentSettings
 from .encode import Runner
 
 log = logging.getLogger(__name__)
 CACHED_SUFFIXES = {fmt.suffix for fmt in export.FORMATS.values()}
 
 
-def _eager(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
+def _eager(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
     """The reference front-end, with its positional embedding interpolated once for the resolution (SPEC 3),
     not at every call."""
     backbone = frontend.backbone
@@ -58,7 +58,7 @@ def _eager(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha:
     return run
 
 
-def _compiled(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
+def _compiled(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
     return PaddedBatches(torch.compile(frontend, dynamic=False), config.batch_size)
 
 
@@ -78,11 +78,11 @@ class PaddedBatches:
         return q[:b], k[:b]
 
 
-Builder = Callable[[FrontEnd, torch.device, SegmentConfig, "str | None"], Runner]
+Builder = Callable[[FrontEnd, torch.device, SegmentSettings, "str | None"], Runner]
 
 
 def _exported(format_name: str) -> Builder:
-    def build(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
+    def build(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
         expect = export.identity_of(frontend, config.resolution, config.normalization)
         path = Path(config.artifact) if config.artifact else _cached_artifact(format_name, expect, config, device)
         if config.artifact and config.precision:
@@ -101,7 +101,7 @@ def _exported(format_name: str) -> Builder:
     return build
 
 
-def _cached_artifact(format_name: str, identity: dict, config: SegmentConfig, device: torch.device) -> Path:
+def _cached_artifact(format_name: str, identity: dict, config: SegmentSettings, device: torch.device) -> Path:
     fmt = export.format_of(format_name)
     h, w = config.resolution
     name = (f"{identity['arch']}_{identity['mode']}_{h}x{w}_{config.normalization}_"
@@ -109,7 +109,7 @@ def _cached_artifact(format_name: str, identity: dict, config: SegmentConfig, de
     return cache_dir() / "artifacts" / name
 
 
-def _auto(frontend: FrontEnd, device: torch.device, config: SegmentConfig, sha: str | None) -> Runner:
+def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
     if device.type != "cpu":
         log.info("backend auto: eager (no faster exact front-end measured on %s yet)", device.type)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
@@ -162,7 +162,7 @@ def host_key() -> dict:
             "onnxruntime": installed_version("onnxruntime")}
 
 
-def auto_key(frontend: FrontEnd, config: SegmentConfig) -> dict:
+def auto_key(frontend: FrontEnd, config: SegmentSettings) -> dict:
     """What `auto`'s measurement holds for: this CPU, its threads, the versions, the model and the input size."""
     identity = export.identity_of(frontend, config.resolution, config.normalization)
     return {**host_key(), "arch": identity["arch"], "mode": str(identity["mode"]),
@@ -181,7 +181,7 @@ def prune_artifacts(folder: Path, keep: Path, limit: int) -> None:
         log.info("backend cache: removed %s (more than %d artifacts)", old.name, limit)
 
 
-def time_batch(run: Runner, config: SegmentConfig, repeats: int = 2) -> float:
+def time_batch(run: Runner, config: SegmentSettings, repeats: int = 2) -> float:
     """Best seconds of one batch of `config.batch_size` images through `run`, after a warm-up call."""
     images = torch.randn(config.batch_size, 3, *config.resolution, generator=torch.Generator().manual_seed(0))
     best = float("inf")
@@ -194,8 +194,8 @@ def time_batch(run: Runner, config: SegmentConfig, repeats: int = 2) -> float:
     return best
 
 
-def faster(runners: dict[Backend, Runner], frontend: FrontEnd, config: SegmentConfig,
-           timer: Callable[[Runner, SegmentConfig], float] | None = None) -> Backend:
+def faster(runners: dict[Backend, Runner], frontend: FrontEnd, config: SegmentSettings,
+           timer: Callable[[Runner, SegmentSettings], float] | None = None) -> Backend:
     """The backend whose runner takes one batch fastest on this CPU, measured once per CPU, versions, model
     and input size and remembered in $ATTNSEG_CACHE/backend_auto.json (onnxruntime ran 1.7x the eager
     front-end on a 2-core AMD EPYC, but 0.9x on a 2-core Xeon with AMX: it is never assumed)."""
@@ -227,7 +227,7 @@ BACKENDS: dict[Backend, Builder] = {
 }
 
 
-def load_backend(config: SegmentConfig, frontend: FrontEnd, device: torch.device,
+def load_backend(config: SegmentSettings, frontend: FrontEnd, device: torch.device,
                  checkpoint_sha256: str | None = None) -> Runner:
     """The runner of `config.backend`; its `.backend` is the one that runs (auto's choice). An artifact built
     into the cache records `checkpoint_sha256`."""

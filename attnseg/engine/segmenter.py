@@ -30,7 +30,7 @@ from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
-from ..settings import Device, FrontEndMode, ModelSettings, SegmentConfig, SessionSettings, StreamConfig
+from ..settings import Device, FrontEndMode, ModelSettings, SegmentSettings, SessionSettings, StreamSettings
 from .backends import load_backend
 from .encode import encode_batch, encode_batches
 from .offline.pipeline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
@@ -65,7 +65,7 @@ def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
 
 
 class Segmenter:
-    def __init__(self, frontend: FrontEnd, weights: WeightsInfo, config: SegmentConfig = SegmentConfig(),
+    def __init__(self, frontend: FrontEnd, weights: WeightsInfo, config: SegmentSettings = SegmentSettings(),
                  device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.frontend = frontend.to(self.device).eval()
@@ -85,19 +85,18 @@ class Segmenter:
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None = None, *, dino_weights: str | None = None,
                         random_weights: bool = False, arch: str = MODEL.arch,
-                        config: SegmentConfig | None = None, device: str = MODEL.device.value, seed: int = MODEL.seed,
+                        config: SegmentSettings | None = None, device: str = MODEL.device.value, seed: int = MODEL.seed,
                         qk_gain: float = MODEL.qk_gain) -> "Segmenter":
         model = ModelSettings(checkpoint=checkpoint, dino_weights=dino_weights, random_weights=random_weights,
                               arch=arch, device=device, seed=seed, qk_gain=qk_gain)
-        return cls.from_settings(model, config or SegmentConfig())
+        return cls.from_settings(SessionSettings(model=model, segment=config or SegmentSettings()))
 
     @classmethod
-    def from_settings(cls, model: ModelSettings, config: SegmentConfig = SegmentConfig()) -> "Segmenter":
-        """Every setting is checked (device, resolution against the arch's patches: SessionSettings) before any
-        loading."""
-        SessionSettings(model=model, segment=config)
-        frontend, info = load_frontend(model)
-        return cls(frontend, info, config, next(frontend.parameters()).device.type)  # "cuda" or "cpu", as resolved
+    def from_settings(cls, settings: SessionSettings) -> "Segmenter":
+        """The front-end and clustering of a session's settings (checked when they were made: the resolution
+        against the arch's patches); the device is resolved once, as the weights load."""
+        frontend, info = load_frontend(settings.model)
+        return cls(frontend, info, settings.segment, next(frontend.parameters()).device.type)  # "cuda" or "cpu"
 
     @property
     def mode(self) -> FrontEndMode:
@@ -139,7 +138,7 @@ class Segmenter:
         return cluster_video(q, k, self.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window, timer=timer,
                              progress=progress, ops=self.ops)
 
-    def stream_segmenter(self, config: StreamConfig = StreamConfig(), ratio: int | None = None) -> StreamSegmenter:
+    def stream_segmenter(self, config: StreamSettings = StreamSettings(), ratio: int | None = None) -> StreamSegmenter:
         """The streaming algorithm (windows against a rolling key-frame memory, tracked ids) on this clustering, with
         this segmenter's window, tau and key-frame ratio (`ratio`: another one)."""
         return StreamSegmenter(self.scale, config, self.ops, window=self.config.window,

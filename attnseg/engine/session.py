@@ -79,7 +79,7 @@ class Session:
     @functools.cached_property
     def segmenter(self) -> Segmenter:
         """The front-end and clustering of these settings, loaded on first use (after the checks)."""
-        return Segmenter.from_settings(self.settings.model, self.settings.segment)
+        return Segmenter.from_settings(self.settings)
 
     @functools.cached_property
     def runtime(self) -> StreamRuntime:

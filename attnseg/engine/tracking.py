@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import torch
 
 from ..model.clustering import REFERENCE_OPS, ClusterOps, attention_rows, group_means, kl_distance, safe_log
-from ..settings import PAPER, StreamConfig
+from ..settings import PAPER, StreamSettings
 
-STREAM = StreamConfig()  # the defaults (attnseg.settings)
+STREAM = StreamSettings()  # the defaults (attnseg.settings)
 AFFINITY_BUDGET = 1 << 25  # attention entries re-expressing tracks at once (128 MiB of float32 rows, and their logs)
 
 

@@ -31,11 +31,11 @@ from ..errors import ExportError, OutputError
 from ..files import write_atomic
 from ..model import FrontEnd
 from ..optional import require
-from ..settings import ExportSettings, SegmentConfig, StreamConfig, TritonRepoSettings
+from ..settings import ExportSettings, SegmentSettings, StreamSettings, TritonRepoSettings
 from .exporter import ExportResult, export, read_meta
 from .metadata import check_identity, identity_of
 
-SEGMENT, EXPORT, REPO = SegmentConfig(), ExportSettings(), TritonRepoSettings()  # the defaults (attnseg.settings)
+SEGMENT, EXPORT, REPO = SegmentSettings(), ExportSettings(), TritonRepoSettings()  # the defaults (attnseg.settings)
 
 FRONTEND, FRONTEND_TRT, SEQUENCE_MODEL = "attnseg_frontend", "attnseg_frontend_trt", "attnseg"
 MODEL_PY = "from attnseg.integrations.triton_model import TritonPythonModel  # noqa: F401  (attnseg's python model)\n"
@@ -102,8 +102,8 @@ def sequence_config(frontend_model: str, meta, grid: tuple[int, int], scale: flo
 
 def export_triton_repo(frontend: FrontEnd, *, out: str | Path, resolution: tuple[int, int],
                        normalization: str = SEGMENT.normalization, max_batch: int = EXPORT.max_batch,
-                       device: str = "cpu", stream: StreamConfig = StreamConfig(),
-                       segment: SegmentConfig = SegmentConfig(), plan: str | Path | None = None,
+                       device: str = "cpu", stream: StreamSettings = StreamSettings(),
+                       segment: SegmentSettings = SegmentSettings(), plan: str | Path | None = None,
                        trt_accelerator: bool = REPO.trt_accelerator, max_cameras: int = REPO.max_cameras,
                        checkpoint_sha256: str | None = None) -> RepoResult:
     """Write the repository at `out` (refused if it exists), with the ONNX front-end exported and checked; its

@@ -23,9 +23,9 @@ from ..settings import (
     Reliability,
     RosNodeSettings,
     RuntimeSettings,
-    SegmentConfig,
+    SegmentSettings,
     SessionSettings,
-    StreamConfig,
+    StreamSettings,
 )
 
 ROBOT = PRESETS["robot"]
@@ -36,7 +36,7 @@ SESSION_FIELDS = {  # parameter name -> (part of SessionSettings, field)
     **{name: ("stream", name) for name in ("causal", "memory", "max_age", "track_tokens")},
     "carry": ("runtime", "carry"),
 }
-PARTS = {"model": ModelSettings, "segment": SegmentConfig, "stream": StreamConfig, "runtime": RuntimeSettings}
+PARTS = {"model": ModelSettings, "segment": SegmentSettings, "stream": StreamSettings, "runtime": RuntimeSettings}
 
 
 def _scalar(value):

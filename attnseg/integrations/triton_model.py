@@ -23,7 +23,7 @@ from ..engine.masks import label_maps
 from ..engine.live.stream_segmenter import StreamSegmenter
 from ..errors import InputError
 from ..kernels import cluster_ops
-from ..settings import StreamConfig
+from ..settings import StreamSettings
 
 
 class _Sequence:
@@ -43,8 +43,8 @@ class TritonPythonModel:
         self.resolution = tuple(int(x) for x in params["resolution"].split(","))
         self.grid = tuple(int(x) for x in params["grid"].split(","))  # patches per column, per row
         self.normalization, self.scale = params["normalization"], float(params["scale"])
-        self.stream = StreamConfig(**{f.name: type(getattr(StreamConfig(), f.name))(params[f.name])
-                                      for f in dataclasses.fields(StreamConfig) if f.name in params})
+        self.stream = StreamSettings(**{f.name: type(getattr(StreamSettings(), f.name))(params[f.name])
+                                      for f in dataclasses.fields(StreamSettings) if f.name in params})
         self.clip = {"window": int(params["window"]), "ratio": int(params["ratio"]), "tau": float(params["tau"])}
         gpu = args.get("model_instance_kind") == "GPU"
         self.device = torch.device(f"cuda:{args.get('model_instance_device_id', 0)}" if gpu else "cpu")

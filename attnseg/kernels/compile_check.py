@@ -82,7 +82,7 @@ def _tokens(arch: str, resolution: tuple[int, int]) -> int:
 
 def engine_shapes() -> list[Shape]:
     st, dino = STConfig(), vit_config("vit_small_8")
-    offline = _tokens("vit_small_8", (320, 480))  # SegmentConfig's default resolution, the paper's
+    offline = _tokens("vit_small_8", (320, 480))  # SegmentSettings's default resolution, the paper's
     live = _tokens("vit_small_16", (160, 240))  # the streaming default of the benchmarks and the demo
     return [
         Shape("offline vit_small_8 320x480, 8 key frames", st.num_heads, st.head_dim, offline, 3, 8, 300, 64),

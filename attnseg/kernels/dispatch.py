@@ -1,7 +1,7 @@
 """Which implementation runs: the PyTorch reference, the Triton kernels or the certified ones, and the
 ClusterOps table of each (`cluster_ops(name, device)`: what the engine passes to the clustering).
 
-`--kernels` / SegmentConfig.kernels:
+`--kernels` / SegmentSettings.kernels:
 - "torch": the reference (attnseg.model), everywhere.
 - "triton": the fp32 kernels. On CUDA they compile; on a CPU they run only
   under Triton's interpreter (TRITON_INTERPRET=1 set before the first

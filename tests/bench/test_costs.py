@@ -94,14 +94,14 @@ def test_triton_launches_are_charged_to_their_stage():
     """A Triton kernel is one opaque call to torch's dispatcher; its declared Cost is charged instead.
     The kernels do the reference's products (the affinity twice: statistics, then output)."""
     from attnseg.bench.costs import count_costs
-    from attnseg.engine import SegmentConfig, Segmenter
+    from attnseg.engine import SegmentSettings, Segmenter
     from attnseg.engine.synthetic import synthetic_clip
 
     frames, _ = synthetic_clip(4, 64, 96)
     flops = {}
     for kernels in ("torch", "triton"):  # triton: interpreted on a CPU
         seg = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16", qk_gain=3.0,
-                                        config=SegmentConfig(resolution=(32, 48), kernels=kernels))
+                                        config=SegmentSettings(resolution=(32, 48), kernels=kernels))
         flops[kernels] = {stage: c["flops"] for stage, c in count_costs(seg, frames).items()}
     assert flops["triton"]["affinity"] == 2 * flops["torch"]["affinity"] > 0
     assert flops["torch"]["clustering"] <= flops["triton"]["clustering"] <= 1.1 * flops["torch"]["clustering"]

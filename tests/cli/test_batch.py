@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from attnseg.cli import main
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine import SegmentSettings, Segmenter
 from tests.engine.offline.test_batch import make_videos
 
 
@@ -54,7 +54,7 @@ def test_cli_batch_on_ray_writes_what_one_process_computes(tmp_path, capsys, ray
     out = capsys.readouterr().out
     assert "batch: 2 done, 0 skipped" in out and out.count("    done  ") == 2
     reference = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16", qk_gain=4.0,
-                                          config=SegmentConfig(resolution=(48, 64), tau=0.01))
+                                          config=SegmentSettings(resolution=(48, 64), tau=0.01))
     for i, video in enumerate(videos):  # what the actor wrote is what this process computes
         record = json.loads((tmp_path / "out" / f"clip{i}" / "result.json").read_text())
         assert record["status"] == "done" and record["frames"] == 5

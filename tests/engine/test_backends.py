@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine import SegmentSettings, Segmenter
 from attnseg.engine.backends import BACKENDS, ExactFp32, PaddedBatches, load_backend
 from attnseg.export import FORMATS, export
 from attnseg.export.exporter import FORMAT_OF_BACKEND
@@ -14,8 +14,8 @@ from tests.conftest import tiny_frontend
 RES = (32, 48)
 
 
-def config(backend: str = "eager", **changes) -> SegmentConfig:
-    return SegmentConfig(resolution=RES, backend=backend, **changes)
+def config(backend: str = "eager", **changes) -> SegmentSettings:
+    return SegmentSettings(resolution=RES, backend=backend, **changes)
 
 
 def _unavailable(name: str) -> str | None:
@@ -54,18 +54,18 @@ def test_an_engine_for_another_front_end_is_refused(tmp_path):
 
 def test_unknown_backend_or_kernels_are_refused():
     with pytest.raises(ValueError, match="unknown backend 'tensorrtx'"):
-        SegmentConfig(backend="tensorrtx")
+        SegmentSettings(backend="tensorrtx")
     with pytest.raises(ValueError, match="unknown kernels 'cuda'"):
-        SegmentConfig(kernels="cuda")
+        SegmentSettings(kernels="cuda")
     with pytest.raises(ValueError, match="apply to the exported backends"):
-        SegmentConfig(backend="eager", artifact="fe.onnx")
-    assert SegmentConfig(backend="torch").backend == "eager"
+        SegmentSettings(backend="eager", artifact="fe.onnx")
+    assert SegmentSettings(backend="torch").backend == "eager"
 
 
 def test_result_names_its_backend():
     frames = torch.randint(0, 255, (2, 48, 64, 3), dtype=torch.uint8).numpy()
     seg = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16",
-                                    config=SegmentConfig(resolution=(32, 48)))
+                                    config=SegmentSettings(resolution=(32, 48)))
     stats = seg.segment_video(frames).stats()
     assert stats["backend"] == "eager" and stats["kernels"] == "torch"
 
@@ -173,7 +173,7 @@ def test_the_command_line_defaults_to_auto_and_the_library_to_eager():
     parser = argparse.ArgumentParser()
     segment.add(parser.add_subparsers())
     args = parser.parse_args(["segment", "clip.mp4"])
-    assert args.backend == Backend.AUTO.value and SegmentConfig().backend is Backend.EAGER
+    assert args.backend == Backend.AUTO.value and SegmentSettings().backend is Backend.EAGER
 
 
 def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(artifact_cache, monkeypatch):

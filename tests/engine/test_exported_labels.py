@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine import SegmentSettings, Segmenter
 from attnseg.engine.frames import read_clip
 from tests.conftest import davis_frames
 
@@ -19,7 +19,7 @@ def test_onnxruntime_labels_equal_eager_labels(name, qk_gain, artifact_cache):
     labels = {}
     for backend in ("eager", "onnxruntime"):
         seg = Segmenter.from_checkpoint(random_weights=True, qk_gain=qk_gain,
-                                        config=SegmentConfig(resolution=(48, 80), ratio=5, backend=backend))
+                                        config=SegmentSettings(resolution=(48, 80), ratio=5, backend=backend))
         result = seg.segment_video(frames)
         labels[backend] = result.labels
     assert result.num_clusters > 5

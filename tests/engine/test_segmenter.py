@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnseg import SegmentConfig, Segmenter, segment_video
+from attnseg import SegmentSettings, Segmenter, segment_video
 from attnseg.engine.synthetic import synthetic_clip
 from tests.conftest import davis_frames
 
@@ -14,7 +14,7 @@ STAGES = {"decode", "preprocess", "backbone", "affinity", "clustering", "upsampl
 def test_synthetic_clip_random_weights():
     frames, _ = synthetic_clip(7, 60, 80)
     result = segment_video(frames, random_weights=True, arch="vit_small_16",
-                           config=SegmentConfig(resolution=(32, 48), ratio=3))
+                           config=SegmentSettings(resolution=(32, 48), ratio=3))
     assert result.labels.shape == (7, 2, 3) and result.labels.dtype == np.int32
     assert result.masks.shape == (7, 60, 80)
     assert result.mode == "st" and result.weights.is_random
@@ -25,7 +25,7 @@ def test_synthetic_clip_random_weights():
 
 def test_paper_checkpoint_finds_several_clusters(paper_ckpt):
     frames, _ = synthetic_clip(5, 48, 64)
-    seg = Segmenter.from_checkpoint(str(paper_ckpt), config=SegmentConfig(resolution=(32, 48), ratio=2))
+    seg = Segmenter.from_checkpoint(str(paper_ckpt), config=SegmentSettings(resolution=(32, 48), ratio=2))
     result = seg.segment_video(frames)
     assert result.mode == "st" and result.weights.format == "paper"
     assert 1 < result.num_clusters and len(np.unique(result.labels)) > 1
@@ -39,19 +39,19 @@ def test_dino_only_mode(s8_sd, tmp_path):
     path = tmp_path / "dino.pth"
     torch.save(s8_sd, path)
     result = segment_video(synthetic_clip(4, 32, 32)[0], dino_weights=str(path),
-                           config=SegmentConfig(resolution=(16, 16)))
+                           config=SegmentSettings(resolution=(16, 16)))
     assert result.mode == "dino-only" and result.stats()["mode"] == "dino-only"
 
 
 def test_bad_resolution_is_refused():
     with pytest.raises(ValueError, match="not a multiple of the patch size 8"):
-        Segmenter.from_checkpoint(random_weights=True, config=SegmentConfig(resolution=(30, 48)))
+        Segmenter.from_checkpoint(random_weights=True, config=SegmentSettings(resolution=(30, 48)))
 
 
 @pytest.mark.parametrize("name", ["blackswan", "parkour"])
 def test_davis_clip(paper_ckpt, name):
     folder = davis_frames(name)
-    seg = Segmenter.from_checkpoint(str(paper_ckpt), config=SegmentConfig(resolution=(48, 80), ratio=5))
+    seg = Segmenter.from_checkpoint(str(paper_ckpt), config=SegmentSettings(resolution=(48, 80), ratio=5))
     result = seg.segment_video(folder)
     n = len(list(folder.glob("*.jpg")))
     assert result.labels.shape == (n, 6, 10) and result.masks.shape == (n, 480, 854)

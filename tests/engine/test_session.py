@@ -8,21 +8,21 @@ import json
 import numpy as np
 import pytest
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamRuntime
+from attnseg.engine import SegmentSettings, Segmenter, StreamRuntime
 from attnseg.engine.live.sources import ArraySource
 from attnseg.engine.offline.runs import segment_to_files
 from attnseg.engine.outputs.fanout import Outputs, Sink
 from attnseg.engine.session import Session, closing_line
 from attnseg.errors import OutputExistsError, SettingError, StreamError
 from attnseg.model import WeightsInfo
-from attnseg.settings import EndReason, ModelSettings, RuntimeSettings, SessionSettings, StreamConfig
+from attnseg.settings import EndReason, ModelSettings, RuntimeSettings, SessionSettings, StreamSettings
 from tests.conftest import tiny_frontend
 
-CLIP = SegmentConfig(resolution=(32, 48), batch_size=1)
+CLIP = SegmentSettings(resolution=(32, 48), batch_size=1)
 WAIT = RuntimeSettings(warm_up=False, stall_timeout=None)
 
 
-def session(runtime: RuntimeSettings = WAIT, stream: StreamConfig = StreamConfig()) -> Session:
+def session(runtime: RuntimeSettings = WAIT, stream: StreamSettings = StreamSettings()) -> Session:
     seg = Segmenter(tiny_frontend(), WeightsInfo("random"), CLIP)
     return Session(SessionSettings(segment=CLIP, stream=stream, runtime=runtime), segmenter=seg)
 
@@ -33,10 +33,10 @@ def frames(n: int, seed: int = 0) -> np.ndarray:
 
 def test_the_settings_are_checked_across_their_parts_once_where_they_are_made():
     with pytest.raises(SettingError, match="not a multiple of the patch size 16"):
-        SessionSettings(model=ModelSettings(arch="vit_small_16"), segment=SegmentConfig(resolution=(40, 48)))
-    with pytest.raises(SettingError, match="segment must be SegmentConfig"):
+        SessionSettings(model=ModelSettings(arch="vit_small_16"), segment=SegmentSettings(resolution=(40, 48)))
+    with pytest.raises(SettingError, match="segment must be SegmentSettings"):
         SessionSettings(segment={"resolution": (32, 48)})
-    assert SessionSettings(model=ModelSettings(arch="vit_small_16"), segment=SegmentConfig(resolution=(32, 48)))
+    assert SessionSettings(model=ModelSettings(arch="vit_small_16"), segment=SegmentSettings(resolution=(32, 48)))
 
 
 def test_outputs_and_sources_are_refused_before_the_weights_load(tmp_path):
@@ -60,7 +60,7 @@ def test_a_stream_writes_each_source_s_outputs_and_returns_its_figures(tmp_path)
                               shared=shared, stats_json=str(tmp_path / "s.json"))
     assert report.failure is None and report.lost == [] and not report.stopped
     for i, clip in enumerate(clips, start=1):  # each source alone, as the runtime streams it alone
-        alone = [r.labels for r in StreamRuntime(session().segmenter, StreamConfig()).stream(ArraySource(clip), WAIT)]
+        alone = [r.labels for r in StreamRuntime(session().segmenter, StreamSettings()).stream(ArraySource(clip), WAIT)]
         assert np.array_equal(np.load(tmp_path / f"{i}.npy"), np.stack(alone))
     assert sorted(seen) == [(0, i) for i in range(5)] + [(1, i) for i in range(3)]
     stats = json.loads((tmp_path / "s.json").read_text())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from attnseg.engine.live.stream_segmenter import StreamSegmenter, StreamConfig
+from attnseg.engine.live.stream_segmenter import StreamSegmenter, StreamSettings
 from attnseg.eval.ids import id_agreement, id_switches
 
 HEADS, D, GRID = 8, 48, (6, 8)
@@ -36,7 +36,7 @@ def features(ids: np.ndarray, gain: float = 30.0, seed: int = 0):
 
 
 def run(ids, **config):
-    online = StreamSegmenter(D ** -0.5, StreamConfig(memory=4, **config), ratio=3)
+    online = StreamSegmenter(D ** -0.5, StreamSettings(memory=4, **config), ratio=3)
     maps = []
     for q, k in features(ids):
         maps += online.push(q, k)
@@ -74,7 +74,7 @@ def test_a_forgotten_object_comes_back_with_a_new_id():
 
 def test_work_is_bounded_over_a_long_stream():
     truth = np.tile(scene(33), (6, 1, 1))  # 198 frames
-    online = StreamSegmenter(D ** -0.5, StreamConfig(memory=4, max_age=2, track_tokens=16), ratio=3)
+    online = StreamSegmenter(D ** -0.5, StreamSettings(memory=4, max_age=2, track_tokens=16), ratio=3)
     for q, k in features(truth):
         online.push(q, k)
         assert len(online.keys) <= 4 and len(online.queries) <= 3
@@ -110,7 +110,7 @@ def test_all_tracks_are_re_expressed_in_one_affinity_per_window():
         return REFERENCE_OPS.attention(q, k, scale)
 
     ops = dataclasses.replace(REFERENCE_OPS, affinity=counting, attention=rows_only)
-    online = StreamSegmenter(D ** -0.5, StreamConfig(memory=4, causal=False), ops, ratio=3)
+    online = StreamSegmenter(D ** -0.5, StreamSettings(memory=4, causal=False), ops, ratio=3)
     per_window = []
     for q, k in features(scene(30)):
         before = len(calls), len(attention)

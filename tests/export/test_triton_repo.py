@@ -16,14 +16,14 @@ pytest.importorskip("onnxruntime", reason="onnxruntime not installed")
 
 from google.protobuf import json_format  # noqa: E402
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter, StreamSettings, StreamRuntime  # noqa: E402
 from attnseg.engine.live.sources import ArraySource  # noqa: E402
 from attnseg.export.triton_repo import export_triton_repo, validate_repository  # noqa: E402
 from attnseg.model import WeightsInfo  # noqa: E402
 from tests.conftest import tiny_frontend  # noqa: E402
 
-RES, STREAM = (48, 64), StreamConfig(memory=2, max_age=10)
-CLIP = SegmentConfig(resolution=RES, window=3, ratio=2, tau=0.001)
+RES, STREAM = (48, 64), StreamSettings(memory=2, max_age=10)
+CLIP = SegmentSettings(resolution=RES, window=3, ratio=2, tau=0.001)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,13 @@ import pytest
 
 pytest.importorskip("ray.data", reason="Ray not installed (pip install 'attnseg[ray]')")
 
-from attnseg.engine import SegmentConfig, Segmenter  # noqa: E402
+from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.integrations.ray_batch import run_ray_batch  # noqa: E402
 from attnseg.settings import ModelSettings, SessionSettings  # noqa: E402
 from tests.engine.offline.test_batch import make_videos  # noqa: E402
 
 MODEL = {"random_weights": True, "arch": "vit_small_16", "qk_gain": 4.0}
-CONFIG = SegmentConfig(resolution=(96, 128), tau=0.001)
+CONFIG = SegmentSettings(resolution=(96, 128), tau=0.001)
 SESSION = SessionSettings(model=ModelSettings(**MODEL), segment=CONFIG)
 
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from attnseg.engine import SegmentConfig, Segmenter, StreamConfig, StreamRuntime
+from attnseg.engine import SegmentSettings, Segmenter, StreamSettings, StreamRuntime
 from attnseg.engine.live.sources import ArraySource
 from attnseg.engine.session import Session
 from attnseg.integrations.ros_bridge import SegmentationBridge
@@ -18,8 +18,8 @@ from attnseg.presets import PRESETS
 from attnseg.settings import SessionSettings
 from tests.conftest import tiny_frontend
 
-CLIP = SegmentConfig(resolution=(48, 64), window=3, ratio=2, tau=0.001)  # 6-11 ids per frame: a real check
-CONFIG = StreamConfig(memory=2)
+CLIP = SegmentSettings(resolution=(48, 64), window=3, ratio=2, tau=0.001)  # 6-11 ids per frame: a real check
+CONFIG = StreamSettings(memory=2)
 
 
 def segmenter() -> Segmenter:

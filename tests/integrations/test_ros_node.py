@@ -136,7 +136,8 @@ def test_every_frame_comes_back_with_its_header_and_the_labels_of_stream_engine(
            for m in rig.labels]
 
     session, _ = settings({**SMALL, "max_frame_age": 0.0})
-    seg = Segmenter.from_settings(session.model, dataclasses.replace(session.segment, batch_size=1))
+    seg = Segmenter.from_settings(dataclasses.replace(session, segment=dataclasses.replace(session.segment,
+                                                                                          batch_size=1)))
     expected = [r.mask for r in StreamRuntime(seg, session.stream).stream(
         ArraySource(frames), drop="wait", warm_up=False)]
     assert len(expected) == len(got)

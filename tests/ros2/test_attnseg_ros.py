@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attnseg.engine import SegmentConfig, StreamConfig
+from attnseg.engine import SegmentSettings, StreamSettings
 from attnseg.integrations.ros_params import settings
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ros2" / "attnseg_ros"
@@ -37,7 +37,7 @@ def test_setup_installs_the_node_entry_point_and_the_launch_and_config_files():
 
 def test_default_parameters_build_valid_engine_configs():
     s, node = settings({})
-    assert isinstance(s.segment, SegmentConfig) and isinstance(s.stream, StreamConfig)
+    assert isinstance(s.segment, SegmentSettings) and isinstance(s.stream, StreamSettings)
     # the device the machine has; official DINO weights from the cache (random ones only when asked for)
     assert (s.model.checkpoint, s.model.random_weights, s.model.arch, s.model.device) == (None, False, "vit_small_8",
                                                                                          "auto")

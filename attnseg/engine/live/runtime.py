@@ -1,11 +1,11 @@
 """The streaming runtime: a source's frames through threads and bounded queues to tracked masks.
 
-    runtime = StreamRuntime(Segmenter.from_checkpoint(...), StreamConfig())
+    runtime = StreamRuntime(Segmenter.from_checkpoint(...), StreamSettings())
     for result in runtime.stream("0"):          # webcam 0; or a file, URL, folder, 'synthetic:N'
         result.frame_id, result.timestamp, result.mask, result.objects(), result.latency
     runtime.stats.to_dict()
 
-StreamConfig configures the algorithm (the Segmenter's stream_segmenter: windows against a rolling key-frame
+StreamSettings configures the algorithm (the Segmenter's stream_segmenter: windows against a rolling key-frame
 memory, tracked ids); RuntimeSettings (attnseg.settings) configure this runtime around it. Threads, each stage
 feeding the next through a bounded queue:
   capture (decode)  -> frames   -> features (Segmenter.encode: preprocess + front-end, on every
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ...errors import SettingError, SourceDisconnected, StreamError
-from ...settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamConfig
+from ...settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamSettings
 from .carry import Carrier
 from ..masks import label_maps, sample_grid
 from ..segmenter import Segmenter
@@ -58,7 +58,7 @@ CARRY_QUEUE = 64  # carrying: frames waiting for the front-end at most (more: th
 
 
 class StreamRuntime:
-    def __init__(self, segmenter: Segmenter, config: StreamConfig = StreamConfig()):
+    def __init__(self, segmenter: Segmenter, config: StreamSettings = StreamSettings()):
         self.segmenter, self.config = segmenter, config
         self.stats = StreamStats()
         self.source_stats = [self.stats]  # each source's figures (one source: the stream's own)
@@ -372,7 +372,7 @@ class StreamRuntime:
             put(out, Failure("clustering", err), stop, force=True)
 
 
-def stream(source, *, segmenter: Segmenter | None = None, config: StreamConfig = StreamConfig(),
+def stream(source, *, segmenter: Segmenter | None = None, config: StreamSettings = StreamSettings(),
            **stream_kwargs) -> Iterator[StreamResult]:
     """One-call API: `for r in stream("0", segmenter=seg): ...`."""
     return StreamRuntime(segmenter or Segmenter.from_checkpoint(), config).stream(source, **stream_kwargs)

@@ -1,12 +1,12 @@
 """The streaming algorithm, synchronous: frames' q, k in, tracked label maps out (docs/streaming.md).
 
-    stream = segmenter.stream_segmenter(StreamConfig())   # = StreamSegmenter(scale, StreamConfig(), ops, window=..)
+    stream = segmenter.stream_segmenter(StreamSettings())   # = StreamSegmenter(scale, StreamSettings(), ops, window=..)
     for frame_q, frame_k in features:                      # (heads, N, d) each, one frame at a time
         for labels in stream.push(frame_q, frame_k):       # (N,) track ids, once a window completes
             ...
     for labels in stream.flush(): ...                      # the last, short window
 
-StreamConfig configures it, with the clip's window, ratio and tau (SegmentConfig: the Segmenter passes its own);
+StreamSettings configures it, with the clip's window, ratio and tau (SegmentSettings: the Segmenter passes its own);
 the streaming runtime (runtime.py: threads, queues, drop policy, configured by RuntimeSettings) runs it on a source, and the Triton Inference Server model keeps one per camera.
 
 Causal (the default): every frame is clustered as soon as it is pushed, in a window of itself and its
@@ -27,12 +27,12 @@ import torch
 
 from ...model.affinity import Affinity
 from ...model.clustering import REFERENCE_OPS, ClusterOps, cluster_window
-from ...settings import PAPER, StreamConfig
+from ...settings import PAPER, StreamSettings
 from ..tracking import Tracker
 
 
 class StreamSegmenter:
-    def __init__(self, scale: float, config: StreamConfig = StreamConfig(), ops: ClusterOps = REFERENCE_OPS, *,
+    def __init__(self, scale: float, config: StreamSettings = StreamSettings(), ops: ClusterOps = REFERENCE_OPS, *,
                  window: int = PAPER.window, ratio: int = PAPER.ratio, tau: float = PAPER.tau):
         self.scale, self.config, self.ops = scale, config, ops
         self.window, self.ratio, self.tau = window, ratio, tau

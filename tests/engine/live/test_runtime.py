@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from attnseg.engine import SegmentConfig, Segmenter
-from attnseg.settings import StreamConfig
+from attnseg.engine import SegmentSettings, Segmenter
+from attnseg.settings import StreamSettings
 from attnseg.engine.live.sources import ArraySource, Frame, SourceDisconnected, open_source
 from attnseg.engine.live.runtime import StreamRuntime, StreamError
 from attnseg.model import WeightsInfo
@@ -20,10 +20,10 @@ RES = (32, 48)
 def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, calls: list | None = None,
            **config) -> StreamRuntime:
     """A stream engine on the tiny front-end; batch_size 1: one front-end call per frame (as a live camera that
-    keeps up), so `fail_at` names a frame; `calls` collects each call's batch size; `config`: the StreamConfig's,
-    and the window, ratio and tau (the SegmentConfig's)."""
+    keeps up), so `fail_at` names a frame; `calls` collects each call's batch size; `config`: the StreamSettings's,
+    and the window, ratio and tau (the SegmentSettings's)."""
     clip = {k: config.pop(k) for k in ("window", "ratio", "tau") if k in config}
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=batch_size,
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentSettings(resolution=RES, batch_size=batch_size,
                                                                           **clip))
     run, calls = seg.run_frontend, calls if calls is not None else []
 
@@ -35,7 +35,7 @@ def engine(delay: float = 0.0, fail_at: int | None = None, batch_size: int = 1, 
         return run(images)
 
     seg.run_frontend = slow
-    return StreamRuntime(seg, StreamConfig(**config))
+    return StreamRuntime(seg, StreamSettings(**config))
 
 
 def frames(n: int, seed: int = 0) -> np.ndarray:
@@ -65,12 +65,12 @@ def test_the_stream_equals_the_offline_result_where_the_two_coincide():
 
     clip, _ = synthetic_clip(3, 96, 128)
     seg = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16", qk_gain=8.0,
-                                    config=SegmentConfig(resolution=(64, 96), ratio=10))
+                                    config=SegmentSettings(resolution=(64, 96), ratio=10))
     offline = seg.segment_video(clip)
     q, k = seg.run_frontend(preprocess(clip, (64, 96)))
     levels = cluster_video(q, k, seg.scale, ratio=10)
     assert levels.num_clusters == levels.level1_clusters > 3  # several objects, no later merge
-    stream = StreamRuntime(seg, StreamConfig(causal=False)).stream(ArraySource(clip), warm_up=False)  # window 3, ratio 10
+    stream = StreamRuntime(seg, StreamSettings(causal=False)).stream(ArraySource(clip), warm_up=False)  # window 3, ratio 10
     assert np.array_equal(np.stack([r.labels for r in stream]), offline.labels)
 
 
@@ -275,7 +275,7 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
     frames before the source opens, so no kernel specializes mid-stream; the reference needs none."""
     import dataclasses
 
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, kernels="triton"))
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentSettings(resolution=RES, kernels="triton"))
     memories, order = [], []
     affinity = seg.ops.affinity
 
@@ -284,7 +284,7 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
         return affinity(q, k, scale)
 
     seg.ops = dataclasses.replace(seg.ops, affinity=spy)
-    eng = StreamRuntime(seg, StreamConfig(memory=3))
+    eng = StreamRuntime(seg, StreamSettings(memory=3))
     assert eng.warm_up() == 9 and {1, 2, 3} <= set(memories)  # causal: a window every frame, 3 a key frame
 
     warm_up = eng.warm_up
@@ -303,8 +303,8 @@ def test_warm_up_compiles_every_window_shape_before_the_first_frame():
 def test_a_stream_on_the_gpu_keeps_its_device_memory_flat(artifact_cache):
     """The runtime's device work on CUDA: warm-up, kernels as auto measures them, every frame in order,
     and device memory after 90 frames what it was after 30 (nothing grows with the stream)."""
-    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES), device="cuda")
-    eng = StreamRuntime(seg, StreamConfig(memory=3))
+    seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentSettings(resolution=RES), device="cuda")
+    eng = StreamRuntime(seg, StreamSettings(memory=3))
     memory = {}
     for i, r in enumerate(eng.stream(ArraySource(frames(90))), 1):
         assert r.frame_id == i - 1
@@ -317,7 +317,7 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
     """Every ratio-th frame's k is kept; the others go through the eager front-end's queries alone, and the
     labels are the same as with every k computed."""
     def run(without_k: bool):
-        seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=RES, batch_size=1, ratio=3))
+        seg = Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentSettings(resolution=RES, batch_size=1, ratio=3))
         calls = {"both": 0, "queries": 0}
         full, queries = seg.run_frontend, seg.run_frontend.queries
 
@@ -326,7 +326,7 @@ def test_the_front_end_leaves_out_k_for_frames_that_will_not_be_key_frames():
             return full(images)
         both.queries = lambda images: calls.__setitem__("queries", calls["queries"] + 1) or queries(images)
         seg.run_frontend = both if without_k else (lambda images: both(images))
-        results = list(StreamRuntime(seg, StreamConfig()).stream(ArraySource(frames(12)), warm_up=False))
+        results = list(StreamRuntime(seg, StreamSettings()).stream(ArraySource(frames(12)), warm_up=False))
         return np.stack([r.mask for r in results]), calls
 
     skipped, calls = run(True)

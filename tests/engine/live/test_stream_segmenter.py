@@ -9,7 +9,7 @@ import torch
 from attnseg.engine.live.stream_segmenter import StreamSegmenter
 from attnseg.engine.tracking import Tracker
 from attnseg.model.clustering import REFERENCE_OPS
-from attnseg.settings import StreamConfig
+from attnseg.settings import StreamSettings
 
 from tests.engine.test_tracking import D, GRID, features, scene
 
@@ -21,7 +21,7 @@ def partition(labels: torch.Tensor) -> list[frozenset]:
 
 
 def test_each_push_returns_the_frame_s_own_labels_at_once():
-    stream = StreamSegmenter(D ** -0.5, StreamConfig(memory=4), ratio=3)
+    stream = StreamSegmenter(D ** -0.5, StreamSettings(memory=4), ratio=3)
     for q, k in features(scene(10)):
         out = stream.push(q, k)
         assert len(out) == 1 and out[0].shape == (GRID[0] * GRID[1],)
@@ -32,8 +32,8 @@ def test_a_full_causal_window_clusters_as_the_paper_s_window_on_the_same_frames(
     """Frames 3j..3j+2 with the same memory: the causal window of frame 3j+2 is the paper's window j, so the
     newest frame's tokens are grouped alike (the names differ: tracks)."""
     frames = features(scene(30), gain=8.0)
-    causal = StreamSegmenter(D ** -0.5, StreamConfig(memory=4), ratio=3)
-    windows = StreamSegmenter(D ** -0.5, StreamConfig(memory=4, causal=False), ratio=3)
+    causal = StreamSegmenter(D ** -0.5, StreamSettings(memory=4), ratio=3)
+    windows = StreamSegmenter(D ** -0.5, StreamSettings(memory=4, causal=False), ratio=3)
     compared = 0
     for t, (q, k) in enumerate(frames):
         newest = causal.push(q, k)[0]
@@ -53,7 +53,7 @@ def test_affinity_rows_are_computed_once_per_frame_and_memory():
         return REFERENCE_OPS.affinity(q, k, scale)
 
     ops = dataclasses.replace(REFERENCE_OPS, affinity=counting)
-    stream = StreamSegmenter(D ** -0.5, StreamConfig(memory=4), ops, ratio=3, window=3)
+    stream = StreamSegmenter(D ** -0.5, StreamSettings(memory=4), ops, ratio=3, window=3)
     stream.tracker.tracks = []  # keep the tracker's own affinities out of the count
     frames = features(scene(12))
     per_frame = []
@@ -95,7 +95,7 @@ def test_kept_track_re_expressions_change_no_id():
     for causal in (True, False):
         maps, expressed = [], []
         for tracker_class in (Tracker, Uncached):
-            stream = StreamSegmenter(D ** -0.5, StreamConfig(memory=4, causal=causal), ratio=9)
+            stream = StreamSegmenter(D ** -0.5, StreamSettings(memory=4, causal=causal), ratio=9)
             stream.tracker.__class__ = tracker_class
             count, express = [0], stream.tracker._express
             stream.tracker._express = lambda tracks, *a: count.__setitem__(0, count[0] + len(tracks)) or express(

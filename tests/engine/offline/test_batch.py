@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine import SegmentSettings, Segmenter
 from attnseg.engine.offline.batch import output_names, process_video, run_batch
 from attnseg.model import WeightsInfo
 from tests.conftest import tiny_frontend
 
 
 def segmenter() -> Segmenter:
-    return Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentConfig(resolution=(48, 64), tau=0.001))
+    return Segmenter(tiny_frontend(), WeightsInfo("random"), SegmentSettings(resolution=(48, 64), tau=0.001))
 
 
 def make_videos(root, count=3, frames=5):

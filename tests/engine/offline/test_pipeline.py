@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from attnseg.engine import SegmentConfig, Segmenter
+from attnseg.engine import SegmentSettings, Segmenter
 from attnseg.engine.offline.planning import memory_needed, plan_chunk
 from attnseg.settings import AUTO_CHUNK, SINGLE_PIECE_MAX
 from attnseg.engine.frames import FrameReader
@@ -21,7 +21,7 @@ def sharp_segmenter(gain: float = 20.0, **config) -> Segmenter:
     frontend = tiny_frontend()
     with torch.no_grad():
         frontend.st.qk.weight.mul_(gain)
-    return Segmenter(frontend, WeightsInfo("random"), SegmentConfig(resolution=(48, 64), ratio=3, **config))
+    return Segmenter(frontend, WeightsInfo("random"), SegmentSettings(resolution=(48, 64), ratio=3, **config))
 
 
 @pytest.fixture(scope="module")
