@@ -28,6 +28,7 @@ from .common import DAVIS, DAVIS_FRAMES, write_record  # noqa: E402
 from attnseg.bench.load import paper_checkpoint  # noqa: E402
 from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.live.carry import CARRY_WIDTH, Carrier  # noqa: E402
+from attnseg.engine.live.stream_segmenter import StreamSegmenter  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
 from attnseg.eval.ids import id_agreement, id_switches  # noqa: E402
 from attnseg.settings import StreamSettings  # noqa: E402
@@ -36,7 +37,7 @@ LIVE_QK_GAIN = 5.0  # tens of clusters per window on these clips (5.5: about a h
 
 
 def stream_labels(seg: Segmenter, q: torch.Tensor, k: torch.Tensor, causal: bool) -> np.ndarray:
-    stream = seg.stream_segmenter(StreamSettings(causal=causal))
+    stream = StreamSegmenter.of(seg, StreamSettings(causal=causal))
     maps = [m for t in range(q.shape[0]) for m in stream.push(q[t], k[t])] + stream.flush()
     return torch.stack(maps).view(q.shape[0], *seg.grid).numpy()
 

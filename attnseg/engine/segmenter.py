@@ -13,8 +13,8 @@ the Ray actors and the latency suite:
 - `encode(frames)` / `encode_batches(frames)`: frames -> q, k (preprocess, batches, the backend, timing;
   attnseg.engine.encode);
 - `cluster(q, k)`: the paper's clustering of a clip (attnseg.model.cluster_video with the chosen kernels);
-- `stream_segmenter(config)`: the streaming algorithm with this segmenter's scale and kernels, and
-  `chunk_linker()`: the tracker that links a long video's chunks.
+- `chunk_linker()`: the tracker that links a long video's chunks.
+The streaming algorithm on a segmenter: attnseg.engine.live.stream_segmenter.StreamSegmenter.of(segmenter).
 `scale` (the affinity's temperature) and `grid` (patches per column and row) describe its output.
 """
 from __future__ import annotations
@@ -30,11 +30,10 @@ from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
-from ..settings import Device, FrontEndMode, ModelSettings, SegmentSettings, SessionSettings, StreamSettings
+from ..settings import Device, FrontEndMode, ModelSettings, SegmentSettings, SessionSettings
 from .backends import load_backend
 from .encode import encode_batch, encode_batches
 from .offline.pipeline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
-from .live.stream_segmenter import StreamSegmenter
 from .timing import Timer, untimed
 from .tracking import Tracker
 
@@ -137,12 +136,6 @@ class Segmenter:
         cfg = self.config
         return cluster_video(q, k, self.scale, ratio=cfg.ratio, tau=cfg.tau, window=cfg.window, timer=timer,
                              progress=progress, ops=self.ops)
-
-    def stream_segmenter(self, config: StreamSettings = StreamSettings(), ratio: int | None = None) -> StreamSegmenter:
-        """The streaming algorithm (windows against a rolling key-frame memory, tracked ids) on this clustering, with
-        this segmenter's window, tau and key-frame ratio (`ratio`: another one)."""
-        return StreamSegmenter(self.scale, config, self.ops, window=self.config.window,
-                               ratio=ratio or self.config.ratio, tau=self.config.tau)
 
     def chunk_linker(self) -> Tracker:
         """The tracker that links a long video's chunks: ids from 0, the segmentation's tau, ages in chunks."""

@@ -51,6 +51,7 @@ from .sources import Frame, FrameSource, opener
 from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, put_dropping_oldest, take
 from .results import StreamResult
 from .stats import Combined, StreamStats
+from .stream_segmenter import StreamSegmenter
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
 Source = Union[FrameSource, Callable[[], FrameSource], str, int]  # what stream() takes, or a list of them
@@ -85,7 +86,7 @@ class StreamRuntime:
             return 0  # nothing to compile: the reference, or the certified path's PyTorch products on a CPU
         gen = torch.Generator(device=seg.device).manual_seed(0)
         window = seg.config.window
-        stream = seg.stream_segmenter(cfg, ratio=window)
+        stream = StreamSegmenter.of(seg, cfg, ratio=window)
         windows = 0
         while len(stream.keys) < cfg.memory or not windows:  # a key frame every window: memory 1, 2, ...
             for _ in range(window):
@@ -310,7 +311,7 @@ class StreamRuntime:
     def _windows(self, feeds: list[Feed], inp, out, stop):
         """Clustering and tracking, each source on its own stream segmenter; carried labels per source."""
         seg = self.segmenter
-        streams = [seg.stream_segmenter(self.config) for _ in feeds]
+        streams = [StreamSegmenter.of(seg, self.config) for _ in feeds]
         carriers = [Carrier() if f.carry else None for f in feeds]
         waiting: list[list[Frame]] = [[] for _ in feeds]
 

@@ -1,6 +1,6 @@
 """The streaming algorithm, synchronous: frames' q, k in, tracked label maps out (docs/streaming.md).
 
-    stream = segmenter.stream_segmenter(StreamSettings())   # = StreamSegmenter(scale, StreamSettings(), ops, window=..)
+    stream = StreamSegmenter.of(segmenter, StreamSettings())  # its scale, kernels, window, ratio and tau
     for frame_q, frame_k in features:                      # (heads, N, d) each, one frame at a time
         for labels in stream.push(frame_q, frame_k):       # (N,) track ids, once a window completes
             ...
@@ -43,6 +43,13 @@ class StreamSegmenter:
         # a track lives max_age windows of frames: causal, a window is clustered every frame
         max_age = config.max_age * window if config.causal else config.max_age
         self.tracker = Tracker(tau, max_age, config.track_tokens, ops)
+
+    @classmethod
+    def of(cls, segmenter, config: StreamSettings = StreamSettings(), ratio: int | None = None) -> StreamSegmenter:
+        """The streaming algorithm on a Segmenter's clustering: its affinity scale and kernels, and its window, tau
+        and key-frame ratio (`ratio`: another one)."""
+        clip = segmenter.config
+        return cls(segmenter.scale, config, segmenter.ops, window=clip.window, ratio=ratio or clip.ratio, tau=clip.tau)
 
     def push(self, q: torch.Tensor, k: torch.Tensor | None) -> list[torch.Tensor]:
         """Add one frame's q, k (heads, N, d); the label maps (N,) it completes: causal, its own; else those of

@@ -33,7 +33,6 @@ from ..frames import FrameReader
 from ..masks import upsample_labels
 from ..outputs.fanout import Outputs
 from .runs import frame_size, segment_to_files
-from ..segmenter import Segmenter
 
 RESULT = "result.json"
 
@@ -54,9 +53,9 @@ def is_finished(dest: Path) -> bool:
     return (dest / RESULT).is_file()
 
 
-def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
-    """Segment one video into `dest` (skipped if finished there); a record of what happened, never a raise
-    for a bad video: an unreadable one is recorded as failed and the batch goes on."""
+def process_video(segmenter, video: str, dest: str | Path) -> dict:
+    """Segment one video with `segmenter` (a Segmenter) into `dest` (skipped if finished there); a record of what
+    happened, never a raise for a bad video: an unreadable one is recorded as failed and the batch goes on."""
     dest = Path(dest)
     if is_finished(dest):
         return {"video": video, "status": "skipped", "out": str(dest)}
@@ -83,7 +82,7 @@ def process_video(segmenter: Segmenter, video: str, dest: str | Path) -> dict:
         shutil.rmtree(outputs.state_dir(), ignore_errors=True)
 
 
-def run_batch(segmenter: Segmenter, videos: Sequence[str | Path], out_root: str | Path) -> Iterator[dict]:
+def run_batch(segmenter, videos: Sequence[str | Path], out_root: str | Path) -> Iterator[dict]:
     """process_video over `videos` in order, in this process; one record per video."""
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
