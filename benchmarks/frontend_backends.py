@@ -22,7 +22,6 @@ Records: frontend_{device}_{H}x{W}.json and frontend_labels_{device}.json.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import time
 
 import torch
 
-from .common import DAVIS_FRAMES, write_record  # noqa: E402
+from .common import DAVIS_FRAMES, parse, parser, write_record  # noqa: E402
 
 from attnseg.bench.costs import StageCosts  # noqa: E402
 from attnseg.bench.latency import summarize, time_calls  # noqa: E402
@@ -172,11 +171,9 @@ def labels(args, device) -> None:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    cuda = torch.cuda.is_available()
-    p.add_argument("--device", default="cuda" if cuda else "cpu")
-    p.add_argument("--arch", default="vit_small_8")
-    p.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"))
+    p = parser(__doc__, "bench", only=("arch", "device"), device="auto", qk_gain=8.0)  # q/k x8: clusters to compare
+    p.add_argument("--resolution", nargs=2, type=int, action="append", metavar=("H", "W"),
+                   help="a size to time, again for more (default: 320 480 on CUDA, 192 384 and 320 480 on a CPU)")
     p.add_argument("--batch", nargs="+", type=int, default=None, help="default: 1 8 16 on CUDA, 1 8 on CPU")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None)
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -184,9 +181,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--label-resolution", nargs=2, type=int, default=[96, 160])
     p.add_argument("--label-frames", type=int, default=20)
-    p.add_argument("--qk-gain", type=float, default=8.0, help="random ST q/k scale for label parity (clusters)")
     p.add_argument("--no-labels", action="store_true")
-    args = p.parse_args()
+    args = parse(p)
     device = torch.device(args.device)
     args.resolution = args.resolution or ([[320, 480]] if device.type == "cuda" else [[192, 384], [320, 480]])
     args.batch = args.batch or ([1, 8, 16] if device.type == "cuda" else [1, 8])

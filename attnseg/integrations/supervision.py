@@ -48,10 +48,9 @@ def frame_fields(frame: Any) -> tuple[np.ndarray, int | None, str, bool]:
     """(label map at the frame's size, index, name, carried) of any segmented frame attnseg hands out."""
     if isinstance(frame, np.ndarray):
         return frame, None, "", False
-    if hasattr(frame, "frame_id"):  # a stream's StreamResult
-        return frame.mask, frame.frame_id, frame.name, bool(frame.carried)
-    if hasattr(frame, "mask") and hasattr(frame, "index"):  # FrameResult (offline), OutputFrame (the outputs)
-        return frame.mask, frame.index, frame.name, bool(getattr(frame, "carried", False))
+    if hasattr(frame, "mask"):  # FrameResult (offline), StreamResult (live), OutputFrame: `mask` is the frame's size
+        index = frame.frame_id if hasattr(frame, "frame_id") else frame.index
+        return frame.mask, index, frame.name, bool(getattr(frame, "carried", False))
     raise InputError(f"cannot make Detections of a {type(frame).__name__}: give a FrameResult, StreamResult, "
                      "OutputFrame or (H, W) label map")
 
