@@ -74,7 +74,11 @@ def run(inputs: Path, out: Path) -> None:
         out / "onnx.npy")
 
     import attnseg
-    from attnseg import SegmentSettings, Segmenter, StreamSettings, segment_video
+    from attnseg import Segmenter, segment_video
+
+    # the settings' names in either checkout (SegmentConfig and StreamConfig before, CHANGELOG.md)
+    SegmentSettings = getattr(attnseg, "SegmentSettings", None) or attnseg.SegmentConfig
+    StreamSettings = getattr(attnseg, "StreamSettings", None) or attnseg.StreamConfig
 
     checkpoint, config = str(inputs / "paper.pth"), SegmentSettings(resolution=(64, 112))
     if DAVIS.is_dir():
