@@ -13,7 +13,7 @@ best-effort subscription takes both reliable and best-effort publishers; subscri
 best effort too), or reliable everywhere with `-p reliability:=reliable`. Over Fast DDS (the default
 middleware) the node runs with FASTDDS_PROFILE unless FASTDDS_DEFAULT_PROFILES_FILE is set: with Fast DDS's
 defaults, best-effort camera images between processes are mostly lost (see the profile's comment). Parameters: ros_params.py (their
-defaults are attnseg.settings' "robot" preset). The work is ros_bridge.SegmentationBridge; messages are
+defaults are attnseg.presets' "robot" preset). The work is ros_bridge.SegmentationBridge; messages are
 filled from ros_messages. A bad parameter ends the node at start with one log line (exit status 2); SIGINT or
 SIGTERM ends it with the frames already taken in segmented and published, and the engine's thread joined.
 """

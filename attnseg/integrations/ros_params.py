@@ -1,10 +1,10 @@
-"""The ROS 2 node's declared parameters and their mapping onto the engine's settings: plain Python, testable
+"""The ROS 2 node's declared parameters and their mapping onto its session's settings: plain Python, testable
 without ROS (the node itself: ros_node.py).
 
-The engine's parameters are derived from attnseg.settings (their defaults from the "robot" preset: the
-paper's model on the device the machine has, official DINO weights from the cache unless a checkpoint or
-random weights are asked for, and the help of each field), and the node's own (QoS, stale frames,
-diagnostics) from RosNodeSettings there, so no default is written here. ROS parameters are scalars: the
+The session's parameters are fields of attnseg.settings.SessionSettings, their defaults the "robot" preset's
+(attnseg.presets: the paper's model on the device the machine has, official DINO weights from the cache unless a
+checkpoint or random weights are asked for; the newest image only) and their help each field's; the node's own
+(QoS, stale frames, diagnostics, the label encoding) are RosNodeSettings', so no default is written here. ROS parameters are scalars: the
 resolution is `height` and `width`, an unset optional setting is "".
 Topics are not parameters: remap them (`--ros-args -r image:=/camera/image_raw`).
 
