@@ -216,10 +216,10 @@ class StreamSettings:
 class RuntimeSettings:
     """The streaming runtime around the algorithm (attnseg.engine.live.runtime.StreamRuntime.stream)."""
 
-    realtime: bool = setting(False, "play a file or folder at its own FPS (else: as fast as possible, nothing "
-                                    "dropped)")
-    drop: DropPolicy | None = setting(None, "frame queue policy (default: drop-oldest for cameras and URLs, wait "
-                                            "for the rest)")
+    realtime: bool = setting(False, "play a file or folder at its own FPS, as a camera: what the engine has no "
+                                    "time for is carried or dropped (else: as fast as possible, every frame waits)")
+    drop: DropPolicy | None = setting(None, "frame queue policy (default: drop-oldest for cameras, URLs and what "
+                                            "plays in real time; wait for the rest)")
     queue_size: int = setting(2, "frames waiting for the front-end")
     on_disconnect: OnDisconnect = setting(OnDisconnect.END, "a live source that disconnects ends the stream, or "
                                                             "is reopened")

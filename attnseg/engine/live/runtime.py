@@ -17,9 +17,10 @@ On a CPU the two compute stages take turns (one lock): each already uses every
 core through torch's thread pool, and running both at once oversubscribes them
 (docs/streaming.md has the measurement, streaming against offline in one run).
 Drop policy of the frames queue, by name: "drop-oldest" (default for live
-sources: a stale frame is dropped, counted, never processed) or "wait"
-(default for files, folders and synthetic sources: capture blocks, nothing is
-lost). The later queues always wait, so a processed frame always gets its
+sources, and for files, folders and synthetic sources played in real time: a
+stale frame is carried or dropped, counted, never segmented) or "wait"
+(default for files, folders and synthetic sources read as fast as they can be:
+capture blocks, nothing is lost). The later queues always wait, so a processed frame always gets its
 mask. A worker's exception reaches the consumer once, as a StreamError
 naming its stage; every thread is stopped and the source closed.
 
@@ -176,7 +177,9 @@ class StreamRuntime:
         else:  # a source, or a function that opens one (then a disconnect can reconnect)
             reopen = source if callable(source) and not hasattr(source, "read") else None
         src = reopen() if reopen else source
-        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live else DropPolicy.WAIT)
+        # a camera's frames go stale, and so do those of a file played at its own pace: both drop (or carry) what
+        # waits, unless asked to wait
+        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live or live.realtime else DropPolicy.WAIT)
         # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
         carry = live.carry and drop is DropPolicy.DROP_OLDEST
         batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end

@@ -348,3 +348,19 @@ def test_a_consumer_that_stops_ends_every_worker_within_a_second(live):
     results.close()
     assert time.monotonic() - began < 1.0
     assert not [t for t in threading.enumerate() if t.name.startswith("attnseg-") and t.is_alive()]
+
+
+def test_a_source_played_in_real_time_is_a_camera_unless_asked_to_wait():
+    """Played at its own pace (realtime), a file's frames go stale as a camera's do: an engine slower than the pace
+    carries what waits instead of queueing it, so capture to mask stays short; with drop="wait" every frame is
+    queued and segmented, and its latency grows with the queue."""
+    clip = frames(24)  # one second at 24 fps, for an engine of ~6 fps
+    paced = engine(delay=0.15)
+    got = list(paced.stream(ArraySource(clip, realtime=True), realtime=True, warm_up=False))
+    waited = engine(delay=0.15)
+    queued = list(waited.stream(ArraySource(clip, realtime=True), realtime=True, drop="wait", warm_up=False))
+    assert len(got) == len(queued) == 24  # every frame gets labels either way: segmented or carried
+    assert paced.stats.frames_carried > 0 and paced.stats.frames_processed < 24
+    assert waited.stats.frames_processed == 24 and waited.stats.frames_carried == 0
+    late, kept = paced.stats.to_dict()["mask_latency_ms"]["p99"], waited.stats.to_dict()["mask_latency_ms"]["p99"]
+    assert late < kept / 2, (late, kept)
