@@ -30,7 +30,7 @@ function objectItem(o, following) {
 function render(s) {
   state = s;
   $("fps").textContent = s.fps.toFixed(1);
-  $("shown_fps").textContent = s.shown_fps.toFixed(1);
+  $("painted_fps").textContent = s.painted_fps.toFixed(1);
   $("p50").textContent = ms(s.display_latency_ms.p50);
   $("p99").textContent = ms(s.display_latency_ms.p99);
   $("e50").textContent = ms(s.mask_latency_ms.p50);

@@ -20,6 +20,7 @@ frame's grid labels when asked, once per frame (attnseg.engine.outputs.drawing).
 """
 from __future__ import annotations
 
+import collections
 import ipaddress
 import logging
 import socket
@@ -37,6 +38,7 @@ from ..engine.outputs.drawing import layout, objects, render
 
 log = logging.getLogger(__name__)
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
+PAINT_WINDOW = 2.0  # seconds of paint reports the page's painted frames/s counts
 JPEG_QUALITY = 80
 
 
@@ -70,6 +72,7 @@ class LiveServer:
         self.painted: list[float] = []  # seconds from capture to painted in a browser (the last 10000)
         self.frames_painted = self.carried_painted = 0
         self.first_painted = self.last_painted = None  # frame indices
+        self.paint_times: collections.deque[float] = collections.deque(maxlen=10000)  # time.monotonic() of each
         self._counted: tuple | None = None  # (frame, its objects): counted once per frame
         self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
         self._drawing = threading.Lock()
@@ -153,8 +156,20 @@ class LiveServer:
     def display_stats(self) -> dict:
         """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
         with self.lock:
+            times = self.paint_times
+            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
             return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted,
-                    "first": self.first_painted, "last": self.last_painted}
+                    "first": self.first_painted, "last": self.last_painted, "fps": round(fps, 2)}
+
+    def painted_fps(self) -> float:
+        """Frames the browsers painted a second, over the last PAINT_WINDOW seconds (what the page's viewer saw)."""
+        now = time.monotonic()
+        with self.lock:
+            recent = [t for t in self.paint_times if now - t <= PAINT_WINDOW]
+            if not recent:
+                return 0.0
+            span = min(PAINT_WINDOW, now - self.paint_times[0])
+            return round(len(recent) / span, 2) if span > 0 else 0.0
 
     def painted_frame(self, index: int) -> bool:
         """A browser reports that it painted frame `index`: capture to now is its display latency."""
@@ -162,8 +177,10 @@ class LiveServer:
             known = self.captured.pop(index, None)  # each frame counted once
             if known is None:
                 return False
-            self.painted.append(time.monotonic() - known[0])
+            now = time.monotonic()
+            self.painted.append(now - known[0])
             del self.painted[:-10000]
+            self.paint_times.append(now)
             self.frames_painted += 1
             self.carried_painted += known[1]
             self.first_painted = index if self.first_painted is None else self.first_painted
@@ -173,15 +190,17 @@ class LiveServer:
     # -- what the page reads and changes --------------------------------------------------------------------
 
     def state(self) -> dict:
-        """The figures of the frame shown, as /events and /stats.json send them."""
+        """The figures of the frame shown, as /events and /stats.json send them: `painted_fps` is what the browsers
+        painted (their reports), not what the stream emitted."""
         frame, shown, _ = self.view(jpeg=False)
+        painted_fps = self.painted_fps()
         with self.lock:
             stats = self.stats
             lat, engine, display = (stats.get("latency_ms", {}), stats.get("mask_latency_ms", {}),
                                     percentiles(self.painted))
             return {"frame": frame.index if frame is not None else -1,
                     "carried": bool(frame is not None and frame.carried),
-                    "fps": stats.get("fps", 0.0), "shown_fps": stats.get("shown_fps", 0.0),
+                    "fps": stats.get("fps", 0.0), "painted_fps": painted_fps,
                     "latency_ms": {"p50": lat.get("p50"), "p99": lat.get("p99")},
                     "mask_latency_ms": {"p50": engine.get("p50"), "p99": engine.get("p99")},
                     "display_latency_ms": {"p50": display["p50"], "p99": display["p99"]},

@@ -150,6 +150,14 @@ def test_the_browser_s_paint_reports_give_capture_to_display(server):
     state = json.loads(get(server, "/stats.json"))
     assert state["frames_painted"] == 1 and state["carried_painted"] == 1 and state["carried"]
     assert 50 <= state["display_latency_ms"]["p50"] < 50 + (time.monotonic() - start) * 1e3 + 1
+    assert state["painted_fps"] > 0 and "shown_fps" not in state  # what the browser painted, not what was emitted
+    for index in (6, 7, 8):  # three more paints, 50 ms apart: about 20 a second
+        server.write(frame_at(index, time.monotonic()))
+        time.sleep(0.05)
+        assert post(server, "/shown", {"frame": index})["counted"]
+    display = server.display_stats()
+    assert display["painted"] == 4 and 5 < display["fps"] < 60
+    assert display["fps"] * 0.5 < json.loads(get(server, "/stats.json"))["painted_fps"]
     with pytest.raises(urllib.error.HTTPError, match="400"):
         post(server, "/shown", {"frame": "five"})
     with pytest.raises(urllib.error.HTTPError, match="400"):

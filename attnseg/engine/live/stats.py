@@ -79,8 +79,9 @@ def describe(stats: dict, *, brief: bool = False, display: dict | None = None) -
     shown = ""
     if display and display.get("painted"):  # a page no browser painted, a window never shown: nothing to say
         span = "" if display.get("first") is None else f" of frames {display['first']}-{display['last']}"
+        rate = f", {display['fps']:.1f}/s" if display.get("fps") else ""
         shown = (f", capture to display p50 {display['p50']} ms p99 {display['p99']} ms ({display['painted']} "
-                 f"painted{span})")
+                 f"painted{span}{rate})")
     objects = f", {stats['objects']} object ids" if "objects" in stats else ""
     return (f"streamed {stats['frames_processed']}/{stats['frames_in']} frames segmented ({stats['frames_carried']} "
             f"carried, {stats['frames_dropped']} dropped), {stats['fps']:.2f} fps, capture to mask p50 {mask['p50']} "
