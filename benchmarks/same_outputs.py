@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 DAVIS = HERE.parents[1] / "shared" / "data" / "davis16" / "JPEGImages" / "480p"
 TIMING = {"seconds", "fps", "total", "decode", "preprocess", "backbone", "affinity", "clustering", "linking", "output",
           "upsample", "peak_rss_mb", "rss_mb", "worker_pid", "latency_ms", "certified_recompute_time_share", "out",
-          "mask_latency_ms", "engine_latency_ms", "written_latency_ms", "shown_fps"}  # engine_latency_ms: the former
+          "mask_latency_ms", "engine_latency_ms", "written_latency_ms", "shown_fps", "busy_s", "busy_share"}  # engine_latency_ms: the former
 # name of mask_latency_ms (CHANGELOG.md)
 RANDOM = ["--random-weights", "--arch", "vit_small_16", "--qk-gain", "6", "--resolution", "64", "96", "--backend",
           "eager"]

@@ -150,9 +150,11 @@ class Session:
                 if figures_every is not None and r.delivered - counted > figures_every:  # not every frame:
                     figures, counted = runtime.stats.to_dict(), r.delivered  # percentiles of 10000 latencies
                 frame = r.output_frame(wall_offset, figures)
+                start = time.perf_counter()
                 if mine:
                     mine[r.source].write(frame)
                 everyone.write(frame)
+                runtime.stats.spent("outputs", time.perf_counter() - start)
                 written.append(time.monotonic() - r.timestamp)  # capture to written: where this session delivers
                 del written[:-10000]
                 ids[r.source].update(frame.present.tolist())

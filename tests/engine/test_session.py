@@ -66,6 +66,9 @@ def test_a_stream_writes_each_source_s_outputs_and_returns_its_figures(tmp_path)
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["frames_processed"] == 8 and [p["frames_processed"] for p in stats["sources"]] == [5, 3]
     assert stats["objects"] == sum(p["objects"] for p in stats["sources"]) and stats["written_latency_ms"]["p50"]
+    assert stats["busy_s"]["outputs"] >= 0 and "front-end" in stats["busy_s"]  # the shared stages, once
+    assert stats["busy_s"]["capture"] == pytest.approx(sum(p["busy_s"]["capture"] for p in stats["sources"]),
+                                                       abs=0.002)  # each source's capture, summed
     lines = report.lines()
     assert lines[0].startswith("streamed 8/8 frames segmented (0 carried, 0 dropped)") and len(lines) == 3
     assert lines[2].startswith("  source 2 (") and "streamed 3/3 frames" in lines[2]

@@ -198,7 +198,9 @@ class StreamRuntime:
                     stats.end(EndReason.MAX_FRAMES)
                     break
                 try:
+                    cpu = time.thread_time()  # decoding, not the wait for a camera's next frame
                     frame = src.read()
+                    stats.spent("capture", time.thread_time() - cpu)
                 except SourceDisconnected as err:
                     src.close()
                     attempts = live.reconnect_attempts if live.on_disconnect is OnDisconnect.RECONNECT else 0
@@ -300,7 +302,9 @@ class StreamRuntime:
                 keys = any((handed[i] + j) % seg.config.ratio == 0 for i, frames in taken.items()
                            for j in range(len(frames)))
                 with self._compute:  # one front-end call for every source
+                    start = time.perf_counter()
                     q, k = seg.encode_frame_batch([f.image for f in batch], keys=keys)
+                    self.stats.spent("front-end", time.perf_counter() - start)
                 with self._clustered:
                     self._unclustered += len(batch)
                 for j, frame in enumerate(batch):
@@ -320,16 +324,22 @@ class StreamRuntime:
 
         def emit(i, maps):
             for frame, ids in zip(waiting[i], maps):
+                start = time.perf_counter()
                 patch, labels = label_maps(ids, seg.grid, frame.image.shape[:2])
+                self.stats.spent("upsample", time.perf_counter() - start)
                 if carriers[i] is not None:
+                    start = time.perf_counter()
                     carriers[i].segmented(frame.image, labels)
+                    self.stats.spent("carry", time.perf_counter() - start)
                 put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
                                        frame.image, frame.tag, name=frame.name, source=i), stop)
             waiting[i].clear()
 
         def finish(i):
             with self._compute:
+                start = time.perf_counter()
                 maps = streams[i].flush()  # nothing, for a source already finished
+                self.stats.spent("clustering", time.perf_counter() - start)
             emit(i, maps)
 
         try:
@@ -343,7 +353,9 @@ class StreamRuntime:
                 if isinstance(item, Carry):  # skipped by the front-end: the last segmented labels, moved to it
                     frame = item.frame
                     i = frame.source
+                    start = time.perf_counter()
                     moved = carriers[i].carry(frame.image) if not waiting[i] else None
+                    self.stats.spent("carry", time.perf_counter() - start)
                     if moved is None:  # nothing segmented yet, or a window still open (not causal)
                         self.source_stats[i].frames_dropped += 1
                         continue
@@ -366,7 +378,9 @@ class StreamRuntime:
                 frame, q, k = item
                 waiting[frame.source].append(frame)
                 with self._compute:
+                    start = time.perf_counter()
                     maps = streams[frame.source].push(q, k)
+                    self.stats.spent("clustering", time.perf_counter() - start)
                 with self._clustered:
                     self._unclustered -= 1
                     self._clustered.notify()

@@ -32,6 +32,7 @@ class StreamStats:
     delivered: list = field(default_factory=list)  # seconds, capture to the consumer (the last 10000)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    busy: dict = field(default_factory=dict)  # stage -> seconds spent on it (each stage written by its own thread)
 
     def end(self, reason: EndReason, detail: str = "") -> None:
         self.end_reason, self.end_detail = reason, detail
@@ -43,17 +44,30 @@ class StreamStats:
             return f"error in {self.end_detail}"
         return f"{self.end_reason} ({self.end_detail})" if self.end_detail else str(self.end_reason)
 
+    def spent(self, stage: str, seconds: float) -> None:
+        """`seconds` more spent on `stage` (called by the one thread that runs it)."""
+        self.busy[stage] = self.busy.get(stage, 0.0) + seconds
+
+    def stages(self) -> dict:
+        """Seconds spent per stage: this stream's (several sources: with each one's capture summed)."""
+        return dict(self.busy)
+
     def to_dict(self) -> dict:
         """latency_ms: capture to the consumer (the iterator hands the result over); mask_latency_ms: capture
-        to the result made. fps: segmented frames a second; shown_fps: segmented and carried."""
+        to the result made. fps: segmented frames a second; shown_fps: segmented and carried. busy_s: seconds each
+        stage worked (capture: its thread's CPU time decoding, not waiting for frames; front-end, clustering,
+        upsample and carry: the wall time of their calls); busy_share: the same per second of the stream (a stage
+        that works on after its source ended, as the last frames of a file, can show a little over 1)."""
         wall = (self.finished or time.monotonic()) - self.started
+        stages = self.stages()
         return {"latency_ms": percentiles(self.delivered), "mask_latency_ms": percentiles(self.latencies),
                 "frames_in": self.frames_in, "frames_processed": self.frames_processed,
                 "frames_carried": self.frames_carried, "frames_dropped": self.frames_dropped,
                 "fps": round(self.frames_processed / wall, 3) if wall else 0.0,
                 "shown_fps": round((self.frames_processed + self.frames_carried) / wall, 3) if wall else 0.0,
                 "reconnects": self.reconnects, "ended_by": self.ended_by, "end_reason": self.end_reason.value,
-                "seconds": round(wall, 3)}
+                "seconds": round(wall, 3), "busy_s": {k: round(v, 3) for k, v in stages.items()},
+                "busy_share": {k: round(v / wall, 3) if wall else 0.0 for k, v in stages.items()}}
 
 
 def percentiles(values: Iterable[float], points: Iterable[int] = (50, 95, 99), *, scale: float = 1e3,
@@ -101,6 +115,14 @@ class Combined(StreamStats):
         if self.end_reason is EndReason.ERROR or self.end_reason is EndReason.STOPPED:
             return super().ended_by
         return "; ".join(f"{name}: {p.ended_by}" for name, p in zip(self.names, self.parts))
+
+    def stages(self) -> dict:
+        """The shared stages' seconds, and every source's capture summed."""
+        out = dict(self.busy)
+        for part in self.parts:
+            for stage, seconds in part.busy.items():
+                out[stage] = out.get(stage, 0.0) + seconds
+        return out
 
     def to_dict(self) -> dict:
         """The sums (StreamStats.to_dict), and each source's own figures under "sources"."""

@@ -364,3 +364,17 @@ def test_a_source_played_in_real_time_is_a_camera_unless_asked_to_wait():
     assert waited.stats.frames_processed == 24 and waited.stats.frames_carried == 0
     late, kept = paced.stats.to_dict()["mask_latency_ms"]["p99"], waited.stats.to_dict()["mask_latency_ms"]["p99"]
     assert late < kept / 2, (late, kept)
+
+
+def test_the_stats_say_where_each_stage_s_time_went():
+    """busy_s: seconds each stage worked (the front-end's calls, here 50 ms each, the clustering, the upsampling,
+    the carrying, the capture's decoding), busy_share: per second of the stream; a stage runs on one thread, so
+    its share is about 1 at most (a little over where it works on after its source's end, which ends the
+    stream's seconds)."""
+    slow = engine(delay=0.05)
+    results = list(slow.stream(ArraySource(frames(12)), warm_up=False))
+    stats = slow.stats.to_dict()
+    assert len(results) == 12 and {"capture", "front-end", "clustering", "upsample"} <= set(stats["busy_s"])
+    assert stats["busy_s"]["front-end"] >= 12 * 0.05
+    assert all(0 <= share <= 1.5 for share in stats["busy_share"].values()), stats["busy_share"]
+    assert stats["busy_share"]["front-end"] > stats["busy_share"]["upsample"]
