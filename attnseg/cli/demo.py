@@ -122,13 +122,13 @@ class Shown:
         self.server = LiveServer(args.port, host=args.host, info=info, token=args.token)
         why = "" if args.page else "no display or no OpenCV GUI: "
         print(f"demo: {why}serving the live page at {self.server.page_url}", file=sys.stderr, flush=True)
-        return self._tiled(Kept(self.server), lambda page, frame: page.server.write(frame))
+        return self._tiled(self.server, LiveServer.write, owned=False)  # up after the stream, until the demo quits
 
-    def _tiled(self, writer, put) -> Sink:
+    def _tiled(self, writer, put, owned: bool = True) -> Sink:
         if len(self.sources) == 1:
-            return Sink(writer, put)
+            return Sink(writer, put, owned=owned)
         return Sink(Tiles(len(self.sources), lambda frame: put(writer, frame), writer.close),
-                    lambda tiles, frame: tiles.write(frame))
+                    lambda tiles, frame: tiles.write(frame), owned=owned)
 
     def quit(self) -> bool:
         """q was pressed in the window."""
@@ -138,17 +138,6 @@ class Shown:
         """Capture to shown, from the browser's paints or the window."""
         shown = self.window or self.server
         return shown.display_stats() if shown else None
-
-
-class Kept:
-    """The page as an output: closing the outputs leaves it up, with the last frame and figures (the demo closes
-    it when it quits)."""
-
-    def __init__(self, server: LiveServer):
-        self.server = server
-
-    def close(self) -> None:
-        pass
 
 
 def run_info(session: Session, source: str) -> dict:

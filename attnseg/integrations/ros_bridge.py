@@ -56,7 +56,7 @@ class SegmentationBridge:
         return True
 
     def _run(self) -> None:
-        topic = Sink(_Topic(), lambda _, frame: self._publish(frame))
+        topic = Sink(self, lambda _, frame: self._publish(frame), owned=False)  # the node closes the bridge
         report = self.session.stream([self.source], shared=Outputs(extra=[lambda: topic]))
         if report.failure is not None:
             self.error = report.failure
@@ -84,9 +84,3 @@ class SegmentationBridge:
         self.thread.join(timeout)
         return not self.thread.is_alive()
 
-
-class _Topic:
-    """The publisher as an output of the session: the node closes it, not the session."""
-
-    def close(self) -> None:
-        pass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import ipaddress
+import itertools
 import logging
 import socket
 import threading
@@ -164,12 +165,10 @@ class LiveServer:
     def painted_fps(self) -> float:
         """Frames the browsers painted a second, over the last PAINT_WINDOW seconds (what the page's viewer saw)."""
         now = time.monotonic()
-        with self.lock:
-            recent = [t for t in self.paint_times if now - t <= PAINT_WINDOW]
-            if not recent:
-                return 0.0
-            span = min(PAINT_WINDOW, now - self.paint_times[0])
-            return round(len(recent) / span, 2) if span > 0 else 0.0
+        with self.lock:  # the newest paints only, from the end: a state per frame never walks the whole history
+            recent = sum(1 for _ in itertools.takewhile(lambda t: now - t <= PAINT_WINDOW, reversed(self.paint_times)))
+            span = min(PAINT_WINDOW, now - self.paint_times[0]) if self.paint_times else 0.0
+            return round(recent / span, 2) if recent and span > 0 else 0.0
 
     def painted_frame(self, index: int) -> bool:
         """A browser reports that it painted frame `index`: capture to now is its display latency."""

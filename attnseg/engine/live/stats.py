@@ -74,7 +74,7 @@ def percentiles(values: Iterable[float], points: Iterable[int] = (50, 95, 99), *
                 digits: int | None = 2) -> dict:
     """{"p50": ..., "p95": ..., "p99": ...} of `values` times `scale` (by default seconds as milliseconds), rounded
     to `digits` (None: not rounded); each None when there are no values."""
-    a = np.asarray(list(values) if not isinstance(values, (list, np.ndarray)) else values, dtype=np.float64) * scale
+    a = np.asarray(list(values), dtype=np.float64) * scale
     found = {p: float(np.percentile(a, p)) if a.size else None for p in points}
     return {f"p{p}": v if v is None or digits is None else round(v, digits) for p, v in found.items()}
 

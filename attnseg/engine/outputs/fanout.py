@@ -74,17 +74,19 @@ class OutputFrame:
 class Sink:
     """One output: its writer, how a frame reaches it, and the file its errors name."""
 
-    writer: Any  # has close()
+    writer: Any  # has close(), when owned
     put: Callable[[Any, OutputFrame], None]
     path: Callable[[OutputFrame], Any] = lambda frame: None
     needs_images: bool = False
+    owned: bool = True  # closing the outputs closes the writer; False: its owner does (the page that stays up)
 
     def write(self, frame: OutputFrame) -> None:
         with _naming(self.path(frame)):
             self.put(self.writer, frame)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.owned:
+            self.writer.close()
 
 
 class Sinks:
