@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import functools
+import threading
+import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -51,3 +54,48 @@ def sample_grid(labels: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     rows = ((np.arange(h) + 0.5) * big_h / h).astype(np.int64)
     cols = ((np.arange(w) + 0.5) * big_w / w).astype(np.int64)
     return np.ascontiguousarray(labels[rows[:, None], cols[None, :]], dtype=np.int32)
+
+
+class Maps:
+    """A frame's label maps: `labels` (h, w) ids per patch, `mask` (H0, W0) ids at the frame's size, and `grid`, the
+    coarsest map `mask` is the nearest upsampling of (a segmented frame's patch labels; a carried frame's flow-sized
+    map; a full-size map is its own grid). Each is given, or made on first use by `make()` -> (labels, mask, grid),
+    once, whichever thread asks first: a stream pays for a full-size mask, or a carried frame's flow
+    (attnseg.engine.live.carry), only for a frame some output takes."""
+
+    def __init__(self, labels: np.ndarray | None = None, mask: np.ndarray | None = None,
+                 grid: np.ndarray | None = None, make: Callable[[], tuple] | None = None):
+        self._maps = [labels, mask, labels if grid is None else grid]
+        self._make, self._lock = make, threading.Lock()
+        if make is None and not self.made:
+            raise ValueError("Maps: give labels and mask, or what makes them")
+
+    def _get(self, i: int) -> np.ndarray:
+        if self._maps[i] is None:
+            with self._lock:
+                if self._make is not None:
+                    made, self._make = self._make(), None
+                    self._maps = [given if given is not None else new for given, new in zip(self._maps, made)]
+        return self._maps[i]
+
+    @property
+    def made(self) -> bool:
+        """Every map is there (nothing left to make)."""
+        return all(m is not None for m in self._maps)
+
+    labels = property(lambda self: self._get(0))
+    mask = property(lambda self: self._get(1))
+    grid = property(lambda self: self._get(2))
+
+    @classmethod
+    def segmented(cls, patch: np.ndarray, size: tuple[int, int],
+                  spent: Callable[[float], None] = lambda seconds: None) -> "Maps":
+        """A segmented frame's: its patch labels; the mask at `size` upsampled when asked (as upsample_labels),
+        `spent(seconds)` told what that took."""
+        def make():
+            start = time.perf_counter()
+            mask = upsample_grid(patch, size)
+            spent(time.perf_counter() - start)
+            return patch, mask, patch
+
+        return cls(patch, make=make)

@@ -157,7 +157,8 @@ class Session:
                 runtime.stats.spent("outputs", time.perf_counter() - start)
                 written.append(time.monotonic() - r.timestamp)  # capture to written: where this session delivers
                 del written[:-10000]
-                ids[r.source].update(frame.present.tolist())
+                if not r.carried:  # a carried frame's ids are its segmented frame's: counted there, no flow made
+                    ids[r.source].update(frame.present.tolist())
                 if status:
                     status.show(runtime.stats)
                 if stop is not None and stop():

@@ -1,8 +1,9 @@
 """Labels carried by motion: a frame the engine could not take gets the last segmented labels, moved to it.
 
     carrier = Carrier()
-    carrier.segmented(image, labels)          # each segmented frame: (H, W, 3) uint8 RGB, (H, W) int32 ids
-    coarse, labels = carrier.carry(image)     # a later frame: its labels, or None before the first segmented
+    carrier.segmented(image, patch)           # each segmented frame: (H, W, 3) uint8 RGB, (h, w) int32 patch ids
+    maps = carrier.later(image)               # a later frame: its Maps, made when first used (None before one
+    maps.mask, maps.labels, maps.grid         # was segmented)
 
 Optical flow (OpenCV's DIS, ultrafast preset) runs on small grey images (CARRY_WIDTH pixels wide) from the
 new frame to the last segmented one, so every small pixel knows where it came from; it takes the label found
@@ -14,9 +15,13 @@ benchmarks/results/live_quality_cpu_vit_small_16_160x240.json).
 """
 from __future__ import annotations
 
+import threading
+import time
+from typing import Callable
+
 import numpy as np
 
-from ..masks import upsample_grid
+from ..masks import Maps, nearest_cells, sample_grid, upsample_grid
 
 CARRY_WIDTH = 240  # pixels across the grey images the flow is computed on
 CARRY_STRIDE = 2  # the carried map takes every 2nd of their pixels (blocks of ~7 frame pixels at 854 wide): a
@@ -29,8 +34,10 @@ class Carrier:
 
         self.width = width
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flowing = threading.Lock()  # one flow at a time: carried maps are made in whichever thread asks
         self.grey: np.ndarray | None = None  # the last segmented frame, small and grey
-        self.labels: np.ndarray | None = None  # its labels at full size
+        self.patch: np.ndarray | None = None  # its patch labels
+        self.size: tuple[int, int] | None = None  # its size (H, W)
 
     def small_grey(self, image: np.ndarray) -> np.ndarray:
         import cv2
@@ -39,23 +46,45 @@ class Carrier:
         size = (min(self.width, w), max(1, round(h * min(self.width, w) / w)))
         return cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
 
-    def segmented(self, image: np.ndarray, labels: np.ndarray) -> None:
-        """The newest segmented frame: what later frames are carried from."""
-        self.grey, self.labels = self.small_grey(image), labels
+    def segmented(self, image: np.ndarray, patch: np.ndarray) -> None:
+        """The newest segmented frame, with its patch labels: what later frames are carried from."""
+        self.grey, self.patch, self.size = self.small_grey(image), patch, image.shape[:2]
+
+    def later(self, image: np.ndarray, spent: Callable[[float], None] = lambda s: None) -> Maps | None:
+        """`image`'s maps, moved from the last segmented frame when first asked for (Maps: a frame no output takes
+        costs no flow): labels sampled at the patch centres, the full-size mask, and the small flow-sized map
+        (`grid`) the mask is the nearest upsampling of. None before a frame was segmented, or when the frame's
+        size changed. `spent(seconds)`: told what making them took."""
+        if self.grey is None or image.shape[:2] != self.size:
+            return None
+        grey, patch, size = self.grey, self.patch, self.size  # what it is carried from, as it is now
+
+        def make():
+            start = time.perf_counter()
+            coarse = self._move(image, grey, patch, size)
+            mask = upsample_grid(coarse, size)
+            spent(time.perf_counter() - start)
+            return sample_grid(mask, patch.shape), mask, coarse
+
+        return Maps(make=make)
 
     def carry(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(coarse (h, w), labels (H, W)) int32 for `image`, moved from the last segmented frame; None before
-        one was segmented, or when the frame's size changed."""
-        if self.grey is None or image.shape[:2] != self.labels.shape:
-            return None
-        grey = self.small_grey(image)
-        flow = self.flow.calc(grey, self.grey, None)  # new -> segmented: where each small pixel came from
-        h, w = grey.shape
-        big_h, big_w = self.labels.shape
+        """(coarse (h, w), labels (H, W)) int32 for `image`, moved from the last segmented frame now; None as
+        later() says."""
+        maps = self.later(image)
+        return None if maps is None else (maps.grid, maps.mask)
+
+    def _move(self, image: np.ndarray, grey: np.ndarray, patch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The flow-sized map of `image`: each of its small pixels takes the label where it came from."""
+        small = self.small_grey(image)
+        with self._flowing:
+            flow = self.flow.calc(small, grey, None)  # new -> segmented: where each small pixel came from
+        h, w = small.shape
+        big_h, big_w = size
         ys, xs = np.mgrid[0:h:CARRY_STRIDE, 0:w:CARRY_STRIDE].astype(np.float32)
         flow = flow[::CARRY_STRIDE, ::CARRY_STRIDE]
-        # the small pixel's centre, moved, in the full-size map's pixels
+        # the small pixel's centre, moved, in the full-size map's pixels, read off the patch labels
         src_y = np.clip(((ys + flow[..., 1] + 0.5) * (big_h / h)).astype(np.int64), 0, big_h - 1)
         src_x = np.clip(((xs + flow[..., 0] + 0.5) * (big_w / w)).astype(np.int64), 0, big_w - 1)
-        coarse = np.ascontiguousarray(self.labels[src_y, src_x], dtype=np.int32)
-        return coarse, upsample_grid(coarse, (big_h, big_w))
+        rows, cols, _ = nearest_cells(patch.shape, size)  # the full-size mask's pixel -> its patch
+        return np.ascontiguousarray(patch[rows[src_y], cols[src_x]], dtype=np.int32)

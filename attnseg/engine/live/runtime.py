@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import queue
 import threading
 import time
@@ -43,20 +44,19 @@ from typing import Callable, Iterator, Sequence, Union
 import numpy as np
 import torch
 
-from ...errors import SettingError, SourceDisconnected, StreamError
-from ...settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings, StreamSettings
-from .carry import Carrier
-from ..masks import label_maps, sample_grid
+from ...errors import SettingError, StreamError
+from ...settings import EndReason, RuntimeSettings, StreamSettings
+from ..masks import Maps
 from ..segmenter import Segmenter
-from .sources import Frame, FrameSource, opener
-from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, put_dropping_oldest, take
+from .capture import CARRY_QUEUE, Source, capture, open_feed
+from .carry import Carrier
+from .sources import Frame
+from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, take
 from .results import StreamResult
 from .stats import Combined, StreamStats
 from .stream_segmenter import StreamSegmenter
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
-Source = Union[FrameSource, Callable[[], FrameSource], str, int]  # what stream() takes, or a list of them
-CARRY_QUEUE = 64  # carrying: frames waiting for the front-end at most (more: the oldest is lost, counted dropped)
 
 
 class StreamRuntime:
@@ -116,7 +116,7 @@ class StreamRuntime:
             raise SettingError("no source to stream")
         if live.warm_up:
             self.warm_up()
-        feeds = [self._feed(i, s, live) for i, s in enumerate(sources)]
+        feeds = [open_feed(i, s, live, self.segmenter.config.batch_size) for i, s in enumerate(sources)]
         self.source_stats = [f.stats for f in feeds]
         self.stats = stats = Combined(self.source_stats, [f.src.name for f in feeds]) if many else feeds[0].stats
         self._unclustered = 0
@@ -124,7 +124,7 @@ class StreamRuntime:
         arrived = Arrivals()  # a capture thread put a frame: the front-end waits on every source at once
         features, results = (queue.Queue(maxsize=live.queue_size + (CARRY_QUEUE if any(f.carry for f in feeds)
                                                                      else 0)) for _ in range(2))
-        workers = [threading.Thread(target=self._capture, name=f"attnseg-capture-{f.index}", daemon=True,
+        workers = [threading.Thread(target=capture, name=f"attnseg-capture-{f.index}", daemon=True,
                                     args=(f, live, stop, arrived)) for f in feeds]
         workers += [
             threading.Thread(target=self._features, name="attnseg-features", daemon=True,
@@ -169,66 +169,6 @@ class StreamRuntime:
                 if stats.end_reason is EndReason.RUNNING:  # every source ended by itself: as the last one did
                     last = max(self.source_stats, key=lambda p: p.finished)
                     stats.end(EndReason.STOPPED if stopped else last.end_reason)
-
-    def _feed(self, index: int, source: Source, live: RuntimeSettings) -> Feed:
-        """One source opened, with its queue of frames waiting for the front-end and its policies."""
-        if isinstance(source, (str, int)):
-            reopen = opener(source, realtime=live.realtime, loop=live.loop)
-        else:  # a source, or a function that opens one (then a disconnect can reconnect)
-            reopen = source if callable(source) and not hasattr(source, "read") else None
-        src = reopen() if reopen else source
-        # a camera's frames go stale, and so do those of a file played at its own pace: both drop (or carry) what
-        # waits, unless asked to wait
-        drop = live.drop or (DropPolicy.DROP_OLDEST if src.live or live.realtime else DropPolicy.WAIT)
-        # carrying: every frame waits; the front-end takes the newest, the older ones go on to be carried
-        carry = live.carry and drop is DropPolicy.DROP_OLDEST
-        batch = self.segmenter.config.batch_size  # a file read ahead waits in batches for the front-end
-        frames = queue.Queue(maxsize=CARRY_QUEUE if carry else live.queue_size if drop is DropPolicy.DROP_OLDEST
-                             else max(live.queue_size, batch))
-        return Feed(index, src, reopen, drop, carry, frames, StreamStats())
-
-    # -- stages -------------------------------------------------------------------------------------
-
-    def _capture(self, feed: Feed, live: RuntimeSettings, stop, arrived):
-        stats, src, out = feed.stats, feed.src, feed.frames
-        next_id = 0
-        try:
-            while not stop.is_set():
-                if live.max_frames is not None and stats.frames_in >= live.max_frames:
-                    stats.end(EndReason.MAX_FRAMES)
-                    break
-                try:
-                    cpu = time.thread_time()  # decoding, not the wait for a camera's next frame
-                    frame = src.read()
-                    stats.spent("capture", time.thread_time() - cpu)
-                except SourceDisconnected as err:
-                    src.close()
-                    attempts = live.reconnect_attempts if live.on_disconnect is OnDisconnect.RECONNECT else 0
-                    src, lost = feed.reconnect(err, stop, attempts)
-                    if src is not None:
-                        continue
-                    stats.end(EndReason.DISCONNECTED, lost)
-                    break
-                if frame is None:
-                    stats.end(EndReason.END_OF_SOURCE)
-                    break
-                # ids unique across reconnects and loops
-                frame = Frame(next_id, frame.timestamp, frame.image, frame.tag, frame.name, feed.index)
-                next_id += 1
-                stats.frames_in += 1
-                if feed.drop is DropPolicy.WAIT:
-                    put(out, frame, stop)
-                else:
-                    stats.frames_dropped += put_dropping_oldest(out, frame)
-                arrived.notify()
-            put(out, END, stop)
-        except BaseException as err:  # noqa: BLE001 - every failure is handed to the consumer
-            put(out, Failure("capture", err), stop)
-        finally:
-            if src is not None:  # None: lost, and not opened again
-                src.close()
-            stats.finished = time.monotonic()
-            arrived.notify()
 
     @torch.inference_mode()
     def _features(self, feeds: list[Feed], out, stop, stall_timeout, arrived):
@@ -321,17 +261,19 @@ class StreamRuntime:
         streams = [StreamSegmenter.of(seg, self.config) for _ in feeds]
         carriers = [Carrier() if f.carry else None for f in feeds]
         waiting: list[list[Frame]] = [[] for _ in feeds]
+        upsampled = functools.partial(self.stats.spent, "upsample")  # made where an output asks: timed there
+        carried = functools.partial(self.stats.spent, "carry")
 
         def emit(i, maps):
             for frame, ids in zip(waiting[i], maps):
-                start = time.perf_counter()
-                patch, labels = label_maps(ids, seg.grid, frame.image.shape[:2])
-                self.stats.spent("upsample", time.perf_counter() - start)
+                patch = ids.view(*seg.grid).to(torch.int32).cpu().numpy()
                 if carriers[i] is not None:
                     start = time.perf_counter()
-                    carriers[i].segmented(frame.image, labels)
+                    carriers[i].segmented(frame.image, patch)
                     self.stats.spent("carry", time.perf_counter() - start)
-                put(out, StreamResult(frame.id, frame.timestamp, labels, patch, time.monotonic() - frame.timestamp,
+                # the full-size mask: upsampled when an output first takes it
+                made = Maps.segmented(patch, frame.image.shape[:2], upsampled)
+                put(out, StreamResult(frame.id, frame.timestamp, made, time.monotonic() - frame.timestamp,
                                        frame.image, frame.tag, name=frame.name, source=i), stop)
             waiting[i].clear()
 
@@ -353,16 +295,14 @@ class StreamRuntime:
                 if isinstance(item, Carry):  # skipped by the front-end: the last segmented labels, moved to it
                     frame = item.frame
                     i = frame.source
-                    start = time.perf_counter()
-                    moved = carriers[i].carry(frame.image) if not waiting[i] else None
-                    self.stats.spent("carry", time.perf_counter() - start)
+                    # the flow runs when an output first takes the frame (a page that paints every other frame
+                    # pays for half of them)
+                    moved = carriers[i].later(frame.image, carried) if not waiting[i] else None
                     if moved is None:  # nothing segmented yet, or a window still open (not causal)
                         self.source_stats[i].frames_dropped += 1
                         continue
-                    coarse, labels = moved
-                    put(out, StreamResult(frame.id, frame.timestamp, labels, sample_grid(labels, seg.grid),
-                                           time.monotonic() - frame.timestamp, frame.image, frame.tag,
-                                           name=frame.name, carried=True, coarse=coarse, source=i), stop)
+                    put(out, StreamResult(frame.id, frame.timestamp, moved, time.monotonic() - frame.timestamp,
+                                           frame.image, frame.tag, name=frame.name, carried=True, source=i), stop)
                     continue
                 if isinstance(item, Ended):  # one source ended: its last window, now
                     finish(item.source)

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -32,7 +33,8 @@ class StreamStats:
     delivered: list = field(default_factory=list)  # seconds, capture to the consumer (the last 10000)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    busy: dict = field(default_factory=dict)  # stage -> seconds spent on it (each stage written by its own thread)
+    busy: dict = field(default_factory=dict)  # stage -> seconds spent on it
+    _adding: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def end(self, reason: EndReason, detail: str = "") -> None:
         self.end_reason, self.end_detail = reason, detail
@@ -45,8 +47,9 @@ class StreamStats:
         return f"{self.end_reason} ({self.end_detail})" if self.end_detail else str(self.end_reason)
 
     def spent(self, stage: str, seconds: float) -> None:
-        """`seconds` more spent on `stage` (called by the one thread that runs it)."""
-        self.busy[stage] = self.busy.get(stage, 0.0) + seconds
+        """`seconds` more spent on `stage` (by any thread: the maps made lazily are made where an output asks)."""
+        with self._adding:
+            self.busy[stage] = self.busy.get(stage, 0.0) + seconds
 
     def stages(self) -> dict:
         """Seconds spent per stage: this stream's (several sources: with each one's capture summed)."""

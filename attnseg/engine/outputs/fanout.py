@@ -30,6 +30,7 @@ import numpy as np
 
 from ...errors import OutputError, OutputExistsError
 from ...files import kind_of, leftovers, leftovers_in, replaceable, temp_beside
+from ..masks import Maps
 from .coco import CocoResults
 from .drawing import davis_palette, overlay  # noqa: F401 - davis_palette: read from here too
 from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, closed_pngs, earlier_pngs,  # noqa: F401
@@ -38,27 +39,40 @@ from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, close
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class OutputFrame:
-    """One segmented frame, as the outputs take it."""
+    """One segmented frame, as the outputs take it: its label maps (attnseg.engine.masks.Maps) given, or made when
+    an output first asks for them (`maps`: a stream's, whose carried frames get their flow only then)."""
 
-    index: int  # its number in the video, or its id in the stream
-    name: str  # the stem of its PNG
-    labels: np.ndarray  # (h, w) int32 ids per patch
-    mask: np.ndarray  # (H0, W0) int32 ids at the frame's size
-    stamp_ns: int = 0  # wall-clock stamp of its messages (rosbag2, ZeroMQ)
-    image: np.ndarray | None = None  # (H0, W0, 3) uint8 RGB: what the overlay is drawn on
-    latency: float | None = None  # seconds from capture (a stream)
-    stats: dict | None = None  # the streaming runtime's figures at this frame (the live page)
-    captured: float | None = None  # time.monotonic() at capture (a stream): displays measure from here
-    carried: bool = False  # labels carried by optical flow, not segmented (a stream)
-    grid: np.ndarray | None = None  # the coarsest map `mask` is the nearest upsampling of (None: labels)
-    source: int = 0  # which of a stream's sources it came from (several cameras), else 0
-    tag: Any = None  # the source's reference for the frame (a PushSource: what its host pushed with it)
+    def __init__(self, index: int, name: str, labels: np.ndarray | None = None, mask: np.ndarray | None = None,
+                 stamp_ns: int = 0, image: np.ndarray | None = None, latency: float | None = None,
+                 stats: dict | None = None, *, captured: float | None = None, carried: bool = False,
+                 grid: np.ndarray | None = None, source: int = 0, tag: Any = None, maps: Maps | None = None):
+        self.index = index  # its number in the video, or its id in the stream
+        self.name = name  # the stem of its PNG
+        self.maps = maps if maps is not None else Maps(labels, mask, grid)
+        self.stamp_ns = stamp_ns  # wall-clock stamp of its messages (rosbag2, ZeroMQ)
+        self.image = image  # (H0, W0, 3) uint8 RGB: what the overlay is drawn on
+        self.latency = latency  # seconds from capture (a stream)
+        self.stats = stats  # the streaming runtime's figures at this frame (the live page)
+        self.captured = captured  # time.monotonic() at capture (a stream): displays measure from here
+        self.carried = carried  # labels carried by optical flow, not segmented (a stream)
+        self.source = source  # which of a stream's sources it came from (several cameras), else 0
+        self.tag = tag  # the source's reference for the frame (a PushSource: what its host pushed with it)
 
-    def __post_init__(self):
-        if self.grid is None:
-            self.grid = self.labels
+    @property
+    def labels(self) -> np.ndarray:
+        """(h, w) int32 ids per patch."""
+        return self.maps.labels
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(H0, W0) int32 ids at the frame's size."""
+        return self.maps.mask
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The coarsest map `mask` is the nearest upsampling of (the patch labels, or a carried frame's small map)."""
+        return self.maps.grid
 
     @functools.cached_property
     def overlay(self) -> np.ndarray:

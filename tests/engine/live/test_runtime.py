@@ -88,6 +88,19 @@ def test_a_live_source_faster_than_the_engine_drops_stale_frames():
     assert stats["latency_ms"]["p99"] < 1000
 
 
+def test_a_mask_nobody_takes_is_never_made():
+    """The full-size mask is upsampled, and a carried frame's flow computed, when a consumer first asks for it:
+    a stream whose consumer looks at neither spends nothing on them."""
+    eng = engine(delay=0.05)
+    results = list(eng.stream(ArraySource(frames(60), fps=200, live=True), queue_size=2))
+    stats = eng.stats.to_dict()
+    assert stats["frames_carried"] > 10 and "upsample" not in stats["busy_s"]
+    assert not any(r.maps.made for r in results)
+    taken = results[-1]
+    assert taken.mask.shape == (40, 56) and taken.maps.made  # asked: made then, once
+    assert taken.mask is taken.mask
+
+
 def test_frames_the_engine_cannot_take_get_carried_labels_in_order_and_flagged():
     """The same source with carrying (the default): every frame after the first segmented one comes out, in
     order; the skipped ones flagged as carried, with the last segmented frame's ids moved to them."""
@@ -372,7 +385,7 @@ def test_the_stats_say_where_each_stage_s_time_went():
     its share is about 1 at most (a little over where it works on after its source's end, which ends the
     stream's seconds)."""
     slow = engine(delay=0.05)
-    results = list(slow.stream(ArraySource(frames(12)), warm_up=False))
+    results = [r for r in slow.stream(ArraySource(frames(12)), warm_up=False) if r.mask is not None]  # each taken
     stats = slow.stats.to_dict()
     assert len(results) == 12 and {"capture", "front-end", "clustering", "upsample"} <= set(stats["busy_s"])
     assert stats["busy_s"]["front-end"] >= 12 * 0.05
