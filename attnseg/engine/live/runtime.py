@@ -39,7 +39,7 @@ import functools
 import queue
 import threading
 import time
-from typing import Callable, Iterator, Sequence, Union
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
