@@ -70,3 +70,21 @@ def frame_number(value):
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise ValueError(f"a frame number, got {_shown(value)}")
     return value
+
+
+PAINTS_PER_REPORT = 64  # paints one report may carry
+
+
+def paints(value):
+    """A page's paints: [[frame, ms since it was painted], ...], at most PAINTS_PER_REPORT of them."""
+    if not isinstance(value, list) or not 0 < len(value) <= PAINTS_PER_REPORT:
+        raise ValueError(f"a list of 1 to {PAINTS_PER_REPORT} [frame, ms ago] pairs, got {_shown(value)}")
+    out = []
+    for pair in value:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError(f"a [frame, ms ago] pair, got {_shown(pair)}")
+        ago = _real(pair[1])
+        if ago is None or not 0 <= ago <= 60_000:
+            raise ValueError(f"ms ago: a number in [0, 60000], got {_shown(pair[1])}")
+        out.append((frame_number(pair[0]), ago / 1000))
+    return out

@@ -3,6 +3,7 @@ benchmarks/page_viewers.py chose it over a thread per client).
 
     GET  /  /page.js  /page.css        the page (page.html and its script and style: no inline script)
     GET  /frame.jpg?after=N            the overlay of the newest frame later than N (X-Frame, X-Carried)
+    GET  /frames?width=W&height=H      the page's frames, pushed as each comes, drawn to fit its canvas
     GET  /stream                       the overlay as MJPEG (multipart/x-mixed-replace), for other clients
     GET  /events  /stats.json          the figures (Server-Sent Events at most EVENTS_PER_S; JSON)
     GET  /follow/mask.png              the followed object's mask (0/255)
@@ -37,7 +38,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from .bodies import checked, frame_number, boolean, finite, fraction, object_id
+from .bodies import checked, frame_number, boolean, finite, fraction, object_id, paints
 
 log = logging.getLogger("attnseg.view.server.http")  # the HTTP library's own lines: a malformed request is no news
 HERE = Path(__file__).parent
@@ -45,7 +46,8 @@ FILES = {"/": ("page.html", "text/html; charset=utf-8"), "/page.js": ("page.js",
          "/page.css": ("page.css", "text/css; charset=utf-8")}
 TYPES = {**{path: kind for path, (_, kind) in FILES.items()}, "/stats.json": "application/json",
          "/frame.jpg": "image/jpeg", "/follow/mask.png": "image/png", "/events": "text/event-stream",
-         "/stream": "multipart/x-mixed-replace; boundary=frame"}  # what each GET (and HEAD) answers
+         "/stream": "multipart/x-mixed-replace; boundary=frame",
+         "/frames": "application/octet-stream"}  # what each GET (and HEAD) answers
 PUBLIC = ("/page.js", "/page.css")  # the package's own files, the same everywhere: loaded without the token
 NO_STORE = {"Cache-Control": "no-store"}  # every answer is of the moment
 # what the page may load and who may frame it: its own script and style only (no inline script), frames drawn
@@ -57,7 +59,10 @@ BODY_LIMIT = 4096  # bytes of a POST body (413 beyond)
 IO_TIMEOUT = 10.0  # seconds a read or a write may wait on a client (a slow or idle one is dropped)
 LIVE_BACKLOG = 256 * 1024  # bytes a live reader may leave unread (in our buffers and the kernel's) before it waits
 MAX_CONNECTIONS = 32  # clients connected at once (503 beyond); all served on one event loop, no thread each
-MAX_STREAMS = 8  # of which long-lived /events and /stream readers
+MAX_STREAMS = 8  # of which long-lived /events, /stream and /frames readers
+FRAME_BACKLOG = 32 * 1024  # bytes of frames a /frames reader may leave unread before the next (newest) is drawn
+PART = struct.Struct("<dIB3x")  # a /frames part's header: frame index, JPEG bytes, carried; then the JPEG
+MAX_BOX = 8192  # pixels a page may ask a frame to fit, each way
 EVENTS_PER_S = 5.0  # figures sent to a page at most this often
 
 
@@ -98,7 +103,7 @@ class PageHttp:
                 app.router.add_get(path, self._file, allow_head=False)  # HEAD: answered by the guard
             for path, handler in (("/stats.json", self._stats), ("/frame.jpg", self._frame),
                                   ("/follow/mask.png", self._mask), ("/events", self._events),
-                                  ("/stream", self._mjpeg)):
+                                  ("/stream", self._mjpeg), ("/frames", self._frames)):
                 app.router.add_get(path, handler, allow_head=False)
             for path in ("/control", "/follow", "/shown"):
                 app.router.add_post(path, self._post)
@@ -242,11 +247,12 @@ class PageHttp:
                 if ("x" in fields) != ("y" in fields):
                     raise ValueError("x and y: both, or neither")
                 server.follow(fields.get("id"), x=fields.get("x"), y=fields.get("y"))
-            else:
-                frame = checked(body, frame=frame_number).get("frame")
-                if frame is None:
-                    raise ValueError("frame: the frame painted")
-                return reply({"counted": server.painted_frame(frame)})
+            else:  # one paint now ({"frame"}), or the page's last few ({"frames": [[frame, ms ago], ...]})
+                fields = checked(body, frame=frame_number, frames=paints)
+                if ("frame" in fields) == ("frames" in fields):
+                    raise ValueError("frame (the frame painted) or frames (the paints since the last report)")
+                done = [(fields["frame"], 0.0)] if "frame" in fields else fields["frames"]
+                return reply({"counted": sum(server.painted_frame(frame, ago) for frame, ago in done)})
         except (ValueError, RecursionError) as err:  # json's errors are ValueErrors too
             return error(400, str(err).splitlines()[0][:200] if str(err) else "a bad body")
         return reply(await self._drawing_thread(server.state))
@@ -271,10 +277,10 @@ class PageHttp:
             self.readers -= 1
         return response
 
-    async def _drained(self, transport) -> None:
-        """Until what the reader has not taken yet (our buffer and the kernel's send queue) is at most LIVE_BACKLOG."""
-        while transport is not None and not transport.is_closing() and unsent(transport) > LIVE_BACKLOG:
-            await asyncio.sleep(0.05)
+    async def _drained(self, transport, backlog: int = LIVE_BACKLOG) -> None:
+        """Until what the reader has not taken yet (our buffer and the kernel's send queue) is at most `backlog`."""
+        while transport is not None and not transport.is_closing() and unsent(transport) > backlog:
+            await asyncio.sleep(0.01)
 
     async def _events(self, request):
         server = self.server
@@ -294,6 +300,33 @@ class PageHttp:
                 sent = time.monotonic()
 
         return await self._live(request, TYPES["/events"], parts)
+
+    async def _frames(self, request):
+        """The page's frames, pushed: each newer frame's overlay, drawn to fit ?width=W&height=H (the canvas's
+        pixels), as a PART header and the JPEG. The newest frame is drawn only once the reader has taken what was
+        sent (FRAME_BACKLOG): a slow browser is sent fewer, fresher frames, never a queue of stale ones."""
+        server, transport = self.server, request.transport
+        try:
+            box = tuple(int(request.query[k]) for k in ("width", "height")) if "width" in request.query else None
+        except (KeyError, ValueError):
+            return error(400, "width and height: the canvas's size in pixels")
+        if box is not None and not all(0 < side <= MAX_BOX for side in box):
+            return error(400, f"width and height: 1 to {MAX_BOX} pixels")
+
+        async def parts():
+            seen, last = server.view_version, -1
+            while not server.closed:
+                await self._until(lambda: server.shown is not None and (server.shown.index != last
+                                                                        or server.view_version != seen), 1.0)
+                if server.shown is None or (server.shown.index == last and server.view_version == seen):
+                    continue
+                await asyncio.wait_for(self._drained(transport, FRAME_BACKLOG), IO_TIMEOUT)
+                seen = server.view_version
+                frame, _, jpeg = await self._drawing_thread(server.view, True, box)
+                last = frame.index
+                yield PART.pack(frame.index, len(jpeg), frame.carried) + jpeg
+
+        return await self._live(request, TYPES["/frames"], parts)
 
     async def _mjpeg(self, request):
         server = self.server

@@ -61,35 +61,91 @@ window.addEventListener("resize", fit);
 $("mask").href = url("/follow/mask.png");
 new EventSource(url("/events")).onmessage = (e) => render(JSON.parse(e.data));
 
-// Frames: one request at a time for a frame newer than the one shown, drawn as soon as decoded; once the
-// browser has painted it (after the next animation frame's rendering), the page tells the server which frame
-// it was, and the server counts capture to then as its display latency.
-const painted = (frame) => requestAnimationFrame(() => setTimeout(() =>
+// Frames: pushed by the server as they come (/frames: a 16-byte header, then the JPEG), each drawn to fit the
+// canvas's pixels. One is decoded at a time, off the main thread (createImageBitmap), always the newest that came;
+// it is drawn at the next animation frame. Paints are reported a few at a time (every REPORT_MS): each frame and
+// how long ago it was painted (after the rendering that followed its drawing), so the server counts capture to
+// then as its display latency without a request per frame.
+const REPORT_MS = 250, HEADER = 16;
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+let paints = [], arrived = null, decoded = null, decoding = false, drawing = false, stream = null;
+
+setInterval(() => {
+  if (!paints.length) return;
+  const now = performance.now();
+  const frames = paints.splice(0, 64).map(([frame, at]) => [frame, Math.max(0, now - at)]);
   fetch(url("/shown"), {method: "POST", headers: {"Content-Type": "application/json"},
-                        body: JSON.stringify({frame})}), 0));
+                        body: JSON.stringify({frames})}).catch(() => {});
+}, REPORT_MS);
+
+function decode() {  // the newest frame that came, once the one before is decoded
+  if (decoding || arrived === null) return;
+  const part = arrived;
+  arrived = null;
+  decoding = true;
+  createImageBitmap(part.jpeg).then((bitmap) => {
+    if (decoded) decoded.bitmap.close();  // decoded but not drawn yet: a newer one takes its place
+    decoded = {frame: part.frame, bitmap};
+    if (!drawing) { drawing = true; requestAnimationFrame(draw); }
+  }).catch(() => {}).finally(() => { decoding = false; decode(); });
+}
+
+function draw() {
+  drawing = false;
+  const next = decoded;
+  decoded = null;
+  if (!next) return;
+  const view = $("view");
+  if (view.width !== next.bitmap.width || view.height !== next.bitmap.height) {
+    view.width = next.bitmap.width; view.height = next.bitmap.height; fit();
+  }
+  view.getContext("2d").drawImage(next.bitmap, 0, 0);
+  next.bitmap.close();
+  view.dataset.frame = next.frame;
+  setTimeout(() => paints.push([next.frame, performance.now()]), 0);  // after this rendering: painted
+}
+
+function box() {  // the canvas's room in device pixels: the server draws no larger
+  const stage = $("stage"), ratio = window.devicePixelRatio || 1;
+  return [Math.max(1, Math.round(stage.clientWidth * ratio)), Math.max(1, Math.round(stage.clientHeight * ratio))];
+}
+
 async function frames() {
-  let last = -1;
   for (;;) {
+    const [width, height] = box();
+    stream = new AbortController();
+    const signal = stream.signal;
     try {
-      const r = await fetch(url(`/frame.jpg?after=${last}`), {cache: "no-store"});
-      if (r.status !== 200) { await new Promise((ok) => setTimeout(ok, 200)); continue; }
-      const frame = Number(r.headers.get("X-Frame"));
-      const bitmap = await createImageBitmap(await r.blob());
-      const view = $("view");
-      if (view.width !== bitmap.width || view.height !== bitmap.height) {
-        view.width = bitmap.width; view.height = bitmap.height; fit();
+      const r = await fetch(url(`/frames?width=${width}&height=${height}`), {cache: "no-store", signal});
+      if (r.status !== 200) { await sleep(500); continue; }
+      const reader = r.body.getReader();
+      let buf = new Uint8Array(0);
+      for (;;) {
+        const {value, done} = await reader.read();
+        if (done) break;
+        const joined = new Uint8Array(buf.length + value.length);
+        joined.set(buf); joined.set(value, buf.length);
+        buf = joined;
+        while (buf.length >= HEADER) {
+          const head = new DataView(buf.buffer, buf.byteOffset, HEADER);
+          const frame = head.getFloat64(0, true), size = head.getUint32(8, true);
+          if (buf.length < HEADER + size) break;
+          arrived = {frame, jpeg: new Blob([buf.subarray(HEADER, HEADER + size)], {type: "image/jpeg"})};
+          buf = buf.slice(HEADER + size);
+          decode();
+        }
       }
-      view.getContext("2d").drawImage(bitmap, 0, 0);
-      bitmap.close();
-      view.dataset.frame = frame;
-      if (frame !== last) painted(frame);
-      last = frame;
     } catch (err) {
-      await new Promise((ok) => setTimeout(ok, 500));  // the server is gone or restarting
+      if (!signal.aborted) await sleep(500);  // the server is gone or restarting; aborted: the canvas resized
     }
   }
 }
 frames();
+let resized = null;
+window.addEventListener("resize", () => {  // frames drawn for the new size: the stream asked again, once settled
+  clearTimeout(resized);
+  resized = setTimeout(() => stream && stream.abort(), 300);
+});
 $("view").addEventListener("click", (e) => {
   const img = e.currentTarget;
   post("/follow", {x: e.offsetX / img.clientWidth, y: e.offsetY / img.clientHeight}).then(render);

@@ -126,9 +126,12 @@ class LiveServer:
 
     # -- drawn when a viewer asks ----------------------------------------------------------------------------
 
-    def view(self, jpeg: bool = True) -> tuple[OutputFrame | None, list[dict], bytes | None]:
+    def view(self, jpeg: bool = True, box: tuple[int, int] | None = None
+             ) -> tuple[OutputFrame | None, list[dict], bytes | None]:
         """(the frame shown, its objects, its overlay as a JPEG when asked): each counted and drawn once per
-        frame (and view: opacity, follow), however many viewers ask."""
+        frame (and view: opacity, follow, size), however many viewers ask. `box`: (width, height) in pixels the
+        overlay is drawn to fit (a page's canvas): a frame larger than that is scaled down before it is drawn, so
+        neither this side nor the browser handles pixels nobody sees."""
         import cv2
 
         with self.lock:
@@ -146,13 +149,18 @@ class LiveServer:
             shown = self._counted[1]
             if not jpeg:
                 return frame, shown, None
+            size = fitted(frame.image.shape[:2], box)
             drawn = self._drawn
-            if drawn is None or drawn[0] is not frame or drawn[1:3] != (opacity, following):
-                out = render(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), grid, lay, opacity, following, shown,
-                             bgr=True)
+            if drawn is None or drawn[0] is not frame or drawn[1:4] != (opacity, following, size):
+                image = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+                if size != image.shape[:2]:
+                    image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA)
+                    sy, sx = size[0] / frame.image.shape[0], size[1] / frame.image.shape[1]
+                    shown = [{**o, "x": o["x"] * sx, "y": o["y"] * sy} for o in shown]
+                out = render(image, grid, layout(grid.shape, size), opacity, following, shown, bgr=True)
                 jpeg_bytes = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
-                self._drawn = drawn = (frame, opacity, following, jpeg_bytes)
-            return frame, shown, drawn[3]
+                self._drawn = drawn = (frame, opacity, following, size, jpeg_bytes)
+            return frame, self._counted[1], drawn[4]
 
     def display_stats(self) -> dict:
         """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
@@ -170,13 +178,14 @@ class LiveServer:
             span = min(PAINT_WINDOW, now - self.paint_times[0]) if self.paint_times else 0.0
             return round(recent / span, 2) if recent and span > 0 else 0.0
 
-    def painted_frame(self, index: int) -> bool:
-        """A browser reports that it painted frame `index`: capture to now is its display latency."""
+    def painted_frame(self, index: int, age: float = 0.0) -> bool:
+        """A browser reports that it painted frame `index`, `age` seconds ago (a page sends its paints a few at a
+        time): capture to then is its display latency."""
         with self.lock:
             known = self.captured.pop(index, None)  # each frame counted once
             if known is None:
                 return False
-            now = time.monotonic()
+            now = time.monotonic() - age
             self.painted.append(now - known[0])
             del self.painted[:-10000]
             self.paint_times.append(now)
@@ -261,6 +270,15 @@ class LiveServer:
 
     def _wake(self) -> None:
         self.http.wake()
+
+
+def fitted(size: tuple[int, int], box: tuple[int, int] | None) -> tuple[int, int]:
+    """(height, width) of a frame of `size` scaled down to fit `box` (width, height), its aspect kept; never up."""
+    if box is None:
+        return size
+    scale = min(1.0, box[0] / size[1], box[1] / size[0])
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale))) if scale < 1 else size
+
 
 def _loopback(host: str) -> bool:
     """Whether `host` (a name or an address, IPv4 or IPv6) is this machine only."""

@@ -50,7 +50,7 @@ def test_the_page_and_its_figures(server):
     server.publish(image, labels_map(), STATS)
     page, script = get(server, "/").decode(), get(server, "/page.js").decode()
     assert '<script src="/page.js">' in page and "opacity" in page and "<script>" not in page
-    assert "/events" in script and "/frame.jpg" in script and "/shown" in script and "/follow" in script
+    assert "/events" in script and "/frames" in script and "/shown" in script and "/follow" in script
     state = json.loads(get(server, "/stats.json"))
     assert state["frame"] == 0 and state["fps"] == 12.5 and state["latency_ms"] == {"p50": 300.0, "p99": 700.0}
     assert state["frames_dropped"] == 1 and state["random_weights"] and state["mode"] == INFO["mode"]
