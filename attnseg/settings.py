@@ -152,12 +152,13 @@ class SegmentSettings:
                                            "(the paper's evaluation) or imagenet (its training)")
     batch_size: int = setting(8, "frames per front-end batch")
     backend: Backend = setting(Backend.EAGER, "front-end: auto (the fastest with exact labels here: on a CPU "
-                               "eager or onnxruntime, measured once), eager (= torch), compiled (torch.compile), or "
-                               "an exported form: onnxruntime, tensorrt, aoti")
+                               "eager, onnxruntime or openvino fp32, measured once), eager (= torch), compiled "
+                               "(torch.compile), or an exported form: onnxruntime, openvino (the ONNX file, CPU), "
+                               "tensorrt, aoti")
     artifact: str | None = setting(None, "file of `attnseg export` for an exported backend (default: built once "
                                    "into the cache and reused)")
     precision: Precision | None = setting(None, "exported backends (default: the format's own: fp32, tensorrt "
-                                          "fp16)")
+                                          "fp16; openvino bf16 only on a CPU with bf16 instructions)")
     threads: int | None = setting(None, "onnxruntime's intra-op threads (default: onnxruntime's own, one per core)")
     kernels: Kernels = setting(Kernels.AUTO, "clustering: auto (on CUDA the fastest of torch, triton and "
                                "certified, measured; else torch), torch (the reference), triton, certified "

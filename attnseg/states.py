@@ -58,6 +58,7 @@ class Backend(Choice):
     ONNXRUNTIME = "onnxruntime"  # exported artifacts (attnseg.export)
     TENSORRT = "tensorrt"
     AOTI = "aoti"
+    OPENVINO = "openvino"  # the ONNX artifact run by OpenVINO (CPU)
 
     @staticmethod
     def _aliases() -> dict[str, str]:
@@ -65,7 +66,7 @@ class Backend(Choice):
 
     @property
     def exported(self) -> bool:
-        return self in (Backend.ONNXRUNTIME, Backend.TENSORRT, Backend.AOTI)
+        return self in (Backend.ONNXRUNTIME, Backend.TENSORRT, Backend.AOTI, Backend.OPENVINO)
 
 
 class Kernels(Choice):

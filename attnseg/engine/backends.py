@@ -5,13 +5,16 @@ images (B, 3, H, W) -> (q, k), each (B, heads, h*w, head_dim); `config` is the r
 resolution, normalization, batch size and, for exported forms, artifact, precision and threads).
 
 - auto: the fastest with exact labels on the device at hand. On a CPU with onnxruntime installed, the
-  faster of eager and onnxruntime (labels equal: benchmarks/results/frontend_labels_cpu.json) on one
-  batch of this run's size, measured once per machine and remembered (`faster`); without onnxruntime,
+  fastest of eager, onnxruntime and (where installed) OpenVINO in fp32 (labels equal:
+  benchmarks/results/frontend_labels_cpu.json) on one batch of this run's size, measured once per machine
+  and remembered (`faster`); a lower precision is never among them; without onnxruntime,
   or when the ONNX front-end cannot be built, eager, said in one log line. On CUDA eager, until the
   device suite has measured a faster exact one there (docs/gpu.md).
 - eager (alias torch): the reference module (attnseg.model.FrontEnd) as it is.
 - compiled: torch.compile of the same module; its first call per input shape
   compiles (tens of seconds on a small CPU), later calls reuse the graph.
+- openvino: the ONNX artifact run by OpenVINO on the CPU (attnseg.export.openvino_runtime), fp32, or bf16
+  only when asked and the CPU has it.
 - onnxruntime, tensorrt, aoti: an artifact of attnseg.export. With
   config.artifact it is loaded from that path (refused when it was built for
   another arch, mode, resolution, normalization or weights); without, it is
@@ -20,6 +23,7 @@ resolution, normalization, batch size and, for exported forms, artifact, precisi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -30,6 +34,8 @@ from typing import Callable
 import torch
 
 from .. import export
+from ..export import openvino_runtime
+from ..export.metadata import check_identity
 from ..errors import ExportError
 from ..files import measured_once, remembered
 from ..model import FrontEnd
@@ -81,23 +87,32 @@ class PaddedBatches:
 Builder = Callable[[FrontEnd, torch.device, SegmentSettings, "str | None"], Runner]
 
 
-def _exported(format_name: str) -> Builder:
+def _exported(format_name: str, runtime: Callable | None = None) -> Builder:
+    """An artifact of `format_name` (given, or built once into the cache), run by its format's loader, or by
+    `runtime(path, device, threads, precision)`: another runtime of the same file (OpenVINO reads the ONNX one), where
+    the precision is the runtime's, the file staying fp32."""
     def build(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
         expect = export.identity_of(frontend, config.resolution, config.normalization)
-        path = Path(config.artifact) if config.artifact else _cached_artifact(format_name, expect, config, device)
-        if config.artifact and config.precision:
+        built_as = config if runtime is None else dataclasses.replace(config, precision=None)
+        path = Path(config.artifact) if config.artifact else _cached_artifact(format_name, expect, built_as, device)
+        if runtime is not None:
+            openvino_runtime.check_precision(config.precision or "fp32")  # before any export
+        if config.artifact and config.precision and runtime is None:
             built = export.read_meta(path).precision
             if built != config.precision:
                 raise ExportError(f"{path} was built in {built}, not the {config.precision} asked for")
         if not path.is_file() and not config.artifact:
             log.info("exporting the front-end as %s to %s (once; later runs reuse it)", format_name, path)
             export.export(frontend, format=format_name, resolution=config.resolution, out=path,
-                          normalization=config.normalization, precision=config.precision, checkpoint_sha256=sha)
+                          normalization=config.normalization, precision=built_as.precision, checkpoint_sha256=sha)
         if not config.artifact:  # the cache: marked as used, its oldest artifacts removed past the limit
             with contextlib.suppress(OSError):
                 os.utime(path)
                 prune_artifacts(path.parent, path, ARTIFACT_CACHE_FILES)
-        return export.load(path, device=device, expect=expect, threads=config.threads)
+        if runtime is None:
+            return export.load(path, device=device, expect=expect, threads=config.threads)
+        check_identity(export.read_meta(path), expect, path)
+        return runtime(path, device, config.threads, config.precision or "fp32")
     return build
 
 
@@ -139,6 +154,11 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha
         log.warning("backend auto: eager (the ONNX front-end could not be built: %s)", err)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
     runners = {Backend.EAGER: _eager(frontend, device, config, sha), Backend.ONNXRUNTIME: onnx}
+    if importable("openvino"):  # the same ONNX file through OpenVINO, in fp32: a third candidate
+        try:
+            runners[Backend.OPENVINO] = BACKENDS[Backend.OPENVINO](frontend, device, config, sha)
+        except (ExportError, OSError, RuntimeError) as err:
+            log.warning("backend auto: openvino left out (it cannot run the ONNX front-end: %s)", err)
     choice = faster(runners, frontend, config)
     return Named(runners[choice], choice)
 
@@ -159,7 +179,7 @@ def host_key() -> dict:
 
     return {"cpu": platform.processor() or platform.machine(), "capability": torch.backends.cpu.get_cpu_capability(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "onnxruntime": installed_version("onnxruntime")}
+            "onnxruntime": installed_version("onnxruntime"), "openvino": installed_version("openvino")}
 
 
 def auto_key(frontend: FrontEnd, config: SegmentSettings) -> dict:
@@ -224,6 +244,7 @@ class Named:
 BACKENDS: dict[Backend, Builder] = {
     Backend.AUTO: _auto, Backend.EAGER: _eager, Backend.COMPILED: _compiled,
     **{Backend(backend): _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
+    Backend.OPENVINO: _exported("onnx", openvino_runtime.OpenVinoRunner),
 }
 
 

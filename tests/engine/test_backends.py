@@ -7,7 +7,7 @@ import torch
 
 from attnseg.engine import SegmentSettings, Segmenter
 from attnseg.engine.backends import BACKENDS, ExactFp32, PaddedBatches, load_backend
-from attnseg.export import FORMATS, export
+from attnseg.export import FORMATS, export, openvino_runtime
 from attnseg.export.exporter import FORMAT_OF_BACKEND
 from tests.conftest import tiny_frontend
 
@@ -19,6 +19,8 @@ def config(backend: str = "eager", **changes) -> SegmentSettings:
 
 
 def _unavailable(name: str) -> str | None:
+    if name == "openvino":
+        return openvino_runtime.available()
     return FORMATS[FORMAT_OF_BACKEND[name]].available() if name in FORMAT_OF_BACKEND else None
 
 
@@ -34,7 +36,7 @@ def test_backend_matches_the_eager_front_end(name, artifact_cache):
     for w, g in zip(want, got):
         assert g.shape == w.shape
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
-    if name in FORMAT_OF_BACKEND:  # built into the cache once, then reused
+    if name in FORMAT_OF_BACKEND or name == "openvino":  # built into the cache once, then reused
         built = list((artifact_cache / "artifacts").iterdir())
         assert built and all("tiny_s16_st_32x48_kinetics" in p.name for p in built)
         stamp = [(p.stat().st_ino, p.stat().st_size) for p in built]  # a rebuild publishes new files
@@ -136,7 +138,8 @@ def test_auto_measures_eager_and_onnxruntime_once_and_falls_back_to_eager_in_one
     timed, time_batch = [], backends.time_batch
     monkeypatch.setattr(backends, "time_batch", lambda run, config: timed.append(run) or (0.1 if timed[1:] else 0.2))
     assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # measured faster here
-    assert len(timed) == 2 and (artifact_cache / "backend_auto.json").is_file()
+    candidates = 3 if not openvino_runtime.available() else 2  # eager, onnxruntime and, where installed, openvino
+    assert len(timed) == candidates and (artifact_cache / "backend_auto.json").is_file()
     monkeypatch.setattr(backends, "time_batch", lambda run, config: 1 / 0)
     assert load_backend(config("auto"), frontend, cpu).backend is Backend.ONNXRUNTIME  # remembered: not timed again
     runners = {Backend.EAGER: "eager runner", Backend.ONNXRUNTIME: "onnx runner"}
