@@ -11,8 +11,10 @@ from .settings import (Backend, Device, DropPolicy, Kernels, ModelSettings, Runt
 PRESETS: dict[str, SessionSettings] = {
     # live video on a laptop (`attnseg demo`): the small ViT at a quarter of the paper's pixels; a file or folder
     # plays at its own frame rate and drops what the session cannot take, as a camera; one frame waits, not two:
-    # p99 860-915 ms instead of 1.05-1.29 s (benchmarks/demo_latency.py)
-    "live": SessionSettings(model=ModelSettings(arch="vit_small_16"), segment=SegmentSettings(resolution=(160, 240)),
+    # p99 860-915 ms instead of 1.05-1.29 s (benchmarks/demo_latency.py); the fastest front-end with exact labels
+    # here (auto: eager, onnxruntime or openvino, measured once: benchmarks/live_targets.py)
+    "live": SessionSettings(model=ModelSettings(arch="vit_small_16"),
+                            segment=SegmentSettings(resolution=(160, 240), backend=Backend.AUTO),
                             runtime=RuntimeSettings(realtime=True, drop=DropPolicy.DROP_OLDEST, queue_size=1)),
     # a robot (the ROS 2 node): the paper's model on the device it has, CUDA when present; the newest image only,
     # nothing ends the stream but the node

@@ -219,7 +219,8 @@ class LiveServer:
                     "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)} for o in shown],
                     "following": self.following,
                     "following_present": any(o["id"] == self.following for o in shown),
-                    "paused": self.paused, "opacity": self.opacity, "ended": self.ended}
+                    "paused": self.paused, "opacity": self.opacity, "ended": self.ended,
+                    "busy_share": stats.get("busy_share", {})}  # each stage's share of the engine's seconds
 
     def control(self, paused: bool | None = None, opacity: float | None = None) -> None:
         with self.lock:
