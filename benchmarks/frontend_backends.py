@@ -1,4 +1,4 @@
-"""Front-end speed per backend (eager, compiled, ONNX Runtime, AOTInductor, TensorRT), with parity.
+"""Front-end speed per backend (eager, compiled, ONNX Runtime, OpenVINO, AOTInductor, TensorRT), with parity.
 
 Besides the backends `--backend` offers, two fused CPU paths are measured here only (FUSED_ONLY): TorchScript
 frozen and optimized for inference (torch.jit.freeze + optimize_for_inference: oneDNN's fused linear and
@@ -16,7 +16,9 @@ Exported backends are built fresh into a temporary cache, and the export time
 
 Then label parity: real DAVIS clips (../shared/data/davis16) segmented at a
 small resolution through each exported backend and through eager; every
-token whose label differs is counted.
+token whose label differs is counted (a lower precision, e.g. openvino-bf16 on a
+CPU with bf16 instructions, is printed and recorded here before a user may ask
+for it; refused where the CPU lacks it).
 
 Records: frontend_{device}_{H}x{W}.json and frontend_labels_{device}.json.
 """
@@ -37,15 +39,17 @@ from attnseg.bench.peaks import measure_peaks  # noqa: E402
 from attnseg.engine import SegmentSettings, Segmenter  # noqa: E402
 from attnseg.engine.backends import load_backend  # noqa: E402
 from attnseg.engine.frames import read_clip  # noqa: E402
-from attnseg.export import FORMATS  # noqa: E402
+from attnseg.export import FORMATS, openvino_runtime  # noqa: E402
 from attnseg.export.exporter import FORMAT_OF_BACKEND  # noqa: E402
+from attnseg.errors import SettingError  # noqa: E402
 from attnseg.model import build_frontend  # noqa: E402
 
 DAVIS = DAVIS_FRAMES
 # variant -> (backend, precision)
 VARIANTS = {"eager": ("eager", None), "compiled": ("compiled", None), "onnxruntime": ("onnxruntime", "fp32"),
             "aoti": ("aoti", "fp32"), "aoti-bf16": ("aoti", "bf16"), "tensorrt-fp16": ("tensorrt", "fp16"),
-            "tensorrt-bf16": ("tensorrt", "bf16")}
+            "tensorrt-bf16": ("tensorrt", "bf16"), "openvino": ("openvino", "fp32"),
+            "openvino-bf16": ("openvino", "bf16")}
 
 
 def _pos_embed(frontend, resolution):
@@ -83,6 +87,8 @@ VARIANTS.update({name: (name, None) for name in FUSED_ONLY})
 
 def usable(variant: str) -> str | None:
     backend = VARIANTS[variant][0]
+    if backend == "openvino":
+        return openvino_runtime.available()
     return FORMATS[FORMAT_OF_BACKEND[backend]].available() if backend in FORMAT_OF_BACKEND else None
 
 
@@ -114,7 +120,12 @@ def speed(args, device, peaks) -> None:
                 print(f"{h}x{w} {variant}: unavailable ({reason})")
                 continue
             with torch.inference_mode():
-                run, build_s = build(variant, frontend, (h, w), device, args.threads)
+                try:
+                    run, build_s = build(variant, frontend, (h, w), device, args.threads)
+                except SettingError as err:  # a precision this CPU cannot run natively: refused, said
+                    figures["variants"][variant] = {"refused": str(err)}
+                    print(f"{h}x{w} {variant}: refused ({err})")
+                    continue
                 entry = {"build_seconds": round(build_s, 2), "batches": {}}
                 for batch in args.batch:
                     g = torch.Generator().manual_seed(batch)
@@ -155,8 +166,12 @@ def labels(args, device) -> None:
             backend, precision = VARIANTS[variant]
             config = SegmentSettings(resolution=tuple(args.label_resolution), backend=backend, precision=precision,
                                    threads=args.threads)
-            seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, config=config, device=str(device),
-                                            qk_gain=args.qk_gain)
+            try:
+                seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch, config=config,
+                                                device=str(device), qk_gain=args.qk_gain)
+            except SettingError as err:  # e.g. bf16 on a CPU without it
+                print(f"labels {clip_dir.name} {variant}: refused ({err})")
+                continue
             results[variant] = seg.segment_video(frames)
         ref = results["eager"]
         figures[clip_dir.name] = {"frames": len(frames), "clusters_eager": ref.num_clusters, "variants": {
@@ -187,7 +202,8 @@ def main() -> int:
     args.resolution = args.resolution or ([[320, 480]] if device.type == "cuda" else [[192, 384], [320, 480]])
     args.batch = args.batch or ([1, 8, 16] if device.type == "cuda" else [1, 8])
     args.variants = args.variants or (["eager", "compiled", "aoti", "aoti-bf16", "onnxruntime", "tensorrt-fp16"]
-                                      if device.type == "cuda" else ["eager", "onnxruntime", "aoti", "aoti-bf16"])
+                                      if device.type == "cuda" else ["eager", "onnxruntime", "openvino", "openvino-bf16", "aoti", "aoti-bf16",
+                            "torchscript-onednn"])
     with tempfile.TemporaryDirectory(prefix="attnseg-engines-") as cache:
         os.environ["ATTNSEG_CACHE"] = cache  # every artifact built (and timed) fresh
         peaks = measure_peaks(device)

@@ -109,7 +109,7 @@ def test_states_are_enums_that_read_and_write_as_their_values():
         ModelSettings(checkpoint="a.pth", random_weights=True)
     with pytest.raises(SettingError, match="unknown arch"):
         ModelSettings(arch="vit_huge")
-    assert {b.value for b in Backend if b.exported} == {"onnxruntime", "tensorrt", "aoti"}
+    assert {b.value for b in Backend if b.exported} == {"onnxruntime", "tensorrt", "aoti", "openvino"}
 
 
 def test_a_stream_ends_with_a_reason_and_its_words():

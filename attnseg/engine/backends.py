@@ -243,8 +243,8 @@ class Named:
 
 BACKENDS: dict[Backend, Builder] = {
     Backend.AUTO: _auto, Backend.EAGER: _eager, Backend.COMPILED: _compiled,
-    **{Backend(backend): _exported(fmt) for backend, fmt in export.exporter.FORMAT_OF_BACKEND.items()},
-    Backend.OPENVINO: _exported("onnx", openvino_runtime.OpenVinoRunner),
+    **{Backend(fmt.backend): _exported(name) for name, fmt in export.FORMATS.items()},
+    Backend.OPENVINO: _exported(export.exporter.OTHER_RUNTIMES["openvino"], openvino_runtime.OpenVinoRunner),
 }
 
 

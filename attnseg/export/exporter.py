@@ -55,7 +55,8 @@ FORMATS: dict[str, Format] = {
     "aoti": Format("aoti", ".pt2", "aoti", ("fp32", "bf16"), ("cpu", "cuda"), aoti_export.available,
                    aoti_export.export_aoti, aoti_export.load_aoti, False),
 }
-FORMAT_OF_BACKEND = {f.backend: f.name for f in FORMATS.values()}
+OTHER_RUNTIMES = {"openvino": "onnx"}  # backends that run another format's file with their own runtime
+FORMAT_OF_BACKEND = {**{f.backend: f.name for f in FORMATS.values()}, **OTHER_RUNTIMES}
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_backend_matches_the_eager_front_end(name, artifact_cache):
     for w, g in zip(want, got):
         assert g.shape == w.shape
         torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
-    if name in FORMAT_OF_BACKEND or name == "openvino":  # built into the cache once, then reused
+    if name in FORMAT_OF_BACKEND:  # built into the cache once, then reused
         built = list((artifact_cache / "artifacts").iterdir())
         assert built and all("tiny_s16_st_32x48_kinetics" in p.name for p in built)
         stamp = [(p.stat().st_ino, p.stat().st_size) for p in built]  # a rebuild publishes new files
