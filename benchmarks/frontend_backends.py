@@ -20,7 +20,8 @@ token whose label differs is counted (a lower precision, e.g. openvino-bf16 on a
 CPU with bf16 instructions, is printed and recorded here before a user may ask
 for it; refused where the CPU lacks it).
 
-Records: frontend_{device}_{H}x{W}.json and frontend_labels_{device}.json.
+Records: frontend_{device}_{H}x{W}.json (another --arch than the paper's: _{arch} added) and
+frontend_labels_{device}.json.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from attnseg.export import FORMATS, openvino_runtime  # noqa: E402
 from attnseg.export.exporter import FORMAT_OF_BACKEND  # noqa: E402
 from attnseg.errors import SettingError  # noqa: E402
 from attnseg.model import build_frontend  # noqa: E402
+from attnseg.presets import PRESETS  # noqa: E402
 
 DAVIS = DAVIS_FRAMES
 # variant -> (backend, precision)
@@ -149,7 +151,8 @@ def speed(args, device, peaks) -> None:
         settings = {"arch": args.arch, "resolution": [h, w], "device": device.type, "batches": args.batch,
                     "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads or torch.get_num_threads(),
                     "weights": "random"}
-        print("->", write_record(f"frontend_{device.type}_{h}x{w}", settings, figures))
+        named = "" if args.arch == PRESETS["bench"].model.arch else f"_{args.arch}"  # the paper's ViT: unnamed
+        print("->", write_record(f"frontend_{device.type}_{h}x{w}{named}", settings, figures))
 
 
 def labels(args, device) -> None:

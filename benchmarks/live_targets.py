@@ -58,11 +58,12 @@ def chromium_processes(binary: str) -> dict[int, str]:
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            # Chromium's children rewrite their command line as one string: split on NULs and spaces alike
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
         except OSError:
             continue
-        if argv and Path(argv[0].decode(errors="replace")).name in {Path(binary).name, "chromium", "chrome"}:
-            kind = next((a.decode().split("=", 1)[1] for a in argv if a.startswith(b"--type=")), "browser")
+        if argv and Path(argv[0]).name in {Path(binary).name, "chromium", "chrome"}:
+            kind = next((a.split("=", 1)[1] for a in argv if a.startswith("--type=")), "browser")
             found[int(entry.name)] = kind
     return found
 

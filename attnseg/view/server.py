@@ -154,7 +154,7 @@ class LiveServer:
             if drawn is None or drawn[0] is not frame or drawn[1:4] != (opacity, following, size):
                 image = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
                 if size != image.shape[:2]:
-                    image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA)
+                    image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
                     sy, sx = size[0] / frame.image.shape[0], size[1] / frame.image.shape[1]
                     shown = [{**o, "x": o["x"] * sx, "y": o["y"] * sy} for o in shown]
                 out = render(image, grid, layout(grid.shape, size), opacity, following, shown, bgr=True)
