@@ -95,7 +95,7 @@ def run(demo: Path, cwd: Path, video: Path, extra: list[str], chromium: str, arg
         url = served_url(proc, lines, 600)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page = browser.new_page(viewport={"width": args.viewport[0], "height": args.viewport[1]})
             page.goto(url, wait_until="domcontentloaded")
             deadline = time.monotonic() + 120
             while stats(url)["frames_painted"] == 0 and time.monotonic() < deadline:
@@ -130,12 +130,13 @@ def run(demo: Path, cwd: Path, video: Path, extra: list[str], chromium: str, arg
             "busy_share": last.get("busy_share", {})}
 
 
-def frontend_fps(args, backend: str) -> dict:
+def frontend_fps(args, backend: str, threads: int | None = None) -> dict:
     """The front-end alone at batch 1, as the demo built it (same backend, size, weights, threads): frames/s."""
     from attnseg.engine import SegmentSettings, Segmenter
 
     seg = Segmenter.from_checkpoint(random_weights=True, arch=args.arch,
-                                    config=SegmentSettings(resolution=args.resolution, backend=backend, batch_size=1))
+                                    config=SegmentSettings(resolution=args.resolution, backend=backend, batch_size=1,
+                                                           threads=threads))
     images = torch.randn(1, 3, *args.resolution, generator=torch.Generator().manual_seed(0))
     times = []
     with torch.inference_mode():
@@ -166,15 +167,21 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=5.0, help="seconds after the first paint before the window")
     p.add_argument("--loops", type=int, default=3, help="times the DAVIS frames play in the camera's video")
     p.add_argument("--screenshot", type=Path, help="the page as it was at the end of one window (this checkout)")
+    p.add_argument("--demo-args", default="", help="more flags for this checkout's demo, one string "
+                                                   "(e.g. \"--backend eager\")")
+    p.add_argument("--viewport", nargs=2, type=int, default=[1280, 720], metavar=("W", "H"),
+                   help="the browser window's size (the page's canvas fits in it)")
     p.add_argument("--name", default=None)
     args = parse(p)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         sys.exit("needs Debian's chromium (apt-get install chromium) and playwright (pip install playwright)")
-    checkouts = {"this checkout": (ROOT / "demo_webcam.py", ROOT, [])}
+    checkouts = {"this checkout": (ROOT / "demo_webcam.py", ROOT, args.demo_args.split())}
     if args.before:
         checkouts[f"before ({args.before.name})"] = (args.before / "demo_webcam.py", args.before,
                                                     ["--drop", "drop-oldest"])
+    given = args.demo_args.split()
+    threads = int(given[given.index("--threads") + 1]) if "--threads" in given else None
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "camera.mp4"
         source = write_video(video, 30.0, args.loops)
@@ -183,7 +190,7 @@ def main() -> None:
             for name, (demo, cwd, extra) in checkouts.items():
                 runs[name].append(run(demo, cwd, video, extra, chromium, args))
                 print(f"{name}: {runs[name][-1]}", flush=True)
-    frontend = frontend_fps(args, "auto")  # what the demo's auto chose (remembered in the same cache)
+    frontend = frontend_fps(args, "auto", threads)  # what the demo's auto chose (remembered in the same cache)
     figures: dict = {"frontend_batch1": frontend}
     for name, rs in runs.items():
         median = {k: float(np.median([r[k] for r in rs])) for k in rs[0] if isinstance(rs[0][k], (int, float))}
@@ -196,7 +203,8 @@ def main() -> None:
                                               "display_p99_ms", "chromium_cores", "chromium_ms_per_painted_frame",
                                               "demo_cores") if base.get(k)}
     settings = {"source": source, "camera_fps": 30.0, "command": "python demo_webcam.py --source CAMERA.mp4 "
-                "--realtime --page --port 0 --random-weights, the page open in Chromium (1280x720)",
+                f"--realtime --page --port 0 --random-weights {args.demo_args}".strip() + ", the page open in Chromium",
+                "viewport": args.viewport,
                 "arch": args.arch, "resolution": list(args.resolution), "repeats": args.repeats,
                 "seconds": args.seconds, "warmup": args.warmup, "machine": machine(),
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cores": os.cpu_count()}

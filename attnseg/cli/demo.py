@@ -122,11 +122,12 @@ class Shown:
         self.server = LiveServer(args.port, host=args.host, info=info, token=args.token)
         why = "" if args.page else "no display or no OpenCV GUI: "
         print(f"demo: {why}serving the live page at {self.server.page_url}", file=sys.stderr, flush=True)
-        return self._tiled(self.server, LiveServer.write, owned=False)  # up after the stream, until the demo quits
+        # up after the stream, until the demo quits; each camera frame painted as soon as it is read
+        return self._tiled(self.server, LiveServer.write, owned=False, newest=True)
 
-    def _tiled(self, writer, put, owned: bool = True) -> Sink:
+    def _tiled(self, writer, put, owned: bool = True, newest: bool = False) -> Sink:
         if len(self.sources) == 1:
-            return Sink(writer, put, owned=owned)
+            return Sink(writer, put, owned=owned, newest=newest)
         return Sink(Tiles(len(self.sources), lambda frame: put(writer, frame), writer.close),
                     lambda tiles, frame: tiles.write(frame), owned=owned)
 

@@ -141,7 +141,17 @@ class Session:
         wall_offset = time.time_ns() - time.monotonic_ns()  # capture times are monotonic; messages carry wall time
         failure, figures, counted = None, None, 0.0
         status = Status() if progress and interactive() else None
-        results = runtime.stream(sources if many else sources[0], self.settings.runtime)
+        # a display of the newest frame (the live page) takes each frame of one source as soon as it is read
+        newest = [s for s in everyone.sinks if s.newest] if not many else []
+        latest = {"figures": None}
+
+        def preview(r):
+            frame = r.output_frame(wall_offset, latest["figures"])
+            for sink in newest:
+                sink.write(frame)
+
+        results = runtime.stream(sources if many else sources[0], self.settings.runtime,
+                                 preview=preview if newest else None)
         try:
             for r in results:
                 if announce:  # once a source delivers: a bad source ends in its one error line
@@ -149,6 +159,7 @@ class Session:
                     announce = False
                 if figures_every is not None and r.delivered - counted > figures_every:  # not every frame:
                     figures, counted = runtime.stats.to_dict(), r.delivered  # percentiles of 10000 latencies
+                    latest["figures"] = figures
                 frame = r.output_frame(wall_offset, figures)
                 start = time.perf_counter()
                 if mine:

@@ -100,8 +100,11 @@ class LiveServer:
         """An OutputFrame of a stream (attnseg.engine.outputs.fanout): kept as the frame to show unless paused; its
         figures always. Constant time: nothing is drawn here."""
         with self.lock:
-            self.stats = frame.stats or {}
-            if not self.paused:
+            self.stats = frame.stats or self.stats
+            shown = self.shown
+            # a frame before the one shown (a stream's ordered result, after its preview) is not shown
+            newer = shown is None or frame.index > shown.index or frame.source != shown.source
+            if not self.paused and newer:
                 self.shown = frame
                 if frame.captured is not None:
                     self.captured[frame.index] = (frame.captured, frame.carried)

@@ -2,6 +2,7 @@
 (attnseg.engine.live.runtime runs it; queues.py holds what the threads pass each other)."""
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -9,7 +10,9 @@ from typing import Callable, Union
 
 from ...errors import SourceDisconnected
 from ...settings import DropPolicy, EndReason, OnDisconnect, RuntimeSettings
+from .carry import Carrier
 from .queues import END, Arrivals, Failure, Feed, put, put_dropping_oldest
+from .results import StreamResult
 from .sources import Frame, FrameSource, opener
 from .stats import StreamStats
 
@@ -32,13 +35,21 @@ def open_feed(index: int, source: Source, live: RuntimeSettings, batch: int) -> 
     carry = live.carry and drop is DropPolicy.DROP_OLDEST
     frames = queue.Queue(maxsize=CARRY_QUEUE if carry else live.queue_size if drop is DropPolicy.DROP_OLDEST
                          else max(live.queue_size, batch))
-    return Feed(index, src, reopen, drop, carry, frames, StreamStats())
+    return Feed(index, src, reopen, drop, carry, frames, StreamStats(), Carrier() if carry else None)
 
 
-def capture(feed: Feed, live: RuntimeSettings, stop: threading.Event, arrived: Arrivals) -> None:
+Preview = Callable[[StreamResult], None]  # takes a display's newest frame, at once (constant time)
+
+
+def capture(feed: Feed, live: RuntimeSettings, stop: threading.Event, arrived: Arrivals,
+            preview: Preview | None = None) -> None:
     """The capture thread of one source: its frames read (and reconnected) into its queue, by its drop policy,
-    then its end marker or its failure."""
+    then its end marker or its failure. `preview`: where the source carries, each frame as soon as it is read,
+    with the newest labels there are when it is drawn (StreamResult.carried; its maps made only if a display draws
+    it), before the ordered results reach it: a display paints every camera frame without waiting for the
+    front-end and clustering of the frames before it."""
     stats, src, out = feed.stats, feed.src, feed.frames
+    carried = functools.partial(stats.spent, "carry")  # a preview's flow, timed where it is made
     next_id = 0
     try:
         while not stop.is_set():
@@ -69,6 +80,11 @@ def capture(feed: Feed, live: RuntimeSettings, stop: threading.Event, arrived: A
             else:
                 stats.frames_dropped += put_dropping_oldest(out, frame)
             arrived.notify()
+            if preview is not None and feed.carrier is not None:
+                maps = feed.carrier.later(frame.image, carried, newest=True)
+                if maps is not None:
+                    preview(StreamResult(frame.id, frame.timestamp, maps, time.monotonic() - frame.timestamp,
+                                         frame.image, frame.tag, name=frame.name, carried=True, source=feed.index))
         put(out, END, stop)
     except BaseException as err:  # noqa: BLE001 - every failure is handed to the consumer
         put(out, Failure("capture", err), stop)

@@ -35,9 +35,8 @@ class Carrier:
         self.width = width
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._flowing = threading.Lock()  # one flow at a time: carried maps are made in whichever thread asks
-        self.grey: np.ndarray | None = None  # the last segmented frame, small and grey
-        self.patch: np.ndarray | None = None  # its patch labels
-        self.size: tuple[int, int] | None = None  # its size (H, W)
+        # the last segmented frame: (small grey image, patch labels, size (H, W)), replaced as one (threads read it)
+        self.last: tuple[np.ndarray, np.ndarray, tuple[int, int]] | None = None
 
     def small_grey(self, image: np.ndarray) -> np.ndarray:
         import cv2
@@ -48,19 +47,24 @@ class Carrier:
 
     def segmented(self, image: np.ndarray, patch: np.ndarray) -> None:
         """The newest segmented frame, with its patch labels: what later frames are carried from."""
-        self.grey, self.patch, self.size = self.small_grey(image), patch, image.shape[:2]
+        self.last = (self.small_grey(image), patch, image.shape[:2])
 
-    def later(self, image: np.ndarray, spent: Callable[[float], None] = lambda s: None) -> Maps | None:
+    def later(self, image: np.ndarray, spent: Callable[[float], None] = lambda s: None, *,
+              newest: bool = False) -> Maps | None:
         """`image`'s maps, moved from the last segmented frame when first asked for (Maps: a frame no output takes
         costs no flow): labels sampled at the patch centres, the full-size mask, and the small flow-sized map
         (`grid`) the mask is the nearest upsampling of. None before a frame was segmented, or when the frame's
-        size changed. `spent(seconds)`: told what making them took."""
-        if self.grey is None or image.shape[:2] != self.size:
+        size changed. The frame carried from: the last segmented one now, or with `newest` the last one when the
+        maps are made (a display's newest frame gets the newest labels there are by the time it is drawn).
+        `spent(seconds)`: told what making them took."""
+        last = self.last
+        if last is None or image.shape[:2] != last[2]:
             return None
-        grey, patch, size = self.grey, self.patch, self.size  # what it is carried from, as it is now
 
         def make():
             start = time.perf_counter()
+            now = self.last
+            grey, patch, size = now if newest and now[2] == last[2] else last
             coarse = self._move(image, grey, patch, size)
             mask = upsample_grid(coarse, size)
             spent(time.perf_counter() - start)

@@ -13,6 +13,7 @@ from typing import Callable
 
 from ...errors import InputError
 from ...settings import DropPolicy
+from .carry import Carrier
 from .sources import Frame, FrameSource
 from .stats import StreamStats
 
@@ -65,6 +66,7 @@ class Feed:
     carry: bool
     frames: queue.Queue
     stats: StreamStats
+    carrier: Carrier | None = None  # carrying: the last segmented frame's labels, moved to the frames that need them
 
     def reconnect(self, err: Exception, stop, attempts: int) -> tuple[FrameSource | None, str]:
         """The source reopened (a reconnection attempt each try, up to `attempts` in the whole stream, waiting a

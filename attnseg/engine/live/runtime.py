@@ -48,8 +48,7 @@ from ...errors import SettingError, StreamError
 from ...settings import EndReason, RuntimeSettings, StreamSettings
 from ..masks import Maps
 from ..segmenter import Segmenter
-from .capture import CARRY_QUEUE, Source, capture, open_feed
-from .carry import Carrier
+from .capture import CARRY_QUEUE, Preview, Source, capture, open_feed
 from .sources import Frame
 from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, take
 from .results import StreamResult
@@ -95,8 +94,8 @@ class StreamRuntime:
                 windows += bool(stream.push(q[0] + noise, k[0] + noise))
         return windows
 
-    def stream(self, source: Source | Sequence[Source], live: RuntimeSettings = RUNTIME, **changes
-               ) -> Iterator[StreamResult]:
+    def stream(self, source: Source | Sequence[Source], live: RuntimeSettings = RUNTIME, *,
+               preview: Preview | None = None, **changes) -> Iterator[StreamResult]:
         """Segment `source` live; yields one StreamResult per processed frame, in order.
 
         `source`: a source (a FrameSource, a function that opens one, or what open_source takes), or a list of
@@ -105,6 +104,10 @@ class StreamRuntime:
         (`StreamResult.source`, in the list's order) and come in each source's order. A source that ends
         (disconnected, stalled, at its end) ends alone; the stream ends with the last. `stats` sums the sources;
         `source_stats` holds each one's.
+
+        `preview(result)`: a display that paints the newest frame (the live page) gets each frame of a carrying
+        source as soon as it is read, carried (attnseg.engine.live.capture), besides the ordered results; it must
+        return at once.
 
         `live`: the runtime's settings (attnseg.settings.RuntimeSettings); keywords change single ones
         (`stream(src, queue_size=4, warm_up=False)`). Warm-up (StreamRuntime.warm_up) runs before the
@@ -125,7 +128,7 @@ class StreamRuntime:
         features, results = (queue.Queue(maxsize=live.queue_size + (CARRY_QUEUE if any(f.carry for f in feeds)
                                                                      else 0)) for _ in range(2))
         workers = [threading.Thread(target=capture, name=f"attnseg-capture-{f.index}", daemon=True,
-                                    args=(f, live, stop, arrived)) for f in feeds]
+                                    args=(f, live, stop, arrived, preview)) for f in feeds]
         workers += [
             threading.Thread(target=self._features, name="attnseg-features", daemon=True,
                              args=(feeds, features, stop, live.stall_timeout, arrived)),
@@ -259,7 +262,7 @@ class StreamRuntime:
         """Clustering and tracking, each source on its own stream segmenter; carried labels per source."""
         seg = self.segmenter
         streams = [StreamSegmenter.of(seg, self.config) for _ in feeds]
-        carriers = [Carrier() if f.carry else None for f in feeds]
+        carriers = [f.carrier for f in feeds]
         waiting: list[list[Frame]] = [[] for _ in feeds]
         upsampled = functools.partial(self.stats.spent, "upsample")  # made where an output asks: timed there
         carried = functools.partial(self.stats.spent, "carry")

@@ -93,6 +93,8 @@ class Sink:
     path: Callable[[OutputFrame], Any] = lambda frame: None
     needs_images: bool = False
     owned: bool = True  # closing the outputs closes the writer; False: its owner does (the page that stays up)
+    newest: bool = False  # shows the newest frame only (the live page): a stream also hands it each frame at once,
+    # as soon as it is read, carried (StreamRuntime.stream's preview); older frames reach it after, and are not shown
 
     def write(self, frame: OutputFrame) -> None:
         with _naming(self.path(frame)):
