@@ -118,17 +118,22 @@ def main() -> None:
     ap.add_argument("--qk-gain", type=float, default=LIVE_QK_GAIN)
     ap.add_argument("--step", type=int, default=5, help="carry from every STEP-th annotation")
     ap.add_argument("--horizon", type=int, default=4, help="carry to t+1 ... t+HORIZON")
+    ap.add_argument("--carry-only", action="store_true", help="the carried labels only (record "
+                    "live_quality_carry_h{HORIZON}_...json): how far the page's preview carries, from the newest "
+                    "segmented frame")
     args = ap.parse_args()
     clips = sorted(DAVIS_FRAMES.iterdir()) if DAVIS_FRAMES.is_dir() else []
     if not clips:
         sys.exit(f"no DAVIS clips at {DAVIS_FRAMES}")
-    figures = {"causal": causal_figures(clips, args.qk_gain), "carry": carry_figures(clips, args.step, args.horizon)}
+    figures = {} if args.carry_only else {"causal": causal_figures(clips, args.qk_gain)}
+    figures["carry"] = carry_figures(clips, args.step, args.horizon)
     settings = {"clips": [c.name for c in clips], "arch": "vit_small_16", "resolution": [160, 240],
                 "checkpoint": f"paper-format random, q/k x{args.qk_gain:g}", "stream": "StreamSettings() defaults",
                 "carry": f"DIS ultrafast at {CARRY_WIDTH} px wide, annotation t -> t+1..t+{args.horizon}, every "
                          f"{args.step}th t", "command": "python -m benchmarks.live_quality",
                 "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
-    print(f"wrote {write_record('live_quality_cpu_vit_small_16_160x240', settings, figures)}")
+    name = f"live_quality_carry_h{args.horizon}_cpu" if args.carry_only else "live_quality_cpu_vit_small_16_160x240"
+    print(f"wrote {write_record(name, settings, figures)}")
 
 
 if __name__ == "__main__":
