@@ -17,7 +17,8 @@ Per rate (--rates, Hz), these measurements on the same frames (a DAVIS clip at 4
   image between processes costs, with the node's Fast DDS profile and with Fast DDS's defaults (under which
   best-effort images that large are mostly lost: attnseg/integrations/fastdds_large_images.xml).
 The first --warmup seconds of each run are not counted. The difference ros - bridge is the ROS cost
-(transport, a second process sharing the cores, message conversion).
+(transport, a second process sharing the cores, message conversion). The node's segmented frames a second
+(its diagnostics' count over its run) are set against its front-end's own at batch 1, timed here after the runs.
 
     python -m benchmarks.ros2_latency                       # 15 and 30 Hz, 20 s each
 Record: ros2_latency_{device}_{arch}_{H}x{W}.json. Needs `pip install -e '.[ros2]'`.
@@ -255,6 +256,18 @@ def main() -> None:
                   flush=True)
     finally:
         rclpy.shutdown()
+    from attnseg.presets import PRESETS
+
+    from .live_targets import frontend_fps
+
+    # the node's front-end alone at batch 1 (its backend, size and weights' shapes), in this run: what its
+    # segmented rate is measured against
+    own = figures["frontend_batch1"] = frontend_fps(args, str(PRESETS["robot"].segment.backend))
+    for rate in args.rates:
+        ros = figures[f"{rate:g}Hz"]["ros"]
+        segmented = ros["node"]["frames_processed"] / (args.seconds + args.warmup)  # the node's whole run
+        ros["segmented_fps"] = round(segmented, 2)
+        ros["segmented_over_frontend"] = round(segmented / own["fps"], 3)
     name = args.name or f"ros2_latency_cpu_{args.arch}_{h}x{w}"
     settings_out = {"frames": source, "frame_size": list(SIZE), "encoding": "rgb8", "arch": args.arch,
                     "resolution": [h, w], "checkpoint": f"paper-format random, q/k x{args.qk_gain:g}",

@@ -5,8 +5,9 @@
   shown frames a second, capture-to-display p50/p99 (as the browser reports its paints) beside the engine's
   capture-to-mask, frames carried and dropped, the mode and weights (random ones flagged), the objects with their
   colour and area, pause/resume, overlay opacity, and click-to-follow;
-- `/frame.jpg?after=N`: the overlay of the newest frame, waiting for one later than N; `POST /shown` {"frame": N}:
-  the page has painted frame N (capture to then is its display latency); `/stream` (MJPEG) for other clients;
+- `/frames?width=W&height=H`: the page's frames, pushed as they come, each drawn to fit its canvas; `POST /shown`
+  {"frames": [[N, ms ago], ...]}: the page painted these frames (capture to then is its display latency);
+  `/frame.jpg?after=N` (the newest frame later than N) and `/stream` (MJPEG) for other clients;
 - `/events` (Server-Sent Events) and `/stats.json`: the figures;
 - `POST /control` {"paused": bool, "opacity": 0..1}; `POST /follow` {"x", "y"} (fractions of the image:
   the object under that point) or {"id": n} or {"id": null}; `/follow/mask.png`: the followed object's
@@ -14,9 +15,11 @@
   followed object stays followed from frame to frame.
 It serves the address it is given, IPv4 or IPv6 (`::1` is loopback too); beyond loopback it says so loudly, and
 `token` guards every request; it has no TLS. attnseg.view.http says how it stands against hostile clients.
-It is one of the outputs a stream fans out to (attnseg.engine.outputs.fanout): `write(frame)` keeps an OutputFrame
-(constant time: the stream never waits for the page); what a viewer asks for is counted and drawn from the
-frame's grid labels when asked, once per frame (attnseg.engine.outputs.drawing).
+It is one of the outputs a stream fans out to (attnseg.engine.outputs.fanout), one that shows the newest frame
+(`Sink.newest`): `write(frame)` keeps an OutputFrame (constant time: the stream never waits for the page), each
+camera frame as soon as it is read (the runtime's preview, carried) and the ordered results after, a frame older
+than the one shown not shown; what a viewer asks for is counted and drawn from the frame's grid labels when asked,
+once per frame (attnseg.engine.outputs.drawing), and a carried frame's flow is computed then.
 """
 from __future__ import annotations
 
