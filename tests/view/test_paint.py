@@ -10,7 +10,7 @@ import numpy as np
 from attnseg.engine.masks import upsample_grid
 from attnseg.engine.outputs.fanout import OutputFrame
 from attnseg.view import LiveServer
-from tests.view.test_hostile import CHROMIUM, chromium
+from tests.view.test_in_chromium import CHROMIUM, chromium
 
 FPS = 30.0
 
