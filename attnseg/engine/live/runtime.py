@@ -54,6 +54,7 @@ from .queues import END, Arrivals, Carry, Ended, Failure, Feed, drain, put, take
 from .results import StreamResult
 from .stats import Combined, StreamStats
 from .stream_segmenter import StreamSegmenter
+from .threads import one_intra_op_thread
 
 RUNTIME = RuntimeSettings()  # the runtime's defaults (attnseg.settings)
 
@@ -261,6 +262,8 @@ class StreamRuntime:
     def _windows(self, feeds: list[Feed], inp, out, stop):
         """Clustering and tracking, each source on its own stream segmenter; carried labels per source."""
         seg = self.segmenter
+        if self._turns:  # a CPU: the clustering's small ops on one thread (attnseg.engine.live.threads)
+            one_intra_op_thread()
         streams = [StreamSegmenter.of(seg, self.config) for _ in feeds]
         carriers = [f.carrier for f in feeds]
         waiting: list[list[Frame]] = [[] for _ in feeds]
