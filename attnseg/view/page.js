@@ -45,7 +45,9 @@ function render(s) {
   $("following").textContent = s.following === null ? "none" : "id " + s.following;
   $("pause").textContent = s.paused ? "resume" : "pause";
   if (document.activeElement !== $("opacity")) $("opacity").value = s.opacity;
-  $("list").replaceChildren(...s.objects.map((o) => objectItem(o, s.following)));
+  const more = s.objects_total > s.objects.length ? [element("li", {className: "more"},
+    `and ${s.objects_total - s.objects.length} smaller`)] : [];
+  $("list").replaceChildren(...s.objects.map((o) => objectItem(o, s.following)), ...more);
   $("ended").hidden = !s.ended;  // the stream is over: its last frame stays, with the closing figures
   $("ended").textContent = s.ended ? "stream ended: " + s.ended : "";
   document.body.dataset.frame = s.frame;
@@ -152,7 +154,7 @@ $("view").addEventListener("click", (e) => {
 });
 $("list").addEventListener("click", (e) => {
   const li = e.target.closest("li");
-  if (li) post("/follow", {id: Number(li.dataset.id)}).then(render);
+  if (li && li.dataset.id !== undefined) post("/follow", {id: Number(li.dataset.id)}).then(render);
 });
 $("unfollow").addEventListener("click", () => post("/follow", {id: null}).then(render));
 $("pause").addEventListener("click", () => post("/control", {paused: !state.paused}).then(render));

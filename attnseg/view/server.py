@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 CAPTURES = 512  # frames whose capture time is kept for the browser's paint reports
 PAINT_WINDOW = 2.0  # seconds of paint reports the page's painted frames/s counts
 JPEG_QUALITY = 80
+LISTED = 24  # objects the page's panel lists at most: the largest
 
 
 class LiveServer:
@@ -222,7 +223,9 @@ class LiveServer:
                     **{k: stats.get(k, 0) for k in ("frames_in", "frames_processed", "frames_carried",
                                                     "frames_dropped")},
                     **{k: self.info.get(k) for k in ("mode", "weights", "random_weights", "source")},
-                    "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)} for o in shown],
+                    "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)}
+                                for o in listed(shown, self.following)],
+                    "objects_total": len(shown),
                     "following": self.following,
                     "following_present": any(o["id"] == self.following for o in shown),
                     "paused": self.paused, "opacity": self.opacity, "ended": self.ended,
@@ -277,6 +280,16 @@ class LiveServer:
 
     def _wake(self) -> None:
         self.http.wake()
+
+
+def listed(shown: list[dict], following: int | None) -> list[dict]:
+    """The objects the panel lists: the LISTED largest (and the followed one), in id order. A browser that rebuilt
+    a list of hundreds of objects five times a second would spend the cores the stream needs."""
+    if len(shown) <= LISTED:
+        return shown
+    largest = sorted(shown, key=lambda o: -o["area"])[:LISTED]
+    keep = {o["id"] for o in largest} | {following}
+    return [o for o in shown if o["id"] in keep]
 
 
 def fitted(size: tuple[int, int], box: tuple[int, int] | None) -> tuple[int, int]:

@@ -108,3 +108,16 @@ def test_head_of_frames_is_answered(server):
     conn.close()
     assert get(server, "/page.js").count(b"/frames") >= 1
     assert struct.calcsize("<dIB3x") == PART.size == 16  # the page reads a 16-byte header
+
+
+def test_the_panel_lists_the_largest_objects_and_the_followed_one(server):
+    from attnseg.view.server import LISTED
+
+    grid = np.arange(8 * 8, dtype=np.int32).reshape(8, 8)  # 64 objects
+    grid[:4] = 0  # object 0: half the frame
+    server.publish(np.zeros((64, 64, 3), np.uint8), np.kron(grid, np.ones((8, 8), np.int32)), STATS)
+    server.follow(63)
+    state = server.state()
+    ids = [o["id"] for o in state["objects"]]
+    assert state["objects_total"] == 33 and len(ids) == LISTED + 1 and ids == sorted(ids)
+    assert 0 in ids and 63 in ids and state["following_present"]
