@@ -127,7 +127,7 @@ def run(demo: Path, cwd: Path, video: Path, extra: list[str], chromium: str, arg
             "chromium_cores": round(chromium_cores, 3), "chromium_cores_by_process": chromium_kinds,
             "chromium_ms_per_painted_frame": round(1e3 * chromium_cores * span / max(painted, 1), 2),
             "demo_cores": round((demo1 - demo0) / span, 3),
-            "busy_share": last.get("busy_share", {})}
+            "busy_share": last.get("busy_share", {}), "page_drawing_share": last.get("drawing_share")}
 
 
 def frontend_fps(args, backend: str, threads: int | None = None) -> dict:

@@ -81,6 +81,9 @@ class LiveServer:
         self._counted: tuple | None = None  # (frame, its objects): counted once per frame
         self._drawn: tuple | None = None  # (frame, opacity, following, jpeg): drawn once per frame and view
         self._drawing = threading.Lock()
+        self.drawing_s = 0.0  # seconds spent drawing and encoding frames for viewers (a carried frame's flow, made
+        # when it is first drawn, is the stream's busy_s["carry"])
+        self.started = time.monotonic()
         sock = socket.create_server((host, port), family=family)  # bound here: a port in use is the caller's error
         self.port = port = sock.getsockname()[1]
         shown_host = f"[{host}]" if family == socket.AF_INET6 else host
@@ -159,6 +162,7 @@ class LiveServer:
             size = fitted(frame.image.shape[:2], box)
             drawn = self._drawn
             if drawn is None or drawn[0] is not frame or drawn[1:4] != (opacity, following, size):
+                start = time.perf_counter()
                 image = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
                 if size != image.shape[:2]:
                     image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR)
@@ -167,15 +171,19 @@ class LiveServer:
                 out = render(image, grid, layout(grid.shape, size), opacity, following, shown, bgr=True)
                 jpeg_bytes = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
                 self._drawn = drawn = (frame, opacity, following, size, jpeg_bytes)
+                self.drawing_s += time.perf_counter() - start
             return frame, self._counted[1], drawn[4]
 
     def display_stats(self) -> dict:
-        """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted."""
+        """Capture to painted in a browser: p50, p95, p99 (ms) and the frames painted; drawing_share: the seconds
+        spent drawing and encoding the frames viewers took, per second served."""
         with self.lock:
             times = self.paint_times
             fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+            drawing = self.drawing_s / max(1e-9, time.monotonic() - self.started)
             return {**percentiles(self.painted), "painted": self.frames_painted, "carried": self.carried_painted,
-                    "first": self.first_painted, "last": self.last_painted, "fps": round(fps, 2)}
+                    "first": self.first_painted, "last": self.last_painted, "fps": round(fps, 2),
+                    "drawing_share": round(drawing, 3)}
 
     def painted_fps(self) -> float:
         """Frames the browsers painted a second, over the last PAINT_WINDOW seconds (what the page's viewer saw)."""
@@ -229,7 +237,8 @@ class LiveServer:
                     "following": self.following,
                     "following_present": any(o["id"] == self.following for o in shown),
                     "paused": self.paused, "opacity": self.opacity, "ended": self.ended,
-                    "busy_share": stats.get("busy_share", {})}  # each stage's share of the engine's seconds
+                    "busy_share": stats.get("busy_share", {}),  # each stage's share of the engine's seconds
+                    "drawing_share": round(self.drawing_s / max(1e-9, time.monotonic() - self.started), 3)}
 
     def control(self, paused: bool | None = None, opacity: float | None = None) -> None:
         with self.lock:

@@ -121,3 +121,10 @@ def test_the_panel_lists_the_largest_objects_and_the_followed_one(server):
     ids = [o["id"] for o in state["objects"]]
     assert state["objects_total"] == 33 and len(ids) == LISTED + 1 and ids == sorted(ids)
     assert 0 in ids and 63 in ids and state["following_present"]
+
+
+def test_the_page_counts_its_drawing_time(server):
+    assert server.display_stats()["drawing_share"] == 0
+    server.publish(np.zeros((40, 60, 3), np.uint8), labels_map(), STATS)
+    assert get(server, "/frame.jpg")[:2] == b"\xff\xd8"
+    assert server.drawing_s > 0 and server.state()["drawing_share"] > 0
