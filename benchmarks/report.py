@@ -34,8 +34,8 @@ from .sections import (STAGES, config_cell, stage_p50, authors_section, certifie
                       compare_section, cost_section, crosscheck_section, latency_section, long_video_section,
                       pooled_section, ros2_section, fidelity_section, frontend_section, stages_section)
 from .sections_device import compile_section, device_section, kernels_section  # noqa: E402
-from .sections_live import (demo_section, live_quality_section, memory_section, multisource_section,  # noqa: E402
-                           page_section, rtsp_section, viewers_section)
+from .sections_live import (demo_section, live_quality_section, live_targets_section, memory_section,  # noqa: E402
+                            multisource_section, page_section, rtsp_section, viewers_section)
 
 from attnseg.errors import InputError
 from attnseg.files import atomic_path
@@ -66,6 +66,7 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("ros2_latency_", ros2_section), ("demo_latency_", demo_section), ("page_work_", page_section),
             ("page_viewers_", viewers_section),
             ("live_quality_", live_quality_section), ("live_memory_", memory_section),
+            ("live_targets_", live_targets_section),
             ("rtsp_latency_", rtsp_section), ("multisource_", multisource_section)]
 
 

@@ -248,6 +248,8 @@ def ros2_section(records: list[dict]) -> list[str]:
         s = r["settings"]
         h, w = s["resolution"]
         for rate, f in r["figures"].items():
+            if not rate.endswith("Hz"):  # the front-end's own rate, beside the rates
+                continue
             ros, bridge, transport = f["ros"], f["bridge"], f["transport"]
             lat = lambda x: f"{number(x['latency_ms']['p50'], 0)} / {number(x['latency_ms']['p99'], 0)}"  # noqa: E731
             modes = [("default", ros)] + ([("paper windows, nothing carried", f["ros_paper_windows"])]
@@ -338,7 +340,7 @@ def frontend_section(records: list[dict]) -> list[str]:
         h, w = s["resolution"]
         eager = {b: x["seconds_per_frame"]["p50"] for b, x in f["variants"].get("eager", {}).get("batches", {}).items()}
         for variant, v in f["variants"].items():
-            if "unavailable" in v:
+            if "unavailable" in v or "refused" in v:  # not installed; a precision this CPU lacks
                 continue
             for batch, x in v["batches"].items():
                 p50 = x["seconds_per_frame"]["p50"]

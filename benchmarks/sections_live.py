@@ -81,6 +81,13 @@ def live_quality_section(records: list[dict]) -> list[str]:
     out = []
     for r in records:
         s, f = r["settings"], r["figures"]
+        if "causal" not in f:  # --carry-only: how far the page's preview carries
+            carry = [[d, number(m["carried_J"], 3), number(m["copied_J"], 3)] for d, m in f["carry"]["mean"].items()]
+            out += [f"### Carried labels over longer distances (`benchmarks/live_quality.py --carry-only`, "
+                    f"`{r['benchmark']}`)", "", f"{machine_label(r)}, {s['cpu_capability']}, commit {commit_cell(r)}; "
+                    f"{s['carry']}, on {', '.join(s['clips'])}; J of the foreground, mean over the clips:", "",
+                    *table(["Carried to", "J carried by flow", "J copied unmoved"], carry), ""]
+            continue
         rows = [[clip, c["frames"], f"{c['ids']['causal']} / {c['ids']['windows']} / {c['ids']['offline']}",
                  number(c["ids_per_window_median"], 0), number(c["causal_vs_windows"]["mean_iou"], 3),
                  number(c["causal_vs_offline"]["mean_iou"], 3), number(c["windows_vs_offline"]["mean_iou"], 3),
@@ -160,3 +167,26 @@ separate: N `attnseg stream CLIP` started together. Segmented fps summed over th
 from each command's --stats-json (separate: the median p50, the largest p99); memory: peak resident
 set, summed over separate processes; CPU: user + system seconds over wall seconds (200%: both cores).
 With one source both columns run the same command: their difference is the noise of the host.""".splitlines(), header, rows)
+
+
+def live_targets_section(records: list[dict]) -> list[str]:
+    rows = []
+    for r in records:
+        s, f = r["settings"], r["figures"]
+        for name, part in f.items():
+            if not isinstance(part, dict) or "targets" not in part:
+                continue
+            m, t = part["median"], part["targets"]
+            verdict = ", ".join(f"{k} {'met' if v['met'] else 'missed'}" for k, v in t.items())
+            rows.append([name, machine_label(r) + f", {s['cpu_capability']}", f"{100 * m['painted_fraction']:.1f}%",
+                         f"{number(m['display_p50_ms'], 0)} / {number(m['display_p99_ms'], 0)}",
+                         number(m["segmented_fps"], 2), number(m["segmented_over_frontend"], 2),
+                         number(m["chromium_cores"], 2), number(m["chromium_ms_per_painted_frame"], 1),
+                         number(m["demo_cores"], 2), verdict, commit_cell(r)])
+    header = ["Checkout", "Machine", "Camera frames painted", "Capture to paint p50 / p99 ms", "Segmented fps",
+              "Over the front-end's own", "Chromium cores", "Chromium ms per painted frame", "Demo cores",
+              "Targets (issue 40)", "Commit"]
+    return section("The live page at camera rate, every core counted (`benchmarks/live_targets.py`)", [
+        "A 30 fps camera (the DAVIS frames as a video played with --realtime), the demo's page in Chromium on the",
+        "same machine; CPU from /proc (Chromium: all its processes); medians of the runs, the checkouts alternating."],
+        header, rows)
