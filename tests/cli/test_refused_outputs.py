@@ -228,3 +228,13 @@ def test_a_second_command_on_a_run_in_progress_is_refused_naming_it(tmp_path):
     resumed = cli(*args, "--resume")  # after it: the run is complete, nothing to resume, nothing changed
     out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0 and out.startswith("nothing to resume: the run into"), err
+
+
+def test_resume_on_a_first_run_starts_it_and_says_so(synthetic_folder, tmp_path, capsys):
+    """The README's --resume line, run first: the run happens (it used to end in "nothing to resume", exit 2,
+    leaving an empty folder)."""
+    out = tmp_path / "masks"
+    assert main(["segment", str(synthetic_folder), *MODEL, "--out", str(out), "--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "nothing to resume into" in captured.err and "starts from the first frame" in captured.err
+    assert len(list(out.glob("*.png"))) == 7 and captured.out.startswith("segmented 7 frames")

@@ -118,6 +118,11 @@ def segment_to_files(segmenter, source, outputs: Outputs, *, resume: bool = Fals
     if outputs.needs_images and reader.info.count is None:
         raise SettingError("an overlay needs an input that can be read twice: pass a path, a list or an array")
     fresh = [outputs.out] if outputs.out and not Path(outputs.out).exists() else []  # made by this run
+    folder = outputs.state_dir()
+    if resume and folder is not None and not Path(folder).exists():  # no run was interrupted here: this one starts
+        log.warning("nothing to resume into %s (no run was interrupted there): the run starts from the first frame",
+                    ", ".join(map(str, outputs.paths())))
+        resume = False
     earlier = outputs.check(resume=resume)
     length = plan_chunk(segmenter, reader.info.count, segmenter.config.chunk)
     state = RunState(outputs.state_dir()) if outputs.state_dir() else None

@@ -93,10 +93,21 @@ def test_an_interrupted_run_keeps_its_frames_and_resumes_to_the_same_result(tmp_
     assert not (cut / ".png.attnseg-run").exists()  # a finished run leaves no state
 
 
-def test_resume_refuses_another_run_and_a_missing_state(tmp_path, monkeypatch):
+def test_resume_without_a_run_to_resume_starts_it_and_says_so(tmp_path, monkeypatch):
+    """The README's --resume line on a first run: nothing was interrupted there, so the run starts (it used to
+    stop with "nothing to resume" after the weights had loaded, leaving an empty folder)."""
+    from attnseg.engine.offline import runs
+
+    said = []
+    monkeypatch.setattr(runs.log, "warning", lambda msg, *args: said.append(msg % args))
     seg = sharp_segmenter(chunk=4, batch_size=4)
-    with pytest.raises(SettingError, match="nothing to resume"):
-        segment_to_files(seg, FRAMES, outputs(tmp_path), resume=True)
+    summary = segment_to_files(seg, FRAMES, outputs(tmp_path), resume=True)
+    assert summary["frames"] == len(FRAMES) and summary["resumed_at"] is None
+    assert len(said) == 1 and said[0].startswith("nothing to resume into") and "starts from the first frame" in said[0]
+
+
+def test_resume_refuses_another_run(tmp_path, monkeypatch):
+    seg = sharp_segmenter(chunk=4, batch_size=4)
     interrupt_at(monkeypatch, seg, 2, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         segment_to_files(seg, FRAMES, outputs(tmp_path))
