@@ -142,11 +142,13 @@ def read_checkpoint(path: str | Path) -> Weights:
     """Read any supported checkpoint file (no validation against an arch yet)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path} (the paper's checkpoints come from the authors' "
+                              f"release: the README's Weights section says where; random weights run without one)")
     sd, fmt = _read(path)
     bad = sorted(k for k, v in sd.items() if not isinstance(v, torch.Tensor))
     if bad:
-        raise CheckpointError(f"{path}: entries that are not tensors: {', '.join(bad[:10])}")
+        raise CheckpointError(f"{path} is not a checkpoint format attnseg reads: it holds entries that are not "
+                              f"tensors ({', '.join(bad[:10])}); the formats it reads: docs/checkpoints.md")
     backbone, st = _split(sd)
     return Weights(backbone, st, fmt, str(path), file_sha256(path))
 

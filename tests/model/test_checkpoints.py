@@ -212,3 +212,14 @@ def test_declared_sizes_are_checked_before_anything_is_read(tmp_path):
     many = deflated_checkpoint(tmp_path / "many.pth", {"0": 64 << 20, "1": 64 << 20, "2": 64 << 20})
     with pytest.raises(CheckpointError, match=r"declare 192 MiB in a file of 0\.\d MiB .*: not read"):
         read_checkpoint(many)
+
+
+def test_a_missing_or_foreign_checkpoint_says_where_to_look(tmp_path):
+    """A newcomer's two dead ends: a missing file names the README's Weights section, a .pth of another kind
+    (a training checkpoint with its optimizer, say) names the formats attnseg reads."""
+    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*README's Weights section"):
+        read_checkpoint(tmp_path / "checkpoint_dino-s-8.pth")
+    foreign = tmp_path / "other.pth"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "epoch": 3, "optimizer": {"lr": 0.1}}, foreign)
+    with pytest.raises(CheckpointError, match=r"is not a checkpoint format attnseg reads: .*docs/checkpoints.md"):
+        read_checkpoint(foreign)
