@@ -102,6 +102,15 @@ class Segmenter:
         return self.frontend.mode
 
     @property
+    def mode_line(self) -> str:
+        """The mode in one line for a run's output; with random weights it says so (the paper's structure, none of
+        its results) rather than "the paper's method" under the banner."""
+        line = self.mode.description
+        if self.weights.is_random:
+            line = line.replace("the paper's method", "the paper's structure with RANDOM weights, not its results")
+        return line
+
+    @property
     def scale(self) -> float:
         """The affinity's softmax temperature: head_dim ** -0.5."""
         return self.frontend.scale

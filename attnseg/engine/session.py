@@ -99,7 +99,7 @@ class Session:
             return None
         check_writable(outputs, resume, also=[stats_json] if stats_json else [])  # before the weights load
         segmenter = self.segmenter
-        print(segmenter.mode.description, file=sys.stderr)
+        print(segmenter.mode_line, file=sys.stderr)
         with contextlib.ExitStack() as stack:
             log = stack.enter_context(open(chunk_log, "a")) if chunk_log else None
             on_chunk = (lambda record: print(json.dumps(record), file=log, flush=True)) if log else None
@@ -155,7 +155,7 @@ class Session:
         try:
             for r in results:
                 if announce:  # once a source delivers: a bad source ends in its one error line
-                    print(self.segmenter.mode.description, file=sys.stderr)
+                    print(self.segmenter.mode_line, file=sys.stderr)
                     announce = False
                 if figures_every is not None and r.delivered - counted > figures_every:  # not every frame:
                     figures, counted = runtime.stats.to_dict(), r.delivered  # percentiles of 10000 latencies

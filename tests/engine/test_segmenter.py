@@ -56,3 +56,10 @@ def test_davis_clip(paper_ckpt, name):
     n = len(list(folder.glob("*.jpg")))
     assert result.labels.shape == (n, 6, 10) and result.masks.shape == (n, 480, 854)
     assert result.names[0] == "00000" and result.num_clusters > 1
+
+
+def test_the_mode_line_does_not_call_random_weights_the_papers_method():
+    seg = Segmenter.from_checkpoint(random_weights=True, arch="vit_small_16",
+                                    config=SegmentSettings(resolution=(32, 48)))
+    assert seg.mode_line.startswith("mode: st") and "RANDOM weights, not its results" in seg.mode_line
+    assert "the paper's method" not in seg.mode_line
