@@ -61,6 +61,10 @@ def run(args) -> int:
         print(f"batch: the masks of {videos} videos as COCO RLE -> {args.coco}")
     if counts["failed"]:
         again = " with --overwrite" if (args.coco or args.summary_json) and not args.overwrite else ""
+        stuck = sum(r["status"] == "failed" and not r.get("retry", True) for r in records)
+        if stuck == counts["failed"]:  # a missing or unreadable input fails again: retrying is no advice
+            raise AttnsegError(f"{stuck} video(s) failed (see above): an input that cannot be read fails again; fix "
+                               f"it or leave it out, then run again{again} (finished videos are skipped)")
         raise AttnsegError(f"{counts['failed']} video(s) failed (see above); re-run the same command{again} to retry "
                            "them")
     return 0

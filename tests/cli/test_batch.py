@@ -26,12 +26,29 @@ def test_cli_batch(tmp_path, capsys):
     (tmp_path / "bad.mp4").write_bytes(b"junk")
     assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:], "--overwrite"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == "attnseg: error: 1 video(s) failed (see above); re-run the same command to retry them"
+    # an unreadable input fails again: the advice is to fix it or leave it out, not to retry (issue 41)
+    assert err[-1] == ("attnseg: error: 1 video(s) failed (see above): an input that cannot be read fails again; "
+                       "fix it or leave it out, then run again (finished videos are skipped)")
     (tmp_path / "s.json").unlink()
     assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == ("attnseg: error: 1 video(s) failed (see above); re-run the same command with --overwrite to "
-                       "retry them")
+    assert err[-1] == ("attnseg: error: 1 video(s) failed (see above): an input that cannot be read fails again; "
+                       "fix it or leave it out, then run again with --overwrite (finished videos are skipped)")
+
+
+def test_a_batch_that_may_succeed_again_says_retry(monkeypatch, tmp_path, capsys):
+    from attnseg.engine.offline import batch
+
+    videos = make_videos(tmp_path / "in", count=1, frames=3)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch, "segment_to_files", full_disk)
+    assert main(["batch", *videos, "--out", str(tmp_path / "out"), "--random-weights", "--arch", "vit_small_16",
+                 "--resolution", "32", "48"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "attnseg: error: 1 video(s) failed (see above); re-run the same command to retry them")
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def process_video(segmenter, video: str, dest: str | Path) -> dict:
     for stale in [*dest.parent.glob(f".{dest.name}.partial-*"), *dest.parent.glob(f"..{dest.name}.partial-*")]:
         shutil.rmtree(stale, ignore_errors=True)  # what an interrupted run left behind (its folder, its run state)
     if dest.exists():  # we only ever rename finished folders into place: this one is someone else's
-        return {"video": video, "status": "failed", "out": str(dest),
+        return {"video": video, "status": "failed", "out": str(dest), "retry": False,
                 "error": f"{dest} exists but holds no {RESULT}; it is not an attnseg result: move it away"}
     staging = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
@@ -75,8 +75,10 @@ def process_video(segmenter, video: str, dest: str | Path) -> dict:
         (staging / RESULT).write_text(json.dumps(record, indent=1) + "\n")  # last: marks the folder complete
         os.replace(staging, dest)
         return record
-    except (InputError, OSError, ValueError) as err:
-        return {"video": video, "status": "failed", "out": str(dest), "error": str(err)}
+    except (InputError, OSError, ValueError) as err:  # retry: whether running it again may succeed (a full disk
+        # may have room then; a missing or unreadable input fails the same way)
+        return {"video": video, "status": "failed", "out": str(dest), "error": str(err),
+                "retry": not isinstance(err, (InputError, ValueError))}
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(outputs.state_dir(), ignore_errors=True)
