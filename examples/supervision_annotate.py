@@ -2,7 +2,7 @@
 
     pip install 'attnseg[sv]'
     python examples/supervision_annotate.py clip.mp4 annotated.mp4 --checkpoint checkpoint_dino-s-8.pth
-    python examples/supervision_annotate.py clip.mp4 annotated.mp4 --random-weights --resolution 160 240
+    python examples/supervision_annotate.py clip.mp4 annotated.mp4 --random-weights --arch vit_small_16 --resolution 160 240
 
 Each object is a detection whose tracker_id is its attnseg id: the mask and box annotators colour it by id
 (ColorLookup.TRACK), so an object keeps its colour through the video, and the label names its id and area.
@@ -16,6 +16,8 @@ import numpy as np
 import supervision as sv
 
 from attnseg import SegmentSettings, Segmenter
+from attnseg.architectures import VIT_PRESETS
+from attnseg.settings import ModelSettings
 from attnseg.engine.frames import FrameReader
 from attnseg.integrations.supervision import to_detections
 
@@ -26,11 +28,13 @@ def main() -> None:
     p.add_argument("out", help="annotated video (.mp4)")
     p.add_argument("--checkpoint")
     p.add_argument("--random-weights", action="store_true")
+    p.add_argument("--arch", default=ModelSettings().arch, choices=sorted(VIT_PRESETS),
+                   help="the ViT of the checkpoint (default: %(default)s)")
     p.add_argument("--resolution", type=int, nargs=2, default=(320, 480))
     p.add_argument("--min-area", type=int, default=64, help="leave out objects smaller than this, in pixels")
     args = p.parse_args()
 
-    seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights,
+    seg = Segmenter.from_checkpoint(args.checkpoint, random_weights=args.random_weights, arch=args.arch,
                                     config=SegmentSettings(resolution=tuple(args.resolution)))
     reader = FrameReader(args.video)
     masks = sv.MaskAnnotator(color_lookup=sv.ColorLookup.TRACK, opacity=0.5)

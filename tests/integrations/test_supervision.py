@@ -90,3 +90,16 @@ def test_the_docs_example_annotates_a_clip(synthetic_folder, tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     video = cv2.VideoCapture(str(out))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 7 and int(video.get(cv2.CAP_PROP_FRAME_WIDTH)) == 80
+
+
+def test_the_example_takes_the_arch_of_its_weights(tmp_path, synthetic_folder):
+    """The example ran only the default ViT; a newcomer with the demo's small ViT had no flag for it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "supervision_annotate.py"
+    run = subprocess.run([sys.executable, str(example), str(synthetic_folder), str(tmp_path / "a.mp4"),
+                          "--random-weights", "--arch", "vit_small_16", "--resolution", "32", "48", "--min-area", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and (tmp_path / "a.mp4").stat().st_size > 0, run.stderr[-2000:]
