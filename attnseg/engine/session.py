@@ -109,7 +109,7 @@ class Session:
 
     def batch(self, videos: Sequence[str | Path], out: str | Path) -> Iterator[dict]:
         """Many videos in this process, one finished folder each under `out` (attnseg.engine.offline.batch)."""
-        return run_batch(self.segmenter, videos, out)
+        return run_batch(lambda: self.segmenter, videos, out)  # loaded at the first video not finished before
 
     def process(self, video: str, dest: str | Path) -> dict:
         """One video of a batch into `dest` (a Ray actor's call): its record."""

@@ -20,8 +20,17 @@ def test_cli_batch(tmp_path, capsys):
     assert main(args) == 2  # the summary of the first run is not replaced silently
     assert capsys.readouterr().err.strip().endswith("s.json exists: overwrite replaces it, or name another file "
                                                     "(--overwrite)")
-    assert main([*args, "--overwrite"]) == 0
+    from attnseg.engine import segmenter as segmenter_module
+
+    loaded = []
+    original = segmenter_module.Segmenter.from_settings
+    segmenter_module.Segmenter.from_settings = lambda *a, **k: loaded.append(1) or original(*a, **k)
+    try:
+        assert main([*args, "--overwrite"]) == 0
+    finally:
+        segmenter_module.Segmenter.from_settings = original
     assert "batch: 0 done, 2 skipped" in capsys.readouterr().out
+    assert loaded == []  # every video finished before: no weights loaded to skip them (issue 41)
     assert [r["status"] for r in json.loads((tmp_path / "s.json").read_text())] == ["skipped", "skipped"]
     (tmp_path / "bad.mp4").write_bytes(b"junk")
     assert main(["batch", str(tmp_path / "bad.mp4"), *args[1:], "--overwrite"]) == 2

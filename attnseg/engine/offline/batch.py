@@ -85,11 +85,18 @@ def process_video(segmenter, video: str, dest: str | Path) -> dict:
 
 
 def run_batch(segmenter, videos: Sequence[str | Path], out_root: str | Path) -> Iterator[dict]:
-    """process_video over `videos` in order, in this process; one record per video."""
+    """process_video over `videos` in order, in this process; one record per video. `segmenter`: one, or a
+    function that loads it, called at the first video not finished before (a re-run of a finished batch loads
+    no weights)."""
+    load = segmenter if callable(segmenter) and not hasattr(segmenter, "config") else (lambda: segmenter)
     out_root = Path(out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     for video, name in output_names(videos).items():
-        yield process_video(segmenter, video, out_root / name)
+        dest = out_root / name
+        if is_finished(dest):
+            yield {"video": video, "status": "skipped", "out": str(dest)}
+            continue
+        yield process_video(load(), video, dest)
 
 
 def write_batch_coco(videos: Sequence[str | Path], records: Sequence[dict], dest: str | Path) -> int:
