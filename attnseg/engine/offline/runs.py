@@ -210,7 +210,9 @@ class _Run:
         except KeyboardInterrupt:
             kept = state.frames if state else 0
             if kept:
-                raise KeyboardInterrupt(f"{kept} finished frames kept; resume continues after them") from None
+                more = writers.written - kept  # written since the last commit: on disk, and redone when resumed
+                also = f" (the {more} written after them are on disk too, and written again)" if more > 0 else ""
+                raise KeyboardInterrupt(f"{kept} finished frames kept; resume continues after them{also}") from None
             interrupted = True
             raise KeyboardInterrupt("no frame was finished, nothing is left behind" + (
                 f" (a clip of {reader.info.count} frames is segmented as one piece)"
