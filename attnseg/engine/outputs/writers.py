@@ -109,13 +109,15 @@ class LabelPngs:
     """One PNG label map per frame into a folder, each written atomically as it comes, the folder marked as
     attnseg's (MARKER: each name appended as its PNG is written, so memory stays flat whatever the length).
 
-    A frame whose ids all fit in a byte is a palette PNG (DAVIS); one with a larger id is 16-bit grayscale
-    (a long video's ids grow): readers of either get the ids themselves. `wide` fixes one format for every frame
-    (a whole clip's). `keep_existing` keeps a frame's PNG already written (a resumed run: the same frame, the
+    A frame whose ids all fit in a byte is a palette PNG (DAVIS); once a frame has a larger id (a long video's
+    ids grow), it and every later one are 16-bit grayscale, and closing rewrites the earlier ones so (one format
+    per folder; readers of either get the ids themselves), saying so once, after the work. `wide` fixes one format
+    for every frame (a whole clip's). `keep_existing` keeps a frame's PNG already written (a resumed run: the same frame, the
     same labels) and lists it as written, so the marker ends as an uninterrupted run's does."""
 
     def __init__(self, folder: str | Path, keep_existing: bool = False, wide: bool | None = None):
-        self.folder, self.keep_existing, self.wide, self.warned = Path(folder), keep_existing, wide, False
+        self.folder, self.keep_existing, self.wide = Path(folder), keep_existing, wide
+        self.widened: str | None = None  # the first frame with an id above 255 (fixed format: never set)
         self.folder.mkdir(parents=True, exist_ok=True)
         marker = self.folder / MARKER
         write_atomic(marker, MARKER_HEAD + "\n")  # a resumed run lists every frame again, kept or written
@@ -124,11 +126,9 @@ class LabelPngs:
     def write(self, name: str, mask: np.ndarray) -> None:
         path = self.folder / f"{name}.png"
         if not (self.keep_existing and path.is_file()):
-            wide = mask.max(initial=0) > 255 if self.wide is None else self.wide
-            if wide and not self.warned:
-                log.warning("ids above 255 from frame %s on: those PNGs are 16-bit grayscale, not palette images",
-                            name)
-                self.warned = True
+            wide = self.wide if self.wide is not None else (self.widened is not None or mask.max(initial=0) > 255)
+            if wide and self.wide is None and self.widened is None:
+                self.widened = name
             write_label_png(path, mask, wide)
         self.marker.write(name + "\n")
 
@@ -138,6 +138,23 @@ class LabelPngs:
                 self.marker.write(MARKER_END + "\n")
             finally:
                 self.marker.close()
+            if self.widened is not None:
+                self._widen_earlier()
+
+    def _widen_earlier(self) -> None:
+        """Every palette PNG of this folder's run rewritten as 16-bit grayscale (the same ids), one file at a time."""
+        from PIL import Image
+
+        rewritten = 0
+        for path in written_pngs(self.folder) or []:
+            with Image.open(path) as img:
+                if img.mode != "P":
+                    continue
+                ids = np.asarray(img)
+            write_label_png(path, ids, wide=True)
+            rewritten += 1
+        log.warning("ids above 255 from frame %s on: every label PNG in %s is 16-bit grayscale (%d rewritten from "
+                    "palette PNGs)", self.widened, self.folder, rewritten)
 
 
 class NpyFrames:
