@@ -103,7 +103,7 @@ class Session:
         with contextlib.ExitStack() as stack:
             log = stack.enter_context(open(chunk_log, "a")) if chunk_log else None
             on_chunk = (lambda record: print(json.dumps(record), file=log, flush=True)) if log else None
-            return segment_to_files(segmenter, reader, outputs, resume=resume, progress=progress and interactive(),
+            return segment_to_files(segmenter, reader, outputs, resume=resume, progress=progress,
                                     on_chunk=on_chunk,
                                     on_end=(lambda s: write_json(stats_json, s)) if stats_json else None)
 

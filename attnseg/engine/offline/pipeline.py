@@ -197,6 +197,11 @@ def _cluster_and_link(segmenter, linker: Tracker, q: torch.Tensor, k: torch.Tens
     return ids.view(q.shape[0], *segmenter.grid).to(torch.int32).cpu().numpy(), result.num_clusters
 
 
+def on_terminal() -> bool:
+    """stderr is a terminal (a person watches it): a bar redrawn in place; else lines a log keeps."""
+    return sys.stderr.isatty()
+
+
 class StageProgress:
     """One progress bar on stderr (tqdm) for a run's frames going through the front-end, the clustering and the
     writing: `bar(stage, frames)` moves it by those frames times the stage's share of a frame's time, so it moves
@@ -207,13 +212,18 @@ class StageProgress:
     STAGE_SECONDS = {"front-end": ("decode", "preprocess", "backbone"),
                      "clustering": ("affinity", "clustering", "linking"), "writing": ("output",)}
 
+    LINE_EVERY = 10.0  # seconds between two progress lines where stderr is not a terminal (a log, a pipe, CI)
+
     def __init__(self, total: int | None, done: int, desc: str, *, writing: bool = True):
         from tqdm import tqdm
 
         self.shares = dict(self.SHARES) if writing else self._normalised({**self.SHARES, "writing": 0.0})
+        self.total, self.done, self.desc, self.n = total, done, desc, float(done)
+        self.began = self.said = time.monotonic()
+        # on a terminal a bar redrawn in place; elsewhere a plain line every LINE_EVERY s, which a log keeps
         self.bar = tqdm(total=total, initial=done, desc=desc, leave=False, dynamic_ncols=True, unit="frame",
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt}{postfix} "
-                                   "[{elapsed}<{remaining}, {rate_fmt}]")
+                                   "[{elapsed}<{remaining}, {rate_fmt}]") if on_terminal() else None
 
     @staticmethod
     def _normalised(shares: dict) -> dict:
@@ -221,8 +231,22 @@ class StageProgress:
         return {k: v / total for k, v in shares.items()}
 
     def __call__(self, stage: str, frames: int = 1) -> None:
-        self.bar.set_postfix_str(stage, refresh=False)
-        self.bar.update(frames * self.shares[stage])
+        self.n += frames * self.shares[stage]
+        if self.bar is not None:
+            self.bar.set_postfix_str(stage, refresh=False)
+            self.bar.update(frames * self.shares[stage])
+            return
+        now = time.monotonic()
+        if now - self.said >= self.LINE_EVERY:
+            self.said = now
+            print(self.line(now), file=sys.stderr, flush=True)
+
+    def line(self, now: float) -> str:
+        """Where the run is, in one line: frames, the time so far, the time left at this pace."""
+        spent, moved = now - self.began, self.n - self.done
+        left = f", about {(self.total - self.n) * spent / moved:.0f} s left" if self.total and moved > 0 else ""
+        total = f"/{self.total}" if self.total else ""
+        return f"{self.desc}: {self.n:.0f}{total} frames, {spent:.0f} s so far{left}"
 
     def learn(self, seconds: dict[str, float]) -> None:
         """The shares as measured so far (StageTimer.seconds of the chunks done)."""
@@ -232,4 +256,5 @@ class StageProgress:
             self.shares.update(self._normalised(spent))
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()

@@ -153,8 +153,8 @@ class LabelPngs:
                 ids = np.asarray(img)
             write_label_png(path, ids, wide=True)
             rewritten += 1
-        log.warning("ids above 255 from frame %s on: every label PNG in %s is 16-bit grayscale (%d rewritten from "
-                    "palette PNGs)", self.widened, self.folder, rewritten)
+        log.warning("ids above 255 from frame %s on: every label PNG in %s is 16-bit grayscale%s", self.widened,
+                    self.folder, f" ({rewritten} rewritten from palette PNGs)" if rewritten else "")
 
 
 class NpyFrames:

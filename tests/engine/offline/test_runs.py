@@ -183,7 +183,10 @@ def test_state_lives_beside_the_first_output(tmp_path):
     assert Outputs(overlay="o.mp4").needs_images
 
 
-def test_progress_shows_frames_per_second_and_time_left(tmp_path, capsys):
+def test_progress_shows_frames_per_second_and_time_left(tmp_path, capsys, monkeypatch):
+    from attnseg.engine.offline import pipeline
+
+    monkeypatch.setattr(pipeline, "on_terminal", lambda: True)  # the bar a terminal shows
     segment_to_files(sharp_segmenter(chunk=7), FRAMES, Outputs(labels=tmp_path / "l.npy"), progress=True)
     bar = capsys.readouterr().err
     import re
@@ -197,7 +200,7 @@ def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
     """Frames through the front-end, then the clustering, then the writing move one bar, each by its share of a
     frame's time: a clip segmented in one piece is mostly done on the bar before its first file is written (it
     sat at 0% until then), and the bar ends full."""
-    from attnseg.engine.offline import runs
+    from attnseg.engine.offline import pipeline, runs
 
     events = []
 
@@ -207,6 +210,7 @@ def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
             events.append((stage, frames, self.bar.n))
 
     monkeypatch.setattr(runs, "StageProgress", Recording)
+    monkeypatch.setattr(pipeline, "on_terminal", lambda: True)  # the bar a terminal shows
     seg = sharp_segmenter()
     if chunk:
         seg.config = dataclasses.replace(seg.config, chunk=chunk)
@@ -220,6 +224,19 @@ def test_the_progress_bar_moves_with_the_work(tmp_path, monkeypatch, chunk):
     else:
         assert events[first_write - 1][2] < 0.5 * len(FRAMES)  # the first chunk of three: written as it is done
     assert events[-1][2] == pytest.approx(len(FRAMES))
+
+
+def test_where_stderr_is_no_terminal_progress_is_lines_a_log_keeps(tmp_path, capsys, monkeypatch):
+    """In a log, a CI job or a pipe the run printed nothing until its end (issue 41): a line every LINE_EVERY s."""
+    from attnseg.engine.offline import pipeline
+
+    monkeypatch.setattr(pipeline, "on_terminal", lambda: False)
+    monkeypatch.setattr(pipeline.StageProgress, "LINE_EVERY", 0.0)  # every update, here
+    segment_to_files(sharp_segmenter(chunk=7), FRAMES, Outputs(labels=tmp_path / "l.npy"), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(line.startswith("segment: ") and "\r" not in line for line in lines)
+    assert lines[-1].startswith("segment: 14/14 frames") and " s so far" in lines[-1]
+    assert any("left" in line for line in lines)
 
 
 def test_ctrl_c_in_a_clip_segmented_as_one_piece_leaves_nothing_behind(tmp_path, monkeypatch):
