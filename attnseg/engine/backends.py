@@ -36,7 +36,7 @@ import torch
 from .. import export
 from ..export import openvino_runtime
 from ..export.metadata import check_identity
-from ..errors import ExportError
+from ..errors import ExportError, MissingDependency
 from ..files import measured_once, remembered
 from ..model import FrontEnd
 from ..model.vit import interpolate_pos_embed
@@ -95,8 +95,11 @@ def _exported(format_name: str, runtime: Callable | None = None) -> Builder:
         expect = export.identity_of(frontend, config.resolution, config.normalization)
         built_as = config if runtime is None else dataclasses.replace(config, precision=None)
         path = Path(config.artifact) if config.artifact else _cached_artifact(format_name, expect, built_as, device)
-        if runtime is not None:
-            openvino_runtime.check_precision(config.precision or "fp32")  # before any export
+        if runtime is not None:  # before any export: the runtime is there, and runs this precision here
+            why = openvino_runtime.available()
+            if why:
+                raise MissingDependency(f"the openvino backend cannot run here: {why}")
+            openvino_runtime.check_precision(config.precision or "fp32")
         if config.artifact and config.precision and runtime is None:
             built = export.read_meta(path).precision
             if built != config.precision:

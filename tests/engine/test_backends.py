@@ -215,3 +215,13 @@ def test_auto_says_once_what_it_measures_and_stores_and_keeps_its_cache_bounded(
     kept = sorted(p.name for p in folder.glob("*.onnx"))
     assert len(kept) == ARTIFACT_CACHE_FILES and "old5.onnx" in kept and "old0.onnx" not in kept
     assert not (folder / "old0.onnx.data").exists()
+
+
+def test_openvino_not_installed_is_one_clear_error(monkeypatch, artifact_cache):
+    from attnseg.errors import MissingDependency
+
+    monkeypatch.setattr(openvino_runtime, "available",
+                        lambda: "openvino is not installed (pip install 'attnseg[openvino]')")
+    with pytest.raises(MissingDependency, match=r"openvino backend cannot run here: .*attnseg\[openvino\]"):
+        load_backend(config("openvino"), tiny_frontend(), torch.device("cpu"))
+    assert not (artifact_cache / "artifacts").exists()  # refused before any export

@@ -125,10 +125,10 @@ class LabelPngs:
 
     def write(self, name: str, mask: np.ndarray) -> None:
         path = self.folder / f"{name}.png"
+        wide = self.wide if self.wide is not None else (self.widened is not None or mask.max(initial=0) > 255)
+        if wide and self.wide is None and self.widened is None:
+            self.widened = name  # also from a frame kept by a resumed run: its folder ends in one format too
         if not (self.keep_existing and path.is_file()):
-            wide = self.wide if self.wide is not None else (self.widened is not None or mask.max(initial=0) > 255)
-            if wide and self.wide is None and self.widened is None:
-                self.widened = name
             write_label_png(path, mask, wide)
         self.marker.write(name + "\n")
 
@@ -146,13 +146,17 @@ class LabelPngs:
         from PIL import Image
 
         rewritten = 0
-        for path in written_pngs(self.folder) or []:
-            with Image.open(path) as img:
-                if img.mode != "P":
+        with open(self.folder / MARKER) as marker:  # line by line: memory stays flat however long the run
+            for line in marker:
+                path = self.folder / f"{line.rstrip()}.png"
+                if line.startswith("#") or not path.is_file():
                     continue
-                ids = np.asarray(img)
-            write_label_png(path, ids, wide=True)
-            rewritten += 1
+                with Image.open(path) as img:
+                    if img.mode != "P":
+                        continue
+                    ids = np.asarray(img)
+                write_label_png(path, ids, wide=True)
+                rewritten += 1
         log.warning("ids above 255 from frame %s on: every label PNG in %s is 16-bit grayscale%s", self.widened,
                     self.folder, f" ({rewritten} rewritten from palette PNGs)" if rewritten else "")
 
