@@ -157,7 +157,7 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha
         log.warning("backend auto: eager (the ONNX front-end could not be built: %s)", err)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
     runners = {Backend.EAGER: _eager(frontend, device, config, sha), Backend.ONNXRUNTIME: onnx}
-    if importable("openvino"):  # the same ONNX file through OpenVINO, in fp32: a third candidate
+    if importable("openvino") and known in (None, Backend.OPENVINO):  # the same ONNX file through OpenVINO, fp32
         try:
             runners[Backend.OPENVINO] = BACKENDS[Backend.OPENVINO](frontend, device, config, sha)
         except (ExportError, OSError, RuntimeError) as err:

@@ -99,3 +99,25 @@ class Maps:
             return patch, mask, patch
 
         return cls(patch, make=make)
+
+
+class OnMaps:
+    """The label maps of a frame that holds them in `maps` (a Maps), as attributes: a stream's result, an output's
+    frame. Each is made when first read."""
+
+    maps: Maps
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(h, w) int32 ids per patch (`labels` are always patches)."""
+        return self.maps.labels
+
+    @property
+    def mask(self) -> np.ndarray:
+        """(H0, W0) int32 ids at the frame's size."""
+        return self.maps.mask
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The coarsest map `mask` is the nearest upsampling of (the patch labels, or a carried frame's small map)."""
+        return self.maps.grid

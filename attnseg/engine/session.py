@@ -143,10 +143,9 @@ class Session:
         status = Status() if progress and interactive() else None
         # a display of the newest frame (the live page) takes each frame of one source as soon as it is read
         newest = [s for s in everyone.sinks if s.newest] if not many else []
-        latest = {"figures": None}
 
-        def preview(r):
-            frame = r.output_frame(wall_offset, latest["figures"])
+        def preview(r):  # on the capture thread; `figures`: the latest the loop below took
+            frame = r.output_frame(wall_offset, figures)
             for sink in newest:
                 sink.write(frame)
 
@@ -159,7 +158,6 @@ class Session:
                     announce = False
                 if figures_every is not None and r.delivered - counted > figures_every:  # not every frame:
                     figures, counted = runtime.stats.to_dict(), r.delivered  # percentiles of 10000 latencies
-                    latest["figures"] = figures
                 frame = r.output_frame(wall_offset, figures)
                 start = time.perf_counter()
                 if mine:

@@ -7,15 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from ..masks import Maps
+from ..masks import Maps, OnMaps
 from ..outputs.fanout import OutputFrame
 
 
 @dataclass
-class StreamResult:
+class StreamResult(OnMaps):
     frame_id: int
     timestamp: float  # capture time (time.monotonic())
-    maps: Maps  # its label maps (made when first used: `mask`, `labels`, `grid_labels` below)
+    maps: Maps  # its label maps, made when first used: `mask`, `labels`, `grid` (OnMaps)
     latency: float  # seconds from capture to this result being made (the engine's latency)
     image: np.ndarray  # (H0, W0, 3) uint8 RGB, the frame itself
     tag: Any = None  # the source's reference for this frame (PushSource: what the host pushed with it)
@@ -25,20 +25,9 @@ class StreamResult:
     source: int = 0  # which of the stream's sources it came from (several cameras: their order), else 0
 
     @property
-    def mask(self) -> np.ndarray:
-        """(H0, W0) int32 track ids at the frame's size (as FrameResult.mask, OutputFrame.mask); upsampled, or
-        carried by the flow, when first asked for."""
-        return self.maps.mask
-
-    @property
-    def labels(self) -> np.ndarray:
-        """(h, w) int32 track ids per patch (as FrameResult.labels: `labels` are always patches)."""
-        return self.maps.labels
-
-    @property
     def grid_labels(self) -> np.ndarray:
-        """The coarsest map whose nearest-neighbour upsampling is `mask`: the patch labels of a segmented frame,
-        the flow-sized map of a carried one (a display counts areas on it: attnseg.engine.outputs.drawing)."""
+        """`grid` (OnMaps): the patch labels of a segmented frame, the flow-sized map of a carried one (a display
+        counts areas on it: attnseg.engine.outputs.drawing)."""
         return self.maps.grid
 
     @property

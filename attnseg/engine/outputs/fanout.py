@@ -30,7 +30,7 @@ import numpy as np
 
 from ...errors import OutputError, OutputExistsError
 from ...files import kind_of, leftovers, leftovers_in, replaceable, temp_beside
-from ..masks import Maps
+from ..masks import Maps, OnMaps
 from .coco import CocoResults
 from .drawing import davis_palette, overlay  # noqa: F401 - davis_palette: read from here too
 from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, closed_pngs, earlier_pngs,  # noqa: F401
@@ -39,7 +39,7 @@ from .writers import (MARKER, LabelPngs, NpyFrames, VideoSink, clear_pngs, close
 log = logging.getLogger(__name__)
 
 
-class OutputFrame:
+class OutputFrame(OnMaps):
     """One segmented frame, as the outputs take it: its label maps (attnseg.engine.masks.Maps) given, or made when
     an output first asks for them (`maps`: a stream's, whose carried frames get their flow only then)."""
 
@@ -58,21 +58,6 @@ class OutputFrame:
         self.carried = carried  # labels carried by optical flow, not segmented (a stream)
         self.source = source  # which of a stream's sources it came from (several cameras), else 0
         self.tag = tag  # the source's reference for the frame (a PushSource: what its host pushed with it)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """(h, w) int32 ids per patch."""
-        return self.maps.labels
-
-    @property
-    def mask(self) -> np.ndarray:
-        """(H0, W0) int32 ids at the frame's size."""
-        return self.maps.mask
-
-    @property
-    def grid(self) -> np.ndarray:
-        """The coarsest map `mask` is the nearest upsampling of (the patch labels, or a carried frame's small map)."""
-        return self.maps.grid
 
     @functools.cached_property
     def overlay(self) -> np.ndarray:
