@@ -70,11 +70,32 @@ NORMALIZATION: dict[Normalization, tuple[tuple[float, float, float], tuple[float
 }
 
 
-# Random weights' ST q/k rows are scaled by this: attention sharp enough that the clustering finds tens of objects
-# on natural frames (on the DAVIS clips and the sample clip, vit_small_8 at 192x256 and 320x480, vit_small_16 at
-# 160x240: 10-20 objects over 1% of the frame, tens to hundreds in all), so a run with no weights at hand shows
-# the pipeline at work; at 1 (the plain init) every frame is one object, at 5 still one or two on most clips
-RANDOM_QK_GAIN = 6.0
+# Random weights' ST q/k rows are scaled by a gain: attention sharp enough that the clustering finds tens of regions
+# (at 1, the plain init, every frame is one object). How many a gain gives moves steeply with the patch size, the
+# frame's tokens and the path (a stream's 3-frame windows fragment more than a clip's piece), so it is chosen per
+# ViT and size: benchmarks/random_gain.py bisects, for each preset on its own path, the smallest gain whose median
+# over the sample clip and DAVIS clips reaches 10 regions a frame (benchmarks/results/random_gain.json). Between
+# two measured sizes the gain is interpolated in log(tokens a frame); beyond them the nearest is kept.
+RANDOM_QK_GAINS: dict[int, tuple[tuple[int, float], ...]] = {  # patch size -> (tokens a frame, gain), ascending
+    16: ((150, 5.5),),  # live: vit_small_16 160x240, streamed (30 frames a clip)
+    8: ((640, 5.9), (768, 5.9), (2400, 6.1)),  # bench 160x256, sample 192x256 (30 frames); cli 320x480 (12)
+}
+
+
+def random_qk_gain(arch: str, resolution: tuple[int, int]) -> float:
+    """The q/k gain random weights get for this ViT at this resolution (RANDOM_QK_GAINS)."""
+    import math
+
+    patch = vit_config(arch).patch_size
+    tokens = (resolution[0] // patch) * (resolution[1] // patch)
+    points = RANDOM_QK_GAINS[patch]
+    if tokens <= points[0][0]:
+        return points[0][1]
+    for (n0, g0), (n1, g1) in zip(points, points[1:]):
+        if tokens <= n1:
+            share = math.log(tokens / n0) / math.log(n1 / n0)
+            return round(g0 + share * (g1 - g0), 2)
+    return points[-1][1]
 
 # `--backend auto` and the exported backends build their artifacts into the cache ($ATTNSEG_CACHE/artifacts, tens of
 # MB each): the most recently used this many are kept
@@ -116,9 +137,10 @@ class ModelSettings:
     arch: str = setting(PAPER.arch, "ViT preset of the weights", choices="arch")
     device: Device = setting(Device.CPU, "where the front-end and the clustering run")
     seed: int = setting(0, "seed of the random weights")
-    qk_gain: float = setting(RANDOM_QK_GAIN, "random weights: the scale of their ST q/k rows; sharper attention "
-                             "gives more clusters (1: plain DINO-style init, one object; 6: tens of objects on natural "
-                             "frames)")
+    qk_gain: float | None = setting(None, "random weights: the scale of their ST q/k rows; sharper attention gives "
+                                    "more regions (1: plain DINO-style init, one object); by default chosen for the "
+                                    "arch and resolution so that tens of regions show (attnseg.settings."
+                                    "RANDOM_QK_GAINS)")
 
     def __post_init__(self):
         _choices(self, device=Device)

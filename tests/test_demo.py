@@ -104,6 +104,12 @@ def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
                                   *BASE)
     try:
         deadline = time.monotonic() + 120
+        while not any("starts playing when the page is opened" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
+        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
+        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, "".join(lines)
             time.sleep(0.1)
@@ -122,8 +128,9 @@ def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
 
 
 def test_the_installed_command_serves_the_page_of_a_video_file(tmp_path):
-    """`attnseg demo --source FILE --random-weights`, as the package installs it: the page serves the file's
-    frames segmented, then says the stream ended."""
+    """`attnseg demo --source FILE --random-weights`, as the package installs it: the page is served at once, the
+    file waits for its first viewer (a short clip is not over before anyone looks), then the page serves the
+    file's frames segmented and says the stream ended."""
     clip = tmp_path / "clip.avi"
     video = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 24, (80, 60))
     for frame in np.random.default_rng(0).integers(0, 255, (8, 60, 80, 3), dtype=np.uint8):
@@ -134,6 +141,12 @@ def test_the_installed_command_serves_the_page_of_a_video_file(tmp_path):
                                   command=("-m", "attnseg", "demo"))
     try:
         deadline = time.monotonic() + 120
+        while not any("starts playing when the page is opened" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
+        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
+        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, "".join(lines)
             time.sleep(0.1)
@@ -261,6 +274,12 @@ def test_the_page_in_a_browser_says_the_stream_ended():
                                   *BASE)
     try:
         deadline = time.monotonic() + 120
+        while not any("starts playing when the page is opened" in line for line in lines):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.1)
+        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
+        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
+        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.1)
         with sync_api.sync_playwright() as p:
@@ -304,9 +323,11 @@ def test_several_sources_are_one_tile_each_on_the_page(monkeypatch, capsys):
     assert shown and all(f.image.shape == (th, 2 * tw, 3) for f in shown)  # two tiles side by side
     last = shown[-1]
     left, right = last.grid[:, :gw], last.grid[:, gw:]
-    assert left.max() < 1000 <= right.min()  # the second source's ids from 1000
+    assert (left % 2 == 0).all() and (right % 2 == 1).all()  # source n's object k shown as 2k + n
     assert np.array_equal(last.mask, np.kron(last.grid, np.ones((th // gh, tw // gw), np.int32)))  # whole cells
     _, objects, jpeg = server.view()
-    assert jpeg[:2] == b"\xff\xd8" and {o["id"] >= 1000 for o in objects} == {True, False}
+    assert jpeg[:2] == b"\xff\xd8" and {o["id"] % 2 for o in objects} == {0, 1}
+    names = [o["name"] for o in server.state()["objects"]]  # the page lists "source:id"
+    assert server.info["sources"] == 2 and {n.split(":")[0] for n in names} == {"0", "1"}
     err = capsys.readouterr().err
     assert "17 frames segmented" in err and "synthetic:5: end of source" in err

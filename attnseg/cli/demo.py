@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..engine.live.sources import check_sources
 from ..engine.outputs.fanout import Outputs, Sink
 from ..engine.outputs.writers import VideoSink
 from ..engine.session import Session
@@ -79,6 +80,7 @@ def run(args) -> int:
         Outputs(overlay=args.video, overwrite=args.overwrite).check()
     shown = Shown(args, session, sources)
     try:
+        shown.before_the_stream()
         report = session.stream(sources, shared=Outputs(extra=[shown.open]), figures_every=FIGURES_EVERY,
                                 stop=shown.quit)
         if report.failure is not None and not isinstance(report.failure, KeyboardInterrupt):
@@ -110,18 +112,39 @@ class Shown:
         self.window: Window | None = None
         self.server: LiveServer | None = None
 
+    def before_the_stream(self) -> None:
+        """On the page: served at once, saying what happens before the first frame (loading the weights, choosing
+        the backend, waiting for a viewer, for the first frame); a file, folder or synthetic source starts playing
+        when a viewer opens the page (unless --exit-at-end: then at once), so that a short clip is not over before
+        anyone looks. Sources are checked first: a bad one is its one line before anything is served."""
+        args = self.args
+        if args.video or (not args.page and gui_available()):
+            return
+        live = check_sources(self.sources)
+        self.server = server = LiveServer(args.port, host=args.host, token=args.token,
+                                          info={"source": ", ".join(self.sources), "sources": len(self.sources)})
+        why = "" if args.page else "no display or no OpenCV GUI: "
+        print(f"demo: {why}serving the live page at {server.page_url}", file=sys.stderr, flush=True)
+        self.session.steps = server.doing
+        self.session.segmenter  # noqa: B018  (loaded now, each step shown on the page)
+        if not args.exit_at_end and not any(live):
+            server.doing(f"waiting for a viewer: {', '.join(self.sources)} plays once this page is open"
+                         + ("" if args.loop else " (--loop plays it again and again)"))
+            print(f"demo: {', '.join(self.sources)} starts playing when the page is opened"
+                  + ("" if args.loop else "; --loop plays it again and again"), file=sys.stderr, flush=True)
+            server.wait_for_viewer()
+        server.doing("waiting for the first frame (warming up the front-end, opening the source)")
+
     def open(self) -> Sink:
-        args, info = self.args, run_info(self.session, ", ".join(self.sources))
+        args, info = self.args, run_info(self.session, ", ".join(self.sources), len(self.sources))
         if args.video:
             print(f"demo: writing the overlay to {args.video}", file=sys.stderr)
             video = VideoSink(args.video, DEFAULT_FPS)
             return self._tiled(video, lambda w, f: w.write(annotate(f.image, f.mask, readout(f.stats, info), f.grid)))
-        if not args.page and gui_available():
+        if self.server is None:
             self.window = Window(info)
             return self._tiled(self.window, Window.write)
-        self.server = LiveServer(args.port, host=args.host, info=info, token=args.token)
-        why = "" if args.page else "no display or no OpenCV GUI: "
-        print(f"demo: {why}serving the live page at {self.server.page_url}", file=sys.stderr, flush=True)
+        self.server.info.update(info)  # the weights' name and the mode, now that they are loaded
         # up after the stream, until the demo quits; each camera frame painted as soon as it is read
         return self._tiled(self.server, LiveServer.write, owned=False, newest=True)
 
@@ -141,14 +164,15 @@ class Shown:
         return shown.display_stats() if shown else None
 
 
-def run_info(session: Session, source: str) -> dict:
+def run_info(session: Session, source: str, sources: int = 1) -> dict:
     """What stays fixed for the run, shown beside the figures."""
     seg, settings = session.segmenter, session.settings
     h, w = settings.segment.resolution
     weights = seg.weights
     name = Path(weights.path).name if weights.path else ""
     return {"mode": f"{seg.mode} {settings.model.arch} {h}x{w} on {seg.device.type}",
-            "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source}
+            "weights": f"{weights.source} {name}".strip(), "random_weights": weights.is_random, "source": source,
+            "sources": sources}
 
 
 def main(argv: list[str] | None = None) -> int:

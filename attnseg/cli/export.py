@@ -43,7 +43,7 @@ def run(args) -> int:
     why = replaceable(args.out) if args.format != "triton-repo" else None  # an artifact replaces a file, nothing else
     if why:
         raise OutputError(f"cannot write {args.out}: {why}; name a file")
-    frontend, info = load_frontend(model)
+    frontend, info = load_frontend(model, resolution)
     if args.format == "triton-repo":
         return _triton_repo(args, frontend, info, max_batch, session)
     result = export(frontend, format=args.format, resolution=resolution, out=args.out,
@@ -66,7 +66,8 @@ def same_model(model: ModelSettings, resolution: tuple[int, int], normalization)
     elif model.dino_weights:
         weights = ["--dino-weights", model.dino_weights]
     elif model.random_weights:
-        weights = ["--random-weights", "--seed", str(model.seed), "--qk-gain", f"{model.qk_gain:g}"]
+        gain = ["--qk-gain", f"{model.qk_gain:g}"] if model.qk_gain is not None else []  # None: chosen by size
+        weights = ["--random-weights", "--seed", str(model.seed), *gain]
     else:
         weights = []  # the official DINO weights from the cache: the default
     return [*weights, "--arch", model.arch, "--resolution", *map(str, resolution), "--normalization",

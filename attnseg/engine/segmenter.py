@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -30,7 +30,8 @@ from ..errors import DeviceError
 from ..kernels import cluster_ops
 from ..kernels.dispatch import Probe, resolve
 from ..model import ClusterResult, FrontEnd, WeightsInfo, build_frontend, cluster_video
-from ..settings import Device, FrontEndMode, ModelSettings, SegmentSettings, SessionSettings
+from ..settings import (Backend, Device, FrontEndMode, ModelSettings, SegmentSettings, SessionSettings,
+                        random_qk_gain)
 from .backends import load_backend
 from .encode import encode_batch, encode_batches
 from .offline.pipeline import ChunkResult, FrameResult, SegmentationResult, iter_chunks, segment_clip
@@ -54,9 +55,12 @@ def resolve_device(device: Device | str) -> Device:
     return device
 
 
-def load_frontend(model: ModelSettings) -> tuple[FrontEnd, WeightsInfo]:
+def load_frontend(model: ModelSettings, resolution: tuple[int, int]) -> tuple[FrontEnd, WeightsInfo]:
     """The front-end these settings name, on their device (resolved once, here, before any loading: auto becomes
-    cuda or cpu); random weights announced loudly."""
+    cuda or cpu); random weights announced loudly, their q/k gain chosen for this ViT and `resolution` unless
+    given (attnseg.settings.random_qk_gain)."""
+    if model.random_weights and model.qk_gain is None:
+        model = dataclasses.replace(model, qk_gain=random_qk_gain(model.arch, resolution))
     frontend, info = build_frontend(**dataclasses.replace(model, device=resolve_device(model.device)).build_kwargs())
     if info.is_random:
         log.warning(RANDOM_BANNER)
@@ -91,11 +95,16 @@ class Segmenter:
         return cls.from_settings(SessionSettings(model=model, segment=config or SegmentSettings()))
 
     @classmethod
-    def from_settings(cls, settings: SessionSettings) -> "Segmenter":
+    def from_settings(cls, settings: SessionSettings, steps: Callable[[str], None] = lambda step: None) -> "Segmenter":
         """The front-end and clustering of a session's settings (checked when they were made: the resolution
-        against the arch's patches); the device is resolved once, as the weights load."""
-        frontend, info = load_frontend(settings.model)
-        return cls(frontend, info, settings.segment, next(frontend.parameters()).device.type)  # "cuda" or "cpu"
+        against the arch's patches); the device is resolved once, as the weights load. `steps` hears each step
+        as it starts (a page shows them while it waits for its first frame)."""
+        segment = settings.segment
+        steps("loading the weights")
+        frontend, info = load_frontend(settings.model, segment.resolution)
+        steps("choosing the front-end's backend (auto: measured once per machine and model)"
+              if segment.backend is Backend.AUTO else f"building the {segment.backend} front-end")
+        return cls(frontend, info, segment, next(frontend.parameters()).device.type)  # "cuda" or "cpu"
 
     @property
     def mode(self) -> FrontEndMode:

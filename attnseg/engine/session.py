@@ -73,13 +73,14 @@ class Session:
 
     def __init__(self, settings: SessionSettings = SessionSettings(), *, segmenter: Segmenter | None = None):
         self.settings = settings
+        self.steps: Callable[[str], None] = lambda step: None  # hears each step of loading (a page shows them)
         if segmenter is not None:
             self.__dict__["segmenter"] = segmenter
 
     @functools.cached_property
     def segmenter(self) -> Segmenter:
         """The front-end and clustering of these settings, loaded on first use (after the checks)."""
-        return Segmenter.from_settings(self.settings)
+        return Segmenter.from_settings(self.settings, self.steps)
 
     @functools.cached_property
     def runtime(self) -> StreamRuntime:

@@ -16,10 +16,9 @@ Every answer carries a Content-Security-Policy (CSP): no inline script, no frami
 puts what the server sends into the DOM as text. An idle client, a body or a header that does not come, and a
 live reader that stops reading (its unsent bytes past LIVE_BACKLOG for IO_TIMEOUT) are dropped, its connection
 aborted; at most MAX_CONNECTIONS clients are connected at once and MAX_STREAMS live readers. HEAD and OPTIONS are
-answered, without CORS. Beyond localhost, a token guards every request (but for the page's script and style, the
-package's own files): the page keeps the one it was opened with
-(?token=) and sends it with each of its own requests, so it reaches no other port of the host (a cookie would,
-and two pages on two ports would overwrite each other's); there is no TLS.
+answered, without CORS. Beyond localhost, a token guards every request (not the page's own script and style): the
+page keeps the one it was opened with (?token=) and sends it with its own requests, so it reaches no other port of
+the host (a cookie would, and two pages on two ports would overwrite each other's); there is no TLS.
 """
 from __future__ import annotations
 
@@ -179,6 +178,7 @@ class PageHttp:
             return web.Response(headers={"Content-Type": kind, **NO_STORE}) if kind else error(404, "not found")
         if request.method == "OPTIONS":  # answered, without any CORS header: other origins stay shut out
             return web.Response(status=204, headers={"Allow": "GET, HEAD, POST, OPTIONS"})
+        server.viewed.set()  # a viewer (a file that waited for its first one plays)
         return await handler(request)
 
     def _has_token(self, request) -> bool:

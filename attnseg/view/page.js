@@ -22,7 +22,7 @@ function objectItem(o, following) {
   swatch.style.background = `rgb(${o.colour.map(Number).join(",")})`;
   const area = element("span", {}, `${(100 * o.area).toFixed(1)}%`);
   area.style.marginLeft = "auto";
-  const li = element("li", {className: o.id === following ? "followed" : ""}, swatch, `id ${o.id}`, area);
+  const li = element("li", {className: o.id === following ? "followed" : ""}, swatch, `id ${o.name}`, area);
   li.dataset.id = String(o.id);
   return li;
 }
@@ -39,15 +39,17 @@ function render(s) {
   $("kind").textContent = s.carried ? "carried (flow)" : "segmented";
   $("processed").textContent = s.frames_processed;
   $("dropped").textContent = s.frames_dropped;
-  $("mode").textContent = s.mode;
+  $("mode").textContent = s.mode ?? "-";
   $("weights").replaceChildren(s.random_weights
-    ? element("span", {className: "warn"}, "RANDOM WEIGHTS: masks are meaningless") : "weights: " + s.weights);
+    ? element("span", {className: "warn"}, "RANDOM WEIGHTS: masks are meaningless") : s.weights ? "weights: " + s.weights : "");
   $("following").textContent = s.following === null ? "none" : "id " + s.following;
   $("pause").textContent = s.paused ? "resume" : "pause";
   if (document.activeElement !== $("opacity")) $("opacity").value = s.opacity;
   const more = s.objects_total > s.objects.length ? [element("li", {className: "more"},
     `and ${s.objects_total - s.objects.length} smaller`)] : [];
   $("list").replaceChildren(...s.objects.map((o) => objectItem(o, s.following)), ...more);
+  $("step").hidden = !s.step;  // before the first frame: what the demo is doing (loading, measuring, waiting)
+  $("step").textContent = s.step ?? "";
   $("ended").hidden = !s.ended;  // the stream is over: its last frame stays, with the closing figures
   $("ended").textContent = s.ended ? "stream ended: " + s.ended : "";
   document.body.dataset.frame = s.frame;

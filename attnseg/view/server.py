@@ -38,6 +38,7 @@ from ..engine.outputs.fanout import OutputFrame
 from ..engine.live.stats import percentiles
 from ..errors import SettingError
 from .http import PageHttp
+from .tiles import tiled_name
 from ..engine.outputs.drawing import layout, objects, render
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class LiveServer:
         self.paused, self.opacity, self.following = False, 0.5, None
         self.closed = False
         self.ended: str | None = None  # the stream's closing line once it has ended (the page keeps the last frame)
+        self.step: str | None = None  # what happens before the first frame (loading the weights, ...), shown
+        self.viewed = threading.Event()  # set when a page first reads the live figures or frames
         self.captured: dict[int, tuple[float, bool]] = {}  # frame -> (capture time, carried), the last CAPTURES
         self.painted: list[float] = []  # seconds from capture to painted in a browser (the last 10000)
         self.frames_painted = self.carried_painted = 0
@@ -103,10 +106,22 @@ class LiveServer:
 
     # -- fed by the stream ---------------------------------------------------------------------------------
 
+    def doing(self, step: str | None) -> None:
+        """What happens before the first frame comes (the page shows it in place of the overlay); None: done."""
+        with self.lock:
+            self.step = step
+            self._changed()
+
+    def wait_for_viewer(self) -> None:
+        """Until a page is open on this server (interruptible: Ctrl-C)."""
+        while not self.viewed.wait(0.2):
+            pass
+
     def write(self, frame) -> None:
         """An OutputFrame of a stream (attnseg.engine.outputs.fanout): kept as the frame to show unless paused; its
         figures always. Constant time: nothing is drawn here."""
         with self.lock:
+            self.step = None
             self.stats = frame.stats or self.stats
             shown = self.shown
             # a frame before the one shown (a stream's ordered result, after its preview) is not shown
@@ -198,7 +213,7 @@ class LiveServer:
         time): capture to then is its display latency."""
         with self.lock:
             known = self.captured.pop(index, None)  # each frame counted once
-            if known is None:
+            if known is None or self.ended is not None:  # the figures stop at the stream's end
                 return False
             now = time.monotonic() - age
             self.painted.append(now - known[0])
@@ -231,12 +246,13 @@ class LiveServer:
                     **{k: stats.get(k, 0) for k in ("frames_in", "frames_processed", "frames_carried",
                                                     "frames_dropped")},
                     **{k: self.info.get(k) for k in ("mode", "weights", "random_weights", "source")},
-                    "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4)}
+                    "objects": [{k: o[k] for k in ("id", "colour")} | {"area": round(o["area"], 4),
+                                "name": tiled_name(o["id"], self.info.get("sources", 1))}
                                 for o in listed(shown, self.following)],
                     "objects_total": len(shown),
                     "following": self.following,
                     "following_present": any(o["id"] == self.following for o in shown),
-                    "paused": self.paused, "opacity": self.opacity, "ended": self.ended,
+                    "paused": self.paused, "opacity": self.opacity, "ended": self.ended, "step": self.step,
                     "busy_share": stats.get("busy_share", {}),  # each stage's share of the engine's seconds
                     "drawing_share": round(self.drawing_s / max(1e-9, time.monotonic() - self.started), 3)}
 

@@ -5,9 +5,9 @@
 
 Each write shows the newest frame of every source (a source that has ended keeps its last frame), as one
 OutputFrame: the tiles in rows of up to TILES_PER_ROW, each tile the first frame's size rounded to whole patch
-cells, so that the tiled patch labels upsample to the tiled map exactly. Ids stay apart: source n's ids
-are shown as n * ID_STRIDE + id (source 0's unchanged, source 1's object 7 is 1007). Nothing is shown until every
-source has sent a frame.
+cells, so that the tiled patch labels upsample to the tiled map exactly. Ids stay apart whatever their count: of S
+sources, source n's object k is shown as k * S + n (`tiled_id`), and named "n:k" (`tiled_name`; the page lists it
+so). Nothing is shown until every source has sent a frame.
 """
 from __future__ import annotations
 
@@ -19,8 +19,20 @@ import numpy as np
 from ..engine.masks import upsample_grid
 from ..engine.outputs.fanout import OutputFrame
 
-ID_STRIDE = 1000  # source n's ids are shown from n * ID_STRIDE
 TILES_PER_ROW = 2
+
+
+def tiled_id(source: int, object_id, sources: int):
+    """The id source `source`'s object shows as among `sources`: interleaved, so no count of ids overlaps."""
+    return object_id * sources + source
+
+
+def tiled_name(shown_id: int, sources: int) -> str:
+    """A shown id as its source and object: "1:7" (source 1's object 7); a single source's id alone."""
+    if sources <= 1:
+        return str(shown_id)
+    object_id, source = divmod(shown_id, sources)
+    return f"{source}:{object_id}"
 
 
 class Tiles:
@@ -55,7 +67,7 @@ class Tiles:
             r, c = divmod(n, cols)
             labels = f.labels if f.labels.shape == (gh, gw) else \
                 cv2.resize(f.labels, (gw, gh), interpolation=cv2.INTER_NEAREST)
-            grid[r * gh:(r + 1) * gh, c * gw:(c + 1) * gw] = labels + n * ID_STRIDE
+            grid[r * gh:(r + 1) * gh, c * gw:(c + 1) * gw] = tiled_id(n, labels.astype(np.int32), len(frames))
             if f.image is not None:
                 image[r * th:(r + 1) * th, c * tw:(c + 1) * tw] = cv2.resize(f.image, (tw, th),
                                                                             interpolation=cv2.INTER_AREA)

@@ -81,7 +81,7 @@ def test_export_refuses_a_format_it_cannot_build_before_loading_weights(monkeypa
 
     monkeypatch.setitem(FORMATS, "tensorrt", dataclasses.replace(FORMATS["tensorrt"],
                                                                  available=lambda: "TensorRT is not installed"))
-    monkeypatch.setattr(export, "load_frontend", lambda model: pytest.fail("loaded weights first"))
+    monkeypatch.setattr(export, "load_frontend", lambda *a: pytest.fail("loaded weights first"))
     assert main(["export", "--format", "tensorrt", "--out", "fe.plan", "--random-weights"]) == 2
     assert capsys.readouterr().err.strip() == "attnseg: error: cannot export tensorrt here: TensorRT is not installed"
 

@@ -24,7 +24,7 @@ def test_sample_offline(tmp_path, monkeypatch, capsys):
 
 
 def test_the_sample_with_random_weights_shows_many_objects(tmp_path, monkeypatch, capsys):
-    """The README's main job with no weights at hand: random weights sharpened (settings.RANDOM_QK_GAIN) give a
+    """The README's main job with no weights at hand: random weights sharpened (settings.random_qk_gain) give a
     multi-object patchwork, announced as meaningless, not one object over every frame (as at a gain of 1)."""
     monkeypatch.setenv("ATTNSEG_CACHE", str(tmp_path / "cache"))
     assert main(["sample", "--out-dir", str(tmp_path / "s"), "--offline"]) == 0

@@ -179,3 +179,30 @@ def test_a_viewer_waiting_for_a_newer_frame_gets_it_as_soon_as_it_is_written(ser
     server.write(frame_at(1, time.monotonic()))
     waiting.join(5)
     assert got == ["1"]
+
+
+def test_the_figures_stop_counting_when_the_stream_ends(server):
+    """A page opened after a short file ended paints its last frame a minute after capture: not counted."""
+    server.write(frame_at(3, time.monotonic() - 0.02))
+    assert post(server, "/shown", {"frame": 3})["counted"]
+    server.write(frame_at(4, time.monotonic() - 60.0))  # the last frame, painted long after the end
+    before = server.display_stats()
+    server.end("streamed 5/5 frames", STATS)
+    assert not post(server, "/shown", {"frame": 4})["counted"]
+    after = json.loads(get(server, "/stats.json"))
+    assert server.display_stats()["painted"] == before["painted"] == 1
+    assert after["display_latency_ms"]["p99"] < 1000 and after["ended"] == "streamed 5/5 frames"
+
+
+def test_the_page_says_what_happens_before_the_first_frame_and_knows_its_first_viewer():
+    server = LiveServer(port=0)
+    try:
+        assert not server.viewed.is_set()
+        server.doing("loading the weights")
+        state = json.loads(get(server, "/stats.json"))  # before any frame: the step, no figures
+        assert state["step"] == "loading the weights" and state["frame"] == -1 and state["mode"] is None
+        assert server.viewed.is_set()  # a request read the page's figures: a viewer
+        server.write(frame_at(0, time.monotonic()))
+        assert json.loads(get(server, "/stats.json"))["step"] is None  # the first frame ends the waiting
+    finally:
+        server.close()

@@ -233,15 +233,20 @@ def opener(spec: str | int, *, realtime: bool = False, loop: bool = False) -> Ca
     return (lambda: LoopSource(open_once)) if loop else open_once
 
 
-def check_sources(specs: list[str | int]) -> None:
+def check_sources(specs: list[str | int]) -> list[bool]:
     """Each source opened and closed again, so that a missing file, a busy camera or a URL that does not answer is
     one line naming it (with several, "source N of M: ...") before any weights load. Closed, not kept: a camera
-    or a network stream left open while the weights load would hand over seconds of stale frames at the start."""
+    or a network stream left open while the weights load would hand over seconds of stale frames at the start.
+    Whether each is live (a camera or a network stream, not a file that plays once)."""
+    live = []
     for number, spec in enumerate(specs, start=1):
         try:
-            open_source(spec).close()
+            source = open_source(spec)
         except AttnsegError as err:
             raise type(err)(f"source {number} of {len(specs)}: {err}" if len(specs) > 1 else str(err)) from None
+        live.append(bool(source.live))
+        source.close()
+    return live
 
 
 def open_source(spec: str | int, *, realtime: bool = False, fps: float = DEFAULT_FPS,

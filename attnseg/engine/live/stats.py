@@ -94,7 +94,7 @@ def describe(stats: dict, *, brief: bool = False, display: dict | None = None) -
     out = stats.get("written_latency_ms")
     to_outputs = f", to the outputs p50 {out['p50']} ms p99 {out['p99']} ms" if out else ""
     shown = ""
-    if display and display.get("painted"):  # a page no browser painted, a window never shown: nothing to say
+    if display and display.get("painted") and display.get("p50") is not None:  # none painted: nothing to say
         span = "" if display.get("first") is None else f" of frames {display['first']}-{display['last']}"
         rate = f", {display['fps']:.1f}/s" if display.get("fps") else ""
         shown = (f", capture to display p50 {display['p50']} ms p99 {display['p99']} ms ({display['painted']} "

@@ -231,7 +231,10 @@ class StageProgress:
         return {k: v / total for k, v in shares.items()}
 
     def __call__(self, stage: str, frames: int = 1) -> None:
+        first = stage == "front-end" and self.n == self.done
         self.n += frames * self.shares[stage]
+        if first and self.total:  # the first batch through the front-end: what the run will cost here
+            self.say(self.estimate(time.monotonic() - self.began, frames))
         if self.bar is not None:
             self.bar.set_postfix_str(stage, refresh=False)
             self.bar.update(frames * self.shares[stage])
@@ -240,6 +243,19 @@ class StageProgress:
         if now - self.said >= self.LINE_EVERY:
             self.said = now
             print(self.line(now), file=sys.stderr, flush=True)
+
+    def estimate(self, seconds: float, frames: int) -> str:
+        """The run's cost, from its first `frames` through the front-end in `seconds`."""
+        each, left = seconds / frames, self.total - self.done
+        whole = each * left / self.shares["front-end"]
+        return (f"{self.desc}: {left} frames to go; the front-end took {each:.2f} s a frame here: about "
+                f"{duration(whole)} in all (the front-end is about {self.shares['front-end']:.0%} of a run)")
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def line(self, now: float) -> str:
         """Where the run is, in one line: frames, the time so far, the time left at this pace."""
@@ -258,3 +274,13 @@ class StageProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: 40 s, 3 min 20 s, 1 h 05 min."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import re
 
 import cv2
 import numpy as np
@@ -237,6 +238,17 @@ def test_where_stderr_is_no_terminal_progress_is_lines_a_log_keeps(tmp_path, cap
     assert lines and all(line.startswith("segment: ") and "\r" not in line for line in lines)
     assert lines[-1].startswith("segment: 14/14 frames") and " s so far" in lines[-1]
     assert any("left" in line for line in lines)
+    # what the run will cost, said once, after its first frames through the front-end
+    estimate = [line for line in lines if "frames to go" in line]
+    assert len(estimate) == 1 and lines.index(estimate[0]) == 0
+    assert re.match(r"segment: 14 frames to go; the front-end took \d+\.\d\d s a frame here: about \d+ s in all",
+                    estimate[0])
+
+
+def test_durations_read_as_a_person_reads_them():
+    from attnseg.engine.offline.pipeline import duration
+
+    assert [duration(s) for s in (4.4, 200, 3900)] == ["4 s", "3 min 20 s", "1 h 05 min"]
 
 
 def test_ctrl_c_in_a_clip_segmented_as_one_piece_leaves_nothing_behind(tmp_path, monkeypatch):
@@ -247,5 +259,6 @@ def test_ctrl_c_in_a_clip_segmented_as_one_piece_leaves_nothing_behind(tmp_path,
     with pytest.raises(KeyboardInterrupt) as raised:
         segment_to_files(seg, FRAMES, outputs(tmp_path))
     assert str(raised.value) == ("no frame was finished, nothing is left behind (a clip of 14 frames is segmented "
-                                 "as one piece)")
+                                 "as one piece, its masks all at its end; --chunk N cuts it into pieces of N frames, "
+                                 "each kept as it ends, ids linked across them)")
     assert list(tmp_path.iterdir()) == []
