@@ -97,6 +97,11 @@ def random_qk_gain(arch: str, resolution: tuple[int, int]) -> float:
             return round(g0 + share * (g1 - g0), 2)
     return points[-1][1]
 
+# `--backend auto` on a clip shorter than this (its frames known before the work) takes what it measured before, else
+# eager, measuring nothing: building and timing the ONNX front-ends (30-40 s on 2 cores) costs more than they save on
+# a short clip (about a quarter of its front-end's seconds), and a newcomer's first run is a short clip
+AUTO_MEASURE_FRAMES = 300
+
 # `--backend auto` and the exported backends build their artifacts into the cache ($ATTNSEG_CACHE/artifacts, tens of
 # MB each): the most recently used this many are kept
 ARTIFACT_CACHE_FILES = 4

@@ -4,8 +4,8 @@
     python -m venv /tmp/tour && /tmp/tour/bin/pip install torch==2.13.0 -e ".[export,eval]"
     python -m benchmarks.readme_tour --bin /tmp/tour/bin          # its attnseg, in a scratch folder
 
-Each line runs in one scratch folder (so later lines find what earlier ones wrote), with stdin closed and stderr
-not a terminal, and is timed to its exit; `demo` is opened as a viewer would (its page fetched once served), and
+Each line runs in one scratch folder (so later lines find what earlier ones wrote), with an empty cache, stdin
+closed and stderr not a terminal, and is timed to its exit; `demo` is opened as a viewer would (its page fetched once served), and
 stopped with Ctrl-C once it says the stream ended. The files: clip.mp4 and long.mp4 are DAVIS blackswan and dog
 (50 and 60 frames, 854x480), other.mp4 and videos/*.mp4 those two again, DAVIS the clips beside the checkout. The
 record holds each line's exit code, seconds and last output line: the README's promise is exit 0 in under 2 min.
@@ -104,7 +104,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     folder = Path(args.work)
     prepare(folder)
-    env = {**os.environ, "PATH": f"{Path(args.bin).resolve()}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(args.bin).resolve()}:{os.environ['PATH']}",
+           "ATTNSEG_CACHE": str(folder / "cache")}  # empty, as a newcomer's: auto measures its backends once
     results = []
     for line in tour_lines():
         result = run_line(as_run(line), folder, env)

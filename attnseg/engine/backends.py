@@ -42,7 +42,7 @@ from ..model import FrontEnd
 from ..model.vit import interpolate_pos_embed
 from ..model.weights import cache_dir
 from ..optional import importable, installed_version
-from ..settings import ARTIFACT_CACHE_FILES, Backend, SegmentSettings
+from ..settings import ARTIFACT_CACHE_FILES, AUTO_MEASURE_FRAMES, Backend, SegmentSettings
 from .encode import Runner
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ def _cached_artifact(format_name: str, identity: dict, config: SegmentSettings, 
     return cache_dir() / "artifacts" / name
 
 
-def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None) -> Runner:
+def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha: str | None,
+          measure: bool = True) -> Runner:
     if device.type != "cpu":
         log.info("backend auto: eager (no faster exact front-end measured on %s yet)", device.type)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
@@ -140,6 +141,11 @@ def _auto(frontend: FrontEnd, device: torch.device, config: SegmentSettings, sha
     known = remembered(path, key)
     if known == Backend.EAGER:  # measured before: no ONNX front-end to build or load
         log.info("backend auto: eager (measured faster on this CPU before; remembered in %s)", path)
+        return Named(_eager(frontend, device, config, sha), Backend.EAGER)
+    if known is None and not measure:
+        log.warning("backend auto: eager for this short clip (building and timing the ONNX front-ends here takes "
+                    "longer than they would save on it; a run of %d frames or more measures them once)",
+                    AUTO_MEASURE_FRAMES)
         return Named(_eager(frontend, device, config, sha), Backend.EAGER)
     artifact = _cached_artifact("onnx", export.identity_of(frontend, config.resolution, config.normalization),
                                 config, device)
@@ -252,10 +258,14 @@ BACKENDS: dict[Backend, Builder] = {
 
 
 def load_backend(config: SegmentSettings, frontend: FrontEnd, device: torch.device,
-                 checkpoint_sha256: str | None = None) -> Runner:
+                 checkpoint_sha256: str | None = None, *, measure: bool = True) -> Runner:
     """The runner of `config.backend`; its `.backend` is the one that runs (auto's choice). An artifact built
-    into the cache records `checkpoint_sha256`."""
-    run = BACKENDS[config.backend](frontend, device, config, checkpoint_sha256)
+    into the cache records `checkpoint_sha256`. `measure=False` (a short clip): auto takes what it measured
+    before, else eager, without measuring now."""
+    if config.backend is Backend.AUTO:
+        run = _auto(frontend, device, config, checkpoint_sha256, measure=measure)
+    else:
+        run = BACKENDS[config.backend](frontend, device, config, checkpoint_sha256)
     return ExactFp32(run, getattr(run, "backend", config.backend))
 
 

@@ -69,13 +69,13 @@ def load_frontend(model: ModelSettings, resolution: tuple[int, int]) -> tuple[Fr
 
 class Segmenter:
     def __init__(self, frontend: FrontEnd, weights: WeightsInfo, config: SegmentSettings = SegmentSettings(),
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", *, measure: bool = True):
         self.device = torch.device(device)
         self.frontend = frontend.to(self.device).eval()
         self.weights = weights
         self.config = config
         self.grid = self.frontend.backbone.grid(*config.resolution)  # refuses a resolution the patches do not tile
-        self.run_frontend = load_backend(config, self.frontend, self.device, weights.sha256)
+        self.run_frontend = load_backend(config, self.frontend, self.device, weights.sha256, measure=measure)
         self.backend = self.run_frontend.backend  # what runs: auto's choice, or the backend asked for
         self.kernels = resolve(config.kernels, self.device, self.probe())  # "torch", "triton" or "certified"
         self.ops = cluster_ops(self.kernels, self.device)  # the clustering arithmetic, offline and live
@@ -95,16 +95,19 @@ class Segmenter:
         return cls.from_settings(SessionSettings(model=model, segment=config or SegmentSettings()))
 
     @classmethod
-    def from_settings(cls, settings: SessionSettings, steps: Callable[[str], None] = lambda step: None) -> "Segmenter":
+    def from_settings(cls, settings: SessionSettings, steps: Callable[[str], None] = lambda step: None, *,
+                      measure: bool = True) -> "Segmenter":
         """The front-end and clustering of a session's settings (checked when they were made: the resolution
         against the arch's patches); the device is resolved once, as the weights load. `steps` hears each step
-        as it starts (a page shows them while it waits for its first frame)."""
+        as it starts (a page shows them while it waits for its first frame); `measure=False`: backend auto
+        measures nothing now (a short clip, attnseg.engine.backends.load_backend)."""
         segment = settings.segment
         steps("loading the weights")
         frontend, info = load_frontend(settings.model, segment.resolution)
         steps("choosing the front-end's backend (auto: measured once per machine and model)"
               if segment.backend is Backend.AUTO else f"building the {segment.backend} front-end")
-        return cls(frontend, info, segment, next(frontend.parameters()).device.type)  # "cuda" or "cpu"
+        return cls(frontend, info, segment, next(frontend.parameters()).device.type,  # "cuda" or "cpu"
+                   measure=measure)
 
     @property
     def mode(self) -> FrontEndMode:

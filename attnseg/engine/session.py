@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..errors import NothingToWrite, SourceDisconnected, StreamError
 from ..files import write_json
-from ..settings import DEFAULT_FPS, EndReason, SessionSettings
+from ..settings import AUTO_MEASURE_FRAMES, DEFAULT_FPS, EndReason, SessionSettings
 from .frames import FrameReader
 from .live.runtime import Source, StreamRuntime
 from .live.sources import check_sources
@@ -74,13 +74,14 @@ class Session:
     def __init__(self, settings: SessionSettings = SessionSettings(), *, segmenter: Segmenter | None = None):
         self.settings = settings
         self.steps: Callable[[str], None] = lambda step: None  # hears each step of loading (a page shows them)
+        self.measure = True  # backend auto may measure (not for a short clip: Session.segment)
         if segmenter is not None:
             self.__dict__["segmenter"] = segmenter
 
     @functools.cached_property
     def segmenter(self) -> Segmenter:
         """The front-end and clustering of these settings, loaded on first use (after the checks)."""
-        return Segmenter.from_settings(self.settings, self.steps)
+        return Segmenter.from_settings(self.settings, self.steps, measure=self.measure)
 
     @functools.cached_property
     def runtime(self) -> StreamRuntime:
@@ -99,6 +100,8 @@ class Session:
         if resume and completed(outputs):
             return None
         check_writable(outputs, resume, also=[stats_json] if stats_json else [])  # before the weights load
+        if "segmenter" not in self.__dict__ and 0 < (reader.info.count or 0) < AUTO_MEASURE_FRAMES:
+            self.measure = False  # a short clip: auto measures nothing now (attnseg.settings.AUTO_MEASURE_FRAMES)
         segmenter = self.segmenter
         print(segmenter.mode_line, file=sys.stderr)
         with contextlib.ExitStack() as stack:

@@ -2,6 +2,8 @@
 
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -225,3 +227,33 @@ def test_openvino_not_installed_is_one_clear_error(monkeypatch, artifact_cache):
     with pytest.raises(MissingDependency, match=r"openvino backend cannot run here: .*attnseg\[openvino\]"):
         load_backend(config("openvino"), tiny_frontend(), torch.device("cpu"))
     assert not (artifact_cache / "artifacts").exists()  # refused before any export
+
+
+def test_auto_on_a_short_clip_measures_nothing_but_takes_what_it_measured_before(artifact_cache, monkeypatch,
+                                                                                tmp_path):
+    """A newcomer's first run, a clip of a few seconds, spent 35 of its 83 s building and timing the ONNX
+    front-ends (issue 41): below AUTO_MEASURE_FRAMES frames auto takes eager, unless measured before."""
+    from attnseg.engine import backends
+    from attnseg.engine.outputs.fanout import Outputs
+    from attnseg.engine.session import Session
+    from attnseg.settings import Backend, ModelSettings, SessionSettings
+
+    if _unavailable("onnxruntime"):
+        pytest.skip(f"onnxruntime cannot run here: {_unavailable('onnxruntime')}")
+    said = []
+    monkeypatch.setattr(backends.log, "warning", lambda msg, *args: said.append(msg % args))
+    monkeypatch.setattr(backends, "time_batch", lambda run, config: pytest.fail("measured a short clip"))
+    frontend, cpu = tiny_frontend(), torch.device("cpu")
+    assert load_backend(config("auto"), frontend, cpu, measure=False).backend is Backend.EAGER
+    assert said[0].startswith("backend auto: eager for this short clip") and not (artifact_cache / "artifacts").exists()
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for i, image in enumerate(np.random.default_rng(0).integers(0, 255, (4, 64, 96, 3), dtype=np.uint8)):
+        cv2.imwrite(str(frames / f"{i:05d}.png"), image)
+    session = Session(SessionSettings(model=ModelSettings(random_weights=True, arch="vit_small_16"),
+                                      segment=config("auto")))
+    session.segment(str(frames), Outputs(labels=tmp_path / "labels.npy"))
+    assert session.segmenter.backend is Backend.EAGER and not (artifact_cache / "backend_auto.json").exists()
+    backends.measured_once(backends.auto_choices_path(), backends.auto_key(frontend, config("auto")),
+                           lambda: {"eager": 0.2, "onnxruntime": 0.1}, "test")  # measured before: taken
+    assert load_backend(config("auto"), frontend, cpu, measure=False).backend is Backend.ONNXRUNTIME
