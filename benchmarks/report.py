@@ -36,6 +36,7 @@ from .sections import (STAGES, config_cell, stage_p50, authors_section, certifie
 from .sections_device import compile_section, device_section, kernels_section  # noqa: E402
 from .sections_live import (demo_section, live_quality_section, live_targets_section, memory_section,  # noqa: E402
                             multisource_section, page_section, rtsp_section, viewers_section)
+from .sections_newcomer import random_gain_section, tour_section  # noqa: E402
 
 from attnseg.errors import InputError
 from attnseg.files import atomic_path
@@ -67,7 +68,8 @@ SECTIONS = [("bench_", latency_section), ("bench_", cost_section), ("compare_", 
             ("page_viewers_", viewers_section),
             ("live_quality_", live_quality_section), ("live_memory_", memory_section),
             ("live_targets_", live_targets_section),
-            ("rtsp_latency_", rtsp_section), ("multisource_", multisource_section)]
+            ("rtsp_latency_", rtsp_section), ("multisource_", multisource_section),
+            ("readme_tour", tour_section), ("random_gain", random_gain_section)]
 
 
 def plot_names(records: list[dict]) -> list[str]:

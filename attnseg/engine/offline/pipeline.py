@@ -28,6 +28,7 @@ and a chunk's masks are upsampled one frame at a time. Both stay flat whatever t
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -179,9 +180,11 @@ def _front_end(segmenter, frames: Iterator, length: int, timer: Timer, broken: l
     for q, k in segmenter.encode_batches(decoded(), timer):
         qs.append(q.contiguous())  # its own storage: q and k are views of one projection
         ks.extend(k[i].clone() for i in range(len(q)) if (first + i) % ratio == 0)
-        first += len(q)
         if progress:
+            if first == 0 and isinstance(progress, StageProgress) and progress.n == progress.done:
+                progress.first_batch(segmenter, qs[0], ks[0][None], length)  # the run's first frames: its cost
             progress("front-end", len(q))
+        first += len(q)
     if not names:
         return None, None, [], None
     keys = len(key_frame_indices(len(names), ratio))  # a chunk's trailing multiple of r may be no key frame
@@ -231,10 +234,7 @@ class StageProgress:
         return {k: v / total for k, v in shares.items()}
 
     def __call__(self, stage: str, frames: int = 1) -> None:
-        first = stage == "front-end" and self.n == self.done
         self.n += frames * self.shares[stage]
-        if first and self.total:  # the first batch through the front-end: what the run will cost here
-            self.say(self.estimate(time.monotonic() - self.began, frames))
         if self.bar is not None:
             self.bar.set_postfix_str(stage, refresh=False)
             self.bar.update(frames * self.shares[stage])
@@ -244,12 +244,24 @@ class StageProgress:
             self.said = now
             print(self.line(now), file=sys.stderr, flush=True)
 
-    def estimate(self, seconds: float, frames: int) -> str:
-        """The run's cost, from its first `frames` through the front-end in `seconds`."""
-        each, left = seconds / frames, self.total - self.done
-        whole = each * left / self.shares["front-end"]
-        return (f"{self.desc}: {left} frames to go; the front-end took {each:.2f} s a frame here: about "
-                f"{duration(whole)} in all (the front-end is about {self.shares['front-end']:.0%} of a run)")
+    def first_batch(self, segmenter, q: torch.Tensor, k: torch.Tensor, chunk: int) -> None:
+        """What the run will cost here, said once its first frames (q, their k: the first a key frame) are through
+        the front-end: the front-end's seconds a frame so far, and the clustering timed on one window of them
+        against one key frame, scaled to the run's windows and key frames (a window's cost grows with the key
+        frames in its chunk: a clip's clustering with its frames squared)."""
+        if not self.total:
+            return
+        each, left = (time.monotonic() - self.began) / len(q), self.total - self.done
+        cfg = segmenter.config
+        window = min(cfg.window, len(q))
+        began = time.perf_counter()
+        segmenter.cluster(q[:window], k[:1])
+        probe = time.perf_counter() - began
+        keys = math.ceil(min(chunk, self.total) / cfg.ratio)  # key frames a window of a chunk is clustered against
+        front, clustering = each * left, probe * left / window * keys
+        self.say(f"{self.desc}: {left} frames to go; about {duration(front + clustering)} here (front-end "
+                 f"{each:.2f} s a frame, clustering about {duration(clustering)}: {keys} key frame"
+                 f"{'s' if keys > 1 else ''} a window)")
 
     def say(self, text: str) -> None:
         if self.bar is not None:

@@ -241,8 +241,8 @@ def test_where_stderr_is_no_terminal_progress_is_lines_a_log_keeps(tmp_path, cap
     # what the run will cost, said once, after its first frames through the front-end
     estimate = [line for line in lines if "frames to go" in line]
     assert len(estimate) == 1 and lines.index(estimate[0]) == 0
-    assert re.match(r"segment: 14 frames to go; the front-end took \d+\.\d\d s a frame here: about \d+ s in all",
-                    estimate[0])
+    assert re.match(r"segment: 14 frames to go; about \d+ s here \(front-end \d+\.\d\d s a frame, clustering "
+                    r"about \d+ s: 3 key frames a window\)$", estimate[0])  # 7-frame chunks, a key frame every 3
 
 
 def test_durations_read_as_a_person_reads_them():
