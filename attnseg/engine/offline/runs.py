@@ -216,7 +216,8 @@ class _Run:
             interrupted = True
             raise KeyboardInterrupt("no frame was finished, nothing is left behind" + (
                 f" (a clip of {reader.info.count} frames is segmented as one piece, its masks all at its end; "
-                f"--chunk N cuts it into pieces of N frames, each kept as it ends, ids linked across them)"
+                "a chunk of N frames (the chunk setting) cuts it into pieces each kept as it ends, ids linked "
+                "across them)"
                 if reader.info.count and self.length >= reader.info.count else "")) from None
         except InputError as err:
             if writers.written:

@@ -259,6 +259,6 @@ def test_ctrl_c_in_a_clip_segmented_as_one_piece_leaves_nothing_behind(tmp_path,
     with pytest.raises(KeyboardInterrupt) as raised:
         segment_to_files(seg, FRAMES, outputs(tmp_path))
     assert str(raised.value) == ("no frame was finished, nothing is left behind (a clip of 14 frames is segmented "
-                                 "as one piece, its masks all at its end; --chunk N cuts it into pieces of N frames, "
-                                 "each kept as it ends, ids linked across them)")
+                                 "as one piece, its masks all at its end; a chunk of N frames (the chunk setting) "
+                                 "cuts it into pieces each kept as it ends, ids linked across them)")
     assert list(tmp_path.iterdir()) == []
