@@ -42,7 +42,8 @@ function render(s) {
   $("mode").textContent = s.mode ?? "-";
   $("weights").replaceChildren(s.random_weights
     ? element("span", {className: "warn"}, "RANDOM WEIGHTS: masks are meaningless") : s.weights ? "weights: " + s.weights : "");
-  $("following").textContent = s.following === null ? "none" : "id " + s.following;
+  const followed = s.objects.find((o) => o.id === s.following);  // its name: "n:k" of several sources
+  $("following").textContent = s.following === null ? "none" : "id " + (followed ? followed.name : s.following);
   $("pause").textContent = s.paused ? "resume" : "pause";
   if (document.activeElement !== $("opacity")) $("opacity").value = s.opacity;
   const more = s.objects_total > s.objects.length ? [element("li", {className: "more"},
