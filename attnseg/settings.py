@@ -26,6 +26,7 @@ suite. Faces with other needs start from a named preset (attnseg/presets.py) ins
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .architectures import VIT_PRESETS, STConfig, ViTConfig, vit_config  # noqa: F401 - read from here too
@@ -84,8 +85,6 @@ RANDOM_QK_GAINS: dict[int, tuple[tuple[int, float], ...]] = {  # patch size -> (
 
 def random_qk_gain(arch: str, resolution: tuple[int, int]) -> float:
     """The q/k gain random weights get for this ViT at this resolution (RANDOM_QK_GAINS)."""
-    import math
-
     patch = vit_config(arch).patch_size
     tokens = (resolution[0] // patch) * (resolution[1] // patch)
     points = RANDOM_QK_GAINS[patch]

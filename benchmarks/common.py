@@ -74,16 +74,16 @@ def served_url(proc, lines: list[str], timeout: float, pattern: str = r"(http://
     return url
 
 
-def camera_file(frames: Path, dest: Path, fps: float) -> Path:
-    """A folder's frames (*.jpg, in name order) as an MJPEG .avi at `fps`: a camera, played with --realtime (a
-    folder itself plays at attnseg.settings.DEFAULT_FPS, 24)."""
+def camera_file(frames: Path, dest: Path, fps: float, fourcc: str = "MJPG") -> Path:
+    """A folder's frames (*.jpg, in name order) as a video at `fps` (MJPEG .avi; "mp4v": a .mp4 as a user has one):
+    a camera, played with --realtime (a folder itself plays at attnseg.settings.DEFAULT_FPS, 24)."""
     import cv2
 
     writer = None
     for path in sorted(Path(frames).glob("*.jpg")):
         image = cv2.imread(str(path))
         if writer is None:
-            writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"MJPG"), fps, image.shape[1::-1])
+            writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*fourcc), fps, image.shape[1::-1])
         writer.write(image)
     writer.release()
     return dest

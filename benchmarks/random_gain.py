@@ -42,6 +42,7 @@ def clips(frames: int) -> dict[str, object]:
 def labels_of(preset: str, gain: float, clip: np.ndarray) -> np.ndarray:
     from attnseg import Segmenter
     from attnseg.engine.live.runtime import stream
+    from attnseg.engine.live.sources import ArraySource
     from attnseg.presets import PRESETS
     from attnseg.settings import Backend, Device, SessionSettings
 
@@ -51,14 +52,7 @@ def labels_of(preset: str, gain: float, clip: np.ndarray) -> np.ndarray:
     segmenter = Segmenter.from_settings(SessionSettings(model=model, segment=segment))
     if preset != "live":
         return np.asarray(segmenter.segment_video(clip).labels)
-    import tempfile
-    from pathlib import Path
-
-    import cv2
-    with tempfile.TemporaryDirectory() as folder:  # a folder of frames: streamed in order, none dropped
-        for t, frame in enumerate(clip):
-            cv2.imwrite(str(Path(folder) / f"{t:05d}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        return np.stack([r.labels for r in stream(folder, segmenter=segmenter, config=base.stream)])
+    return np.stack([r.labels for r in stream(ArraySource(clip), segmenter=segmenter, config=base.stream)])
 
 
 def regions(labels: np.ndarray) -> dict:

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import DAVIS, DAVIS_FRAMES, machine, write_record
+from benchmarks.common import DAVIS, DAVIS_FRAMES, camera_file, machine, write_record
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 LIMIT = 120.0  # seconds a tour line may take (the README's promise on a 2-core CPU)
@@ -44,25 +44,12 @@ def as_run(line: str) -> str:
     return line + " --random-weights" if line.split()[1] == "demo" and "--random-weights" not in line else line
 
 
-def video(frames: Path, dest: Path, fps: float = 24.0) -> Path:
-    import cv2
-
-    writer = None
-    for path in sorted(frames.glob("*.jpg")):
-        image = cv2.imread(str(path))
-        if writer is None:
-            writer = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"mp4v"), fps, image.shape[1::-1])
-        writer.write(image)
-    writer.release()
-    return dest
-
-
 def prepare(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "videos").mkdir(exist_ok=True)
     for name, files in (("blackswan", ("clip.mp4", "videos/blackswan.mp4")), ("dog", ("long.mp4", "other.mp4",
                                                                                    "videos/dog.mp4"))):
-        first = video(DAVIS_FRAMES / name, folder / files[0])
+        first = camera_file(DAVIS_FRAMES / name, folder / files[0], 24.0, fourcc="mp4v")
         for other in files[1:]:
             (folder / other).write_bytes(first.read_bytes())
     if not (folder / "DAVIS").exists():

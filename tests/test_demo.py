@@ -104,12 +104,7 @@ def test_the_page_stays_up_after_a_file_ends_until_ctrl_c():
                                   *BASE)
     try:
         deadline = time.monotonic() + 120
-        while not any("starts playing when the page is opened" in line for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.1)
-        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
-        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
-        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
+        open_once_it_waited(proc, url, lines, deadline)
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, "".join(lines)
             time.sleep(0.1)
@@ -141,12 +136,7 @@ def test_the_installed_command_serves_the_page_of_a_video_file(tmp_path):
                                   command=("-m", "attnseg", "demo"))
     try:
         deadline = time.monotonic() + 120
-        while not any("starts playing when the page is opened" in line for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.1)
-        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
-        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
-        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
+        open_once_it_waited(proc, url, lines, deadline)
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             assert proc.poll() is None, "".join(lines)
             time.sleep(0.1)
@@ -183,6 +173,17 @@ def test_annotate_writes_ids_and_readout():
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def open_once_it_waited(proc, url: str, lines: list[str], deadline: float) -> None:
+    """A file in the demo waits for its first viewer: nothing plays for 3 s (its few frames are well under a
+    second of work) until the page is opened."""
+    while not any("starts playing when the page is opened" in line for line in lines):
+        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.1)
+    time.sleep(3)  # nobody has looked yet
+    assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
+    assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
 
 
 def start_demo(*args: str, command: tuple[str, ...] = (str(ROOT / "demo_webcam.py"),)
@@ -274,12 +275,7 @@ def test_the_page_in_a_browser_says_the_stream_ended():
                                   *BASE)
     try:
         deadline = time.monotonic() + 120
-        while not any("starts playing when the page is opened" in line for line in lines):
-            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
-            time.sleep(0.1)
-        time.sleep(3)  # nobody has looked yet: the 8 frames (well under a second of work) wait
-        assert not any("streamed" in line or "page stays up" in line for line in lines), "".join(lines)
-        assert urllib.request.urlopen(url, timeout=5).read().startswith(b"<!doctype html>")  # a viewer opens it
+        open_once_it_waited(proc, url, lines, deadline)
         while not any("page stays up" in line for line in lines) and time.monotonic() < deadline:
             time.sleep(0.1)
         with sync_api.sync_playwright() as p:

@@ -231,8 +231,8 @@ def test_openvino_not_installed_is_one_clear_error(monkeypatch, artifact_cache):
 
 def test_auto_on_a_short_clip_measures_nothing_but_takes_what_it_measured_before(artifact_cache, monkeypatch,
                                                                                 tmp_path):
-    """A newcomer's first run, a clip of a few seconds, spent 35 of its 83 s building and timing the ONNX
-    front-ends (issue 41): below AUTO_MEASURE_FRAMES frames auto takes eager, unless measured before."""
+    """A newcomer's first run, a clip of a few seconds, took 83 s building and timing the ONNX front-ends first,
+    47 s without (issue 41): below AUTO_MEASURE_FRAMES frames auto takes eager, unless measured before."""
     from attnseg.engine import backends
     from attnseg.engine.outputs.fanout import Outputs
     from attnseg.engine.session import Session
